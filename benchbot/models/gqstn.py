@@ -1,0 +1,288 @@
+"""GQ-STN (Gariépy et al., IROS 2019): three cascaded spatial transformers on a depth image,
+ending in the crop a frozen GQ-CNN classifies.
+
+Stages (each localization net is a ResNet on the current full-size depth image):
+  trans: x = σ(w_x) − 0.5, y = σ(w_y) − 0.5          grasp centre, fraction of the image side from its centre
+  rot:   α = σ(w_α) − 0.5, β = σ(w_β) − 0.5, θ = atan2(α, β) / 2
+  scale: s = γ·exp(w_s) (fraction of the image side; γ = training-set mean), z = w_z (gripper depth, m)
+
+The paper writes α = σ(w_α), β = σ(w_β); with both positive atan2/2 only spans (0, π/4), so we
+centre the sigmoids (like the translation) to span the whole half-turn (−π/2, π/2]; atan2 is
+scale-invariant, so nothing else changes.
+
+Sampling conventions (`F.affine_grid` / `F.grid_sample`, align_corners=False, border padding):
+normalised coordinates −1 and +1 are the outer *edges* of the image, so pixel centre c of an S-pixel
+side sits at (2c + 1)/S − 1 = 2·((c + 0.5)/S − 0.5). The grasp centre (x, y) above is therefore at
+normalised (2x, 2y). Each stage's output is sampled from the *source* image with the composed
+affine map (no interpolation of interpolations):
+
+    trans: [[1, 0, 2x], [0, 1, 2y]]                                   (input_size × input_size)
+    rot:   [[cos θ, sin θ, 2x], [−sin θ, cos θ, 2y]]                  (input_size × input_size)
+    crop:  [[s cos θ, s sin θ, 2x], [−s sin θ, s cos θ, 2y]]          (crop_size × crop_size)
+
+(the crop map is then shifted by half a crop pixel, `dexnet_centred`, so crop pixel crop_size//2
+sits on the grasp centre like Dex-Net's crops), so the crop's +col axis is the image direction (cos θ, −sin θ) in (col, row): the jaw axis of an
+image angle θ CCW from +col, as in Dex-Net crops (perception/crops.py). The crop covers s·S source
+pixels; the rectangle metric uses gripper width w = s·S/3.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..types import Grasp
+from .resnet import ResNet
+
+
+@dataclass(frozen=True)
+class GQSTNConfig:
+    """Architecture of one GQ-STN. `paper()` and `small()` are the two shipped presets."""
+
+    backbone_depth: int = 34
+    backbone_width: int = 64
+    input_size: int = 224  # side of the images the localization nets see
+    crop_size: int = 96  # classifier input: 96 (GQ-CNN 4.0-PJ) or 32 (GQ-CNN 2.0)
+    classifier: str = "gqcnn-4.0-pj"
+    scale_mean: float = 0.15  # γ: mean crop side / image side over the training set
+    depth_mean_m: float = 0.75  # initial z (bias of w_z); set from the training set
+    depth_norm_m: float = 0.05  # depth std used to normalise the localization nets' input
+
+    @staticmethod
+    def paper(**kw: Any) -> "GQSTNConfig":
+        return GQSTNConfig(**{**dict(backbone_depth=34, backbone_width=64, input_size=224), **kw})
+
+    @staticmethod
+    def small(**kw: Any) -> "GQSTNConfig":
+        return GQSTNConfig(**{**dict(backbone_depth=18, backbone_width=16, input_size=112), **kw})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------- square letterbox: frame pixels ↔ model (square) pixels ----------
+
+@dataclass(frozen=True)
+class Letterbox:
+    """A frame padded (edge-replicated) to a square of `side` pixels: pad_top rows, pad_left cols."""
+
+    side: int
+    pad_top: int
+    pad_left: int
+
+    def to_square(self, row: float, col: float) -> tuple[float, float]:
+        return row + self.pad_top, col + self.pad_left
+
+    def to_frame(self, row: float, col: float) -> tuple[float, float]:
+        return row - self.pad_top, col - self.pad_left
+
+
+def letterbox(depth_m: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    """Pad an H×W depth image to a square by edge replication; invalid pixels → median valid depth."""
+    d = np.asarray(depth_m, dtype=np.float32)
+    d = d[..., 0] if d.ndim == 3 else d
+    valid = np.isfinite(d) & (d > 0)
+    fill = float(np.median(d[valid])) if valid.any() else 1.0
+    d = np.where(valid, d, fill).astype(np.float32)
+    h, w = d.shape
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    sq = np.pad(d, ((top, side - h - top), (left, side - w - left)), mode="edge")
+    return sq, Letterbox(side, top, left)
+
+
+# ---------- grasp ↔ STN parameters ----------
+
+def wrap_half_turn(angle: float | np.ndarray | torch.Tensor):
+    """Angle modulo π into [−π/2, π/2) (a parallel-jaw grasp is symmetric under a half-turn)."""
+    return (angle + math.pi / 2) % math.pi - math.pi / 2
+
+
+def grasp_to_params(row: float, col: float, angle_rad: float, width_px: float, depth_m: float,
+                    side: int) -> np.ndarray:
+    """A grasp in square-image pixels → [x, y, θ, s, z] (the STN's parameterisation; s = 3·width/side)."""
+    x = (col + 0.5) / side - 0.5
+    y = (row + 0.5) / side - 0.5
+    return np.array([x, y, wrap_half_turn(angle_rad), 3.0 * width_px / side, depth_m], dtype=np.float32)
+
+
+def params_to_grasp(params: np.ndarray | torch.Tensor, box: Letterbox, score: float | None = None) -> Grasp:
+    """[x, y, θ, s, z] → a `Grasp` in the original frame's pixels (inverse of `grasp_to_params`)."""
+    x, y, theta, s, z = (float(v) for v in params[:5])
+    row, col = box.to_frame((y + 0.5) * box.side - 0.5, (x + 0.5) * box.side - 0.5)
+    return Grasp(row, col, float(wrap_half_turn(theta)), s * box.side / 3.0, z, score)
+
+
+def affine(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor | None, s: torch.Tensor | None) -> torch.Tensor:
+    """The B×2×3 sampling map (output normalised coords → source normalised coords) of the module doc."""
+    one = torch.ones_like(x)
+    c = torch.cos(theta) if theta is not None else one
+    sn = torch.sin(theta) if theta is not None else torch.zeros_like(x)
+    k = s if s is not None else one
+    row0 = torch.stack([k * c, k * sn, 2 * x], dim=-1)
+    row1 = torch.stack([-k * sn, k * c, 2 * y], dim=-1)
+    return torch.stack([row0, row1], dim=-2)
+
+
+def dexnet_centred(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """Shift a crop map by half an output pixel so that crop pixel `size // 2` (not the corner
+    between the two middle pixels) lands on the grasp centre, as in Dex-Net's centre crops."""
+    shift = torch.full((2, 1), -1.0 / size, dtype=theta.dtype, device=theta.device)
+    return torch.cat([theta[:, :, :2], theta[:, :, 2:] + theta[:, :, :2] @ shift], dim=2)
+
+
+def sample(src: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear sample a size×size image from `src` (B×1×S×S) through the affine map `theta`."""
+    grid = F.affine_grid(theta, [src.shape[0], src.shape[1], size, size], align_corners=False)
+    return F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# ---------- the network ----------
+
+class LocNet(nn.Module):
+    """ResNet trunk + linear regression of `n_out` raw STN parameters."""
+
+    def __init__(self, cfg: GQSTNConfig, n_out: int, bias: tuple[float, ...]) -> None:
+        super().__init__()
+        self.trunk = ResNet(cfg.backbone_depth, cfg.backbone_width, in_channels=1)
+        self.head = nn.Linear(self.trunk.feature_dim, n_out)
+        nn.init.normal_(self.head.weight, std=1e-3)  # start near the identity transform
+        with torch.no_grad():
+            self.head.bias.copy_(torch.tensor(bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
+
+
+@dataclass
+class GQSTNOutput:
+    """Predicted parameters (B each) and the images each stage produced."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    theta: torch.Tensor
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    w_s: torch.Tensor
+    s: torch.Tensor
+    z: torch.Tensor
+    trans_image: torch.Tensor
+    rot_image: torch.Tensor
+    crop: torch.Tensor
+    robust_logits: torch.Tensor | None = None  # B×2 [not robust, robust] from the frozen classifier
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def params(self) -> torch.Tensor:
+        """B×5 [x, y, θ, s, z]."""
+        return torch.stack([self.x, self.y, self.theta, self.s, self.z], dim=-1)
+
+    def robust_prob(self) -> torch.Tensor | None:
+        return None if self.robust_logits is None else torch.softmax(self.robust_logits, dim=-1)[:, 1]
+
+
+class GQSTN(nn.Module):
+    """forward(depth B×1×S×S metres, square) → GQSTNOutput. The classifier (frozen GQ-CNN) is
+    optional: without it the crop is produced but not classified (localization-only training)."""
+
+    def __init__(self, cfg: GQSTNConfig, classifier: nn.Module | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.loc_trans = LocNet(cfg, 2, (0.0, 0.0))
+        self.loc_rot = LocNet(cfg, 2, (0.0, 1.0))  # β > 0, α = 0 → θ = 0 at start (and atan2 away from 0/0)
+        self.loc_scale = LocNet(cfg, 2, (0.0, cfg.depth_mean_m))
+        self.classifier: nn.Module | None = None
+        if classifier is not None:
+            self.set_classifier(classifier)
+
+    def set_classifier(self, classifier: nn.Module) -> None:
+        """Attach the frozen GQ-CNN: no gradients into it, always in eval mode."""
+        classifier.requires_grad_(False)
+        classifier.eval()
+        self.classifier = classifier
+
+    def train(self, mode: bool = True) -> "GQSTN":
+        super().train(mode)
+        if self.classifier is not None:
+            self.classifier.eval()  # frozen: batch-norm/dropout never switch to training
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """state_dict without the frozen classifier (checkpoints store only what GQ-STN learns)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("classifier.")}
+
+    def _loc_input(self, img: torch.Tensor) -> torch.Tensor:
+        """Per-image centred depth, in units of depth_norm_m."""
+        return (img - img.mean(dim=(1, 2, 3), keepdim=True)) / self.cfg.depth_norm_m
+
+    def _resize(self, depth: torch.Tensor) -> torch.Tensor:
+        n = self.cfg.input_size
+        if depth.shape[-1] == n and depth.shape[-2] == n:
+            return depth
+        return F.interpolate(depth, size=(n, n), mode="bilinear", align_corners=False)
+
+    def forward(self, depth: torch.Tensor, teacher: torch.Tensor | None = None) -> GQSTNOutput:
+        """`teacher` (B×3 [x, y, θ], optional): teacher forcing — the ground-truth translation and
+        rotation replace the predicted ones downstream (next stages' images and the crop)."""
+        cfg = self.cfg
+        w_t = self.loc_trans(self._loc_input(self._resize(depth)))
+        x, y = torch.sigmoid(w_t[:, 0]) - 0.5, torch.sigmoid(w_t[:, 1]) - 0.5
+        xd, yd = (x, y) if teacher is None else (teacher[:, 0], teacher[:, 1])
+        trans_img = sample(depth, affine(xd, yd, None, None), cfg.input_size)
+
+        w_r = self.loc_rot(self._loc_input(trans_img))
+        alpha, beta = torch.sigmoid(w_r[:, 0]) - 0.5, torch.sigmoid(w_r[:, 1]) - 0.5
+        theta = torch.atan2(alpha, beta) / 2
+        td = theta if teacher is None else teacher[:, 2]
+        rot_img = sample(depth, affine(xd, yd, td, None), cfg.input_size)
+
+        w_sz = self.loc_scale(self._loc_input(rot_img))
+        w_s, z = w_sz[:, 0], w_sz[:, 1]
+        s = cfg.scale_mean * torch.exp(w_s)
+        crop = sample(depth, dexnet_centred(affine(xd, yd, td, s), cfg.crop_size), cfg.crop_size)
+
+        logits = None
+        if self.classifier is not None:
+            logits = self.classifier(crop, z.unsqueeze(-1))
+        return GQSTNOutput(x, y, theta, alpha, beta, w_s, s, z, trans_img, rot_img, crop, logits)
+
+
+# ---------- loss ----------
+
+def localization_loss(out: GQSTNOutput, target: torch.Tensor, cfg: GQSTNConfig) -> torch.Tensor:
+    """L_loc: mean over the batch of the squared error on the transform parameters, target B×5
+    [x, y, θ, s, z]. θ enters as (cos 2θ, sin 2θ) (periodic), s as w_s = log(s/γ), z in depth_norm units."""
+    tx, ty, tth, ts, tz = target.unbind(-1)
+    err = ((out.x - tx) ** 2 + (out.y - ty) ** 2
+           + (torch.cos(2 * out.theta) - torch.cos(2 * tth)) ** 2
+           + (torch.sin(2 * out.theta) - torch.sin(2 * tth)) ** 2
+           + (out.w_s - torch.log(ts.clamp_min(1e-6) / cfg.scale_mean)) ** 2
+           + ((out.z - tz) / cfg.depth_norm_m) ** 2)
+    return err.mean()
+
+
+def robustness_loss(out: GQSTNOutput) -> torch.Tensor:
+    """L_rob: cross-entropy of the frozen classifier's output toward the 'robust' class."""
+    if out.robust_logits is None:
+        raise ValueError("robustness loss needs a classifier attached to the GQ-STN")
+    return -torch.log_softmax(out.robust_logits, dim=-1)[:, 1].mean()
+
+
+def gqstn_loss(out: GQSTNOutput, target: torch.Tensor, cfg: GQSTNConfig, xi: float
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+    """ξ·L_loc + (1 − ξ)·L_rob → (loss, {"loss", "l_loc", "l_rob"})."""
+    l_loc = localization_loss(out, target, cfg)
+    parts = {"l_loc": float(l_loc.detach())}
+    loss = xi * l_loc
+    if xi < 1.0:
+        l_rob = robustness_loss(out)
+        loss = loss + (1.0 - xi) * l_rob
+        parts["l_rob"] = float(l_rob.detach())
+    elif out.robust_logits is not None:
+        parts["l_rob"] = float(robustness_loss(out).detach())
+    parts["loss"] = float(loss.detach())
+    return loss, parts

@@ -1,0 +1,155 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchbot.models.gqstn import (GQSTN, GQSTNConfig, Letterbox, affine, dexnet_centred, gqstn_loss, grasp_to_params, letterbox,
+                                   params_to_grasp, sample, wrap_half_turn)
+
+TINY = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=64, crop_size=32, scale_mean=0.3,
+                   depth_mean_m=0.7)
+
+
+class StandIn(nn.Module):
+    """A tiny GQ-CNN-like classifier (crop, z) → logits, frozen by the GQ-STN."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5)
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, crop: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        f = torch.relu(self.conv(crop - z[:, :, None, None])).mean(dim=(2, 3))
+        return self.fc(torch.cat([f, z], dim=1))
+
+
+def ramp(side: int) -> torch.Tensor:
+    """Linear image f(row, col) = 0.5 + 0.01·col + 0.001·row: bilinear sampling reproduces it exactly."""
+    r, c = torch.meshgrid(torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64),
+                          indexing="ij")
+    return (0.5 + 0.01 * c + 0.001 * r).reshape(1, 1, side, side)
+
+
+def f(row: float, col: float) -> float:
+    return 0.5 + 0.01 * col + 0.001 * row
+
+
+def set_head(loc, a: float, b: float) -> None:
+    with torch.no_grad():
+        loc.head.weight.zero_()
+        loc.head.bias.copy_(torch.tensor([a, b]))
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_translation_stn_matches_hand_computation() -> None:
+    img = ramp(64)
+    out = sample(img, affine(torch.tensor([0.125], dtype=torch.float64), torch.tensor([-0.0625], dtype=torch.float64),
+                             None, None), 64)
+    # x = 0.125 → 8 px right, y = −0.0625 → 4 px up: output (r, c) shows source (r − 4, c + 8)
+    for r, c in [(10, 10), (32, 20), (50, 40)]:
+        assert out[0, 0, r, c].item() == pytest.approx(f(r - 4, c + 8), abs=1e-9)
+
+
+def test_full_cascade_matches_hand_computation() -> None:
+    model = GQSTN(TINY).eval().double()
+    set_head(model.loc_trans, logit(0.625), logit(0.4375))  # x = 0.125, y = −0.0625
+    set_head(model.loc_rot, 0.3, 0.0)  # β = 0, α > 0 → atan2 = π/2 → θ = π/4
+    set_head(model.loc_scale, math.log(0.5 / TINY.scale_mean), 0.7)  # s = 0.5, z = 0.7
+    img = ramp(64)
+    out = model(img)
+    assert out.x.item() == pytest.approx(0.125) and out.y.item() == pytest.approx(-0.0625)
+    assert out.theta.item() == pytest.approx(math.pi / 4)
+    assert out.s.item() == pytest.approx(0.5) and out.z.item() == pytest.approx(0.7)
+    # grasp centre in source pixels: col = (0.125 + 0.5)·64 − 0.5 = 39.5, row = (0.4375)·64 − 0.5 = 27.5
+    r0, c0 = 27.5, 39.5
+    co, si = math.cos(math.pi / 4), math.sin(math.pi / 4)
+    # rotation stage: output pixel offset (du, dv) from centre ↦ source offset (du cos + dv sin, −du sin + dv cos)
+    for r, c in [(31, 40), (20, 25), (40, 31)]:
+        du, dv = c - 31.5, r - 31.5
+        expect = f(r0 - du * si + dv * co, c0 + du * co + dv * si)
+        assert out.rot_image[0, 0, r, c].item() == pytest.approx(expect, abs=1e-7)
+    # crop (32 px covering s·64 = 32 source px): one crop pixel = one source pixel, rotated by θ;
+    # crop pixel (16, 16) is the grasp centre (Dex-Net centre-crop convention)
+    for r, c in [(0, 0), (16, 31), (8, 20), (16, 16)]:
+        du, dv = c - 16, r - 16
+        expect = f(r0 - du * si + dv * co, c0 + du * co + dv * si)
+        assert out.crop[0, 0, r, c].item() == pytest.approx(expect, abs=1e-7)
+    # the crop's +col axis points along the jaw axis (cos θ, −sin θ) in (col, row): up-right for θ = 45°
+    assert out.crop[0, 0, 16, 31].item() > out.crop[0, 0, 16, 0].item()
+
+
+def test_params_grasp_round_trip_through_letterbox() -> None:
+    depth = np.full((48, 64), 0.7, np.float32)
+    depth[5, 5] = np.nan
+    sq, box = letterbox(depth)
+    assert sq.shape == (64, 64) and box == Letterbox(64, 8, 0) and np.isfinite(sq).all()
+    row, col = box.to_square(20.0, 30.0)
+    p = grasp_to_params(row, col, 2.0, 10.0, 0.65, box.side)
+    g = params_to_grasp(p, box, score=0.9)
+    assert (g.row, g.col, g.width_px, g.depth_m, g.score) == pytest.approx((20.0, 30.0, 10.0, 0.65, 0.9))
+    assert g.angle_rad == pytest.approx(2.0 - math.pi)  # same grasp, wrapped into [−π/2, π/2)
+    assert wrap_half_turn(math.pi / 2) == pytest.approx(-math.pi / 2)
+
+
+def test_gradients_reach_first_stn_and_classifier_stays_frozen() -> None:
+    torch.manual_seed(0)
+    clf = StandIn()
+    before = [p.clone() for p in clf.parameters()]
+    model = GQSTN(TINY, clf).train()
+    assert not clf.training
+    depth = 0.7 + 0.02 * torch.rand(2, 1, 64, 64)
+    target = torch.tensor([[0.1, 0.0, 0.3, 0.3, 0.7], [-0.1, 0.1, -0.5, 0.25, 0.68]])
+    out = model(depth)
+    loss, parts = gqstn_loss(out, target, TINY, xi=0.0)  # robustness loss only
+    loss.backward()
+    assert set(parts) == {"loss", "l_loc", "l_rob"}
+    g = model.loc_trans.head.weight.grad
+    assert g is not None and g.abs().sum() > 0  # from the GQ-CNN back through three samplers
+    assert model.loc_trans.trunk.stem[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in clf.parameters())
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, clf.parameters()))
+    assert not any(k.startswith("classifier.") for k in model.trainable_state_dict())
+
+
+def test_teacher_forcing_uses_ground_truth_downstream() -> None:
+    model = GQSTN(TINY).eval().double()
+    img = ramp(64)
+    teacher = torch.tensor([[0.125, -0.0625, 0.0]], dtype=torch.float64)
+    out = model(img, teacher=teacher)
+    # translation image centred at the ground truth, whatever the trans net predicted
+    assert out.trans_image[0, 0, 10, 10].item() == pytest.approx(f(10 - 4, 10 + 8), abs=1e-9)
+    assert out.rot_image[0, 0, 10, 10].item() == pytest.approx(f(10 - 4, 10 + 8), abs=1e-9)
+
+
+def test_localization_loss_zero_at_target_and_angle_periodic() -> None:
+    model = GQSTN(TINY).eval()
+    out = model(0.7 + 0.01 * torch.rand(1, 1, 64, 64))
+    p = out.params().detach()
+    loss, _ = gqstn_loss(out, p, TINY, xi=1.0)
+    assert loss.item() == pytest.approx(0.0, abs=1e-9)
+    p2 = p.clone()
+    p2[0, 2] += math.pi  # same grasp half a turn round
+    assert gqstn_loss(out, p2, TINY, xi=1.0)[0].item() == pytest.approx(0.0, abs=1e-9)
+    p2[0, 0] += 0.1
+    assert gqstn_loss(out, p2, TINY, xi=1.0)[0].item() == pytest.approx(0.01, rel=1e-4)
+
+
+def test_crop_matches_dexnet_crop_geometry() -> None:
+    crops = pytest.importorskip("benchbot.perception.crops")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128]
+    depth = (0.7 + 0.02 * np.sin(xx / 7.0) * np.cos(yy / 11.0) + 1e-4 * rng.standard_normal((128, 128))
+             ).astype(np.float32)
+    row, col, ang = 60.0, 70.0, 0.6
+    ref = crops.extract_crops(depth, [row], [col], [ang], crops.CropSpec("t", 32, 32), 1.0, interp="bilinear")
+    x, y = (col + 0.5) / 128 - 0.5, (row + 0.5) / 128 - 0.5
+    theta = affine(torch.tensor([x]), torch.tensor([y]), torch.tensor([ang]), torch.tensor([32 / 128]))
+    ours = sample(torch.from_numpy(depth)[None, None], dexnet_centred(theta, 32), 32)
+    assert torch.allclose(ours, ref, atol=2e-4)
