@@ -18,6 +18,7 @@ from ..errors import BenchbotError, missing_extra
 from .robotiq_registers import (
     INPUT_ADDR, MAJOR_FAULTS, N_REGISTERS, OBJ_AT_POSITION, OBJ_CONTACT_CLOSING, OBJ_MOVING,
     OUTPUT_ADDR, STA_ACTIVATING, STA_ACTIVE, STA_RESET, UNIT_ID, Command, PositionMap, Status,
+    quiet_pymodbus_logs,
 )
 
 Framing = Literal["tcp", "rtu-tcp", "serial"]
@@ -295,6 +296,8 @@ class EmulatorHandle:
     async def _make_server(self, host: str, port: int, serial_port: str | None, baudrate: int):
         from pymodbus import FramerType
         from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+        quiet_pymodbus_logs()
 
         if self.framing == "serial":
             return ModbusSerialServer(self._device(), framer=FramerType.RTU, port=serial_port or "",

@@ -8,6 +8,7 @@ Pure functions only: no I/O here, so the emulator and the client share one defin
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 UNIT_ID = 9
@@ -192,6 +193,15 @@ class PositionMap:
         frac = min(1.0, max(0.0, width_m / self.stroke_m))
         span = self.closed_position - self.open_position
         return int(round(self.closed_position - frac * span))
+
+
+def quiet_pymodbus_logs() -> None:
+    """pymodbus logs every timeout at ERROR with frame dumps; our DeviceErrors already say it.
+    A NullHandler stops Python's last-resort stderr printing but still lets an application
+    that configures logging see these records."""
+    logger = logging.getLogger("pymodbus")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 # ---- Modbus RTU frames (for tests, logs and raw-socket debugging) ----

@@ -1,0 +1,279 @@
+"""Robotiq 2F-85 client over Modbus (pymodbus): Modbus TCP, RTU over TCP, or serial RTU.
+
+    gripper = make_gripper(RobotiqConfig(transport="serial", serial_port="/dev/ttyUSB0"))
+    gripper.activate()
+    gripper.open(0.085)
+    status = gripper.grip(force=0.5, speed=0.5)   # status.object_detected, status.position_m
+
+Every wait is bounded: timeouts, gripper faults (gFLT) and lost connections raise DeviceError.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from ..errors import BenchbotError, DeviceError, missing_extra
+from ..types import GripperStatus
+from .robotiq_registers import (
+    INPUT_ADDR, N_REGISTERS, OBJ_CONTACT_CLOSING, OBJ_CONTACT_OPENING, OBJ_MOVING,
+    OUTPUT_ADDR, STA_ACTIVE, STA_RESET, UNIT_ID, Command, PositionMap, Status, fault_fix, fault_message,
+    quiet_pymodbus_logs,
+)
+
+Transport = Literal["tcp", "rtu-tcp", "serial"]
+_MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+                      4: "device failure", 6: "device busy", 10: "gateway path unavailable",
+                      11: "gateway target did not respond"}
+TRANSPORTS = ("tcp", "rtu-tcp", "serial")
+
+
+@dataclass
+class RobotiqConfig:
+    """How to reach the gripper and how to map its positions to metres.
+
+    transport: "tcp" (Modbus TCP, e.g. a Modbus TCP gateway), "rtu-tcp" (RTU frames over a TCP
+    socket: an RS-485 ↔ TCP gateway or the UR tool-communication socket, port 54321) or
+    "serial" (USB–RS-485 adapter, 115200 8N1).
+    """
+
+    transport: Transport = "tcp"
+    host: str = "127.0.0.1"
+    port: int = 502
+    serial_port: str = "/dev/ttyUSB0"
+    baudrate: int = 115200
+    device_id: int = UNIT_ID
+    timeout_s: float = 1.0  # one Modbus request
+    retries: int = 2  # reconnect-and-retry attempts per request before giving up
+    activation_timeout_s: float = 10.0
+    motion_timeout_s: float = 5.0
+    poll_s: float = 0.01  # pause between status reads while waiting
+    stroke_m: float = 0.085
+    open_position: int = 0  # register value at full opening (calibrate per unit)
+    closed_position: int = 255  # register value at full closure
+    open_speed: float = 1.0  # fraction of max for open()
+    open_force: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise BenchbotError(f"unknown gripper transport '{self.transport}'",
+                                f"use one of: {', '.join(TRANSPORTS)}")
+        for name in ("timeout_s", "activation_timeout_s", "motion_timeout_s", "stroke_m"):
+            if not getattr(self, name) > 0:
+                raise BenchbotError(f"gripper config: {name} must be > 0", f"set a positive {name}")
+        if self.retries < 0 or self.poll_s < 0:
+            raise BenchbotError("gripper config: retries and poll_s must be ≥ 0", "fix the gripper config")
+        if not 1 <= self.device_id <= 247:
+            raise BenchbotError(f"gripper config: device_id {self.device_id} out of 1..247",
+                                "the 2F-85 answers on unit id 9")
+        try:
+            PositionMap(self.stroke_m, self.open_position, self.closed_position)
+        except ValueError as e:
+            raise BenchbotError(f"gripper config: {e}", "fix open_position/closed_position") from None
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "RobotiqConfig":
+        known = {f.name for f in fields(RobotiqConfig)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BenchbotError(f"gripper config: unknown key '{unknown[0]}'",
+                                f"use only: {', '.join(sorted(known))}")
+        return RobotiqConfig(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def address(self) -> str:
+        return self.serial_port if self.transport == "serial" else f"{self.host}:{self.port}"
+
+
+def _fraction_to_byte(value: float, name: str) -> int:
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise BenchbotError(f"gripper {name} must be a fraction in [0, 1], got {value}",
+                            f"pass {name} between 0 (minimum) and 1 (maximum)")
+    return int(round(value * 255))
+
+
+class RobotiqGripper:
+    """A Robotiq 2F-85 behind Modbus. Implements `benchbot.interfaces.Gripper`."""
+
+    def __init__(self, config: RobotiqConfig | None = None) -> None:
+        self.config = config or RobotiqConfig()
+        self.map = PositionMap(self.config.stroke_m, self.config.open_position, self.config.closed_position)
+        self._client = None
+        self.last_status: Status | None = None
+
+    # ---- connection ----
+    def _make_client(self):
+        from pymodbus import FramerType
+        from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+
+        quiet_pymodbus_logs()
+        cfg = self.config
+        if cfg.transport == "serial":
+            try:
+                import serial  # noqa: F401
+            except ImportError:
+                raise missing_extra("pyserial", "robotiq") from None
+            return ModbusSerialClient(cfg.serial_port, framer=FramerType.RTU, baudrate=cfg.baudrate,
+                                      bytesize=8, parity="N", stopbits=1, timeout=cfg.timeout_s,
+                                      retries=0, reconnect_delay=0)
+        framer = FramerType.SOCKET if cfg.transport == "tcp" else FramerType.RTU
+        return ModbusTcpClient(cfg.host, port=cfg.port, framer=framer, timeout=cfg.timeout_s,
+                               retries=0, reconnect_delay=0)
+
+    def connect(self) -> None:
+        """Open the Modbus link (done on first use anyway)."""
+        if self._client is not None and self._client.connected:
+            return
+        self._drop_client()
+        client = self._make_client()
+        if not client.connect():
+            client.close()
+            raise DeviceError(f"cannot connect to the Robotiq gripper at {self.config.address} "
+                              f"({self.config.transport})", self._connect_fix())
+        self._client = client
+
+    def _connect_fix(self) -> str:
+        if self.config.transport == "serial":
+            return ("check the USB–RS-485 adapter, the port name, permissions (dialout group), "
+                    "24 V power, and that no other program holds the port")
+        return "check the gripper/gateway is powered and reachable at that host and port"
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # closing a broken socket must not hide the real error
+                pass
+        self._client = None
+
+    def close(self) -> None:
+        """Close the Modbus link (the gripper keeps its state)."""
+        self._drop_client()
+
+    def __enter__(self) -> "RobotiqGripper":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- raw register access with bounded retries ----
+    def _request(self, what: str, call):
+        from pymodbus.exceptions import ModbusException
+
+        last = "no answer"
+        for attempt in range(self.config.retries + 1):
+            try:
+                self.connect()
+                response = call(self._client)
+            except DeviceError as e:
+                last = e.message
+                self._drop_client()
+                continue
+            except (ModbusException, OSError) as e:
+                last = str(e).strip() or type(e).__name__
+                self._drop_client()  # a fresh socket also discards late replies
+                continue
+            if response.isError():
+                code = getattr(response, "exception_code", None)
+                raise DeviceError(f"Robotiq gripper at {self.config.address} (unit {self.config.device_id}) "
+                                  f"refused to {what}: Modbus exception {code} "
+                                  f"({_MODBUS_EXCEPTIONS.get(code, 'unknown')})",
+                                  f"check device_id (the 2F-85 uses {UNIT_ID}) and the transport framing")
+            return response
+        raise DeviceError(f"lost contact with the Robotiq gripper at {self.config.address} while trying to "
+                          f"{what} ({self.config.retries + 1} attempts, {self.config.timeout_s:g} s timeout each): "
+                          f"{last}", self._connect_fix())
+
+    def write_command(self, cmd: Command) -> None:
+        """Write the 3 command registers at 0x03E8 (FC16)."""
+        regs = cmd.to_registers()
+        self._request("write a command", lambda c: c.write_registers(OUTPUT_ADDR, regs,
+                                                                     device_id=self.config.device_id))
+
+    def read_status(self) -> Status:
+        """Read the 3 status registers at 0x07D0 (FC04)."""
+        r = self._request("read its status", lambda c: c.read_input_registers(
+            INPUT_ADDR, count=N_REGISTERS, device_id=self.config.device_id))
+        if len(r.registers) != N_REGISTERS:
+            raise DeviceError(f"Robotiq gripper sent {len(r.registers)} status registers, expected 3",
+                              "check that the device at that address is a Robotiq 2F gripper")
+        self.last_status = Status.from_registers(r.registers)
+        return self.last_status
+
+    # ---- behaviour ----
+    def _check_fault(self, st: Status, doing: str) -> None:
+        if st.fault:
+            raise DeviceError(f"{fault_message(st.fault)} (while {doing})", fault_fix(st.fault))
+        if st.kflt:
+            raise DeviceError(f"Robotiq controller fault 0x{st.kflt:X} (kFLT, while {doing})",
+                              "see the controller fault table in the Robotiq manual; re-activate")
+
+    def _wait(self, done, timeout_s: float, doing: str) -> Status:
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            st = self.read_status()
+            self._check_fault(st, doing)
+            if done(st):
+                return st
+            if time.perf_counter() > deadline:
+                raise DeviceError(f"Robotiq gripper did not finish {doing} within {timeout_s:g} s "
+                                  f"(gSTA={st.sta}, gOBJ={st.obj}, gPR={st.position_request}, gPO={st.position})",
+                                  "check for obstructions and the gripper's LED; raise the timeout if it is slow")
+            if self.config.poll_s:
+                time.sleep(self.config.poll_s)
+
+    def activate(self) -> None:
+        """Reset (rACT=0), then activate (rACT=1) and wait for gSTA=3. Clears faults."""
+        self.write_command(Command(act=False))
+        self._wait(lambda s: not s.act and s.sta == STA_RESET, self.config.timeout_s * 2 + 1.0, "the reset")
+        self.write_command(Command(act=True))
+        self._wait(lambda s: s.sta == STA_ACTIVE, self.config.activation_timeout_s, "the activation")
+
+    def _move(self, position: int, speed: int, force: int, doing: str) -> Status:
+        st = self.read_status()
+        if not st.activated:
+            raise DeviceError(f"Robotiq gripper is not activated (gACT={int(st.act)}, gSTA={st.sta}); cannot {doing}",
+                              "call activate() first (the harness does it at the start of a run)")
+        self._check_fault(st, doing)
+        self.write_command(Command(act=True, gto=True, position=position, speed=speed, force=force))
+        return self._wait(lambda s: s.position_request == position and s.obj != OBJ_MOVING,
+                          self.config.motion_timeout_s, doing)
+
+    def open(self, width_m: float) -> GripperStatus:
+        """Open (or close) to `width_m` between the fingertips, at the configured open speed/force."""
+        if not (math.isfinite(width_m) and 0.0 <= width_m <= self.config.stroke_m + 1e-9):
+            raise BenchbotError(f"gripper opening {width_m} m is outside 0..{self.config.stroke_m} m",
+                                "ask for an opening within the gripper's stroke")
+        st = self._move(self.map.to_position(width_m), _fraction_to_byte(self.config.open_speed, "open_speed"),
+                        _fraction_to_byte(self.config.open_force, "open_force"), f"opening to {width_m * 1000:.1f} mm")
+        return self._to_status(st)
+
+    def grip(self, force: float = 1.0, speed: float = 1.0) -> GripperStatus:
+        """Close until the fingers stop on an object (gOBJ=2) or close fully (gOBJ=3)."""
+        st = self._move(self.map.closed_position, _fraction_to_byte(speed, "speed"),
+                        _fraction_to_byte(force, "force"), "gripping")
+        return self._to_status(st)
+
+    def status(self) -> GripperStatus:
+        return self._to_status(self.read_status())
+
+    def _to_status(self, st: Status) -> GripperStatus:
+        return GripperStatus(
+            activated=st.activated,
+            moving=st.moving,
+            object_detected=st.activated and st.gto and st.obj in (OBJ_CONTACT_OPENING, OBJ_CONTACT_CLOSING),
+            position_m=self.map.to_width_m(st.position),
+            fault=fault_message(st.fault) if st.fault else None,
+        )
+
+
+def make_gripper(config: RobotiqConfig | dict[str, Any] | None = None) -> RobotiqGripper:
+    """Build a gripper client from a config object or a plain dict (e.g. from a hardware YAML)."""
+    if isinstance(config, dict):
+        config = RobotiqConfig.from_dict(config)
+    return RobotiqGripper(config)
+
