@@ -1,0 +1,174 @@
+"""`benchbot` command line: a thin Typer skin over the library. Errors the user can fix print one
+line and exit 2."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import BenchbotError
+from .protocol import default_protocol_path
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+                  help="benchbot — benchmark grasp detectors on a real or simulated robot (GQ-STN paper protocol).")
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_DB = Path("results/benchbot.db")
+DEFAULT_RESULTS = Path("results")
+ProtocolOpt = typer.Option(None, "--protocol", "-p", help="Protocol YAML (default: protocols/paper.yaml).")
+DbOpt = typer.Option(DEFAULT_DB, "--db", help="SQLite results database.")
+
+
+def _protocol(path: Optional[Path]) -> Path:
+    return path or default_protocol_path()
+
+
+@app.command()
+def run(protocol: Optional[Path] = ProtocolOpt,
+        method: str = typer.Option("all", "--method", "-m", help="Run only this method's trials, or `all`."),
+        sim: bool = typer.Option(False, "--sim", help="Dry run: replayed frames, dry-run arm, emulated gripper."),
+        backend: Optional[str] = typer.Option(None, "--backend", help="replay | mujoco | hardware."),
+        db: Path = DbOpt,
+        results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder for per-trial artifacts."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Schedule/placement seed (default: protocol's)."),
+        new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one exists."),
+        resume: bool = typer.Option(False, "--resume", help="Resume the unfinished run (the default when one exists)."),
+        run_id: Optional[str] = typer.Option(None, "--run", help="Resume (or create) this run id."),
+        recording: Optional[Path] = typer.Option(None, "--recording", help="Recording folder for --sim."),
+        hardware: Optional[Path] = typer.Option(None, "--hardware", help="Hardware YAML for real runs."),
+        outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="CSV of scripted outcomes (no stdin)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Non-interactive: assume yes at every prompt."),
+        max_trials: Optional[int] = typer.Option(None, "--max-trials", help="Stop after N attempts."),
+        threshold: Optional[float] = typer.Option(None, "--threshold", help="Robust label threshold on q."),
+        no_robustness: bool = typer.Option(False, "--no-robustness", help="Do not run the GQ-CNN evaluator."),
+        ) -> None:
+    """Run (or resume) the benchmark.
+
+    Examples:
+
+    * `benchbot run --sim` — the whole schedule on replayed frames (no robot needed)
+    * `benchbot run --backend mujoco` — the whole protocol in MuJoCo physics
+    * `benchbot run --hardware hw.yaml --method gqstn` — GQ-STN's trials on the real robot
+    """
+    from .harness.operator import ConsoleOperator
+    from .harness.runner import RunConfig, Runner
+
+    if new and (resume or run_id):
+        raise BenchbotError("--new cannot be combined with --resume or --run", "pick one")
+    chosen = backend or ("replay" if sim else ("hardware" if hardware else None))
+    if chosen is None:
+        raise BenchbotError("no backend chosen", "pass --sim, --backend mujoco, or --hardware FILE")
+    cfg = RunConfig(protocol_path=_protocol(protocol), db_path=db, results_dir=results, backend=chosen,
+                    method=method, seed=seed, resume="no" if new else "auto", run_id=run_id, recording=recording,
+                    hardware=hardware, outcomes_csv=outcomes, assume_yes=yes, max_trials=max_trials,
+                    threshold=threshold, evaluator="none" if no_robustness else None)
+    operator = None if outcomes else ConsoleOperator(err, assume_yes=yes)
+    summary = Runner(cfg, operator=operator, console=err).run()
+    err.print(f"run {summary.run_id}: {summary.finals} judged, {summary.aborted} aborted, "
+              f"{summary.voided} voided this session; {summary.pending} trial(s) pending")
+    for m, why in summary.unavailable.items():
+        err.print(f"[yellow]unavailable:[/] {m}: {why}")
+    err.print(f"report: benchbot report --db {db} --run {summary.run_id}")
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def report(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+           db: Path = DbOpt,
+           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json."),
+           by_object: bool = typer.Option(False, "--by-object", help="Add the method × object table."),
+           compare_paper: bool = typer.Option(False, "--compare-paper", help="Show the paper's Table II beside."),
+           ) -> None:
+    """Print Table II (success rate with Wilson CI, robust prediction rate, detection time) for a run.
+
+    Example: `benchbot report --by-object --compare-paper`
+    """
+    from .report import build_report, render
+    from .store import Store
+
+    if not db.is_file():
+        raise BenchbotError(f"{db}: no results database", "run `benchbot run --sim` first or pass --db")
+    with Store(db, readonly=True) as store:
+        rep = build_report(store, run_id, by_object=by_object, compare_paper=compare_paper)
+    out.print(render(rep, fmt), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def runs(db: Path = DbOpt) -> None:
+    """List the runs in a database and their progress."""
+    from .store import Store
+
+    if not db.is_file():
+        raise BenchbotError(f"{db}: no results database", "run `benchbot run --sim` first or pass --db")
+    with Store(db, readonly=True) as store:
+        rows = store.list_runs()
+    table = Table("run", "created", "protocol", "backend", "outcomes", "status", "done", "aborted", "pending",
+                  "voided")
+    for r in rows:
+        table.add_row(*(str(r.get(k, "")) for k in ("run_id", "created_at", "protocol", "backend", "outcome_source",
+                                                     "status", "done", "aborted", "pending", "voided")))
+    out.print(table)
+
+
+@app.command()
+def validate(protocol: Optional[Path] = typer.Argument(None, help="Protocol YAML (default: the paper's)."),
+             objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: the protocol's).")
+             ) -> None:
+    """Check a protocol file and its objects file; exit 2 with a one-line error if anything is wrong."""
+    from .protocol import load_protocol
+    from .schedule import make_schedule
+
+    loaded = load_protocol(_protocol(protocol), objects)
+    n = len(make_schedule(loaded))
+    out.print(f"ok: {loaded.path} — {len(loaded.objects)} objects × {loaded.protocol.trials_per_object} trials × "
+              f"{len(loaded.protocol.methods)} methods = {n} trials (hash {loaded.protocol_hash})")
+
+
+@app.command()
+def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .png mm) or a recording folder."),
+           method: str = typer.Option("prop-gqcnn", "--method", "-m", help="Detector name."),
+           index: int = typer.Option(0, "--index", help="Frame index when FRAME is a recording folder."),
+           intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help="intrinsics.yaml for a bare frame."),
+           overlay: Path = typer.Option(Path("overlay.png"), "--out", "-o", help="Overlay PNG to write."),
+           no_robustness: bool = typer.Option(False, "--no-robustness", help="Skip the GQ-CNN evaluator."),
+           ) -> None:
+    """Detect one grasp on one frame, print it as JSON and write an overlay PNG.
+
+    Example: `benchbot detect --method centroid results/frame.npy --intrinsics intrinsics.yaml`
+    """
+    from .detect import detect_one
+
+    result = detect_one(frame, method, index=index, intrinsics=intrinsics, overlay=overlay,
+                        robustness=not no_robustness)
+    out.print_json(json.dumps(result))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except BenchbotError as e:
+        err.print(f"error: {e.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

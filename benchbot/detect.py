@@ -1,0 +1,63 @@
+"""One frame → one grasp (+ robustness q and an overlay PNG): the library behind `benchbot detect`."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import BenchbotError
+from .types import DepthFrame
+
+
+def load_frame(path: Path, *, index: int = 0, intrinsics: Path | None = None) -> DepthFrame:
+    """A recording folder (frame `index`) or a single .npy/.png file with an intrinsics.yaml
+    (given, or next to the file)."""
+    from .cameras.recording import load_depth_file, read_intrinsics_file, read_recording
+
+    path = Path(path)
+    if path.is_dir():
+        rec = read_recording(path)
+        if not 0 <= index < len(rec):
+            raise BenchbotError(f"{path}: no frame {index} (it has {len(rec)})", f"use --index 0..{len(rec) - 1}")
+        frame = rec.frame(index)
+        if rec.table_distance_m:
+            frame.meta["table_distance_m"] = rec.table_distance_m
+        return frame
+    if not path.is_file():
+        raise BenchbotError(f"{path}: frame not found", "give a .npy (metres), .png (mm) or a recording folder")
+    ipath = intrinsics or path.parent / "intrinsics.yaml"
+    if not ipath.is_file():
+        raise BenchbotError(f"{path}: no intrinsics found (looked for {ipath})", "pass --intrinsics FILE")
+    ifile = read_intrinsics_file(ipath)
+    intr = ifile.intrinsics()
+    frame = DepthFrame(load_depth_file(path, intr), intr, 0.0, {"source": str(path)})
+    if getattr(ifile, "table_distance_m", None):
+        frame.meta["table_distance_m"] = ifile.table_distance_m
+    return frame
+
+
+def detect_one(path: Path, method: str, *, index: int = 0, intrinsics: Path | None = None,
+               overlay: Path | None = None, robustness: bool = True, threshold: float = 0.5) -> dict[str, Any]:
+    from .detectors import load_detector
+    from .perception.inpaint import inpaint_frame
+    from .perception.overlay import save_overlay
+
+    frame = load_frame(path, index=index, intrinsics=intrinsics)
+    detector = load_detector(method)
+    t0 = time.perf_counter()
+    clean = inpaint_frame(frame)
+    t_inpaint = time.perf_counter() - t0
+    grasp = detector.detect(clean)
+    detect_s = time.perf_counter() - t0 - t_inpaint
+    q = None
+    if robustness:
+        from .robustness import load_evaluator
+
+        evaluator = load_evaluator("gqcnn-4.0-pj", threshold=threshold,
+                                   table_distance_m=clean.meta.get("table_distance_m"))
+        q = float(evaluator.quality(clean, grasp))
+    if overlay is not None:
+        save_overlay(overlay, clean.depth_m, grasp, q, f"{method}")
+    return {"method": method, "grasp": grasp.to_dict(), "q_robust": q,
+            "robust": None if q is None else q >= threshold, "detect_s": detect_s, "inpaint_s": t_inpaint,
+            "overlay": str(overlay) if overlay else None}

@@ -1,0 +1,43 @@
+"""One writer per database: a second `benchbot run` on the same DB is refused, not interleaved."""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from ..errors import BenchbotError
+
+
+class RunLock:
+    """An exclusive, non-blocking flock on `<db>.lock`; released by the OS if the process dies."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = Path(str(db_path) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self.path.read_text().strip() or "another process"
+            raise BenchbotError(f"{self.path.parent / Path(str(self.path)).stem} is in use by a running benchbot "
+                                f"(pid {holder})", "wait for it to finish, or use another --db") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
