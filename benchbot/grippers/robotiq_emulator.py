@@ -391,7 +391,7 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0, framing: Framing = "t
     return handle
 
 
-def serve_emulator(host: str = "127.0.0.1", port: int = 502, framing: Framing = "tcp",
+def serve_emulator(host: str = "127.0.0.1", port: int = 5020, framing: Framing = "tcp",
                    time_scale: float = 1.0, object_width_m: float | None = None, *,
                    serial_port: str | None = None, baudrate: int = 115200,
                    on_ready: Callable[[EmulatorHandle], None] | None = None,

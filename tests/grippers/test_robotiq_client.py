@@ -267,3 +267,49 @@ def test_benchmark_open_grip_cycle(capsys):
         mean_s = bench_open_grip_cycle(5, framing)
         with capsys.disabled():
             print(f"\n[bench] {framing}: open+grip cycle {mean_s * 1000:.1f} ms (time_scale={SCALE:g})")
+
+
+def test_serve_emulator_blocks_until_stopped_and_reports_its_port():
+    from benchbot.grippers.robotiq_emulator import serve_emulator
+
+    ready, stop = threading.Event(), threading.Event()
+    seen = {}
+
+    def on_ready(handle):
+        seen["handle"] = handle
+        ready.set()
+
+    t = threading.Thread(target=serve_emulator, kwargs=dict(port=0, framing="rtu-tcp", time_scale=SCALE,
+                                                             object_width_m=0.06, on_ready=on_ready,
+                                                             stop_event=stop))
+    t.start()
+    try:
+        assert ready.wait(10)
+        h = seen["handle"]
+        assert h.port and h.port > 0
+        with client_for(h) as g:
+            g.activate()
+            st = g.grip()
+            assert st.object_detected and st.position_m == pytest.approx(0.06, abs=0.0004)
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive()
+    with pytest.raises(DeviceError):
+        client_for(h, timeout_s=0.2, retries=0).status()
+
+
+def test_emulator_argument_errors():
+    with pytest.raises(BenchbotError, match="framing"):
+        start_emulator(framing="udp")  # type: ignore[arg-type]
+    with pytest.raises(BenchbotError, match="serial port"):
+        start_emulator(framing="serial")
+    with pytest.raises(BenchbotError, match="time_scale"):
+        start_emulator(time_scale=0)
+    with start_emulator(time_scale=SCALE) as emu:
+        with pytest.raises(BenchbotError, match="could not start"):
+            start_emulator(port=emu.port)  # port taken
+        with pytest.raises(BenchbotError):
+            emu.inject_fault(0x10)
+        with pytest.raises(BenchbotError):
+            emu.set_object_width(-0.01)
