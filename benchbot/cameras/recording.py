@@ -379,3 +379,32 @@ class ReplayCamera:
 
     def close(self) -> None:
         self._closed = True
+
+
+def replay_from_config(cfg: Any, **_: Any) -> ReplayCamera:
+    """Factory for camera kind "replay" (cfg: hardware CameraConfig; no recording = the default)."""
+    return ReplayCamera(cfg.recording or default_recording_path(), order=cfg.order)
+
+
+# ---------------------------------------------------------------- recording from a live camera
+
+def record(camera: Any, folder: str | Path, n_frames: int, interval_s: float = 0.0,
+           metadata: dict[str, Any] | None = None, fmt: Literal["png", "npy"] = "png",
+           sleep: Any = time.sleep, extra_intrinsics: dict[str, Any] | None = None) -> Path:
+    """Capture `n_frames` from `camera` (one every `interval_s` seconds) into a recording folder.
+    Atomic: on any error (camera failure, Ctrl-C) nothing is left at `folder`."""
+    if n_frames < 1:
+        raise BenchbotError(f"n_frames must be at least 1 (got {n_frames})", "ask for one frame or more")
+    if interval_s < 0:
+        raise BenchbotError("interval_s must be ≥ 0", "pass a non-negative interval")
+    meta = {"camera_kind": getattr(camera, "kind", type(camera).__name__), "serial": getattr(camera, "serial", None),
+            "source": "benchbot record", "interval_s": interval_s}
+    meta.update(metadata or {})
+
+    def frames() -> Iterable[DepthFrame]:
+        for i in range(n_frames):
+            if i and interval_s:
+                sleep(interval_s)
+            yield camera.capture()
+
+    return write_recording(folder, frames(), meta, fmt=fmt, extra_intrinsics=extra_intrinsics)

@@ -1,0 +1,180 @@
+"""Hardware config: one YAML describing the robot, gripper, camera, calibration and workcell.
+
+Validated at the edge like the protocol (unknown keys, wrong types → one line naming file, key
+and fix). Relative paths (calibration, camera recording) are resolved against the YAML's folder.
+See benchbot/data/hardware.example.yaml for a commented example.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import BenchbotError
+from .protocol import _read_yaml
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+EXAMPLE = "benchbot/data/hardware.example.yaml"
+UR5_HOME_JOINTS_RAD = (0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0)  # tool pointing down
+
+
+def example_hardware_path() -> Path:
+    return DATA_DIR / "hardware.example.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RobotConfig(_Strict):
+    kind: Literal["ur5", "dryrun"] = "dryrun"
+    host: str | None = None  # controller IP (RTDE); required for ur5
+    home_joints_rad: tuple[float, float, float, float, float, float] = UR5_HOME_JOINTS_RAD
+    # TCP offset from the flange, UR pose vector [x, y, z, rx, ry, rz] (m, axis-angle rad):
+    # the fingertip centre of a Robotiq 2F-85 on a UR flange is ~0.15 m along tool z.
+    tcp_offset: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.15, 0.0, 0.0, 0.0)
+    rtde_frequency_hz: float = Field(125.0, gt=0.0, le=500.0)  # CB3 UR5: 125 Hz; e-Series: 500 Hz
+    connect_timeout_s: float = Field(2.0, gt=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _host(self) -> "RobotConfig":
+        if self.kind == "ur5" and not self.host:
+            raise ValueError("robot kind 'ur5' needs 'host' (the controller's IP address)")
+        if any(not math.isfinite(v) for v in (*self.home_joints_rad, *self.tcp_offset)):
+            raise ValueError("home_joints_rad and tcp_offset must be finite numbers")
+        return self
+
+
+class GripperConfig(_Strict):
+    kind: Literal["robotiq-2f85", "emulator", "dryrun"] = "dryrun"
+    # tcp: Modbus TCP (gateway); rtu-tcp: RTU frames over TCP (UR tool-I/O RS485 socket, port 54321);
+    # serial: RTU on a USB/RS485 adapter.
+    transport: Literal["tcp", "rtu-tcp", "serial"] = "rtu-tcp"
+    host: str | None = None  # defaults to the robot host for rtu-tcp
+    port: int = Field(54321, ge=0, le=65535)
+    serial_port: str | None = None  # e.g. /dev/ttyUSB0
+    baudrate: int = Field(115200, gt=0)
+    device_id: int = Field(9, ge=0, le=247)  # Robotiq's default Modbus slave id
+    timeout_s: float = Field(1.0, gt=0.0, le=30.0)
+
+    @model_validator(mode="after")
+    def _transport(self) -> "GripperConfig":
+        if self.kind == "robotiq-2f85" and self.transport == "serial" and not self.serial_port:
+            raise ValueError("transport 'serial' needs 'serial_port' (e.g. /dev/ttyUSB0)")
+        return self
+
+
+class CameraConfig(_Strict):
+    # replay | kinect2 | k4a | k4a-playback | mujoco (see benchbot.cameras.CAMERA_KINDS)
+    kind: str = "replay"
+    serial: str | None = None  # pick one device among several (k4a); recorded in metadata
+    recording: str | None = None  # replay: recording folder; k4a-playback: .mkv file
+    order: Literal["cycle", "once"] = "cycle"  # replay / k4a-playback
+    median_frames: int = Field(1, ge=1, le=100)  # >1: per-pixel median of N frames (MedianCamera)
+    depth_mode: Literal["NFOV_UNBINNED", "NFOV_2X2BINNED", "WFOV_UNBINNED", "WFOV_2X2BINNED"] = "NFOV_UNBINNED"
+    undistort: bool = True  # remap device frames to a distortion-free pinhole (kinect2, k4a)
+    unmirror: bool = True  # kinect2: libfreenect2 frames are mirrored left-right
+    warmup_frames: int = Field(5, ge=0, le=300)  # frames dropped after starting a device
+    timeout_s: float = Field(2.0, gt=0.0, le=60.0)
+
+
+class Workspace(_Strict):
+    """Box the TCP must stay in, robot base frame (m)."""
+
+    min_m: tuple[float, float, float] = (-0.70, -0.70, 0.0)
+    max_m: tuple[float, float, float] = (0.70, 0.70, 0.70)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Workspace":
+        if any(lo >= hi for lo, hi in zip(self.min_m, self.max_m)):
+            raise ValueError("every min_m value must be below the matching max_m value")
+        return self
+
+
+class HardwareConfig(_Strict):
+    name: str = "workcell"
+    robot: RobotConfig = RobotConfig()
+    gripper: GripperConfig = GripperConfig()
+    camera: CameraConfig = CameraConfig()
+    calibration: str | None = None  # camera-to-base calibration YAML (`benchbot calibrate` writes it)
+    workspace: Workspace = Workspace()
+    table_z_m: float = 0.0  # table surface height in the base frame
+    # where grasped objects are dropped: UR pose vector [x, y, z, rx, ry, rz], base frame
+    drop_pose: tuple[float, float, float, float, float, float] = (0.30, -0.40, 0.25, 3.1416, 0.0, 0.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "HardwareConfig":
+        lo, hi = self.workspace.min_m, self.workspace.max_m
+        if not lo[2] <= self.table_z_m < hi[2]:
+            raise ValueError("table_z_m must lie inside the workspace's z range")
+        if not all(lo[i] <= self.drop_pose[i] <= hi[i] for i in range(3)):
+            raise ValueError("drop_pose position lies outside the workspace box")
+        return self
+
+    @property
+    def is_real(self) -> bool:
+        """True when any device is physical (then a calibration is mandatory)."""
+        return (self.robot.kind == "ur5" or self.gripper.kind == "robotiq-2f85"
+                or self.camera.kind in ("kinect2", "k4a"))
+
+
+def _validation_error(path: Path, err: ValidationError) -> BenchbotError:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return BenchbotError(f"{path}: unknown key '{key}'", "remove it or check its spelling")
+    if kind == "missing":
+        return BenchbotError(f"{path}: missing key '{key}'", f"add it (see {EXAMPLE})")
+    msg = first["msg"].removeprefix("Value error, ")
+    return BenchbotError(f"{path}: key '{key}': {msg}", f"correct that value (see {EXAMPLE})")
+
+
+def _resolve(base: Path, p: str | None) -> str | None:
+    if p is None:
+        return None
+    q = Path(p).expanduser()
+    return str(q if q.is_absolute() else (base / q).resolve())
+
+
+def load_hardware(path: str | Path) -> HardwareConfig:
+    """Load and validate a hardware YAML; relative paths become absolute. Raises BenchbotError."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BenchbotError(f"{path}: expected a mapping at the top level", f"see {EXAMPLE}")
+    try:
+        cfg = HardwareConfig.model_validate(data)
+    except ValidationError as e:
+        raise _validation_error(path, e) from None
+    _check_camera_kind(path, cfg.camera.kind)
+    base = path.resolve().parent
+    camera = cfg.camera.model_copy(update={"recording": _resolve(base, cfg.camera.recording)})
+    return cfg.model_copy(update={"calibration": _resolve(base, cfg.calibration), "camera": camera})
+
+
+def _check_camera_kind(path: Path, kind: str) -> None:
+    from .cameras import CAMERA_KINDS
+
+    if kind not in CAMERA_KINDS:
+        raise BenchbotError(f"{path}: key 'camera.kind': unknown camera kind '{kind}'",
+                            f"use one of: {', '.join(sorted(CAMERA_KINDS))}")
+
+
+def require_calibration(cfg: HardwareConfig):
+    """The camera-to-base calibration for a run on this hardware; raises BenchbotError when it is
+    missing or invalid (runs on real hardware must not start without one)."""
+    from .calibration import load_calibration
+
+    if not cfg.calibration:
+        raise BenchbotError("no camera-to-robot calibration in the hardware config",
+                            "run `benchbot calibrate --hardware <hw.yaml>` and set 'calibration:' to its output")
+    p = Path(cfg.calibration)
+    if not p.is_file():
+        raise BenchbotError(f"calibration file {p} not found",
+                            "run `benchbot calibrate --hardware <hw.yaml>` (or fix the 'calibration:' path)")
+    return load_calibration(p)
