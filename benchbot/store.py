@@ -239,7 +239,8 @@ class Store:
             if self.readonly:
                 raise BenchbotError(
                     f"{self.path} has results schema v{version}, older than v{SCHEMA_VERSION}",
-                    "open it once for writing (e.g. `benchbot runs --db PATH`) to migrate it")
+                    "migrate it once with write access: python -c \"from benchbot.store import Store; "
+                    f"Store('{self.path}').close()\"")
             with self._write():
                 version = self._version()  # another process may have migrated meanwhile
                 for migrate in MIGRATIONS[version:]:
