@@ -33,9 +33,9 @@ TRANSPORTS = ("tcp", "rtu-tcp", "serial")
 class RobotiqConfig:
     """How to reach the gripper and how to map its positions to metres.
 
-    transport: "tcp" (Modbus TCP, e.g. a Modbus TCP gateway), "rtu-tcp" (RTU frames over a TCP
-    socket: an RS-485 ↔ TCP gateway or the UR tool-communication socket, port 54321) or
-    "serial" (USB–RS-485 adapter, 115200 8N1).
+    transport: "tcp" (Modbus TCP, e.g. a Modbus TCP ↔ RTU gateway), "rtu-tcp" (RTU frames over a
+    TCP socket: a transparent RS-485 ↔ TCP gateway, or a UR e-Series wrist port forwarded by UR's
+    rs485 tool-communication URCap on port 54321) or "serial" (USB–RS-485 adapter, 115200 8N1).
     """
 
     transport: Transport = "tcp"

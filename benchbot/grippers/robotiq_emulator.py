@@ -162,9 +162,10 @@ class GripperModel:
         self.target = float(target)
         self.obj = OBJ_MOVING
         self.current = int(round(10 + 15 * speed_mps / p.max_speed_mps))  # ≈ 100–250 mA moving
-        self.moving = abs(self.target - self.position) > 1e-9
-        if not self.moving:
-            self._arrive(self.target, False)
+        self.moving = True
+        stop_at, contact = self._stop_point()
+        if abs(stop_at - self.position) < 1e-9:  # already there, or already touching
+            self._arrive(stop_at, contact)
 
     def _contact_position(self) -> float | None:
         if self.object_width_m is None:
@@ -177,8 +178,9 @@ class GripperModel:
         """Where the current motion ends and whether that is a contact with the object."""
         contact = None if self.releasing else self._contact_position()
         closing = self.target > self.position
-        if closing and contact is not None and self.position < contact < self.target:
-            return contact, True
+        if closing and contact is not None and contact < self.target:
+            # an object at least as wide as the opening is touched at once
+            return max(contact, self.position), True
         return self.target, False
 
     def _arrive(self, position: float, contact: bool) -> None:
@@ -248,6 +250,15 @@ class EmulatorHandle:
                 conn.close()
 
         loop.call_soon_threadsafe(_drop)
+
+    def client_config(self, **overrides):
+        """A `RobotiqConfig` pointing at this emulator (no polling pause), for tests and --sim."""
+        from .robotiq import RobotiqConfig
+
+        cfg = dict(transport=self.framing, host=self.host or "127.0.0.1", port=self.port or 502,
+                   serial_port=self.serial_port or "/dev/ttyUSB0", device_id=self.device_id, poll_s=0.0)
+        cfg.update(overrides)
+        return RobotiqConfig(**cfg)
 
     def status(self) -> Status:
         with self._lock:

@@ -118,3 +118,18 @@ def test_automatic_release_reports_0B_then_0F():
     m.advance(m.t + 0.085 / P.release_speed_mps + 0.1)
     st = m.status()
     assert st.fault == 0x0F and st.position == 255
+
+
+def test_regrip_on_a_held_object_stays_on_it():
+    m = active_model(object_width_m=0.05)
+    m.command(CLOSE_FULL, m.t)
+    m.advance(m.t + 2.0)
+    m.command(Command(act=True, gto=True, position=255, speed=128, force=255), m.t + 0.1)
+    m.advance(m.t + 2.0)
+    assert m.status().obj == 2 and m.status().position == 105
+
+
+def test_object_wider_than_the_opening_is_touched_at_once():
+    m = active_model(object_width_m=0.10)  # wider than the 85 mm stroke
+    m.command(CLOSE_FULL, m.t)
+    assert m.status().obj == 2 and m.status().position == 0
