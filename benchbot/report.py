@@ -171,6 +171,7 @@ def build_report(store: Store, run_id: str | None = None, *, by_object: bool = F
     if run is None:
         raise BenchbotError(f"no run {run_id} in {store.path}", "list the runs with `benchbot runs`")
     tables = store.tables(run_id)
+    events = store.events(run_id)
     trials, attempts = tables["trials"], _attempts_with_source(tables["attempts"], run)
     order = list(PAPER_TABLE_II)  # the paper's row order first, then any other method
     methods = sorted(set(trials["method"]), key=lambda m: (order.index(m) if m in order else len(order), m))
@@ -179,17 +180,20 @@ def build_report(store: Store, run_id: str | None = None, *, by_object: bool = F
         mt, ma = trials[trials["method"] == method], attempts[attempts["method"] == method]
         for source in sorted(set(ma["source"])) or [run.outcome_source]:
             rows.append(_method_row(method, source, mt, ma[ma["source"] == source]))
+    unavailable = {e["method"]: e["message"] for e in events if e["kind"] == "method_unavailable"}
+    for r in rows:  # latest reason a method could not run (its trials stay pending)
+        r["unavailable_reason"] = unavailable.get(r["method"]) if r["pending"] else None
     table = pd.DataFrame(rows)
     if compare_paper and not table.empty:
         table = _add_paper(table)
     report = Report(run=run, setup=_setup(run, trials, attempts), table=table,
                     by_object=_by_object(trials, attempts, methods) if by_object else None,
                     compare_paper=compare_paper)
-    report.notes = _notes(report, attempts)
+    report.notes = _notes(report, events)
     return report
 
 
-def _notes(report: Report, attempts: pd.DataFrame) -> list[str]:
+def _notes(report: Report, events: list[dict]) -> list[str]:
     notes, t, run = [], report.table, report.run
     if t.empty:
         return ["this run has no trials"]
@@ -203,7 +207,12 @@ def _notes(report: Report, attempts: pd.DataFrame) -> list[str]:
                      "(resume with `benchbot run --resume`)")
     for _, r in t.iterrows():
         if r["judged"] == 0:
-            why = f"{r['aborted']} aborted ({r['abort_reasons']})" if r["aborted"] else "no attempt recorded"
+            if r["aborted"]:
+                why = f"{r['aborted']} aborted ({r['abort_reasons']})"
+            elif isinstance(r["unavailable_reason"], str):
+                why = f"not run: {r['unavailable_reason']}"
+            else:
+                why = "no attempt recorded"
             notes.append(f"{r['method']}: no results — {why}; {r['pending']} pending")
         elif r["aborted"]:
             notes.append(f"{r['method']}: {r['aborted']} trial(s) aborted, not counted as failures — "
@@ -211,6 +220,10 @@ def _notes(report: Report, attempts: pd.DataFrame) -> list[str]:
         if r["judged"] and r["q_known"] < r["judged"]:
             notes.append(f"{r['method']}: robustness q unknown for {r['judged'] - r['q_known']} of "
                          f"{r['judged']} final attempts (robust % is over the {r['q_known']} known)")
+    evaluator = [e["message"] for e in events if e["kind"] == "evaluator_unavailable"]
+    if evaluator:
+        notes.append(f"robustness evaluator unavailable in {len(evaluator)} session(s), q stored as unknown: "
+                     f"{evaluator[-1]}")
     if report.compare_paper:
         if any(s != "operator" for s in sources):
             notes.append("the paper's outcomes were judged by an operator on a real robot; this run's are "

@@ -412,6 +412,26 @@ class Store:
                 [run_id])
             return {r[0] for r in rows}
 
+    # -- run events -------------------------------------------------------------------------
+    def record_event(self, run_id: str, kind: str, message: str, *, method: str | None = None) -> None:
+        """Log something about a run that is not an attempt, e.g. kind "method_unavailable" with
+        the reason a detector could not be loaded (its trials stay pending), "evaluator_unavailable",
+        "resumed", "interrupted". The report shows the latest reason for methods without results."""
+        with self._write() as db:
+            if not db["runs"].count_where("run_id = ?", [run_id]):
+                raise BenchbotError(f"no run {run_id} in {self.path}", "list runs with `benchbot runs`")
+            db["events"].insert({"run_id": run_id, "at": utc_now(), "kind": kind, "method": method,
+                                 "message": message})
+
+    def events(self, run_id: str, kind: str | None = None) -> list[dict]:
+        """A run's events, oldest first: dicts with at, kind, method, message."""
+        where, params = "run_id = ?", [run_id]
+        if kind is not None:
+            where, params = where + " AND kind = ?", params + [kind]
+        with self._errors():
+            return [{k: r[k] for k in ("at", "kind", "method", "message")}
+                    for r in self.db["events"].rows_where(where, params, order_by="id")]
+
     # -- tables for the report ---------------------------------------------------------------
     def tables(self, run_id: str) -> dict[str, "pandas.DataFrame"]:
         """pandas tables of one run: "trials" (the schedule with statuses), "attempts" (one row

@@ -83,9 +83,18 @@ CREATE TABLE artifacts (
     path TEXT NOT NULL
 );
 CREATE INDEX artifacts_attempt ON artifacts (attempt_id);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    method TEXT,
+    message TEXT NOT NULL
+);
+CREATE INDEX events_run ON events (run_id);
 """
 
-TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts")
+TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events")
 
 
 def _v0_to_v1(conn: sqlite3.Connection) -> None:

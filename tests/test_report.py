@@ -78,6 +78,9 @@ def db(tmp_path):
         record(st, "r1", t, "final", i != 0, q=0.9 if i < 2 else 0.1, detect_s=0.014, clock=clock)
     for t in by_method["prop-gqcnn"]:
         record(st, "r1", t, "aborted", None, q=None, clock=clock, reason="detector unavailable: weights missing")
+    st.record_event("r1", "method_unavailable", "old reason", method="newnet")
+    st.record_event("r1", "method_unavailable", "no module named newnet", method="newnet")
+    st.record_event("r1", "evaluator_unavailable", "gqcnn weights missing")
     # r2: two outcome sources for one method
     t2 = specs(["gqstn"], ["mug"], 4)
     st.create_run(run_info("r2", "operator"), t2)
@@ -147,7 +150,8 @@ def test_methods_without_results_stay_visible(db):
     assert (n["judged"], n["pending"]) == (0, 10)
     md = render(rep, "md")
     assert "prop-gqcnn: no results — 10 aborted (detector unavailable: weights missing (×10))" in md
-    assert "newnet: no results — no attempt recorded; 10 pending" in md
+    assert "newnet: no results — not run: no module named newnet; 10 pending" in md
+    assert "evaluator unavailable in 1 session(s), q stored as unknown: gqcnn weights missing" in md
     assert "| prop-gqcnn |" in md and "| newnet |" in md
     assert "nan" not in md.replace("Giguère", "")
 
@@ -211,6 +215,7 @@ def test_formats(db):
 def test_empty_runs_and_bad_ids(db, tmp_path):
     rep = build_report(db, "r3", by_object=True, compare_paper=True)
     assert list(rep.table["judged"]) == [0, 0] and list(rep.table["pending"]) == [10, 10]
+    assert "no attempt recorded" in render(rep, "md")
     for fmt in ("md", "csv", "latex", "json", "html"):
         assert render(rep, fmt)
     assert "n/a" in render(rep, "md")

@@ -271,3 +271,14 @@ def test_bad_files(tmp_path):
         Store(broken)
     nested = Store(tmp_path / "a" / "b" / "results.db")  # parent folders are created
     nested.close()
+
+
+def test_events(st, schedule):
+    st.create_run(info(), schedule[:3])
+    st.record_event("run-1", "method_unavailable", "cannot import", method="gqstn")
+    st.record_event("run-1", "resumed", "session 2")
+    assert [(e["kind"], e["method"], e["message"]) for e in st.events("run-1")] == [
+        ("method_unavailable", "gqstn", "cannot import"), ("resumed", None, "session 2")]
+    assert len(st.events("run-1", "resumed")) == 1
+    with pytest.raises(BenchbotError, match="no run"):
+        st.record_event("nope", "resumed", "x")
