@@ -1,0 +1,184 @@
+"""Pure-Python reader for TensorFlow checkpoints (no TensorFlow needed).
+
+V2 ("tensor bundle", TF >= 0.12): `<prefix>.index` is an SSTable (LevelDB table format) mapping
+tensor names to `BundleEntryProto`s (dtype, shape, shard, offset, size, crc32c); the tensors are raw
+little-endian bytes in `<prefix>.data-SSSSS-of-NNNNN`. The empty key holds a `BundleHeaderProto`.
+
+Only what GQ-CNN releases need is implemented: uncompressed tables, whole (unsliced) tensors of
+numeric dtypes. Anything else raises `CheckpointError` with a one-line reason.
+"""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BenchbotError
+
+TABLE_MAGIC = 0xDB4775248B80FB57
+FOOTER_LEN = 48
+# tensorflow/core/framework/types.proto → numpy (little-endian)
+DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 10: "?", 17: "<u2",
+          19: "<f2", 22: "<u4", 23: "<u8"}
+
+
+class CheckpointError(BenchbotError):
+    """A checkpoint file that cannot be read (missing, truncated, corrupt or unsupported)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "re-download the model release (model.ckpt.index + model.ckpt.data-*)")
+
+
+# --- protobuf wire format -------------------------------------------------------------------
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result, shift = 0, 0
+    while True:
+        if pos >= len(buf):
+            raise CheckpointError("truncated varint in checkpoint index")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise CheckpointError("malformed varint in checkpoint index")
+
+
+def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
+    """Decode one protobuf message into (field number, wire type, value) triples."""
+    out, pos = [], 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            val, pos = _varint(buf, pos)
+        elif wt == 1:
+            val, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+        elif wt == 2:
+            n, pos = _varint(buf, pos)
+            val, pos = buf[pos:pos + n], pos + n
+        elif wt == 5:
+            val, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+        else:
+            raise CheckpointError(f"unsupported protobuf wire type {wt} in checkpoint index")
+        if pos > len(buf):
+            raise CheckpointError("truncated protobuf message in checkpoint index")
+        out.append((num, wt, val))
+    return out
+
+
+# --- SSTable --------------------------------------------------------------------------------
+
+def _block(data: bytes, offset: int, size: int) -> bytes:
+    if offset + size + 5 > len(data):
+        raise CheckpointError("checkpoint index is truncated (block past end of file)")
+    if data[offset + size] != 0:
+        raise CheckpointError("compressed checkpoint index blocks are not supported")
+    return data[offset:offset + size]
+
+
+def _block_entries(block: bytes) -> list[tuple[bytes, bytes]]:
+    if len(block) < 4:
+        raise CheckpointError("corrupt checkpoint index block")
+    n_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
+    end = len(block) - 4 - 4 * n_restarts
+    if end < 0:
+        raise CheckpointError("corrupt checkpoint index block (restart array)")
+    entries, pos, key = [], 0, b""
+    while pos < end:
+        shared, pos = _varint(block, pos)
+        unshared, pos = _varint(block, pos)
+        vlen, pos = _varint(block, pos)
+        if shared > len(key) or pos + unshared + vlen > end:
+            raise CheckpointError("corrupt checkpoint index entry")
+        key = key[:shared] + block[pos:pos + unshared]
+        pos += unshared
+        entries.append((key, block[pos:pos + vlen]))
+        pos += vlen
+    return entries
+
+
+def read_sstable(path: Path) -> dict[bytes, bytes]:
+    """All key → value pairs of an uncompressed LevelDB-format table."""
+    data = path.read_bytes()
+    if len(data) < FOOTER_LEN or int.from_bytes(data[-8:], "little") != TABLE_MAGIC:
+        raise CheckpointError(f"{path.name} is not a TensorFlow checkpoint index (bad magic / truncated)")
+    footer = data[-FOOTER_LEN:]
+    _, pos = _varint(footer, 0)  # metaindex offset
+    _, pos = _varint(footer, pos)  # metaindex size
+    idx_off, pos = _varint(footer, pos)
+    idx_size, pos = _varint(footer, pos)
+    table: dict[bytes, bytes] = {}
+    for _, handle in _block_entries(_block(data, idx_off, idx_size)):
+        off, p = _varint(handle, 0)
+        size, _ = _varint(handle, p)
+        table.update(_block_entries(_block(data, off, size)))
+    return table
+
+
+# --- tensor bundle --------------------------------------------------------------------------
+
+def _shape(buf: bytes) -> tuple[int, ...]:
+    dims = []
+    for num, _, val in _fields(buf):
+        if num == 2:  # Dim
+            size = next((v for n, _, v in _fields(val) if n == 1), 0)
+            dims.append(int(size))
+        elif num == 3 and val:
+            raise CheckpointError("tensor with unknown rank in checkpoint")
+    return tuple(dims)
+
+
+def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor of a V2 checkpoint (`prefix` = path without `.index`) → name → array."""
+    prefix = Path(prefix)
+    index = prefix.with_name(prefix.name + ".index")
+    if not index.is_file():
+        raise CheckpointError(f"checkpoint index not found: {index}")
+    table = read_sstable(index)
+    num_shards = 1
+    if b"" in table:
+        for num, _, val in _fields(table[b""]):
+            if num == 1:
+                num_shards = int(val)
+            elif num == 2 and val != 0:
+                raise CheckpointError("big-endian checkpoints are not supported")
+    shards: dict[int, bytes] = {}
+    tensors: dict[str, np.ndarray] = {}
+    for key, value in table.items():
+        if key == b"":
+            continue
+        name = key.decode("utf-8", "replace")
+        dtype, shape, shard, offset, size = 0, (), 0, 0, 0
+        for num, _, val in _fields(value):
+            if num == 1:
+                dtype = int(val)
+            elif num == 2:
+                shape = _shape(val)
+            elif num == 3:
+                shard = int(val)
+            elif num == 4:
+                offset = int(val)
+            elif num == 5:
+                size = int(val)
+            elif num == 7:
+                raise CheckpointError(f"partitioned tensor {name} is not supported")
+        if dtype not in DTYPES:
+            raise CheckpointError(f"tensor {name} has unsupported dtype code {dtype}")
+        if shard not in shards:
+            path = prefix.with_name(f"{prefix.name}.data-{shard:05d}-of-{num_shards:05d}")
+            if not path.is_file():
+                raise CheckpointError(f"checkpoint data file not found: {path.name}")
+            shards[shard] = path.read_bytes()
+        blob = shards[shard]
+        dt = np.dtype(DTYPES[dtype])
+        count = int(np.prod(shape)) if shape else 1
+        if size != count * dt.itemsize:
+            raise CheckpointError(f"tensor {name}: {size} bytes recorded for shape {shape}")
+        if offset + size > len(blob):
+            raise CheckpointError(f"checkpoint data file is truncated (tensor {name})")
+        tensors[name] = np.frombuffer(blob, dtype=dt, count=count, offset=offset).reshape(shape).astype(dt.newbyteorder("="))
+    return tensors
