@@ -152,7 +152,9 @@ def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .p
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except BenchbotError as e:
         err.print(f"error: {e.one_line()}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -161,10 +163,8 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # usage errors from Typer's (vendored) click: they know how to show themselves
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
             sys.exit(2)
         raise

@@ -1,0 +1,100 @@
+"""Bad protocol/objects input: one-line error naming the problem and fix, exit 2, nothing written."""
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchbot import cli
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = yaml.safe_load((REPO / "protocols" / "paper.yaml").read_text())
+OBJECTS = yaml.safe_load((REPO / "objects.yaml").read_text())
+
+
+def _run(argv, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["benchbot", *argv])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    return e.value.code, capsys.readouterr().err
+
+
+def _mutated(tmp, proto_change=None, objects_change=None, raw=None):
+    proto = yaml.safe_load(yaml.safe_dump(PAPER))
+    objs = yaml.safe_load(yaml.safe_dump(OBJECTS))
+    if proto_change:
+        proto_change(proto)
+    if objects_change:
+        objects_change(objs)
+    (tmp / "objects.yaml").write_text(yaml.safe_dump(objs))
+    proto["objects_file"] = "objects.yaml"
+    path = tmp / "p.yaml"
+    path.write_text(raw if raw is not None else yaml.safe_dump(proto))
+    return path
+
+
+def _set(*keys, value):
+    def change(d):
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+    return change
+
+
+def _delete(*keys):
+    def change(d):
+        for k in keys[:-1]:
+            d = d[k]
+        del d[keys[-1]]
+    return change
+
+
+BAD = {
+    "unknown top-level key": (dict(proto_change=_set("speeed", value=1)), "unknown key 'speeed'"),
+    "unknown nested key": (dict(proto_change=_set("motion", "lift_heigth_m", value=0.1)), "motion.lift_heigth_m"),
+    "wrong type": (dict(proto_change=_set("trials_per_object", value="five")), "trials_per_object"),
+    "missing key": (dict(proto_change=_delete("success")), "missing key 'success'"),
+    "negative opening": (dict(proto_change=_set("gripper", "opening_m", value=-0.1)), "gripper.opening_m"),
+    "speed above cap": (dict(proto_change=_set("motion", "speed_mps", value=0.9)), "max_speed_mps"),
+    "duplicate method": (dict(proto_change=_set("methods", value=["gqstn", "gqstn"])), "duplicate"),
+    "empty objects list": (dict(proto_change=_set("objects", value=[])), "objects"),
+    "object not in objects file": (dict(proto_change=_set("objects", value=["mug", "teapot"])), "teapot"),
+    "duplicate object id": (dict(objects_change=lambda o: o["objects"].append(dict(o["objects"][0]))),
+                            "duplicate object ids"),
+    "bad object id": (dict(objects_change=lambda o: o["objects"][0].update(id="Mustard Bottle")), "objects.0.id"),
+    "object mass wrong type": (dict(objects_change=lambda o: o["objects"][1].update(mass_kg="heavy")), "mass_kg"),
+    "invalid yaml": (dict(raw="name: [unclosed\n"), "not valid YAML"),
+    "not a mapping": (dict(raw="- just\n- a list\n"), "mapping"),
+    "threshold out of range": (dict(proto_change=_set("robustness", "threshold", value=1.5)), "robustness.threshold"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_protocol_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, capsys, monkeypatch):
+    kwargs, expected = BAD[case]
+    path = _mutated(tmp_path, **kwargs)
+    db = tmp_path / "out" / "r.db"
+    for argv in (["validate", str(path)],
+                 ["run", "--sim", "-p", str(path), "--db", str(db), "--results", str(tmp_path / "out")]):
+        code, err = _run(argv, capsys, monkeypatch)
+        assert code == 2, err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        assert expected in lines[0] and "fix:" in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_protocol_file(tmp_path, capsys, monkeypatch):
+    code, err = _run(["validate", str(tmp_path / "nope.yaml")], capsys, monkeypatch)
+    assert code == 2 and "file not found" in err
+
+
+def test_cli_usage_error_is_exit_2(capsys, monkeypatch):
+    code, _ = _run(["run", "--max-trials", "many"], capsys, monkeypatch)
+    assert code == 2
+
+
+def test_validate_paper_protocol(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["benchbot", "validate"])
+    cli.main()
+    assert "180 trials" in capsys.readouterr().out
