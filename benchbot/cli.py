@@ -16,8 +16,8 @@ from .protocol import default_protocol_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="benchbot — benchmark grasp detectors on a real or simulated robot (GQ-STN paper protocol).")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_DB = Path("results/benchbot.db")
 DEFAULT_RESULTS = Path("results")
