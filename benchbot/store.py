@@ -156,9 +156,9 @@ class Store:
             with self._errors():
                 conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
                 conn.execute("PRAGMA foreign_keys = ON")
+                self._check_or_migrate()  # before WAL: a foreign file is refused untouched
                 if not readonly:
                     conn.execute("PRAGMA journal_mode = WAL")
-                self._check_or_migrate()
         except BaseException:
             conn.close()
             raise

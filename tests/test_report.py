@@ -234,3 +234,21 @@ def test_report_reads_a_run_in_progress(db, tmp_path):
     with Store(db.path, readonly=True) as ro:
         rep = build_report(ro, "r1")
     assert row(rep, "gqstn")["successes"] == 8
+
+
+def test_docs_example_runs(db, tmp_path, monkeypatch, capsys):
+    import re
+    import sqlite3
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "readme" / "report.md").read_text(encoding="utf-8")
+    [code] = re.findall(r"```python\n(.*?)```", doc, re.S)
+    (tmp_path / "results").mkdir()
+    dst = sqlite3.connect(tmp_path / "results" / "benchbot.db")
+    db.conn.backup(dst)
+    dst.close()
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(code, scope)
+    assert scope["report"].run.run_id == db.latest_run_id()
+    assert "# Grasp benchmark report" in capsys.readouterr().out

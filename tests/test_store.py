@@ -261,6 +261,9 @@ def test_bad_files(tmp_path):
         c.execute("CREATE TABLE photos (id INTEGER)")
     with pytest.raises(BenchbotError, match="not a benchbot results database"):
         Store(other)
+    with raw(other) as c:  # refused untouched
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert [r[0] for r in c.execute("SELECT name FROM sqlite_master")] == ["photos"]
     with pytest.raises(BenchbotError, match="not found"):
         Store(tmp_path / "missing.db", readonly=True)
     broken = tmp_path / "broken.db"
