@@ -150,6 +150,31 @@ def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .p
     out.print_json(json.dumps(result))
 
 
+emulate_app = typer.Typer(help="Protocol-level emulators other software can connect to.", no_args_is_help=True)
+app.add_typer(emulate_app, name="emulate")
+
+
+@emulate_app.command("gripper")
+def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
+                    port: int = typer.Option(5020, "--port", help="0 picks a free port."),
+                    framing: str = typer.Option("tcp", "--framing", help="tcp | rtu-tcp | serial."),
+                    serial_port: Optional[str] = typer.Option(None, "--serial-port"),
+                    baudrate: int = typer.Option(115200, "--baudrate"),
+                    time_scale: float = typer.Option(1.0, "--time-scale", help=">1 runs the gripper faster."),
+                    object_width_m: Optional[float] = typer.Option(None, "--object-width-m",
+                                                                   help="Width of an object between the jaws."),
+                    ) -> None:
+    """Serve an emulated Robotiq 2F-85 over Modbus (unit 9) until Ctrl-C.
+
+    Example: `benchbot emulate gripper --port 5020 --object-width-m 0.05`
+    """
+    from .grippers.robotiq_emulator import serve_emulator
+
+    serve_emulator(host, port, framing, time_scale, object_width_m, serial_port=serial_port, baudrate=baudrate,
+                   on_ready=lambda h: err.print(f"emulated Robotiq 2F-85 on {h.address} ({framing}, unit "
+                                                f"{h.device_id}) — Ctrl-C to stop"))
+
+
 def main() -> None:
     try:
         rv = app(standalone_mode=False)

@@ -209,12 +209,15 @@ class Runner:
         pending = [t for m in methods for t in store.trials(run_id, method=m, pending_only=True)]
         pending.sort(key=lambda t: t.seq)
         detectors, summary.unavailable = self._detectors({t.method for t in pending})
+        store.record_event(run_id, "resumed" if resumed else "started", f"backend {cfg.backend}")
         for m, why in summary.unavailable.items():
             self.console.print(f"[yellow]method {m} unavailable, its trials stay pending:[/] {why}")
+            store.record_event(run_id, "method_unavailable", why, method=m)
         try:
             evaluator = self._evaluator(loaded, workcell.table_distance_m)
         except BenchbotError as e:
             self.console.print(f"[yellow]robustness evaluator unavailable (q stored as NULL):[/] {e.one_line()}")
+            store.record_event(run_id, "evaluator_unavailable", e.one_line())
             evaluator = None
         todo = [t for t in pending if t.method in detectors]
         if cfg.max_trials is not None:
@@ -224,6 +227,7 @@ class Runner:
             self._loop(store, loaded, run_id, todo, detectors, evaluator, workcell, summary)
         except Interrupted:
             summary.interrupted = True
+            store.record_event(run_id, "interrupted", "stopped by a signal or the operator")
             self.console.print("[bold yellow]stopped:[/] every committed attempt is kept; an attempt cut short "
                                f"was dropped. Resume with: benchbot run --resume (run {run_id})")
         finally:
