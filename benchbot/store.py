@@ -236,6 +236,9 @@ class Store:
                 f"{self.path} has results schema v{version}, newer than this benchbot (v{SCHEMA_VERSION})",
                 "upgrade benchbot (pip install -U benchbot)")
         if version < SCHEMA_VERSION:
+            if self.readonly and version == 0:
+                raise BenchbotError(f"{self.path} holds no benchbot results (empty database)",
+                                    "check --db, or start a run first with `benchbot run`")
             if self.readonly:
                 raise BenchbotError(
                     f"{self.path} has results schema v{version}, older than v{SCHEMA_VERSION}",

@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from benchbot.errors import BenchbotError
 from benchbot.report import PAPER_TABLE_II, build_report, render, wilson_ci
@@ -115,6 +117,15 @@ def test_wilson_against_hand_computation():
     assert wilson_ci(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
     assert wilson_ci(0, 10)[0] == 0.0
     assert all(math.isnan(v) for v in wilson_ci(0, 0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=hst.integers(1, 500), data=hst.data())
+def test_wilson_properties(n, data):
+    k = data.draw(hst.integers(0, n))
+    lo, hi = wilson_ci(k, n)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert (lo, hi) == pytest.approx((1 - wilson_ci(n - k, n)[1], 1 - wilson_ci(n - k, n)[0]))  # symmetric
 
 
 def test_table_numbers(db):

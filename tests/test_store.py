@@ -266,6 +266,9 @@ def test_bad_files(tmp_path):
         assert [r[0] for r in c.execute("SELECT name FROM sqlite_master")] == ["photos"]
     with pytest.raises(BenchbotError, match="not found"):
         Store(tmp_path / "missing.db", readonly=True)
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(BenchbotError, match="empty database"):
+        Store(tmp_path / "empty.db", readonly=True)
     broken = tmp_path / "broken.db"
     Store(broken).close()
     with raw(broken) as c:
