@@ -77,6 +77,34 @@ def tf_to_state_dict(tensors: Mapping[str, np.ndarray], model: GQCNN) -> dict[st
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()}
 
 
+def state_dict_to_tf(model: GQCNN, legacy: bool = False) -> dict[str, np.ndarray]:
+    """Inverse of `tf_to_state_dict`: TF layouts and names (legacy 2.0 names: `conv1_1W`, `fc4W_im`...)."""
+    sd = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    ch, h, w = model.feature_shape
+
+    def nm(layer: str, kind: str) -> str:
+        if legacy:
+            return f"{layer}{'W' if kind == 'weights' else 'b'}"
+        return f"{layer}_{kind}"
+
+    out: dict[str, np.ndarray] = {}
+    for c in model.cfg.convs:
+        out[f"im_stream/{c.name}/{nm(c.name, 'weights')}"] = sd[f"convs.{c.name}.weight"].transpose(2, 3, 1, 0)
+        out[f"im_stream/{c.name}/{nm(c.name, 'bias')}"] = sd[f"convs.{c.name}.bias"]
+    fc3 = sd["fc3.weight"]  # (out, c*h*w) → (h*w*c, out)
+    out[f"im_stream/{nm('fc3', 'weights')}"] = fc3.reshape(-1, ch, h, w).transpose(2, 3, 1, 0).reshape(-1, fc3.shape[0])
+    out[f"im_stream/{nm('fc3', 'bias')}"] = sd["fc3.bias"]
+    for layer in ("pc1", "pc2") if model.pc2 is not None else ("pc1",):
+        out[f"pose_stream/{nm(layer, 'weights')}"] = sd[f"{layer}.weight"].T
+        out[f"pose_stream/{nm(layer, 'bias')}"] = sd[f"{layer}.bias"]
+    out["merge_stream/" + ("fc4W_im" if legacy else "fc4_input_1_weights")] = sd["fc4_im.weight"].T
+    out["merge_stream/" + ("fc4W_pose" if legacy else "fc4_input_2_weights")] = sd["fc4_pose.weight"].T
+    out[f"merge_stream/{nm('fc4', 'bias')}"] = sd["fc4_im.bias"]
+    out[f"merge_stream/{nm('fc5', 'weights')}"] = sd["fc5.weight"].T
+    out[f"merge_stream/{nm('fc5', 'bias')}"] = sd["fc5.bias"]
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
 def load_state(model: GQCNN, state_dict: Mapping[str, torch.Tensor]) -> GQCNN:
     """Copy tensors into `model`, turning any missing/extra/mis-shaped tensor into a BenchbotError."""
     own = model.state_dict()
