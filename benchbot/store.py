@@ -188,6 +188,9 @@ class Store:
             if "readonly" in text or "read-only" in text:
                 raise BenchbotError(f"results database {self.path} is read-only",
                                     "check the file's permissions") from None
+            if "unable to open" in text or "disk" in text:
+                raise BenchbotError(f"cannot use results database {self.path}: {text}",
+                                    "check the disk (space, permissions, mount) and the path") from None
             raise
         except sqlite3.DatabaseError as e:
             if isinstance(e, sqlite3.IntegrityError):
