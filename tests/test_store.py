@@ -288,3 +288,11 @@ def test_events(st, schedule):
     assert len(st.events("run-1", "resumed")) == 1
     with pytest.raises(BenchbotError, match="no run"):
         st.record_event("nope", "resumed", "x")
+
+
+def test_readonly_after_the_writer_closed(db_path, schedule):
+    with Store(db_path) as s:
+        s.create_run(info(), schedule[:3])
+    assert not db_path.with_name(db_path.name + "-wal").exists()  # checkpointed on close
+    with Store(db_path, readonly=True) as ro:
+        assert len(ro.trials("run-1")) == 3
