@@ -56,7 +56,7 @@ class GripperConfig(_Strict):
     port: int = Field(54321, ge=0, le=65535)
     serial_port: str | None = None  # e.g. /dev/ttyUSB0
     baudrate: int = Field(115200, gt=0)
-    device_id: int = Field(9, ge=0, le=247)  # Robotiq's default Modbus slave id
+    device_id: int = Field(9, ge=1, le=247)  # Robotiq's default Modbus slave id
     timeout_s: float = Field(1.0, gt=0.0, le=30.0)
 
     @model_validator(mode="after")

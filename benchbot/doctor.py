@@ -1,0 +1,226 @@
+"""`benchbot doctor`: check a workcell before a run. Pure functions returning `CheckResult`s;
+the CLI prints them as a table. Every check is bounded in time and never raises."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import BenchbotError
+from .hardware import HardwareConfig
+
+RTDE_PORT = 30004  # UR controller's RTDE interface
+CALIBRATION_MAX_AGE_DAYS = 30.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    warning: bool = False  # ok, but worth a look (e.g. an old calibration)
+
+
+def tcp_reachable(host: str, port: int, timeout_s: float = 1.0) -> tuple[bool, str]:
+    """Open (and close) a TCP connection; (ok, detail)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True, f"{host}:{port} accepts connections"
+    except socket.timeout:
+        return False, f"{host}:{port} did not answer within {timeout_s:g} s"
+    except OSError as e:
+        return False, f"{host}:{port}: {e.strerror or e}"
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+        return True
+    except ImportError:
+        return False
+    except Exception:  # noqa: BLE001 - a broken native library counts as not importable
+        return False
+
+
+def robotiq_config(cfg: HardwareConfig) -> Any:
+    """The Robotiq client config for this hardware config (gripper host defaults to the robot's)."""
+    from .grippers.robotiq import RobotiqConfig
+
+    g = cfg.gripper
+    host = g.host or cfg.robot.host or "127.0.0.1"
+    return RobotiqConfig(transport=g.transport, host=host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
+                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=0)
+
+
+def default_gripper_factory(cfg: HardwareConfig) -> Any:
+    from .grippers.robotiq import make_gripper
+
+    return make_gripper(robotiq_config(cfg))
+
+
+def default_camera_factory(cfg: HardwareConfig) -> Any:
+    from .cameras import make_camera
+
+    return make_camera(cfg)
+
+
+# ---------------------------------------------------------------- individual checks
+
+def check_robot(cfg: HardwareConfig, timeout_s: float = 1.0, rtde_port: int = RTDE_PORT) -> list[CheckResult]:
+    r = cfg.robot
+    if r.kind == "dryrun":
+        return [CheckResult("robot", True, "dry-run arm: no robot needed")]
+    out = []
+    if _importable("rtde_control") and _importable("rtde_receive"):
+        out.append(CheckResult("robot driver", True, "ur-rtde importable"))
+    else:
+        out.append(CheckResult("robot driver", False, "the 'ur-rtde' package is not installed",
+                               "pip install 'benchbot[ur]'"))
+    ok, detail = tcp_reachable(r.host or "", rtde_port, timeout_s)
+    out.append(CheckResult("robot reachable", ok, f"RTDE {detail}", "" if ok else
+                           "power the controller, check the network cable and robot.host; "
+                           "enable remote control on e-Series pendants"))
+    return out
+
+
+def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] | None = None,
+                  timeout_s: float = 1.0) -> list[CheckResult]:
+    g = cfg.gripper
+    if g.kind == "dryrun":
+        return [CheckResult("gripper", True, "dry-run gripper: nothing to reach")]
+    out = []
+    if g.transport == "serial":
+        if not _importable("serial"):
+            out.append(CheckResult("gripper driver", False, "pyserial is not installed", "pip install 'benchbot[robotiq]'"))
+            return out
+        port = g.serial_port or "/dev/ttyUSB0"
+        if not Path(port).exists():
+            out.append(CheckResult("gripper reachable", False, f"serial port {port} does not exist",
+                                   "plug in the USB–RS-485 adapter or fix gripper.serial_port"))
+            return out
+        out.append(CheckResult("gripper reachable", True, f"serial port {port} present"))
+    else:
+        host = g.host or cfg.robot.host or "127.0.0.1"
+        ok, detail = tcp_reachable(host, g.port, timeout_s)
+        out.append(CheckResult("gripper reachable", ok, f"Modbus {g.transport} {detail}", "" if ok else
+                               "power the gripper; for rtu-tcp install/enable the UR RS485 URCap; check host/port"))
+        if not ok:
+            return out
+    gripper = None
+    try:
+        gripper = (factory or default_gripper_factory)(cfg)
+        st = gripper.status()
+    except BenchbotError as e:
+        out.append(CheckResult("gripper status", False, e.message, e.fix))
+        return out
+    except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
+        out.append(CheckResult("gripper status", False, f"status read failed: {e}", "check the Modbus settings"))
+        return out
+    finally:
+        if gripper is not None:
+            try:
+                gripper.close()
+            except Exception:  # noqa: BLE001
+                pass
+    if st.fault:
+        out.append(CheckResult("gripper status", False, f"fault: {st.fault}", "clear the fault (reset and re-activate)"))
+    elif not st.activated:
+        out.append(CheckResult("gripper status", True, "responds, not activated yet (a run activates it)",
+                               "keep the fingers clear: activation opens and closes them", warning=True))
+    else:
+        out.append(CheckResult("gripper status", True, f"activated, opening {st.position_m * 1000:.0f} mm"))
+    return out
+
+
+_CAMERA_MODULES = {"kinect2": ("freenect2", "pip install 'benchbot[kinect2]' (needs libfreenect2 built from source)"),
+                   "k4a": ("pyk4a", "pip install 'benchbot[k4a]' (needs the Azure Kinect SDK)"),
+                   "k4a-playback": ("pyk4a", "pip install 'benchbot[k4a]' (needs the Azure Kinect SDK)")}
+
+
+def check_camera(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] | None = None) -> list[CheckResult]:
+    c = cfg.camera
+    out = []
+    if c.kind in _CAMERA_MODULES:
+        module, fix = _CAMERA_MODULES[c.kind]
+        if not _importable(module):
+            return [CheckResult("camera driver", False, f"the '{module}' package is not installed", fix)]
+        out.append(CheckResult("camera driver", True, f"{module} importable"))
+    camera = None
+    try:
+        camera = (factory or default_camera_factory)(cfg)
+        frame = camera.capture()
+    except BenchbotError as e:
+        out.append(CheckResult("camera frame", False, e.message, e.fix))
+        return out
+    except Exception as e:  # noqa: BLE001
+        out.append(CheckResult("camera frame", False, f"capture failed: {e}", "check the camera connection"))
+        return out
+    finally:
+        if camera is not None:
+            try:
+                camera.close()
+            except Exception:  # noqa: BLE001
+                pass
+    valid = frame.valid_mask
+    frac = float(valid.mean())
+    h, w = frame.shape
+    if frac == 0:
+        out.append(CheckResult("camera frame", False, f"{w}×{h} frame with no valid depth",
+                               "remove the lens cap / check the camera faces the table"))
+        return out
+    med = float(np.median(frame.depth_m[valid]))
+    detail = f"{c.kind} {w}×{h}, {frac:.0%} valid, median depth {med:.3f} m"
+    if frac < 0.5:
+        out.append(CheckResult("camera frame", True, detail, "much of the image has no depth: check the view",
+                               warning=True))
+    else:
+        out.append(CheckResult("camera frame", True, detail))
+    return out
+
+
+def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
+                           max_age_days: float = CALIBRATION_MAX_AGE_DAYS) -> list[CheckResult]:
+    from .calibration import load_calibration
+
+    if not cfg.calibration:
+        if cfg.is_real:
+            return [CheckResult("calibration", False, "no calibration file in the hardware config",
+                                "run `benchbot calibrate` and set 'calibration:'")]
+        return [CheckResult("calibration", True, "none set (not needed without real hardware)")]
+    p = Path(cfg.calibration)
+    if not p.is_file():
+        return [CheckResult("calibration", False, f"{p} not found", "run `benchbot calibrate` (or fix the path)")]
+    try:
+        cal = load_calibration(p)
+    except BenchbotError as e:
+        return [CheckResult("calibration", False, e.message, e.fix)]
+    age = cal.age_days(now)
+    age_txt = "unknown age" if age is None else f"{age:.1f} days old"
+    detail = (f"{p.name}: {cal.n_poses} poses, residual {cal.residual_mm:.1f} mm / {cal.residual_deg:.2f}°, "
+              f"{age_txt}")
+    if cal.camera_serial and cfg.camera.serial and cal.camera_serial != cfg.camera.serial:
+        return [CheckResult("calibration", False, f"{detail}; made for camera {cal.camera_serial}, "
+                            f"config uses {cfg.camera.serial}", "re-run `benchbot calibrate` with this camera")]
+    if age is None or age > max_age_days:
+        return [CheckResult("calibration", True, detail,
+                            "verify it with `benchbot check-calibration` (camera or robot may have moved)",
+                            warning=True)]
+    return [CheckResult("calibration", True, detail)]
+
+
+def run_checks(cfg: HardwareConfig, gripper_factory: Callable[[HardwareConfig], Any] | None = None,
+               camera_factory: Callable[[HardwareConfig], Any] | None = None, timeout_s: float = 1.0,
+               now: dt.datetime | None = None, rtde_port: int = RTDE_PORT) -> list[CheckResult]:
+    """All checks for one hardware config, in the order a person would fix them."""
+    return [*check_robot(cfg, timeout_s, rtde_port), *check_gripper(cfg, gripper_factory, timeout_s),
+            *check_camera(cfg, camera_factory), *check_calibration_file(cfg, now)]
+
+
+def all_ok(results: list[CheckResult]) -> bool:
+    return all(r.ok for r in results)

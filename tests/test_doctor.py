@@ -1,0 +1,142 @@
+import datetime as dt
+import socket
+
+import numpy as np
+import pytest
+
+from benchbot.calibration import Calibration, save_calibration
+from benchbot.doctor import all_ok, check_calibration_file, check_camera, check_gripper, check_robot, run_checks, tcp_reachable
+from benchbot.errors import DeviceError
+from benchbot.grippers.robotiq import make_gripper
+from benchbot.grippers.robotiq_emulator import start_emulator
+from benchbot.hardware import HardwareConfig
+from benchbot.types import DepthFrame, Intrinsics
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+@pytest.fixture
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_tcp_reachable(listener):
+    assert tcp_reachable("127.0.0.1", listener, 1.0)[0]
+    ok, detail = tcp_reachable("127.0.0.1", closed_port(), 1.0)
+    assert not ok and "127.0.0.1" in detail
+
+
+def test_dry_run_replay_workcell_is_all_green():
+    res = run_checks(HardwareConfig())
+    assert all_ok(res), res
+    assert {"robot", "gripper", "camera frame", "calibration"} <= set(by_name(res))
+    assert "640×480" in by_name(res)["camera frame"].detail
+
+
+def test_robot_checks(listener):
+    cfg = HardwareConfig.model_validate({"robot": {"kind": "ur5", "host": "127.0.0.1"}})
+    r = by_name(check_robot(cfg, 1.0, rtde_port=listener))
+    assert r["robot reachable"].ok
+    assert r["robot driver"].ok  # ur-rtde is installed in the test environment
+    r = by_name(check_robot(cfg, 0.5, rtde_port=closed_port()))
+    assert not r["robot reachable"].ok and "robot.host" in r["robot reachable"].fix
+
+
+def _gripper_cfg(port: int) -> HardwareConfig:
+    return HardwareConfig.model_validate(
+        {"gripper": {"kind": "emulator", "transport": "tcp", "host": "127.0.0.1", "port": port}})
+
+
+def test_gripper_against_the_modbus_emulator():
+    with start_emulator(framing="tcp", time_scale=50.0) as emu:
+        cfg = _gripper_cfg(emu.port)
+        r = by_name(check_gripper(cfg))
+        assert r["gripper reachable"].ok
+        st = r["gripper status"]
+        assert st.ok and st.warning and "not activated" in st.detail
+        g = make_gripper({"transport": "tcp", "host": "127.0.0.1", "port": emu.port, "activation_timeout_s": 5})
+        g.activate()
+        g.close()
+        st = by_name(check_gripper(cfg))["gripper status"]
+        assert st.ok and not st.warning and "activated" in st.detail
+        emu.inject_fault(0x0E)
+        st = by_name(check_gripper(cfg))["gripper status"]
+        assert not st.ok and "fault" in st.detail
+
+
+def test_gripper_unreachable_and_factory_errors(listener):
+    r = by_name(check_gripper(_gripper_cfg(closed_port()), timeout_s=0.5))
+    assert not r["gripper reachable"].ok and "gripper status" not in r
+
+    def broken(cfg):
+        raise DeviceError("no answer from unit 9", "check device_id")
+
+    st = by_name(check_gripper(_gripper_cfg(listener), broken))["gripper status"]
+    assert not st.ok and st.fix == "check device_id"
+    serial = HardwareConfig.model_validate(
+        {"gripper": {"kind": "robotiq-2f85", "transport": "serial", "serial_port": "/dev/does-not-exist"}})
+    r = check_gripper(serial)
+    assert not r[-1].ok
+
+
+class FlatCamera:
+    def __init__(self, value: float):
+        self.intrinsics = Intrinsics(10, 10, 3.5, 2.5, 8, 6)
+        self.value = value
+        self.closed = False
+
+    def capture(self):
+        return DepthFrame(np.full((6, 8), self.value, np.float32), self.intrinsics)
+
+    def close(self):
+        self.closed = True
+
+
+def test_camera_checks():
+    cam = FlatCamera(0.7)
+    r = by_name(check_camera(HardwareConfig(), lambda cfg: cam))["camera frame"]
+    assert r.ok and "8×6" in r.detail and "0.700 m" in r.detail and cam.closed
+    assert not by_name(check_camera(HardwareConfig(), lambda cfg: FlatCamera(0.0)))["camera frame"].ok
+
+    def unplugged(cfg):
+        raise DeviceError("no Kinect v2 found", "plug it in")
+
+    r = by_name(check_camera(HardwareConfig(), unplugged))["camera frame"]
+    assert not r.ok and r.fix == "plug it in"
+    k2 = HardwareConfig.model_validate({"camera": {"kind": "kinect2"}})
+    r = check_camera(k2)  # freenect2 is not installed here
+    assert len(r) == 1 and not r[0].ok and "kinect2" in r[0].fix
+
+
+def test_calibration_checks(tmp_path):
+    real = {"robot": {"kind": "ur5", "host": "10.0.0.2"}}
+    r = check_calibration_file(HardwareConfig.model_validate(real))[0]
+    assert not r.ok and "calibrate" in r.fix
+    p = tmp_path / "cal.yaml"
+    save_calibration(p, Calibration(np.eye(4), "shah+lm", 1.2, 0.1, 12, "2026-01-01T00:00:00+00:00",
+                                    camera_serial="K1"))
+    cfg = HardwareConfig.model_validate({**real, "calibration": str(p)})
+    fresh = check_calibration_file(cfg, now=dt.datetime(2026, 1, 3, tzinfo=dt.timezone.utc))[0]
+    assert fresh.ok and not fresh.warning and "2.0 days old" in fresh.detail and "12 poses" in fresh.detail
+    old = check_calibration_file(cfg, now=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))[0]
+    assert old.ok and old.warning and "check-calibration" in old.fix
+    other = HardwareConfig.model_validate({**real, "calibration": str(p), "camera": {"serial": "K2"}})
+    assert not check_calibration_file(other)[0].ok
+    p.write_text("T_base_camera: nope\n")
+    assert not check_calibration_file(cfg)[0].ok
+    missing = HardwareConfig.model_validate({**real, "calibration": str(tmp_path / "none.yaml")})
+    assert "not found" in check_calibration_file(missing)[0].detail

@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchbot.calibration import Calibration, save_calibration
+from benchbot.errors import BenchbotError
+from benchbot.hardware import HardwareConfig, example_hardware_path, load_hardware, require_calibration
+
+
+def write(tmp_path: Path, data) -> Path:
+    p = tmp_path / "hw.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def example() -> dict:
+    return yaml.safe_load(example_hardware_path().read_text())
+
+
+def test_example_loads_and_is_real(tmp_path):
+    cfg = load_hardware(example_hardware_path())
+    assert cfg.robot.kind == "ur5" and cfg.gripper.transport == "rtu-tcp" and cfg.camera.kind == "kinect2"
+    assert cfg.is_real and cfg.camera.median_frames == 5
+    assert Path(cfg.calibration).is_absolute()
+    assert Path(cfg.calibration).parent == example_hardware_path().parent
+
+
+def test_defaults_are_a_dry_run_workcell(tmp_path):
+    cfg = load_hardware(write(tmp_path, {}))
+    assert not cfg.is_real and cfg.robot.kind == "dryrun" and cfg.camera.kind == "replay"
+
+
+@pytest.mark.parametrize("patch, match", [
+    ({"robot": {"kind": "ur5", "host": "1.2.3.4", "speed": 3}}, "unknown key 'robot.speed'"),
+    ({"robot": {"kind": "ur10"}}, "robot.kind"),
+    ({"robot": {"kind": "ur5"}}, "needs 'host'"),
+    ({"robot": {"home_joints_rad": [0, 1, 2]}}, "robot.home_joints_rad"),
+    ({"gripper": {"port": "fifty"}}, "gripper.port"),
+    ({"gripper": {"kind": "robotiq-2f85", "transport": "serial"}}, "serial_port"),
+    ({"gripper": {"device_id": 0}}, "gripper.device_id"),
+    ({"camera": {"kind": "webcam"}}, "unknown camera kind 'webcam'"),
+    ({"camera": {"median_frames": 0}}, "camera.median_frames"),
+    ({"workspace": {"min_m": [0, 0, 0], "max_m": [1, -1, 1]}}, "below the matching max_m"),
+    ({"table_z_m": 2.0}, "table_z_m"),
+    ({"drop_pose": [5, 0, 0.2, 3.14, 0, 0]}, "drop_pose"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+])
+def test_errors_are_one_line_naming_file_and_key(tmp_path, patch, match):
+    p = write(tmp_path, patch)
+    with pytest.raises(BenchbotError, match=match) as e:
+        load_hardware(p)
+    line = e.value.one_line()
+    assert "\n" not in line and str(p) in line and e.value.fix
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    p = tmp_path / "hw.yaml"
+    p.write_text("robot: [unclosed\n")
+    with pytest.raises(BenchbotError, match="not valid YAML"):
+        load_hardware(p)
+    p.write_text("- a list\n")
+    with pytest.raises(BenchbotError, match="mapping"):
+        load_hardware(p)
+    with pytest.raises(BenchbotError, match="not found"):
+        load_hardware(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_resolve_against_the_yaml(tmp_path):
+    sub = tmp_path / "cell"
+    sub.mkdir()
+    p = sub / "hw.yaml"
+    p.write_text(yaml.safe_dump({"calibration": "cal.yaml", "camera": {"kind": "replay", "recording": "rec"}}))
+    cfg = load_hardware(p)
+    assert cfg.calibration == str(sub / "cal.yaml") and cfg.camera.recording == str(sub / "rec")
+
+
+def test_require_calibration(tmp_path):
+    data = example()
+    data["calibration"] = None
+    with pytest.raises(BenchbotError, match="no camera-to-robot calibration") as e:
+        require_calibration(load_hardware(write(tmp_path, data)))
+    assert "benchbot calibrate" in e.value.fix
+    data["calibration"] = "cal.yaml"
+    cfg = load_hardware(write(tmp_path, data))
+    with pytest.raises(BenchbotError, match="not found") as e:
+        require_calibration(cfg)
+    assert "benchbot calibrate" in e.value.fix
+    t = np.eye(4)
+    t[:3, 3] = [0.5, 0.0, 1.0]
+    save_calibration(tmp_path / "cal.yaml", Calibration(t, "shah+lm", 1.0, 0.1, 12, "2026-01-01T00:00:00+00:00"))
+    assert np.allclose(require_calibration(cfg).T_base_camera, t)
+
+
+def test_config_is_frozen():
+    cfg = HardwareConfig()
+    with pytest.raises(Exception):
+        cfg.table_z_m = 1.0  # type: ignore[misc]
