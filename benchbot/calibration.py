@@ -219,6 +219,26 @@ class BoardSpec(BaseModel):
         return offset - 0.5
 
 
+def save_board_image(path: str | Path, board: BoardSpec, dpi: int = 300, margin_m: float = 0.01) -> Path:
+    """Write a printable PNG of the board whose squares measure `board.square_m` when printed at
+    100 % scale (the DPI is stored in the file). Measure a printed square and fix square_m if needed."""
+    from PIL import Image
+
+    px_per_square = max(10, int(round(board.square_m / 0.0254 * dpi)))
+    margin_px = int(round(margin_m / 0.0254 * dpi))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(board.image(px_per_square, margin_px)).save(path, dpi=(dpi, dpi))
+    return path
+
+
+def default_calibration_center(workspace_min_m: Sequence[float], workspace_max_m: Sequence[float],
+                               table_z_m: float, height_m: float = 0.30) -> list[float]:
+    """Where to wave the board by default: the workspace's x-y centre, `height_m` above the table."""
+    return [0.5 * (workspace_min_m[0] + workspace_max_m[0]), 0.5 * (workspace_min_m[1] + workspace_max_m[1]),
+            table_z_m + height_m]
+
+
 @dataclass
 class BoardObservation:
     T_camera_board: np.ndarray

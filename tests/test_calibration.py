@@ -226,7 +226,26 @@ def test_load_calibration_errors_are_one_line(tmp_path):
         load_calibration(tmp_path / "missing.yaml")
 
 
+def test_printable_board_image_has_true_scale(tmp_path):
+    from PIL import Image
+
+    from benchbot.calibration import save_board_image
+
+    p = save_board_image(tmp_path / "board.png", BOARD, dpi=200, margin_m=0.01)
+    im = Image.open(p)
+    assert round(im.info["dpi"][0]) == 200
+    px = round(BOARD.square_m / 0.0254 * 200)
+    assert im.size == (7 * px + 2 * round(0.01 / 0.0254 * 200), 5 * px + 2 * round(0.01 / 0.0254 * 200))
+    # the file itself is a fronto-parallel view the detector reads, with all 24 corners
+    img = np.array(im)
+    k = Intrinsics(1000.0, 1000.0, img.shape[1] / 2, img.shape[0] / 2, img.shape[1], img.shape[0])
+    obs = detect_board(img, BOARD, k)
+    assert obs is not None and len(obs.object_points) == 24
+
+
 def test_board_spec_validation():
+    with pytest.raises(ValueError, match="smaller than square_m"):
+        BoardSpec(square_m=0.03, marker_m=0.04)
     with pytest.raises(ValueError):
         BoardSpec(dictionary="DICT_99X99")
     assert BoardSpec(kind="checkerboard", cols=8, rows=5).corner_points().shape == (40, 3)
