@@ -141,9 +141,10 @@ def _by_object(trials: pd.DataFrame, a: pd.DataFrame, methods: list[str]) -> pd.
     final = a[(a["status"] == "final") & a["success"].notna()]
     objects = list(dict.fromkeys(trials.sort_values("seq")["object_id"]))  # first-run order
     rows = []
+    sources = {m: sorted(set(final[final["method"] == m]["source"])) or [None] for m in methods}
     for method, obj in ((m, o) for m in methods for o in objects):
         sel = final[(final["method"] == method) & (final["object_id"] == obj)]
-        for source in sorted(set(sel["source"])) or [None]:
+        for source in sources[method]:  # one row per method and source, zero counts included
             s = sel[sel["source"] == source]
             k = int(s["success"].astype(bool).sum())
             rows.append({"method": method, "outcome_source": source, "object_id": obj, "judged": len(s),

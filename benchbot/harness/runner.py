@@ -118,7 +118,7 @@ class Runner:
         self._stop_requested = False
 
     # ---- set-up -------------------------------------------------------------------------------
-    def _open_run(self, store: Store, loaded: LoadedProtocol) -> tuple[str, bool]:
+    def _open_run(self, store: Store, loaded: LoadedProtocol, workcell: Workcell) -> tuple[str, bool]:
         cfg = self.cfg
         if cfg.run_id and store.get_run(cfg.run_id):
             run = store.get_run(cfg.run_id)
@@ -142,7 +142,8 @@ class Runner:
                                "hardware": str(cfg.hardware) if cfg.hardware else None,
                                "threshold": cfg.threshold if cfg.threshold is not None
                                else loaded.protocol.robustness.threshold,
-                               "evaluator": cfg.evaluator or loaded.protocol.robustness.evaluator})
+                               "evaluator": cfg.evaluator or loaded.protocol.robustness.evaluator,
+                               **workcell.describe})
         store.create_run(info, trials)
         return run_id, False
 
@@ -198,7 +199,7 @@ class Runner:
 
     def _run_locked(self, store: Store, loaded: LoadedProtocol, methods: list[str], workcell: Workcell) -> RunSummary:
         cfg = self.cfg
-        run_id, resumed = self._open_run(store, loaded)
+        run_id, resumed = self._open_run(store, loaded, workcell)
         summary = RunSummary(run_id=run_id, resumed=resumed)
         removed = artifacts.remove_orphans(cfg.results_dir, run_id, store.artifact_paths(run_id))
         if resumed:
