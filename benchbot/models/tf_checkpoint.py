@@ -4,8 +4,13 @@ V2 ("tensor bundle", TF >= 0.12): `<prefix>.index` is an SSTable (LevelDB table 
 tensor names to `BundleEntryProto`s (dtype, shape, shard, offset, size, crc32c); the tensors are raw
 little-endian bytes in `<prefix>.data-SSSSS-of-NNNNN`. The empty key holds a `BundleHeaderProto`.
 
-Only what GQ-CNN releases need is implemented: uncompressed tables, whole (unsliced) tensors of
-numeric dtypes. Anything else raises `CheckpointError` with a one-line reason.
+V1 (TF < 1.0, e.g. Berkeley's GQCNN-2.0 release: one `model.ckpt` file) is the same SSTable
+format holding `SavedTensorSlices` protos: the empty key has the metadata (names, shapes, dtypes),
+the other entries carry `SavedSlice`s whose `TensorProto` has the values (packed `float_val`
+etc. or `tensor_content`).
+
+Only what GQ-CNN releases need is implemented: uncompressed tables (what TF writes), numeric
+dtypes. Anything else raises `CheckpointError` with a one-line reason.
 """
 from __future__ import annotations
 
@@ -133,10 +138,13 @@ def _shape(buf: bytes) -> tuple[int, ...]:
 
 
 def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
-    """Every tensor of a V2 checkpoint (`prefix` = path without `.index`) → name → array."""
+    """Every tensor of a checkpoint → name → array. `prefix` is the path without `.index` (V2), or
+    the single checkpoint file (V1)."""
     prefix = Path(prefix)
     index = prefix.with_name(prefix.name + ".index")
     if not index.is_file():
+        if prefix.is_file():
+            return read_checkpoint_v1(prefix)
         raise CheckpointError(f"checkpoint index not found: {index}")
     table = read_sstable(index)
     num_shards = 1
@@ -182,3 +190,99 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"checkpoint data file is truncated (tensor {name})")
         tensors[name] = np.frombuffer(blob, dtype=dt, count=count, offset=offset).reshape(shape).astype(dt.newbyteorder("="))
     return tensors
+
+
+# --- V1 (tensor slices) ---------------------------------------------------------------------
+
+# TensorProto value fields → (numpy dtype, packed element size or 0 for varints)
+_VALUE_FIELDS = {5: ("<f4", 4), 6: ("<f8", 8), 7: ("<i8", 0), 10: ("<i8", 0), 11: ("<i8", 0), 13: ("<i8", 0)}
+
+
+def _tensor_proto_values(buf: bytes, dtype: np.dtype, count: int) -> np.ndarray:
+    content, values = None, []
+    for num, wt, val in _fields(buf):
+        if num == 4:
+            content = val
+        elif num in _VALUE_FIELDS:
+            np_dt, size = _VALUE_FIELDS[num]
+            if wt == 2 and size:  # packed fixed-width
+                values.append(np.frombuffer(val, dtype=np_dt))
+            elif wt == 2:  # packed varints
+                pos, ints = 0, []
+                while pos < len(val):
+                    v, pos = _varint(val, pos)
+                    ints.append(v - (1 << 64) if v >= 1 << 63 else v)
+                values.append(np.array(ints, dtype=np_dt))
+            elif wt == 5:
+                values.append(np.frombuffer(int(val).to_bytes(4, "little"), dtype="<f4"))
+            elif wt == 1:
+                values.append(np.frombuffer(int(val).to_bytes(8, "little"), dtype="<f8"))
+            else:
+                values.append(np.array([val - (1 << 64) if val >= 1 << 63 else val], dtype=np_dt))
+    if content is not None:
+        if len(content) != count * dtype.itemsize:
+            raise CheckpointError("tensor_content size does not match the tensor shape")
+        return np.frombuffer(content, dtype=dtype.newbyteorder("<")).astype(dtype)
+    flat = np.concatenate(values) if values else np.zeros(0, dtype)
+    if flat.size == 1 and count > 1:  # TF stores constant tensors as one value
+        flat = np.repeat(flat, count)
+    if flat.size != count:
+        raise CheckpointError(f"tensor slice holds {flat.size} values, expected {count}")
+    return flat.astype(dtype)
+
+
+def _slice_extents(buf: bytes, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    extents = [val for num, _, val in _fields(buf) if num == 1]
+    if not extents:
+        return tuple(slice(0, d) for d in shape)
+    if len(extents) != len(shape):
+        raise CheckpointError("tensor slice rank does not match the tensor shape")
+    out = []
+    for ext, dim in zip(extents, shape):
+        f = {num: val for num, _, val in _fields(ext)}
+        start = int(f.get(1, 0))
+        length = int(f[2]) if 2 in f else dim - start
+        out.append(slice(start, start + length))
+    return tuple(out)
+
+
+def read_checkpoint_v1(path: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor of a V1 (tensor-slice) checkpoint file → name → array."""
+    table = read_sstable(Path(path))
+    if b"" not in table:
+        raise CheckpointError(f"{Path(path).name} has no checkpoint metadata")
+    meta: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for num, _, val in _fields(table[b""]):
+        if num != 1:
+            continue
+        for tnum, _, tval in _fields(val):
+            if tnum != 1:
+                continue
+            f = {n: v for n, _, v in _fields(tval)}
+            name = bytes(f.get(1, b"")).decode("utf-8", "replace")
+            code = int(f.get(3, 0))
+            if code not in DTYPES:
+                raise CheckpointError(f"tensor {name} has unsupported dtype code {code}")
+            meta[name] = (_shape(f.get(2, b"")), np.dtype(DTYPES[code]))
+    out = {name: np.zeros(shape, dtype) for name, (shape, dtype) in meta.items()}
+    filled = {name: 0 for name in meta}
+    for key, value in table.items():
+        if key == b"":
+            continue
+        for num, _, val in _fields(value):
+            if num != 2:
+                continue
+            f = {n: v for n, _, v in _fields(val)}
+            name = bytes(f.get(1, b"")).decode("utf-8", "replace")
+            if name not in meta:
+                raise CheckpointError(f"tensor slice for unknown tensor {name}")
+            shape, dtype = meta[name]
+            region = _slice_extents(f.get(2, b""), shape)
+            sub = tuple(s.stop - s.start for s in region)
+            count = int(np.prod(sub)) if sub else 1
+            out[name][region] = _tensor_proto_values(f.get(3, b""), dtype, count).reshape(sub)
+            filled[name] += count
+    missing = [n for n, (shape, _) in meta.items() if filled[n] < (int(np.prod(shape)) if shape else 1)]
+    if missing:
+        raise CheckpointError(f"checkpoint lacks data for {missing[0]} (truncated?)")
+    return out

@@ -181,9 +181,8 @@ def release_tensors(folder: str | Path) -> dict[str, np.ndarray]:
         return read_checkpoint(folder / "model.ckpt")
     if (folder / "weights_npy").is_dir():
         return load_weights_npy(folder / "weights_npy")
-    if (folder / "model.ckpt").is_file():
-        raise BenchbotError("model.ckpt is a TensorFlow V1 checkpoint, which this reader does not parse",
-                            "convert it once with TensorFlow to weights_npy/ (one .npy per variable, '/'→'__')")
+    if (folder / "model.ckpt").is_file():  # TF V1 checkpoint (GQCNN-2.0, 2017)
+        return read_checkpoint(folder / "model.ckpt")
     raise BenchbotError(f"no weights in {folder} (model.ckpt.index or weights_npy/)", "point at a GQ-CNN release folder")
 
 

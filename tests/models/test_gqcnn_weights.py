@@ -77,6 +77,42 @@ def write_bundle(prefix: Path, tensors: dict[str, np.ndarray], per_block: int = 
     prefix.with_name(prefix.name + ".index").write_bytes(bytes(table + footer))
 
 
+def _table(entries: list[tuple[bytes, bytes]], per_block: int = 4) -> bytes:
+    table, index = bytearray(), []
+    for i in range(0, len(entries), per_block):
+        chunk = entries[i:i + per_block]
+        blk = _block(chunk)
+        index.append((chunk[-1][0], _varint(len(table)) + _varint(len(blk))))
+        table += blk + b"\x00" * 5
+    meta_off, meta = len(table), _block([])
+    table += meta + b"\x00" * 5
+    idx_off, idx = len(table), _block(index, restart_every=1)
+    table += idx + b"\x00" * 5
+    footer = _varint(meta_off) + _varint(len(meta)) + _varint(idx_off) + _varint(len(idx))
+    return bytes(table + footer + b"\x00" * (40 - len(footer)) + struct.pack("<Q", 0xDB4775248B80FB57))
+
+
+def write_v1(path: Path, tensors: dict[str, np.ndarray], split: str | None = None) -> None:
+    """A TF V1 tensor-slice checkpoint; `split` names a tensor stored as two row slices."""
+    metas, entries = b"", []
+    for name in sorted(tensors):
+        a = np.asarray(tensors[name], dtype=np.float32)
+        shape = b"".join(_field(2, _field(1, d)) for d in a.shape)
+        metas += _field(1, _field(1, name.encode()) + _field(2, shape) + _field(3, 1) + _field(4, b""))
+        parts = [(0, a.shape[0] // 2), (a.shape[0] // 2, a.shape[0] - a.shape[0] // 2)] if name == split else [None]
+        for j, part in enumerate(parts):
+            if part is None:
+                sl, vals = b"", a
+            else:
+                sl = _field(1, _field(1, part[0]) + _field(2, part[1])) + b"".join(_field(1, b"") for _ in a.shape[1:])
+                vals = a[part[0]:part[0] + part[1]]
+            proto = _field(1, 1) + _field(5, vals.astype("<f4").tobytes())
+            saved = _field(1, name.encode()) + _field(2, sl) + _field(3, proto)
+            entries.append((b"\x00" + name.encode() + bytes([j]), _field(2, saved)))
+    entries = [(b"", _field(1, metas))] + sorted(entries)
+    path.write_bytes(_table(entries))
+
+
 # --- fixtures -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -172,6 +208,24 @@ def test_dexnet2_release_with_generated_legacy_weights(shared_data, tmp_path):
     # and via our .pt
     pt = save_gqcnn(loaded, tmp_path / "g2.pt")
     torch.testing.assert_close(load_gqcnn(pt)(x, z), model(x, z), atol=1e-5, rtol=0)
+    # Berkeley's 2017 release is a TF V1 checkpoint: one model.ckpt file
+    for f in rel.glob("model.ckpt.*"):
+        f.unlink()
+    del tf["global_step"]
+    write_v1(rel / "model.ckpt", tf, split="im_stream/fc3W")
+    torch.testing.assert_close(load_gqcnn(rel)(x, z), model(x, z), atol=1e-5, rtol=0)
+
+
+def test_v1_reader_slices_and_truncation(tmp_path):
+    rng = np.random.default_rng(2)
+    t = {"w": rng.normal(size=(5, 3)).astype(np.float32), "b": rng.normal(size=(3,)).astype(np.float32)}
+    write_v1(tmp_path / "m.ckpt", t, split="w")
+    back = read_checkpoint(tmp_path / "m.ckpt")
+    assert all(np.array_equal(back[k], v) for k, v in t.items())
+    raw = (tmp_path / "m.ckpt").read_bytes()
+    (tmp_path / "m.ckpt").write_bytes(raw[:-30])
+    with pytest.raises(CheckpointError):
+        read_checkpoint(tmp_path / "m.ckpt")
 
 
 def test_fc3_nhwc_order_matters(pj, tmp_path, golden):
