@@ -141,6 +141,12 @@ def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=tuple(sim.workspace_min_m),
                                         workspace_max_m=tuple(sim.workspace_max_m), table_z_m=sim.table_z_m)
     gate = SafetyGate(limits)
+    try:
+        sim.arm.connect()
+        sim.gripper.activate()
+    except BaseException:
+        sim.close()
+        raise
     return Workcell("mujoco", sim.camera, GatedArm(sim.arm, gate), sim.gripper, sim.stage, sim.t_base_camera,
                     limits, table_distance_m=getattr(sim, "table_distance_m", None),
                     describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",
