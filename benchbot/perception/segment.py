@@ -28,6 +28,10 @@ class Plane:
     def height(self, points_m: np.ndarray) -> np.ndarray:
         return points_m @ self.normal + self.offset_m
 
+    def distance_along_axis_m(self) -> float:
+        """Camera-to-plane distance along the optical axis (where the axis meets the plane)."""
+        return float(self.offset_m / max(abs(self.normal[2]), 1e-6))
+
     def tilt_deg(self) -> float:
         """Angle between the optical axis and the plane normal."""
         return float(np.degrees(np.arccos(min(1.0, abs(self.normal[2])))))

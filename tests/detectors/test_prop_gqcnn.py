@@ -1,0 +1,148 @@
+"""prop-gqcnn: ranking and cross-entropy policies, on real frames with the shipped GQ-CNN."""
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchbot.detectors.prop_gqcnn import (CEMConfig, NoGraspFound, PropGQCNN, fit_gmm, grasp_features,
+                                           grasps_from_features, sample_gmm)
+from benchbot.errors import BenchbotError
+from benchbot.interfaces import Detector
+from benchbot.perception.sampler import SamplerConfig, antipodal_candidates
+from benchbot.types import DepthFrame, Intrinsics
+
+SINGLE = "depth_frames/gqcnn_primesense_single"
+INTR = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
+
+
+def _frame(shared_data, i=0, with_mask=False):
+    d = np.load(shared_data / SINGLE / f"depth_{i}.npy")[..., 0]
+    meta = {}
+    if with_mask:
+        meta["seg_mask"] = np.array(Image.open(shared_data / SINGLE / f"segmask_{i}.png")) > 0
+    return DepthFrame(d, INTR, meta=meta)
+
+
+def _gt_mask(shared_data, i):
+    return np.array(Image.open(shared_data / SINGLE / f"segmask_{i}.png")) > 0
+
+
+def _near(target_rc, target_angle=None):
+    """A stand-in GQ-CNN: q peaks at a given centre (and angle)."""
+    def score(frame, grasps):
+        q = []
+        for g in grasps:
+            d = np.hypot(g.row - target_rc[0], g.col - target_rc[1])
+            a = 0.0 if target_angle is None else abs(np.sin(g.angle_rad - target_angle))
+            q.append(np.exp(-d / 10.0) * (1 - 0.5 * a))
+        return np.array(q)
+    return score
+
+
+def test_ranking_picks_the_top_scored_candidate(shared_data):
+    frame = _frame(shared_data, 0, with_mask=True)
+    det = PropGQCNN(scorer=_near((260, 350)), seed=1)
+    assert isinstance(det, Detector) and det.name == "prop-gqcnn"
+    g = det.detect(frame)
+    info = det.last_info
+    assert info.num_scored == info.num_candidates > 100
+    assert g.score == max(x.score for x in info.top) == info.top[0].score
+    # it is the best of all candidates drawn with the same seed
+    mask = frame.meta["seg_mask"]
+    c = antipodal_candidates(frame, 1000, config=SamplerConfig(), seg_mask=mask, rng=np.random.default_rng(1))
+    q = _near((260, 350))(frame, c.grasps())
+    assert g.score == pytest.approx(q.max())
+    assert "seg_mask" in frame.meta and "table_distance_m" not in frame.meta  # input not modified
+
+
+def test_cem_climbs_towards_the_optimum(shared_data):
+    frame = _frame(shared_data, 0)
+    target = (255.0, 345.0)
+    det = PropGQCNN(policy="cem", scorer=_near(target, 0.3), seed=0)
+    g = det.detect(frame)
+    assert det.last_info.num_scored == 250 + 3 * 50
+    ranking = PropGQCNN(scorer=_near(target, 0.3), num_candidates=250, seed=0).detect(frame)
+    assert g.score >= ranking.score - 0.05
+    assert np.hypot(g.row - target[0], g.col - target[1]) < 15
+
+
+def test_deterministic_per_seed_and_seed_matters(shared_data):
+    frame = _frame(shared_data, 0)
+    score = _near((250, 350))
+    for policy in ("ranking", "cem"):
+        a = PropGQCNN(policy=policy, scorer=score, seed=5).detect(frame)
+        b = PropGQCNN(policy=policy, scorer=score, seed=5).detect(frame)
+        assert a == b
+    c1 = PropGQCNN(policy="cem", scorer=score, seed=5).detect(frame)
+    c2 = PropGQCNN(policy="cem", scorer=score, seed=6).detect(frame)
+    assert c1 != c2
+
+
+def test_no_object_raises_no_grasp_found():
+    rows, cols = np.indices((480, 640))
+    flat = DepthFrame((0.7 + 0.0001 * rows).astype(np.float32), INTR)
+    det = PropGQCNN(scorer=_near((0, 0)))
+    with pytest.raises(NoGraspFound) as e:
+        det.detect(flat)
+    assert isinstance(e.value, BenchbotError) and e.value.fix
+
+
+def test_bad_options_raise():
+    with pytest.raises(BenchbotError):
+        PropGQCNN(policy="greedy", scorer=_near((0, 0)))
+    with pytest.raises(BenchbotError):
+        PropGQCNN(num_candidates=0, scorer=_near((0, 0)))
+
+
+def test_gmm_recovers_two_clusters():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal([0, 0], 0.3, (300, 2)), rng.normal([5, 5], 0.3, (100, 2))])
+    w, means, covs = fit_gmm(x, 2, rng, reg_covar=1e-6)
+    order = np.argsort(means[:, 0])
+    np.testing.assert_allclose(means[order], [[0, 0], [5, 5]], atol=0.1)
+    np.testing.assert_allclose(w[order], [0.75, 0.25], atol=0.02)
+    np.testing.assert_allclose(np.sqrt(covs[order][:, [0, 1], [0, 1]]), 0.3, atol=0.05)
+    s = sample_gmm(w, means, covs, 1000, rng)
+    assert s.shape == (1000, 2) and 0.2 < (s[:, 0] > 2.5).mean() < 0.3
+
+
+def test_features_round_trip(shared_data):
+    frame = _frame(shared_data, 0, with_mask=True)
+    c = antipodal_candidates(frame, 50, seg_mask=frame.meta["seg_mask"], rng=0)
+    back = grasps_from_features(grasp_features(c), frame, SamplerConfig())
+    np.testing.assert_allclose(back.center, c.center, atol=1e-9)
+    np.testing.assert_allclose(back.depth_m, c.depth_m)
+    np.testing.assert_allclose(np.cos(2 * (back.angle_rad - c.angle_rad)), 1.0, atol=1e-9)
+
+
+# --- the real GQ-CNN (shipped GQCNN-4.0-PJ weights); few candidates to stay fast ----------------
+
+@pytest.fixture(scope="module")
+def real_detector():
+    return PropGQCNN(num_candidates=60, seed=0)
+
+
+@pytest.mark.parametrize("i", [0, 6])
+def test_real_gqcnn_grasp_lies_on_the_object(shared_data, real_detector, i):
+    frame = _frame(shared_data, i)  # objects found by table-plane removal
+    g = real_detector.detect(frame)
+    assert 0.0 <= g.score <= 1.0 and g.is_finite()
+    gt = _gt_mask(shared_data, i)
+    r, c = int(round(g.row)), int(round(g.col))
+    assert gt[r - 3:r + 4, c - 3:c + 4].any()  # centre on the object
+    # both jaws (at the gripper opening) lie off the object: the grasp spans it
+    ax = np.array([-np.sin(g.angle_rad), np.cos(g.angle_rad)])
+    for s in (-1, 1):
+        jr, jc = np.round(np.array([g.row, g.col]) + s * 0.5 * g.width_px * ax).astype(int)
+        assert not gt[jr, jc]
+    assert abs(g.depth_m - 0.72) < 0.06
+    assert real_detector.last_info.num_scored <= 60
+
+
+def test_real_gqcnn_score_is_the_evaluator_quality(shared_data, real_detector):
+    frame = _frame(shared_data, 0)
+    g = real_detector.detect(frame)
+    prepared = dataclasses.replace(frame, meta={"table_distance_m": real_detector.evaluator.last_table_distance_m})
+    q = real_detector.evaluator.quality(prepared, g)
+    assert q == pytest.approx(g.score, abs=1e-6)
