@@ -48,20 +48,11 @@ def _importable(module: str) -> bool:
         return False
 
 
-def robotiq_config(cfg: HardwareConfig) -> Any:
-    """The Robotiq client config for this hardware config (gripper host defaults to the robot's)."""
-    from .grippers.robotiq import RobotiqConfig
-
-    g = cfg.gripper
-    host = g.host or cfg.robot.host or "127.0.0.1"
-    return RobotiqConfig(transport=g.transport, host=host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
-                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=0)
-
-
 def default_gripper_factory(cfg: HardwareConfig) -> Any:
     from .grippers.robotiq import make_gripper
+    from .hardware import robotiq_config
 
-    return make_gripper(robotiq_config(cfg))
+    return make_gripper(robotiq_config(cfg, retries=0))
 
 
 def default_camera_factory(cfg: HardwareConfig) -> Any:

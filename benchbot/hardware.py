@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -49,11 +49,11 @@ class RobotConfig(_Strict):
 
 class GripperConfig(_Strict):
     kind: Literal["robotiq-2f85", "emulator", "dryrun"] = "dryrun"
-    # tcp: Modbus TCP (gateway); rtu-tcp: RTU frames over TCP (UR tool-I/O RS485 socket, port 54321);
-    # serial: RTU on a USB/RS485 adapter.
-    transport: Literal["tcp", "rtu-tcp", "serial"] = "rtu-tcp"
-    host: str | None = None  # defaults to the robot host for rtu-tcp
-    port: int = Field(54321, ge=0, le=65535)
+    # tcp: Modbus TCP (gateway, port 502); rtu-tcp: RTU frames over TCP (RS-485 gateway, or a UR
+    # e-Series wrist via the rs485 URCap on port 54321); serial: RTU on a USB/RS-485 adapter.
+    transport: Literal["tcp", "rtu-tcp", "serial"] = "tcp"
+    host: str | None = None  # defaults to the robot host
+    port: int = Field(502, ge=0, le=65535)
     serial_port: str | None = None  # e.g. /dev/ttyUSB0
     baudrate: int = Field(115200, gt=0)
     device_id: int = Field(9, ge=1, le=247)  # Robotiq's default Modbus slave id
@@ -178,3 +178,141 @@ def require_calibration(cfg: HardwareConfig):
         raise BenchbotError(f"calibration file {p} not found",
                             "run `benchbot calibrate --hardware <hw.yaml>` (or fix the 'calibration:' path)")
     return load_calibration(p)
+
+
+# ---------------------------------------------------------------- the hardware workcell
+
+# robot kind → factory(robot: RobotConfig, gate) -> Arm, or a lazy "module:function" string
+ARM_KINDS: dict[str, Any] = {
+    "dryrun": "benchbot.hardware:_dryrun_arm",
+    "ur5": "benchbot.arms.ur_rtde:from_config",
+}
+
+
+def _dryrun_arm(robot: RobotConfig, gate: Any = None) -> Any:
+    from .arms.dryrun import DryRunArm
+
+    return DryRunArm(gate=gate)
+
+
+def _arm_factory(kind: str) -> Any:
+    import importlib
+
+    entry = ARM_KINDS.get(kind)
+    if entry is None:
+        raise BenchbotError(f"unknown robot kind '{kind}'", f"use one of: {', '.join(sorted(ARM_KINDS))}")
+    if callable(entry):
+        return entry
+    module, _, name = entry.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError):
+        raise BenchbotError(f"robot kind '{kind}' is not available in this install ({entry} is missing)",
+                            "update benchbot or use robot kind 'dryrun'") from None
+
+
+class OperatorStage:
+    """Real workcell: the operator places each object and judges each attempt (the runner asks)."""
+
+    outcome_source = "operator"
+
+    def place(self, placement: Any) -> None:
+        return None
+
+    def judge(self, placement: Any, execution: Any) -> None:
+        return None
+
+
+def table_distance_from(t_base_camera: Any, table_z_m: float) -> float | None:
+    """Distance along the optical axis from the camera to the table plane (None if it looks away)."""
+    import numpy as np
+
+    t = np.asarray(t_base_camera, float)
+    dz = t[2, 2]  # base z component of the optical axis
+    if dz >= -1e-6:
+        return None
+    dist = (table_z_m - t[2, 3]) / dz
+    return float(dist) if dist > 0 else None
+
+
+def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
+    """The workcell of `benchbot run --hardware hw.yaml`: camera, arm (behind the safety gate),
+    gripper and an operator stage from the hardware config. Real devices need a calibration."""
+    import numpy as np
+
+    from .cameras import make_camera
+    from .harness.safety import GatedArm, SafetyGate, SafetyLimits
+    from .harness.workcell import Workcell, overhead_camera_transform
+    from .types import Pose
+
+    if not getattr(run_cfg, "hardware", None):
+        raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/data/hardware.example.yaml)")
+    hw = load_hardware(run_cfg.hardware)
+    cal = require_calibration(hw) if (hw.is_real or hw.calibration) else None
+    limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=hw.workspace.min_m,
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m)
+    gate = SafetyGate(limits)
+    closers: list[Any] = []
+    try:
+        camera = make_camera(hw)
+        closers.append(camera.close)
+        if cal is not None:
+            t_base_camera = cal.T_base_camera
+            table_m = table_distance_from(t_base_camera, hw.table_z_m)
+        else:  # dry-run bench without a calibration: a camera straight above the table
+            rec = getattr(camera, "recording", None)
+            table_m = getattr(rec, "table_distance_m", None)
+            if not table_m:
+                first = camera.capture()
+                table_m = float(np.percentile(first.depth_m[first.valid_mask], 90))
+            t_base_camera = overhead_camera_transform(table_m, hw.table_z_m)
+        gripper, gripper_desc = _make_gripper(hw, closers)
+        arm = _arm_factory(hw.robot.kind)(hw.robot, gate=gate)
+        closers.append(arm.close)
+        arm = GatedArm(arm, gate)
+        arm.connect()
+    except BaseException:
+        for fn in reversed(closers):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - keep the original error
+                pass
+        raise
+    return Workcell("hardware", camera, arm, gripper, OperatorStage(), t_base_camera, limits,
+                    table_distance_m=table_m, drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
+                    describe={"camera": f"{hw.camera.kind}" + (f" (median of {hw.camera.median_frames})"
+                                                                 if hw.camera.median_frames > 1 else ""),
+                              "arm": hw.robot.kind + (f" at {hw.robot.host}" if hw.robot.host else ""),
+                              "gripper": gripper_desc,
+                              "calibration": str(cal.path) if cal is not None else "none (overhead camera assumed)",
+                              "hardware": str(run_cfg.hardware)},
+                    closers=closers)
+
+
+def robotiq_config(cfg: HardwareConfig, retries: int = 2) -> Any:
+    """The Robotiq client config for this hardware config (gripper host defaults to the robot's)."""
+    from .grippers.robotiq import RobotiqConfig
+
+    g = cfg.gripper
+    host = g.host or cfg.robot.host or "127.0.0.1"
+    return RobotiqConfig(transport=g.transport, host=host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
+                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=retries)
+
+
+def _make_gripper(hw: HardwareConfig, closers: list[Any]) -> tuple[Any, str]:
+    from .grippers.robotiq import RobotiqConfig, RobotiqGripper
+
+    if hw.gripper.kind == "dryrun":  # an in-process 2F-85 emulator: real Modbus, no hardware
+        from .grippers.robotiq_emulator import start_emulator
+
+        emu = start_emulator(time_scale=50.0)
+        closers.append(emu.stop)
+        gripper = RobotiqGripper(RobotiqConfig(transport="tcp", host=emu.host, port=emu.port))
+        desc = f"Robotiq 2F-85 emulator (in-process, {emu.host}:{emu.port})"
+    else:
+        rc = robotiq_config(hw)
+        gripper = RobotiqGripper(rc)
+        desc = f"Robotiq 2F-85 ({rc.transport} {rc.address})"
+    closers.append(gripper.close)
+    gripper.activate()
+    return gripper, desc

@@ -21,7 +21,7 @@ def example() -> dict:
 
 def test_example_loads_and_is_real(tmp_path):
     cfg = load_hardware(example_hardware_path())
-    assert cfg.robot.kind == "ur5" and cfg.gripper.transport == "rtu-tcp" and cfg.camera.kind == "kinect2"
+    assert cfg.robot.kind == "ur5" and cfg.gripper.transport == "serial" and cfg.camera.kind == "kinect2"
     assert cfg.is_real and cfg.camera.median_frames == 5
     assert Path(cfg.calibration).is_absolute()
     assert Path(cfg.calibration).parent == example_hardware_path().parent
@@ -97,3 +97,64 @@ def test_config_is_frozen():
     cfg = HardwareConfig()
     with pytest.raises(Exception):
         cfg.table_z_m = 1.0  # type: ignore[misc]
+
+
+# ---- the hardware workcell: a dry-run bench (dry-run arm, in-process gripper emulator, replay camera)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _protocol(tmp_path: Path) -> Path:
+    data = yaml.safe_load((REPO / "protocols" / "baselines.yaml").read_text())
+    data.update(objects=["soup-can"], methods=["centroid"], trials_per_object=2,
+                objects_file=str(REPO / "objects.yaml"))
+    data["motion"]["hold_s"] = 0.0
+    p = tmp_path / "protocol.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_hardware_run_on_a_dry_run_bench_goes_through_the_operator(tmp_path):
+    from benchbot.harness.operator import ScriptedOperator
+    from benchbot.harness.runner import RunConfig, Runner
+    from benchbot.interfaces import Judgement
+    from benchbot.store import Store
+
+    hw = write(tmp_path, {"camera": {"kind": "replay"}})
+    cfg = RunConfig(protocol_path=_protocol(tmp_path), db_path=tmp_path / "r.db", results_dir=tmp_path / "res",
+                    backend="hardware", hardware=hw, evaluator="none")
+    summary = Runner(cfg, operator=ScriptedOperator(default=Judgement("success", "scripted"))).run()
+    assert summary.finals == 2
+    with Store(tmp_path / "r.db", readonly=True) as store:
+        attempts = store.tables(summary.run_id)["attempts"]
+    assert set(attempts["outcome_source"]) <= {"scripted", "operator"}
+
+
+def test_hardware_workcell_pieces(tmp_path):
+    from benchbot.hardware import build_hardware_workcell, table_distance_from
+    from benchbot.protocol import load_protocol
+
+    loaded = load_protocol(_protocol(tmp_path))
+
+    class Cfg:
+        hardware = write(tmp_path, {"camera": {"kind": "replay"}, "drop_pose": [0.3, -0.3, 0.3, 3.1416, 0, 0]})
+
+    wc = build_hardware_workcell(loaded, Cfg)
+    try:
+        assert wc.backend == "hardware" and wc.stage.outcome_source == "operator"
+        assert wc.stage.judge(None, None) is None
+        assert wc.table_distance_m == pytest.approx(0.663)
+        assert np.allclose(wc.drop_pose.position_m, [0.3, -0.3, 0.3])
+        assert wc.gripper.status().activated
+        assert wc.t_base_camera[2, 3] == pytest.approx(0.663)
+    finally:
+        wc.close()
+    # a real robot without a calibration is refused before anything moves
+    Cfg.hardware = write(tmp_path, {"robot": {"kind": "ur5", "host": "127.0.0.1"}})
+    with pytest.raises(BenchbotError, match="calibration"):
+        build_hardware_workcell(loaded, Cfg)
+    down = np.eye(4)
+    down[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    down[2, 3] = 0.9
+    assert table_distance_from(down, 0.1) == pytest.approx(0.8)
+    assert table_distance_from(np.eye(4), 0.0) is None  # looking up
