@@ -16,6 +16,7 @@ import torch
 
 from .errors import BenchbotError
 from .models.gqcnn import GQCNN, predict_quality
+from .models.gqcnn_onnx import OnnxGQCNN
 from .models.weights import DEFAULT_MODEL, load_gqcnn
 from .perception.crops import SPECS, CropSpec, extract_crops, scale_factor
 from .types import DepthFrame, Grasp
@@ -40,7 +41,7 @@ class GQCNNEvaluator:
     to the gripper depth z (e.g. training table distance − actual table distance), 0 by default.
     """
 
-    model: GQCNN
+    model: GQCNN | OnnxGQCNN
     crop: CropSpec | str | None = None
     threshold: float = NOMINAL_THRESHOLD
     scale: float | None = None
@@ -99,7 +100,10 @@ class GQCNNEvaluator:
         crops = extract_crops(depth, rows, cols, angles, self.crop, scale=s)  # type: ignore[arg-type]
         if self.depth_offset_m:
             crops = torch.where(crops > 0, crops + self.depth_offset_m, crops)
-        q[ok] = predict_quality(self.model, crops, z, self.batch_size).double().numpy()
+        if isinstance(self.model, GQCNN):
+            q[ok] = predict_quality(self.model, crops, z, self.batch_size).double().numpy()
+        else:
+            q[ok] = self.model.predict(crops.numpy(), z.numpy(), self.batch_size)
         return q
 
     def quality(self, frame: DepthFrame, grasp: Grasp) -> float:
@@ -111,9 +115,17 @@ class GQCNNEvaluator:
 
 
 def load_evaluator(name: str = DEFAULT_MODEL, threshold: float = NOMINAL_THRESHOLD,
-                   table_distance_m: float | None = None, scale: float | None = None) -> GQCNNEvaluator:
-    """Evaluator around a shipped model name, a .pt file or a Berkeley release folder."""
-    return GQCNNEvaluator(load_gqcnn(name), threshold=threshold, scale=scale, table_distance_m=table_distance_m)
+                   table_distance_m: float | None = None, scale: float | None = None,
+                   runtime: str = "torch") -> GQCNNEvaluator:
+    """Evaluator around a shipped model name, a .pt file or a Berkeley release folder.
+    runtime: 'torch' or 'onnx' (ONNX Runtime, same numbers to 1e-5, faster on CPU)."""
+    model = load_gqcnn(name)
+    if runtime == "onnx":
+        return GQCNNEvaluator(OnnxGQCNN.from_model(model), threshold=threshold, scale=scale,
+                              table_distance_m=table_distance_m, name=model.cfg.name)
+    if runtime != "torch":
+        raise BenchbotError(f"unknown GQ-CNN runtime {runtime!r}", "use 'torch' or 'onnx'")
+    return GQCNNEvaluator(model, threshold=threshold, scale=scale, table_distance_m=table_distance_m)
 
 
 # --- threshold calibration ---------------------------------------------------------------------

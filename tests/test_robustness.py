@@ -120,3 +120,13 @@ def test_quality_summary():
     s = quality_summary([0.1, 0.6, 0.9, float("nan")], threshold=0.5)
     assert s["n"] == 3 and s["robust_rate"] == pytest.approx(2 / 3) and s["p50"] == pytest.approx(0.6)
     assert quality_summary([])["n"] == 0
+
+
+def test_onnx_runtime_matches_torch(evaluator, scene, shared_data):
+    pytest.importorskip("onnxruntime")
+    frame, grasps = scene
+    onnx_ev = load_evaluator(runtime="onnx")
+    assert onnx_ev.name == "gqcnn-4.0-pj"
+    np.testing.assert_allclose(onnx_ev.qualities(frame, grasps), evaluator.qualities(frame, grasps), atol=1e-5)
+    with pytest.raises(BenchbotError):
+        load_evaluator(runtime="tensorrt")
