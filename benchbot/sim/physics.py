@@ -184,19 +184,25 @@ class Sim:
         self.set_grip_force(force_n)
         ctrl = float(self.data.ctrl[self.grip_act])
         k = max(1, int(round(CONTROL_DT / self.model.opt.timestep)))
+        kp = float(self.model.actuator_gainprm[self.grip_act, 0])
+        squeeze = 1.2 * force_n / kp  # set-point lead that saturates the force limit
         still = 0
         for _ in range(int(max_s / CONTROL_DT)):
-            ctrl = min(0.15, ctrl + speed_mps * CONTROL_DT)
+            closing = float(self.data.qpos[self.finger_qadr].sum())
+            c = self.contacts()
+            if c.left and c.right:  # both pads on the object: build up the grip force (as the 2F-85)
+                ctrl = max(ctrl, min(0.15, closing + squeeze))
+            else:
+                ctrl = min(0.15, ctrl + speed_mps * CONTROL_DT)
             self.data.ctrl[self.grip_act] = ctrl
             self.mj.mj_step(self.model, self.data, nstep=k)
             if self.frame_hook:
                 self.frame_hook(self)
             closing = float(self.data.qpos[self.finger_qadr].sum())
-            if closing >= g.max_opening_m - 1e-3 and ctrl >= 0.15:
-                break
-            stalled = self.finger_speed() < 2e-3 and ctrl - closing > 0.8 * force_n / 4000.0
-            still = still + 1 if stalled else 0
-            if still >= 5:
+            if closing >= g.max_opening_m - 1e-3:
+                break  # fully closed: nothing between the fingers
+            still = still + 1 if self.finger_speed() < 2e-3 and ctrl - closing > squeeze / 1.5 else 0
+            if still >= 3:
                 break
 
     # -- object ----------------------------------------------------------------------------

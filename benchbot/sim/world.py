@@ -52,7 +52,15 @@ class SimWorld:
             spec = self.objects[object_id] if object_id else None
             model, info = build_model(spec, self.camera_height_m)
             self._sims[object_id] = Sim(model, info)
-        self.sim = self._sims[object_id]
+        return self._set(object_id)
+
+    def use(self, model, info, key: str | None = None) -> Sim:
+        """Make a scene compiled elsewhere (e.g. with extra test geometry) current."""
+        self._sims[key] = Sim(model, info)
+        return self._set(key)
+
+    def _set(self, key: str | None) -> Sim:
+        self.sim = self._sims[key]
         self.sim.frame_hook = self._tick
         return self.sim
 

@@ -1,0 +1,382 @@
+"""Synthetic GQ-CNN training data labelled by physics, written in docs/dataset_format.md's layout.
+
+Per image (seed = seed_start + index): a random object dropped on the table, a noisy Kinect-like
+depth render, inpainted; grasp candidates from depth edges; each grasp executed in MuJoCo from the
+settled state, nominally and under `perturbations` random perturbations (object pose, pad
+friction); metric = fraction of those trials that lifted the object. Work is split into units of
+`UNIT_IMAGES` images written atomically to `.parts/`, so a killed run resumes where it stopped and
+any number of worker processes gives the same arrays; the parts are then packed into `tensors/`
+(1000 rows per file) and `images/` (100 images per file).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import BenchbotError
+from ..protocol import ObjectSpec, default_protocol_path, load_protocol
+from ..types import Grasp
+
+UNIT_IMAGES = 10
+ROWS_PER_FILE = 1000
+IMAGES_PER_FILE = 100
+ROBUST_THRESHOLD = 0.5
+FORMAT_VERSION = 1
+TENSOR_FIELDS = ("depth_ims_tf_table", "depth_ims_tf_table_96", "hand_poses", "robust_ferrari_canny",
+                 "image_labels", "object_labels")
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    n_images: int
+    seed_start: int
+    grasps_per_image: int
+    perturbations: int
+    object_ids: tuple[str, ...]
+    camera_height_m: float = 0.70
+
+    def to_json(self) -> dict:
+        return {"n_images": self.n_images, "seed_start": self.seed_start,
+                "grasps_per_image": self.grasps_per_image, "perturbations": self.perturbations,
+                "object_ids": list(self.object_ids), "camera_height_m": self.camera_height_m}
+
+
+# ---------------------------------------------------------------- atomic files
+
+def save_npz_atomic(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- one unit of work
+
+class _Worker:
+    """Per-process state: the compiled scenes (one per object) and their renderers."""
+
+    def __init__(self, objects: dict[str, ObjectSpec], camera_height_m: float) -> None:
+        from .world import SimWorld
+
+        self.world = SimWorld(objects, camera_height_m)
+
+    def image(self, seed: int, cfg: GenConfig):
+        """(depth H×W, grasps, metrics, object label) for one image seed."""
+        from ..perception.geometry import grasp_to_camera
+        from ..perception.inpaint import inpaint
+        from .grasps import sample_grasps
+        from .noise import DepthNoise
+        from .placement import drop_object
+        from .scene import camera_pose_base
+        from .trial import run_trial, sample_perturbations
+
+        rng = np.random.default_rng([seed, 7919])
+        label = int(rng.integers(len(cfg.object_ids)))
+        sim = self.world.load(cfg.object_ids[label])
+        drop_object(sim, rng)
+        settled = sim.save_state()
+        depth = inpaint(DepthNoise().apply(self.world.render_depth(), rng))
+        intr = sim.info.intrinsics
+        grasps = sample_grasps(depth, intr, cfg.camera_height_m, cfg.grasps_per_image, rng)
+        t_bc = camera_pose_base(cfg.camera_height_m)
+        metrics = np.zeros(len(grasps), np.float32)
+        for i, g in enumerate(grasps):
+            pose = grasp_to_camera(g, intr).transformed(t_bc, "base")
+            trials = sample_perturbations(rng, cfg.perturbations)
+            metrics[i] = np.mean([run_trial(sim, settled, pose, perturbation=p)[0] for p in trials])
+        return depth, grasps, metrics, label
+
+
+def _unit_path(out: Path, unit: int) -> Path:
+    return out / ".parts" / f"unit_{unit:06d}.npz"
+
+
+def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
+    """Generate one unit of images and save it atomically; returns the number of grasps."""
+    from ..perception.crops import (DEXNET2, DEXNET2_PX_PER_M, DEXNET4, DEXNET4_PJ_PX_PER_M, extract_crops,
+                                    scale_factor)
+
+    first = unit * UNIT_IMAGES
+    idx = range(first, min(first + UNIT_IMAGES, cfg.n_images))
+    depths, rows = [], {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
+    for i in idx:
+        depth, grasps, metrics, label = worker.image(cfg.seed_start + i, cfg)
+        intr = worker.world.current().info.intrinsics
+        depths.append(depth)
+        if grasps:
+            r = np.array([g.row for g in grasps]); c = np.array([g.col for g in grasps])
+            a = np.array([g.angle_rad for g in grasps])
+            s2 = scale_factor(intr, cfg.camera_height_m, DEXNET2_PX_PER_M)
+            s4 = scale_factor(intr, cfg.camera_height_m, DEXNET4_PJ_PX_PER_M)
+            rows["c32"].append(extract_crops(depth, r, c, a, DEXNET2, s2).numpy().transpose(0, 2, 3, 1))
+            rows["c96"].append(extract_crops(depth, r, c, a, DEXNET4, s4).numpy().transpose(0, 2, 3, 1))
+            rows["hand"].append(np.array([[g.row, g.col, g.depth_m, g.angle_rad, g.row - intr.cy, g.col - intr.cx,
+                                           g.width_px] for g in grasps], np.float32))
+            rows["metric"].append(metrics)
+            rows["img"].append(np.full(len(grasps), i, np.int32))
+            rows["obj"].append(np.full(len(grasps), label, np.int32))
+            rows["grasps"].append(np.array([[i, g.row, g.col, g.angle_rad, g.width_px, g.depth_m, m,
+                                             float(m >= ROBUST_THRESHOLD), label] for g, m in zip(grasps, metrics)],
+                                           np.float32))
+    shapes = {"c32": (0, 32, 32, 1), "c96": (0, 96, 96, 1), "hand": (0, 7), "metric": (0,), "img": (0,),
+              "obj": (0,), "grasps": (0, 9)}
+    dtypes = {"img": np.int32, "obj": np.int32}
+    arrays = {k: (np.concatenate(v) if v else np.zeros(shapes[k], dtypes.get(k, np.float32))) for k, v in rows.items()}
+    arrays["depth"] = np.stack(depths)[..., None].astype(np.float32)
+    save_npz_atomic(_unit_path(out, unit), **arrays)
+    return len(arrays["metric"])
+
+
+_WORKER: _Worker | None = None
+
+
+def _pool_init(objects: dict[str, ObjectSpec], camera_height_m: float) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER = _Worker(objects, camera_height_m)
+
+
+def _pool_unit(args: tuple[str, int, GenConfig]) -> tuple[int, int]:
+    out, unit, cfg = args
+    assert _WORKER is not None
+    return unit, _run_unit(Path(out), unit, cfg, _WORKER)
+
+
+# ---------------------------------------------------------------- packing parts into the layout
+
+class _Rechunker:
+    """Appends rows and writes `<dir>/<field>_NNNNN.npz` files of exactly `per_file` rows."""
+
+    def __init__(self, folder: Path, fields: Sequence[str], per_file: int, compress: bool = True) -> None:
+        self.folder, self.fields, self.per_file, self.compress = folder, list(fields), per_file, compress
+        self.buf: dict[str, list[np.ndarray]] = {f: [] for f in self.fields}
+        self.n_buf = 0
+        self.files = 0
+        self.rows = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(arrays[self.fields[0]])
+        for f in self.fields:
+            self.buf[f].append(arrays[f])
+        self.n_buf += n
+        while self.n_buf >= self.per_file:
+            self._flush(self.per_file)
+
+    def _flush(self, n: int) -> None:
+        for f in self.fields:
+            whole = np.concatenate(self.buf[f])
+            save_npz_atomic(self.folder / f"{f}_{self.files:05d}.npz", self.compress, arr_0=whole[:n])
+            self.buf[f] = [whole[n:]]
+        self.n_buf -= n
+        self.files += 1
+        self.rows += n
+
+    def finish(self) -> None:
+        if self.n_buf:
+            self._flush(self.n_buf)
+
+
+class _ImageWriter:
+    """Writes images/depth_ims_NNNNN.npz (100 images each) and the matching grasps_NNNNN.npz."""
+
+    def __init__(self, folder: Path) -> None:
+        self.depth = _Rechunker(folder, ["depth_ims"], IMAGES_PER_FILE)
+        self.folder = folder
+        self.grasps: list[np.ndarray] = []
+        self.n_images = 0
+
+    def add(self, depth: np.ndarray, grasps: np.ndarray) -> None:
+        self.grasps.append(grasps)
+        self.n_images += len(depth)
+        before = self.depth.files
+        self.depth.add({"depth_ims": depth})
+        for k in range(before, self.depth.files):
+            self._write_grasps(k)
+
+    def _write_grasps(self, k: int) -> None:
+        g = np.concatenate(self.grasps) if self.grasps else np.zeros((0, 9), np.float32)
+        lo, hi = k * IMAGES_PER_FILE, (k + 1) * IMAGES_PER_FILE
+        sel = (g[:, 0] >= lo) & (g[:, 0] < hi)
+        save_npz_atomic(self.folder / f"grasps_{k:05d}.npz", True, arr_0=g[sel])
+        self.grasps = [g[g[:, 0] >= hi]]
+
+    def finish(self) -> None:
+        before = self.depth.files
+        self.depth.finish()
+        for k in range(before, self.depth.files):
+            self._write_grasps(k)
+
+
+def _clear_layout(out: Path) -> None:
+    for sub in ("tensors", "images"):
+        if (out / sub).exists():
+            shutil.rmtree(out / sub)
+
+
+def _pack(out: Path, n_units: int) -> tuple[int, int]:
+    """Pack `.parts/unit_*.npz` into tensors/ and images/; returns (images, grasps)."""
+    _clear_layout(out)
+    tens = _Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
+    imgs = _ImageWriter(out / "images")
+    for u in range(n_units):
+        with np.load(_unit_path(out, u)) as z:
+            tens.add({"depth_ims_tf_table": z["c32"], "depth_ims_tf_table_96": z["c96"], "hand_poses": z["hand"],
+                      "robust_ferrari_canny": z["metric"], "image_labels": z["img"], "object_labels": z["obj"]})
+            imgs.add(z["depth"], z["grasps"])
+    tens.finish()
+    imgs.finish()
+    return imgs.n_images, tens.rows
+
+
+def _meta(cfg: GenConfig, n_images: int, n_grasps: int, objects: dict[str, ObjectSpec], wall_s: float) -> dict:
+    from ..perception.crops import DEXNET2, DEXNET4
+    from .scene import GripperGeometry, sim_intrinsics
+    from .trial import TrialSettings
+
+    g = GripperGeometry()
+    return {
+        "generator": "benchbot.sim.datagen", "format_version": FORMAT_VERSION, "complete": True,
+        "config": cfg.to_json(), "seed_range": [cfg.seed_start, cfg.seed_start + cfg.n_images],
+        "camera_intrinsics": sim_intrinsics().to_dict(), "table_distance_m": cfg.camera_height_m,
+        "gripper_max_width_m": g.max_opening_m, "crop_sizes": {"depth_ims_tf_table": [DEXNET2.crop_px, DEXNET2.out_px],
+                                                               "depth_ims_tf_table_96": [DEXNET4.crop_px, DEXNET4.out_px]},
+        "counts": {"images": n_images, "grasps": n_grasps,
+                   "tensor_files": -(-n_grasps // ROWS_PER_FILE), "image_files": -(-n_images // IMAGES_PER_FILE)},
+        "rows_per_file": ROWS_PER_FILE, "images_per_file": IMAGES_PER_FILE, "fields": list(TENSOR_FIELDS),
+        "metric": {"name": "physics_lift_fraction", "threshold": ROBUST_THRESHOLD,
+                   "description": "fraction of physics trials (nominal + perturbed object pose and pad friction) in "
+                                  "which the MuJoCo parallel jaw lifted the object by >= 5 cm and held it; "
+                                  "robust if metric >= threshold"},
+        "objects": [{"label": i, "id": oid, "sim_mesh": objects[oid].sim_mesh} for i, oid in enumerate(cfg.object_ids)],
+        "trial_settings": TrialSettings().__dict__, "wall_s": round(wall_s, 2),
+    }
+
+
+def _progress(enabled: bool, total: int, done: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    p = Progress(TextColumn("datagen"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
+                 TimeRemainingColumn(), disable=not enabled)
+    task = p.add_task("images", total=total, completed=done)
+    return p, task
+
+
+def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers: int = 1,
+             grasps_per_image: int = 50, perturbations: int = 4, resume: bool = True, progress: bool = True,
+             object_ids: Iterable[str] | None = None, objects_file: str | Path | None = None,
+             keep_parts: bool = False) -> dict:
+    """Generate a dataset in `out_dir`; returns its meta.json content. See the module docstring."""
+    if n_images < 1 or grasps_per_image < 1 or perturbations < 0 or workers < 1:
+        raise BenchbotError("n_images, grasps_per_image and workers must be >= 1, perturbations >= 0",
+                            "pass positive counts")
+    proto = load_protocol(default_protocol_path(), objects_file)
+    from ..protocol import load_objects
+
+    all_objects = load_objects(objects_file) if objects_file else dict(proto.objects)
+    ids = tuple(object_ids) if object_ids else tuple(proto.protocol.objects)
+    missing = [i for i in ids if i not in all_objects or not all_objects[i].sim_mesh]
+    if missing:
+        raise BenchbotError(f"object '{missing[0]}' has no sim_mesh", "add sim_mesh to objects.yaml or drop the object")
+    objects = {i: all_objects[i] for i in ids}
+    cfg = GenConfig(n_images, seed_start, grasps_per_image, perturbations, ids)
+    out = Path(out_dir)
+    meta_path = out / "meta.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if resume and old.get("complete") and old.get("config") == cfg.to_json():
+            return old  # already done
+        if not resume:
+            raise BenchbotError(f"{out} already holds a dataset", "pick a new folder or pass resume=True")
+        raise BenchbotError(f"{out} holds a dataset made with other settings", "pick a new folder")
+    parts = out / ".parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    cfg_path = parts / "config.json"
+    if cfg_path.exists() and json.loads(cfg_path.read_text()) != cfg.to_json():
+        raise BenchbotError(f"{out} holds an unfinished run with other settings",
+                            "resume it with the same settings or pick a new folder")
+    write_json_atomic(cfg_path, cfg.to_json())
+    n_units = -(-n_images // UNIT_IMAGES)
+    todo = [u for u in range(n_units) if not (resume and _unit_path(out, u).exists())]
+    done_images = sum(min(UNIT_IMAGES, n_images - u * UNIT_IMAGES) for u in range(n_units) if u not in set(todo))
+    t0 = time.perf_counter()
+    bar, task = _progress(progress, n_images, done_images)
+    with bar:
+        if workers == 1:
+            worker = _Worker(objects, cfg.camera_height_m)
+            for u in todo:
+                _run_unit(out, u, cfg, worker)
+                bar.advance(task, min(UNIT_IMAGES, n_images - u * UNIT_IMAGES))
+            worker.world.close()
+        elif todo:
+            ctx = mp.get_context("spawn")  # fresh processes: each makes its own GL context
+            with ctx.Pool(workers, initializer=_pool_init, initargs=(objects, cfg.camera_height_m)) as pool:
+                for u, _ in pool.imap_unordered(_pool_unit, [(str(out), u, cfg) for u in todo]):
+                    bar.advance(task, min(UNIT_IMAGES, n_images - u * UNIT_IMAGES))
+    n_img, n_grasps = _pack(out, n_units)
+    meta = _meta(cfg, n_img, n_grasps, objects, time.perf_counter() - t0)
+    write_json_atomic(meta_path, meta)
+    if not keep_parts:
+        shutil.rmtree(parts)
+    return meta
+
+
+# ---------------------------------------------------------------- shards
+
+def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
+    """Concatenate datasets made with different seed ranges into `out` (files renumbered, image
+    indices offset by the images before each shard). Returns the merged meta.json."""
+    out = Path(out)
+    metas = []
+    for d in map(Path, dirs):
+        mp_ = d / "meta.json"
+        if not mp_.exists() or not json.loads(mp_.read_text()).get("complete"):
+            raise BenchbotError(f"{d} is not a finished benchbot dataset (no complete meta.json)",
+                                "finish or resume that shard first")
+        metas.append(json.loads(mp_.read_text()))
+    if (out / "meta.json").exists():
+        raise BenchbotError(f"{out} already holds a dataset", "merge into a new folder")
+    objs = [m["objects"] for m in metas]
+    if any(o != objs[0] for o in objs):
+        raise BenchbotError("shards were made with different object lists", "merge only shards with the same objects")
+    tens = _Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
+    imgs = _ImageWriter(out / "images")
+    offset = 0
+    for d, m in zip(map(Path, dirs), metas):
+        for k in range(m["counts"]["tensor_files"]):
+            arrays = {f: np.load(d / "tensors" / f"{f}_{k:05d}.npz")["arr_0"] for f in TENSOR_FIELDS}
+            arrays["image_labels"] = arrays["image_labels"] + offset
+            tens.add(arrays)
+        for k in range(m["counts"]["image_files"]):
+            depth = np.load(d / "images" / f"depth_ims_{k:05d}.npz")["arr_0"]
+            g = np.load(d / "images" / f"grasps_{k:05d}.npz")["arr_0"].copy()
+            g[:, 0] += offset
+            imgs.add(depth, g)
+        offset += m["counts"]["images"]
+    tens.finish()
+    imgs.finish()
+    meta = dict(metas[0])
+    meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas)]
+    meta["seed_range"] = None
+    meta["counts"] = {"images": imgs.n_images, "grasps": tens.rows, "tensor_files": tens.files,
+                      "image_files": imgs.depth.files}
+    meta["config"] = dict(meta["config"], n_images=imgs.n_images)
+    write_json_atomic(out / "meta.json", meta)
+    return meta
