@@ -232,13 +232,6 @@ def save_board_image(path: str | Path, board: BoardSpec, dpi: int = 300, margin_
     return path
 
 
-def default_calibration_center(workspace_min_m: Sequence[float], workspace_max_m: Sequence[float],
-                               table_z_m: float, height_m: float = 0.30) -> list[float]:
-    """Where to wave the board by default: the workspace's x-y centre, `height_m` above the table."""
-    return [0.5 * (workspace_min_m[0] + workspace_max_m[0]), 0.5 * (workspace_min_m[1] + workspace_max_m[1]),
-            table_z_m + height_m]
-
-
 @dataclass
 class BoardObservation:
     T_camera_board: np.ndarray
@@ -535,10 +528,11 @@ def run_calibration(arm: Any, camera: Any, poses: Sequence[Pose], board: BoardSp
     return cal, res
 
 
-def board_points_in_camera(obs: BoardObservation, indices: Sequence[int] | None = None) -> np.ndarray:
-    """Camera-frame positions of board corners (all, or the listed indices) from a detection."""
-    pts = transform_points(obs.T_camera_board, obs.object_points)
-    return pts if indices is None else pts[list(indices)]
+def board_points_in_camera(obs: BoardObservation, board: BoardSpec, indices: Sequence[int] | None = None) -> np.ndarray:
+    """Camera-frame positions of the board's corners (all, or the listed corner ids, detected or
+    not) from the board pose of a detection."""
+    pts = board.corner_points()
+    return transform_points(obs.T_camera_board, pts if indices is None else pts[list(indices)])
 
 
 def run_touch_check(arm: Any, camera: Any, board: BoardSpec, cal: Calibration, operator: Any,
@@ -553,7 +547,7 @@ def run_touch_check(arm: Any, camera: Any, board: BoardSpec, cal: Calibration, o
     if obs is None:
         raise DeviceError("calibration board not found in the camera image",
                           "lay the board flat on the table in view of the camera")
-    cam_pts = board_points_in_camera(obs, indices)
+    cam_pts = board_points_in_camera(obs, board, indices)
     pred = transform_points(cal.T_base_camera, cam_pts)
     rot = np.diag([1.0, -1.0, -1.0]) if tool_rotation is None else tool_rotation
     touched = []
@@ -564,3 +558,75 @@ def run_touch_check(arm: Any, camera: Any, board: BoardSpec, cal: Calibration, o
             raise BenchbotError("calibration check cancelled by the operator", "run it again when ready")
         touched.append(arm.current_pose().position_m)
     return check_calibration(cal.T_base_camera, cam_pts, np.array(touched))
+
+
+# ---------------------------------------------------------------- the CLI workflows
+
+def calibrate_hardware(hw_path: str | Path, out: str | Path | None = None, n_poses: int = 12,
+                       tilt_deg: float = 20.0, center_m: Sequence[float] | None = None,
+                       board: BoardSpec | None = None, speed_mps: float = 0.1, settle_s: float = 0.5,
+                       arm_factory: Callable[[Any], Any] | None = None,
+                       camera_factory: Callable[[Any], Any] | None = None,
+                       sleep: Callable[[float], None] | None = None) -> tuple[Calibration, HandEyeResult, Path]:
+    """`benchbot calibrate`: home, wave the board through `n_poses` poses around the centre
+    (`--center` or the config's calibration_center_m), home, solve and save the calibration
+    (to `out`, else the config's `calibration:` path, else calibration.yaml beside the config)."""
+    import time
+
+    from .cameras import make_camera
+    from .hardware import load_hardware, make_gated_arm
+
+    hw = load_hardware(hw_path)
+    center = center_m if center_m is not None else hw.calibration_center_m
+    if center is None:
+        raise BenchbotError("no calibration centre: where should the robot show the board to the camera?",
+                            "set calibration_center_m in the hardware YAML or pass --center x,y,z")
+    board = board or BoardSpec()
+    path = Path(out) if out else Path(hw.calibration) if hw.calibration else Path(hw_path).parent / "calibration.yaml"
+    pause = sleep or time.sleep
+    camera = (camera_factory or make_camera)(hw)
+    try:
+        arm = (arm_factory or make_gated_arm)(hw)
+        try:
+            arm.home()
+            poses = calibration_poses(center, n_poses, tilt_deg)
+            serial = hw.camera.serial or getattr(camera, "serial", None)
+            cal, res = run_calibration(arm, camera, poses, board, speed_mps=speed_mps,
+                                       settle=lambda: pause(settle_s), camera_serial=serial,
+                                       camera_kind=hw.camera.kind)
+            arm.home()
+        finally:
+            arm.close()
+    finally:
+        camera.close()
+    save_calibration(path, cal)
+    cal.path = path
+    return cal, res, path
+
+
+def check_hardware(hw_path: str | Path, operator: Any, indices: Sequence[int] = (0, 5, 18, 23),
+                   board: BoardSpec | None = None, hover_m: float = 0.03,
+                   arm_factory: Callable[[Any], Any] | None = None,
+                   camera_factory: Callable[[Any], Any] | None = None) -> CheckReport:
+    """`benchbot check-calibration`: touch chosen corners of the board lying on the table and
+    compare with the calibration's prediction (default corners: the four outer ones of a 7×5 ChArUco)."""
+    from .cameras import make_camera
+    from .hardware import load_hardware, make_gated_arm, require_calibration
+
+    hw = load_hardware(hw_path)
+    cal = require_calibration(hw)
+    board = board or cal.board or BoardSpec()
+    camera = (camera_factory or make_camera)(hw)
+    try:
+        arm = (arm_factory or make_gated_arm)(hw)
+        try:
+            arm.home()
+            report = run_touch_check(arm, camera, board, cal, operator, indices, hover_m)
+            arm.move_linear(Pose(arm.current_pose().position_m + np.array([0.0, 0.0, hover_m]),
+                                 arm.current_pose().rotation, "base"), 0.05, 0.3)
+            arm.home()
+        finally:
+            arm.close()
+    finally:
+        camera.close()
+    return report

@@ -99,6 +99,8 @@ class HardwareConfig(_Strict):
     gripper: GripperConfig = GripperConfig()
     camera: CameraConfig = CameraConfig()
     calibration: str | None = None  # camera-to-base calibration YAML (`benchbot calibrate` writes it)
+    # where `benchbot calibrate` shows the board to the camera (base frame, m): in view, ~0.3–0.4 m below it
+    calibration_center_m: tuple[float, float, float] | None = None
     workspace: Workspace = Workspace()
     table_z_m: float = 0.0  # table surface height in the base frame
     # where grasped objects are dropped: UR pose vector [x, y, z, rx, ry, rz], base frame
@@ -111,6 +113,9 @@ class HardwareConfig(_Strict):
             raise ValueError("table_z_m must lie inside the workspace's z range")
         if not all(lo[i] <= self.drop_pose[i] <= hi[i] for i in range(3)):
             raise ValueError("drop_pose position lies outside the workspace box")
+        c = self.calibration_center_m
+        if c is not None and not all(lo[i] <= c[i] <= hi[i] for i in range(3)):
+            raise ValueError("calibration_center_m lies outside the workspace box")
         return self
 
     @property
@@ -316,3 +321,45 @@ def _make_gripper(hw: HardwareConfig, closers: list[Any]) -> tuple[Any, str]:
     closers.append(gripper.close)
     gripper.activate()
     return gripper, desc
+
+
+def make_gated_arm(hw: HardwareConfig, motion: Any = None) -> Any:
+    """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected."""
+    from .harness.safety import GatedArm, SafetyGate, SafetyLimits
+    from .protocol import Motion
+
+    limits = SafetyLimits.from_protocol(motion or Motion(), workspace_min_m=hw.workspace.min_m,
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m)
+    gate = SafetyGate(limits)
+    arm = GatedArm(_arm_factory(hw.robot.kind)(hw.robot, gate=gate), gate)
+    arm.connect()
+    return arm
+
+
+def record_from_hardware(hw_path: str | Path, out: str | Path, n_frames: int, interval_s: float = 0.0,
+                         fmt: str = "png", notes: str = "", camera_factory: Any = None) -> Path:
+    """`benchbot record`: capture frames from the configured camera into a recording folder.
+    With a calibration, the camera pose and table distance go into intrinsics.yaml too."""
+    from .cameras import make_camera
+    from .cameras.recording import record
+
+    hw = load_hardware(hw_path)
+    extra: dict[str, Any] = {}
+    if hw.calibration and Path(hw.calibration).is_file():
+        from .calibration import load_calibration
+
+        t = load_calibration(hw.calibration).T_base_camera
+        extra["T_camera_world"] = {"from_frame": "camera", "to_frame": "robot_base",
+                                   "translation": [float(v) for v in t[:3, 3]],
+                                   "rotation": [[float(v) for v in row] for row in t[:3, :3]]}
+        dist = table_distance_from(t, hw.table_z_m)
+        if dist:
+            extra["table_distance_m"] = round(dist, 4)
+    camera = (camera_factory or make_camera)(hw)
+    try:
+        meta = {"camera_kind": hw.camera.kind, "serial": hw.camera.serial or getattr(camera, "serial", None),
+                "source": f"benchbot record --hardware {hw_path}", "notes": notes,
+                "median_frames": hw.camera.median_frames}
+        return record(camera, out, n_frames, interval_s, meta, fmt=fmt, extra_intrinsics=extra)  # type: ignore[arg-type]
+    finally:
+        camera.close()

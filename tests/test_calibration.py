@@ -250,3 +250,88 @@ def test_board_spec_validation():
         BoardSpec(dictionary="DICT_99X99")
     assert BoardSpec(kind="checkerboard", cols=8, rows=5).corner_points().shape == (40, 3)
     assert BoardSpec().corner_points().shape == (24, 3)
+
+
+# ---- the CLI workflows on a dry-run bench
+
+def _hw(tmp_path, **extra):
+    import yaml
+
+    data = {"robot": {"kind": "dryrun"}, "camera": {"kind": "replay", "serial": "CAM7"}, **extra}
+    p = tmp_path / "hw.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def _gated_dry_run_arm():
+    from benchbot.harness.safety import GatedArm, SafetyGate
+
+    gate = SafetyGate()
+    arm = GatedArm(DryRunArm(gate=gate), gate)
+    arm.connect()
+    return arm
+
+
+def test_calibrate_hardware_end_to_end(tmp_path):
+    from benchbot.calibration import calibrate_hardware, check_hardware
+
+    arm = _gated_dry_run_arm()
+    hw = _hw(tmp_path, calibration="cal.yaml", calibration_center_m=[0.5, 0.0, 0.45])
+    cal, res, path = calibrate_hardware(hw, n_poses=12, tilt_deg=18, arm_factory=lambda cfg: arm,
+                                        camera_factory=lambda cfg: BoardOnGripperCamera(arm), sleep=lambda s: None)
+    assert path == tmp_path / "cal.yaml" and path.is_file()
+    assert np.linalg.norm(cal.T_base_camera[:3, 3] - X_TRUE[:3, 3]) * 1000 < 5.0
+    assert cal.camera_serial == "CAM7" and cal.camera_kind == "replay"
+    # every motion went through the safety gate and ended at home
+    assert not arm.refused and arm.arm.log[-2]["cmd"] == "home"
+
+    t_base_board = make_transform(np.diag([1.0, -1, -1]), [0.35, -0.12, 0.02])  # on a 2 cm plate
+    corners = transform_points(t_base_board, BOARD.corner_points())
+
+    class TableCamera:
+        intrinsics = INTR
+
+        def capture_ir(self):
+            return render(BOARD, invert(X_TRUE) @ t_base_board)
+
+        def close(self):
+            pass
+
+    class Jogger:  # jogs with the pendant: the raw arm, not through benchbot's gate
+        def __init__(self):
+            self.k = iter((0, 5, 18, 23))
+
+        def confirm(self, message):
+            arm.arm.move_linear(Pose(corners[next(self.k)], np.diag([1.0, -1, -1])), 0.01, 0.1)
+            return True
+
+    rep = check_hardware(hw, Jogger(), arm_factory=lambda cfg: _reuse(arm), camera_factory=lambda cfg: TableCamera())
+    assert rep.errors_mm.shape == (4,) and rep.max_mm < 6.0
+
+
+def _reuse(arm):
+    arm.connect()
+    return arm
+
+
+def test_calibrate_hardware_needs_a_centre_and_an_ir_camera(tmp_path):
+    from benchbot.calibration import calibrate_hardware
+
+    with pytest.raises(BenchbotError, match="no calibration centre"):
+        calibrate_hardware(_hw(tmp_path))
+    with pytest.raises(BenchbotError, match="no IR"):  # replay camera: depth only
+        calibrate_hardware(_hw(tmp_path, calibration_center_m=[0.5, 0.0, 0.45]), sleep=lambda s: None)
+    assert not (tmp_path / "calibration.yaml").exists()
+
+
+def test_record_from_hardware_stores_the_calibrated_pose(tmp_path):
+    from benchbot.cameras.recording import read_recording
+    from benchbot.hardware import record_from_hardware
+
+    save_calibration(tmp_path / "cal.yaml", Calibration(X_TRUE, "t", 1.0, 0.1, 12, "2026-01-01T00:00:00+00:00"))
+    hw = _hw(tmp_path, calibration="cal.yaml")
+    out = record_from_hardware(hw, tmp_path / "rec", n_frames=2, notes="empty table")
+    rec = read_recording(out)
+    assert len(rec) == 2 and rec.metadata.camera_kind == "replay" and rec.metadata.serial == "CAM7"
+    assert np.allclose(rec.T_camera_world, X_TRUE, atol=1e-6)
+    assert rec.table_distance_m == pytest.approx(1.2 / math.cos(math.radians(5)), abs=0.01)
