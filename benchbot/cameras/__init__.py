@@ -49,8 +49,11 @@ def _resolve(kind: str) -> CameraFactory:
 
 def make_camera(cfg: Any, **context: Any) -> Camera:
     """Build the camera of a hardware config (`HardwareConfig` or its `CameraConfig`).
-    With `median_frames > 1` the camera is wrapped in a `MedianCamera`."""
+    With `median_frames > 1` a live camera is wrapped in a `MedianCamera`."""
     cam_cfg = getattr(cfg, "camera", cfg)
+    if cam_cfg.median_frames > 1 and cam_cfg.kind == "replay":
+        raise BenchbotError("camera.median_frames > 1 does not apply to a replay (it would mix recorded frames)",
+                            "set camera.median_frames: 1; record with median_frames instead")
     camera = _resolve(cam_cfg.kind)(cam_cfg, **context)
     if cam_cfg.median_frames > 1:
         from .averaging import MedianCamera

@@ -315,6 +315,9 @@ def _write_frames(folder: Path, frames: Iterable[DepthFrame], fmt: str) -> Intri
             raise BenchbotError(f"frame {n} is {d.shape}, intrinsics say {(intr.height, intr.width)}",
                                 "check the camera driver's intrinsics")
         d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
+        if not d.any():
+            raise BenchbotError(f"frame {n} from the camera has no valid depth",
+                                "check the camera's view (lens cap, distance) and try again")
         if fmt == "npy":
             np.save(frames_dir / f"{n:05d}.npy", d)
         else:

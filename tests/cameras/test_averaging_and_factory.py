@@ -73,10 +73,19 @@ def test_factory_builds_replay_and_median(tmp_path):
     assert isinstance(cam, ReplayCamera) and len(cam) == 20
     rec = write_recording(tmp_path / "r", [DepthFrame(np.full((4, 4), 0.7, np.float32),
                                                        Intrinsics(10, 10, 1.5, 1.5, 4, 4))] * 3)
-    cam = make_camera(CameraConfig(kind="replay", recording=str(rec), median_frames=3, order="once"))
-    assert isinstance(cam, MedianCamera) and cam.capture().shape == (4, 4)
+    cam = make_camera(CameraConfig(kind="replay", recording=str(rec), order="once"))
+    for _ in range(3):
+        cam.capture()
     with pytest.raises(DeviceError):
         cam.capture()  # the 3 frames are used up
+    with pytest.raises(BenchbotError, match="mix recorded frames"):
+        make_camera(CameraConfig(kind="replay", median_frames=3))
+    register_camera_kind("live-test", lambda cfg, **ctx: Counting())
+    try:
+        med = make_camera(CameraConfig(kind="live-test", median_frames=4))
+        assert isinstance(med, MedianCamera) and med.capture().meta["median_of"] == 4
+    finally:
+        CAMERA_KINDS.pop("live-test")
 
 
 def test_factory_errors_and_registry_hook():

@@ -81,6 +81,14 @@ def test_write_is_atomic_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_refuses_empty_frames_with_a_clear_message(tmp_path):
+    f = _frames(2)
+    f[1] = DepthFrame(np.zeros((24, 32), np.float32), K)
+    with pytest.raises(BenchbotError, match="frame 1 from the camera has no valid depth"):
+        write_recording(tmp_path / "a", f)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_write_refuses_mixed_intrinsics_and_existing_folder(tmp_path):
     f = _frames(2)
     f[1] = DepthFrame(f[1].depth_m, Intrinsics(99.0, 100.0, 15.5, 11.5, 32, 24))
