@@ -1,0 +1,286 @@
+"""The training loop of the one-shot detectors: `train(kind, data_dir, out_dir, config)`.
+
+* schedule: the paper's ξ / lr / teacher-forcing plan (schedule.py) by default; Adam, L2 1e-7.
+* every epoch: validation on the held-out 20 % (split by object), a CSV row in `log.csv`, the
+  training state in `checkpoint.pt` (atomic write) and, when validation improved, the model in
+  `<kind>.pt` (what `--weights` takes).
+* resume: rerunning with the same out_dir continues after the last finished epoch; the result is
+  the same as an uninterrupted run (seeded init, per-epoch data order from (seed, epoch), optimizer
+  and early-stopping state restored).
+* distributed: under torchrun (see ddp.py) each rank trains on its stride of the data.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..errors import BenchbotError
+from ..models.checkpoint import build_model, load_file, load_state, model_record, save_atomic
+from ..models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
+from ..models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
+from .data import ImageIndex, ImageStream
+from .ddp import DistContext, init_from_env, wrap
+from .schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
+
+STATE_FORMAT = "benchbot-train-state"
+LOG_FIELDS = ["epoch", "phase", "xi", "lr", "teacher_forcing", "train_loss", "train_a", "train_b", "train_robust",
+              "val_loss", "val_a", "val_b", "val_robust", "improved", "seconds"]
+# train_a/b, val_a/b: GQ-STN → L_loc, L_rob; MultiGrasp → confidence, regression loss
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "small"  # small (CPU) | paper (ResNet-34, 224)
+    batch_size: int = 32
+    max_epochs: int | None = None  # stop after this epoch (None: the whole schedule); resume continues
+    compress: float = 1.0  # shorten every schedule phase by this factor (quick runs)
+    schedule: Schedule | None = None  # default: gqstn_paper() / multigrasp_default()
+    source_size: int | None = None  # side the letterboxed images are resized to (None: native)
+    seed: int = 0
+    device: str = "auto"
+    weight_decay: float = 1e-7
+    limit_train: int | None = None  # use only the first N training / validation images
+    limit_val: int | None = None
+    progress: bool = True
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"backbone_width": 8}
+    robust_threshold: float = 0.5  # P(robust) from the frozen GQ-CNN counted as robust
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    model_path: Path
+    last_epoch: int
+    stopped_early: bool
+    history: list[dict[str, Any]]
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise BenchbotError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BenchbotError(f"device {name} requested but CUDA is not available", "use --device cpu or auto")
+    return dev
+
+
+class Step(nn.Module):
+    """Model + loss in one module, so DDP wraps a forward that returns (loss, stats)."""
+
+    def __init__(self, model: nn.Module, robust_threshold: float) -> None:
+        super().__init__()
+        self.model = model
+        self.robust_threshold = robust_threshold
+
+    def forward(self, batch: dict[str, torch.Tensor], xi: float, teacher: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        nan = float("nan")
+        if isinstance(self.model, GQSTN):
+            out = self.model(batch["depth"], batch["target"][:, :3] if teacher else None)
+            loss, parts = gqstn_loss(out, batch["target"], self.model.cfg, xi)
+            p = out.robust_prob()
+            robust = float((p >= self.robust_threshold).float().mean()) if p is not None else nan
+            stats = [parts["loss"], parts["l_loc"], parts.get("l_rob", nan), robust]
+        else:
+            loss, parts = multigrasp_loss(self.model(batch["depth"]), batch["grid"], self.model.cfg)
+            stats = [parts["loss"], parts["l_conf"], parts["l_reg"], nan]
+        return loss, torch.tensor(stats, dtype=torch.float64)
+
+
+def build(kind: str, cfg: TrainConfig, index: ImageIndex, classifier: nn.Module | None) -> nn.Module:
+    """A fresh, seeded model; a GQ-STN gets γ and the depth prior from the training split."""
+    torch.manual_seed(cfg.seed)
+    if kind == "gqstn":
+        base = GQSTNConfig.paper() if cfg.preset == "paper" else GQSTNConfig.small()
+        stats = index.target_stats("train")
+        mcfg = replace(base, scale_mean=stats["scale_mean"], depth_mean_m=stats["depth_mean_m"], **cfg.model_overrides)
+        if classifier is not None and hasattr(classifier, "cfg") and hasattr(classifier.cfg, "im_size"):
+            mcfg = replace(mcfg, crop_size=int(classifier.cfg.im_size))
+        return GQSTN(mcfg)
+    if kind == "multigrasp":
+        base = MultiGraspConfig.paper() if cfg.preset == "paper" else MultiGraspConfig.small()
+        return MultiGrasp(replace(base, **cfg.model_overrides))
+    raise BenchbotError(f"unknown model kind {kind!r}", "use gqstn or multigrasp")
+
+
+def _classifier(kind: str, model: nn.Module, classifier: nn.Module | None) -> None:
+    if kind != "gqstn":
+        return
+    if classifier is None:
+        from ..models.weights import load_gqcnn
+
+        classifier = load_gqcnn(model.cfg.classifier)
+    model.set_classifier(classifier)
+
+
+def _batches(stream: ImageStream, batch_size: int) -> DataLoader:
+    return DataLoader(stream, batch_size=batch_size, num_workers=0)
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def run_epoch(step: nn.Module, batches: Iterable[dict[str, Any]], device: torch.device, xi: float, teacher: bool,
+              optimizer: torch.optim.Optimizer | None, on_batch=None) -> torch.Tensor:
+    """One pass; trains when an optimizer is given. → sample-weighted mean stats [loss, a, b, robust]."""
+    total, n = torch.zeros(4, dtype=torch.float64), 0
+    for batch in batches:
+        batch = _to(batch, device)
+        with torch.set_grad_enabled(optimizer is not None):
+            loss, stats = step(batch, xi, teacher)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        b = batch["depth"].shape[0]
+        total += stats.cpu() * b
+        n += b
+        if on_batch:
+            on_batch(stats)
+    return total / max(n, 1)
+
+
+def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def _fmt(v: float) -> str:
+    return "-" if v != v else f"{v:.4g}"
+
+
+def _comparable(cfg: TrainConfig, kind: str) -> dict[str, Any]:
+    """The config fields a resumed run must share with the interrupted one."""
+    d = asdict(cfg)
+    return {"kind": kind, **{k: d[k] for k in ("preset", "batch_size", "compress", "source_size", "seed",
+                                               "weight_decay", "limit_train", "limit_val", "model_overrides")}}
+
+
+def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
+          classifier: nn.Module | None = None) -> TrainResult:
+    """Train a GQ-STN or MultiGrasp on a dataset folder; resumable; see module doc."""
+    cfg = config or TrainConfig()
+    out = Path(out_dir)
+    device = pick_device(cfg.device)
+    ctx = init_from_env(device)
+    if ctx.active and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+    schedule = cfg.schedule or (gqstn_paper() if kind == "gqstn" else multigrasp_default())
+    if cfg.compress != 1.0:
+        schedule = compressed(schedule, cfg.compress)
+    last = min(schedule.total_epochs, cfg.max_epochs or schedule.total_epochs)
+
+    index = ImageIndex(data_dir, seed=cfg.seed)
+    state_path, model_path, log_path = out / "checkpoint.pt", out / f"{kind}.pt", out / "log.csv"
+    state = load_file(state_path, (STATE_FORMAT,)) if state_path.is_file() else None
+    if state is not None:
+        if state.get("comparable") != _comparable(cfg, kind):
+            raise BenchbotError(f"{out} holds a run with different settings", "use a new --out folder")
+        model = build_model(kind, state["model"]["config"])
+        load_state(model, state["model"]["state_dict"], state_path)
+    else:
+        model = build(kind, cfg, index, classifier)
+    _classifier(kind, model, classifier)
+    model.to(device)
+    step = wrap(Step(model, cfg.robust_threshold), ctx, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=schedule.at(1).lr, weight_decay=cfg.weight_decay)
+    es = EarlyStopping(schedule.patience, schedule.min_delta)
+    history: list[dict[str, Any]] = []
+    start, prev_xi, stopped = 1, None, False
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        es = EarlyStopping.from_state(state["early_stopping"])
+        torch.set_rng_state(state["rng"])
+        start, prev_xi, stopped = int(state["epoch"]) + 1, state["prev_xi"], bool(state["stopped"])
+        history = [dict(r) for r in state["history"]]
+
+    grid_cfg = model.cfg if kind == "multigrasp" else None
+    train_stream = ImageStream(index, "train", cfg.source_size, grid_cfg, cfg.seed, True, ctx.rank, ctx.world,
+                               cfg.limit_train)
+    val_stream = ImageStream(index, "val", cfg.source_size, grid_cfg, cfg.seed, False, ctx.rank, ctx.world,
+                             cfg.limit_val)
+    if len(train_stream.refs) == 0 or len(val_stream.refs) == 0:
+        raise BenchbotError(f"{data_dir}: the train/val split has an empty side "
+                            f"({len(train_stream.refs)} train, {len(val_stream.refs)} val images with a robust grasp)",
+                            "generate more images/objects with `benchbot datagen`")
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    epoch = start - 1
+    for epoch in range(start, last + 1):
+        if stopped:
+            break
+        plan = schedule.at(epoch)
+        for g in optimizer.param_groups:
+            g["lr"] = plan.lr
+        if prev_xi is not None and plan.xi != prev_xi:
+            es = EarlyStopping(schedule.patience, schedule.min_delta)  # new objective: new best
+        prev_xi = plan.xi
+        t0 = time.perf_counter()
+        train_stream.set_epoch(epoch)
+        model.train()
+        tr = _with_progress(cfg.progress and ctx.is_main, f"{kind} epoch {epoch}/{last}", len(train_stream),
+                            cfg.batch_size, lambda cb: run_epoch(step, _batches(train_stream, cfg.batch_size), device,
+                                                                 plan.xi, plan.teacher_forcing, optimizer, cb))
+        model.eval()
+        va = run_epoch(step, _batches(val_stream, cfg.batch_size), device, plan.xi, False, None)
+        tr, va = ctx.mean(tr), ctx.mean(va)
+        improved, stopped = es.update(float(va[0]), plan.early_stop)
+        row = {"epoch": epoch, "phase": plan.phase + 1, "xi": plan.xi, "lr": plan.lr,
+               "teacher_forcing": int(plan.teacher_forcing), **{f"train_{k}": float(v) for k, v in zip(
+                   ("loss", "a", "b", "robust"), tr)}, **{f"val_{k}": float(v) for k, v in zip(
+                       ("loss", "a", "b", "robust"), va)}, "improved": int(improved),
+               "seconds": round(time.perf_counter() - t0, 3)}
+        history.append(row)
+        if ctx.is_main:
+            meta = {"epoch": epoch, "val_loss": float(va[0]), "data": str(data_dir), "preset": cfg.preset,
+                    "split_by": index.split_by, "seed": cfg.seed}
+            if improved or not model_path.is_file():
+                save_atomic(model_record(model, meta), model_path)
+            save_atomic({"format": STATE_FORMAT, "version": 1, "kind": kind, "epoch": epoch,
+                         "model": model_record(model, meta), "optimizer": optimizer.state_dict(),
+                         "early_stopping": es.state(), "rng": torch.get_rng_state(), "prev_xi": prev_xi,
+                         "stopped": stopped, "history": history, "comparable": _comparable(cfg, kind),
+                         "schedule": schedule.to_dict()}, state_path)
+            _write_log(log_path, history)
+            if cfg.progress:
+                from rich.console import Console
+
+                Console(stderr=True).print(
+                    f"epoch {epoch}: ξ={plan.xi:g} lr={plan.lr:g} train {_fmt(row['train_loss'])} "
+                    f"val {_fmt(row['val_loss'])} robust {_fmt(row['val_robust'])}"
+                    + (" *" if improved else "") + (" (early stop)" if stopped else ""))
+        ctx.barrier()
+    return TrainResult(out, model_path, epoch if history else 0, stopped, history)
+
+
+def _with_progress(show: bool, title: str, n_samples: int, batch_size: int, body):
+    """Run body(on_batch) under a rich progress bar showing the running loss (or silently)."""
+    if not show:
+        return body(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[s]}"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(title, total=math.ceil(n_samples / batch_size), s="")
+
+        def on_batch(stats: torch.Tensor) -> None:
+            bar.update(task, advance=1, s=f"loss {float(stats[0]):.4f}")
+
+        return body(on_batch)
