@@ -73,9 +73,10 @@ class HandEyeResult:
     residual_max_mm: float
     residual_deg: float  # RMS over poses of the angle of (A·Y)⁻¹·(X·B)
     residual_max_deg: float
-    per_pose_mm: list[float] = field(default_factory=list)
+    per_pose_mm: list[float] = field(default_factory=list)  # every pose, rejected ones included
     per_pose_deg: list[float] = field(default_factory=list)
     method: str = "shah+lm"
+    rejected: list[int] = field(default_factory=list)  # pose indices left out as outliers
 
 
 def _residuals(a: list[np.ndarray], b: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +101,15 @@ def _check_transforms(name: str, ts: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequence[np.ndarray],
-                   refine: bool = True, board_size_m: float = 0.2) -> HandEyeResult:
+                   refine: bool = True, board_size_m: float = 0.2, reject_outliers: bool = True) -> HandEyeResult:
     """Eye-to-hand calibration from paired poses (gripper in base, board in camera).
 
     Returns X = T_base_camera and Y = T_gripper_board with per-pose residuals. Raises
     BenchbotError when there are too few poses or they do not constrain the solution
     (the board must be tilted about at least two different axes across poses).
+    With `reject_outliers`, poses that disagree badly with the others (a mis-detected or
+    flipped board: > max(3× median, 5 mm) or > max(3× median, 1°)) are dropped one at a time,
+    at most a quarter of them; their indices are in `result.rejected`.
     """
     a = _check_transforms("T_base_gripper", T_base_gripper)
     b = _check_transforms("T_camera_board", T_camera_board)
@@ -114,7 +118,24 @@ def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequenc
     if len(a) < MIN_POSES:
         raise BenchbotError(f"only {len(a)} calibration poses (need ≥ {MIN_POSES}, 10–20 recommended)",
                             "add arm poses where the board is visible")
+    keep, rejected = list(range(len(a))), []
+    while True:
+        x, y, method = _solve([a[i] for i in keep], [b[i] for i in keep], refine, board_size_m)
+        mm, deg = _residuals(a, b, x, y)
+        if not reject_outliers or len(keep) <= MIN_POSES + 1 or len(rejected) >= len(a) // 4:
+            break
+        worst = max(keep, key=lambda i: mm[i] / max(np.median(mm[keep]), 1e-9) + deg[i] / max(np.median(deg[keep]), 1e-9))
+        if mm[worst] <= max(3 * np.median(mm[keep]), 5.0) and deg[worst] <= max(3 * np.median(deg[keep]), 1.0):
+            break
+        keep.remove(worst)
+        rejected.append(worst)
+    km, kd = mm[keep], deg[keep]
+    return HandEyeResult(x, y, float(np.sqrt(np.mean(km**2))), float(km.max()), float(np.sqrt(np.mean(kd**2))),
+                         float(kd.max()), mm.round(3).tolist(), deg.round(4).tolist(), method, sorted(rejected))
 
+
+def _solve(a: list[np.ndarray], b: list[np.ndarray], refine: bool,
+           board_size_m: float) -> tuple[np.ndarray, np.ndarray, str]:
     # Rotation: R_A·R_Y − R_X·R_B = 0, with vec(R_A·R_Y) = (I⊗R_A)·vec(R_Y) and vec(R_X·R_B) = (R_Bᵀ⊗I)·vec(R_X)
     eye = np.eye(3)
     rows = [np.hstack([np.kron(eye, ai[:3, :3]), -np.kron(bi[:3, :3].T, eye)]) for ai, bi in zip(a, b)]
@@ -133,14 +154,10 @@ def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequenc
     rhs = np.concatenate([rx @ bi[:3, 3] - ai[:3, 3] for ai, bi in zip(a, b)])
     sol, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
     x, y = make_transform(rx, sol[3:]), make_transform(ry, sol[:3])
-    method = "shah"
-
-    if refine:
-        x, y = _refine(a, b, x, y, board_size_m)
-        method = "shah+lm"
-    mm, deg = _residuals(a, b, x, y)
-    return HandEyeResult(x, y, float(np.sqrt(np.mean(mm**2))), float(mm.max()), float(np.sqrt(np.mean(deg**2))),
-                         float(deg.max()), mm.round(3).tolist(), deg.round(4).tolist(), method)
+    if not refine:
+        return x, y, "shah"
+    x, y = _refine(a, b, x, y, board_size_m)
+    return x, y, "shah+lm"
 
 
 def _refine(a: list[np.ndarray], b: list[np.ndarray], x0: np.ndarray, y0: np.ndarray,
@@ -524,7 +541,8 @@ def run_calibration(arm: Any, camera: Any, poses: Sequence[Pose], board: BoardSp
         raise DeviceError(f"board seen in only {len(got.T_base_gripper)} of {len(poses)} poses",
                           "check that the board is in view, lit, and matches the board settings")
     res = solve_hand_eye(got.T_base_gripper, got.T_camera_board)
-    cal = calibration_from_result(res, len(got.T_base_gripper), camera_serial, camera_kind, intr, board)
+    cal = calibration_from_result(res, len(got.T_base_gripper) - len(res.rejected), camera_serial, camera_kind,
+                                  intr, board)
     return cal, res
 
 

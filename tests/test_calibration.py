@@ -71,6 +71,20 @@ def test_small_noise_gives_small_error_and_honest_residual():
     assert angle_between(res.T_base_camera, X_TRUE) < 0.5
     assert 0.3 < res.residual_mm < 10.0  # noise shows up in the residual
     assert res.residual_deg > 0.05
+    assert res.rejected == []  # honest noise is not mistaken for outliers
+
+
+def test_a_flipped_board_detection_is_rejected_as_an_outlier():
+    a = random_poses(12, np.random.default_rng(2))
+    b = [invert(X_TRUE) @ ai @ Y_TRUE for ai in a]
+    flip = make_transform(Rotation.from_euler("z", 180, degrees=True).as_matrix(), [0.3, 0.2, 0])
+    b[4] = b[4] @ flip  # a symmetric checkerboard read the wrong way round
+    res = solve_hand_eye(a, b)
+    assert res.rejected == [4]
+    assert np.linalg.norm(res.T_base_camera[:3, 3] - X_TRUE[:3, 3]) * 1000 < 0.01
+    assert res.per_pose_mm[4] > 100 and res.residual_mm < 0.01
+    naive = solve_hand_eye(a, b, reject_outliers=False)
+    assert naive.rejected == [] and naive.residual_mm > 10
 
 
 def test_degenerate_and_too_few_poses():
