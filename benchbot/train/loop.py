@@ -61,6 +61,7 @@ class TrainResult:
     last_epoch: int
     stopped_early: bool
     history: list[dict[str, Any]]
+    model: nn.Module | None = None  # the model as it ended (the best one is in model_path)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -267,7 +268,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
                     f"val {_fmt(row['val_loss'])} robust {_fmt(row['val_robust'])}"
                     + (" *" if improved else "") + (" (early stop)" if stopped else ""))
         ctx.barrier()
-    return TrainResult(out, model_path, epoch if history else 0, stopped, history)
+    return TrainResult(out, model_path, epoch if history else 0, stopped, history, model)
 
 
 def _with_progress(show: bool, title: str, n_samples: int, batch_size: int, body):
