@@ -42,11 +42,13 @@ class GenConfig:
     perturbations: int
     object_ids: tuple[str, ...]
     camera_height_m: float = 0.70
+    unit_images: int = UNIT_IMAGES  # images per resumable unit of work
 
     def to_json(self) -> dict:
         return {"n_images": self.n_images, "seed_start": self.seed_start,
                 "grasps_per_image": self.grasps_per_image, "perturbations": self.perturbations,
-                "object_ids": list(self.object_ids), "camera_height_m": self.camera_height_m}
+                "object_ids": list(self.object_ids), "camera_height_m": self.camera_height_m,
+                "unit_images": self.unit_images}
 
 
 # ---------------------------------------------------------------- atomic files
@@ -110,8 +112,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
     from ..perception.crops import (DEXNET2, DEXNET2_PX_PER_M, DEXNET4, DEXNET4_PJ_PX_PER_M, extract_crops,
                                     scale_factor)
 
-    first = unit * UNIT_IMAGES
-    idx = range(first, min(first + UNIT_IMAGES, cfg.n_images))
+    first = unit * cfg.unit_images
+    idx = range(first, min(first + cfg.unit_images, cfg.n_images))
     depths, rows = [], {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
     for i in idx:
         depth, grasps, metrics, label = worker.image(cfg.seed_start + i, cfg)
@@ -296,7 +298,8 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
     if missing:
         raise BenchbotError(f"object '{missing[0]}' has no sim_mesh", "add sim_mesh to objects.yaml or drop the object")
     objects = {i: all_objects[i] for i in ids}
-    cfg = GenConfig(n_images, seed_start, grasps_per_image, perturbations, ids)
+    cfg = GenConfig(n_images, seed_start, grasps_per_image, perturbations, ids, unit_images=UNIT_IMAGES)
+    size = lambda u: min(cfg.unit_images, n_images - u * cfg.unit_images)  # noqa: E731
     out = Path(out_dir)
     meta_path = out / "meta.json"
     if meta_path.exists():
@@ -313,9 +316,9 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
         raise BenchbotError(f"{out} holds an unfinished run with other settings",
                             "resume it with the same settings or pick a new folder")
     write_json_atomic(cfg_path, cfg.to_json())
-    n_units = -(-n_images // UNIT_IMAGES)
+    n_units = -(-n_images // cfg.unit_images)
     todo = [u for u in range(n_units) if not (resume and _unit_path(out, u).exists())]
-    done_images = sum(min(UNIT_IMAGES, n_images - u * UNIT_IMAGES) for u in range(n_units) if u not in set(todo))
+    done_images = sum(size(u) for u in range(n_units) if u not in set(todo))
     t0 = time.perf_counter()
     bar, task = _progress(progress, n_images, done_images)
     with bar:
@@ -323,13 +326,13 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
             worker = _Worker(objects, cfg.camera_height_m)
             for u in todo:
                 _run_unit(out, u, cfg, worker)
-                bar.advance(task, min(UNIT_IMAGES, n_images - u * UNIT_IMAGES))
+                bar.advance(task, size(u))
             worker.world.close()
         elif todo:
             ctx = mp.get_context("spawn")  # fresh processes: each makes its own GL context
             with ctx.Pool(workers, initializer=_pool_init, initargs=(objects, cfg.camera_height_m)) as pool:
                 for u, _ in pool.imap_unordered(_pool_unit, [(str(out), u, cfg) for u in todo]):
-                    bar.advance(task, min(UNIT_IMAGES, n_images - u * UNIT_IMAGES))
+                    bar.advance(task, size(u))
     n_img, n_grasps = _pack(out, n_units)
     meta = _meta(cfg, n_img, n_grasps, objects, time.perf_counter() - t0)
     write_json_atomic(meta_path, meta)

@@ -1,0 +1,14 @@
+import os
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+mujoco = pytest.importorskip("mujoco")
+pytest.importorskip("trimesh")
+
+
+@pytest.fixture(scope="session")
+def paper():
+    from benchbot.protocol import default_protocol_path, load_protocol
+
+    return load_protocol(default_protocol_path())
