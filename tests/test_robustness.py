@@ -130,3 +130,22 @@ def test_onnx_runtime_matches_torch(evaluator, scene, shared_data):
     np.testing.assert_allclose(onnx_ev.qualities(frame, grasps), evaluator.qualities(frame, grasps), atol=1e-5)
     with pytest.raises(BenchbotError):
         load_evaluator(runtime="tensorrt")
+
+
+def test_scale_factor_makes_q_camera_independent(evaluator, scene):
+    # the same scene seen by a lower-resolution camera (image and intrinsics scaled by 0.72, like a
+    # Kinect v2 at 0.7 m): with the derived factor, q matches the original camera's q closely;
+    # with scale 1 the crops cover a wider area and q drifts away
+    import cv2
+
+    frame, grasps = scene
+    k = 0.72
+    small = cv2.resize(frame.depth_m, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR)
+    small_frame = DepthFrame(small, PRIME.scaled(k), meta={"table_distance_m": 0.713})
+    moved = [Grasp((g.row + 0.5) * k - 0.5, (g.col + 0.5) * k - 0.5, g.angle_rad, g.width_px * k, g.depth_m) for g in grasps]
+    q_ref = evaluator.qualities(frame, grasps)
+    q_factor = evaluator.qualities(small_frame, moved)
+    q_plain = GQCNNEvaluator(evaluator.model, scale=evaluator.scale_for(frame)).qualities(small_frame, moved)
+    err_factor = np.abs(q_factor - q_ref).mean()
+    err_plain = np.abs(q_plain - q_ref).mean()
+    assert err_factor < 0.5 * err_plain
