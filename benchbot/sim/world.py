@@ -13,7 +13,7 @@ from .physics import Sim
 from .scene import KINECT2_SIZE, build_model
 
 DEPTH_GROUPS = (0,)  # table + object visuals; the gripper is not in the depth image (arm at home)
-VIEW_GROUPS = (0, 1)
+VIEW_GROUPS = (0, 1, 2)
 
 
 @dataclass
