@@ -251,7 +251,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         history.append(row)
         if ctx.is_main:
             meta = {"epoch": epoch, "val_loss": float(va[0]), "data": str(data_dir), "preset": cfg.preset,
-                    "split_by": index.split_by, "seed": cfg.seed}
+                    "split_by": index.split_by, "seed": cfg.seed, "source_size": cfg.source_size or 0,
+                    "image_shape": [index.height, index.width]}
             if improved or not model_path.is_file():
                 save_atomic(model_record(model, meta), model_path)
             save_atomic({"format": STATE_FORMAT, "version": 1, "kind": kind, "epoch": epoch,

@@ -1,0 +1,117 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchbot.detectors.fallback import GQSTNFallback
+from benchbot.detectors.gqstn import GQSTNDetector
+from benchbot.detectors.multigrasp import MultiGraspDetector
+from benchbot.errors import BenchbotError
+from benchbot.models import checkpoint
+from benchbot.models.checkpoint import save_model
+from benchbot.models.gqstn import GQSTN, GQSTNConfig
+from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig
+from benchbot.types import DepthFrame, Grasp, Intrinsics
+
+CFG = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=32, crop_size=16, scale_mean=0.3)
+
+
+class StandIn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, crop: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.cat([crop.mean(dim=(1, 2, 3))[:, None], z], dim=1))
+
+
+def frame(h: int = 48, w: int = 64) -> DepthFrame:
+    return DepthFrame(np.full((h, w), 0.75, np.float32), Intrinsics(500, 500, w / 2, h / 2, w, h))
+
+
+def set_head(loc, a: float, b: float) -> None:
+    with torch.no_grad():
+        loc.head.weight.zero_()
+        loc.head.bias.copy_(torch.tensor([a, b]))
+
+
+@pytest.fixture
+def no_shipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tmp_path / "none")
+
+
+@pytest.mark.parametrize("cls,kind", [(GQSTNDetector, "gqstn"), (MultiGraspDetector, "multigrasp")])
+def test_refuses_without_trained_weights(no_shipped, cls, kind) -> None:
+    with pytest.raises(BenchbotError) as e:
+        cls()
+    msg = e.value.one_line()
+    assert f"benchbot train {kind}" in msg and "--weights" in msg and "random" in msg
+    with pytest.raises(BenchbotError, match="does not exist"):
+        cls(weights="/nonexistent/x.pt")
+
+
+def test_wrong_files_give_one_line_errors(tmp_path) -> None:
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(BenchbotError) as e:
+        GQSTNDetector(weights=junk)
+    assert "\n" not in e.value.one_line()
+    other = tmp_path / "mg.pt"
+    save_model(MultiGrasp(MultiGraspConfig(backbone_width=4, input_size=32)), other)
+    with pytest.raises(BenchbotError, match="benchbot-gqstn"):
+        GQSTNDetector(weights=other)
+    torch.save({"format": "benchbot-gqstn", "version": 1, "kind": "gqstn", "config": CFG.to_dict(),
+                "state_dict": {"loc_trans.head.weight": torch.zeros(3)}, "meta": {}}, tmp_path / "bad.pt")
+    with pytest.raises(BenchbotError, match="does not match"):
+        GQSTNDetector(weights=tmp_path / "bad.pt", classifier=StandIn())
+
+
+def test_detect_maps_back_to_frame_pixels(tmp_path) -> None:
+    model = GQSTN(CFG)
+    set_head(model.loc_trans, math.log(0.625 / 0.375), 0.0)  # x = 0.125, y = 0
+    set_head(model.loc_rot, 0.3, 0.0)  # θ = π/4
+    set_head(model.loc_scale, math.log(0.375 / 0.3), 0.7)  # s = 0.375 → width = 0.375·64/3 = 8 px
+    path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32})
+    det = GQSTNDetector(weights=path, classifier=StandIn())
+    g = det.detect(frame())
+    # square side 64 (48 rows padded by 8 on top): centre col (0.625·64 − 0.5), row 0.5·64 − 0.5 − 8
+    assert (g.row, g.col) == pytest.approx((23.5, 39.5), abs=1e-4)
+    assert g.angle_rad == pytest.approx(math.pi / 4, abs=1e-5)
+    assert (g.width_px, g.depth_m) == pytest.approx((8.0, 0.7), abs=1e-4)
+    assert 0.0 <= g.score <= 1.0 and det.last_output.crop.shape == (1, 1, 16, 16)
+
+
+def test_multigrasp_detector_returns_a_grasp(tmp_path) -> None:
+    path = save_model(MultiGrasp(MultiGraspConfig(backbone_width=4, input_size=32)), tmp_path / "mg.pt")
+    g = MultiGraspDetector(weights=path).detect(frame())
+    assert isinstance(g, Grasp) and g.is_finite() and 0.0 <= g.score <= 1.0
+
+
+class Fixed:
+    def __init__(self, name: str, g: Grasp) -> None:
+        self.name, self.g, self.calls = name, g, 0
+
+    def detect(self, frame):
+        self.calls += 1
+        return self.g
+
+
+class Judge:
+    name, threshold = "stand-in", 0.5
+
+    def __init__(self, q: float) -> None:
+        self.q = q
+
+    def quality(self, frame, grasp) -> float:
+        return self.q
+
+
+def test_fallback_only_when_not_robust() -> None:
+    a, b = Grasp(1, 2, 0, 5, 0.7, 0.9), Grasp(3, 4, 0, 5, 0.7)
+    prim, fb = Fixed("gqstn", a), Fixed("prop-gqcnn", b)
+    det = GQSTNFallback(primary=prim, fallback=fb, evaluator=Judge(0.8))
+    assert det.detect(frame()) == a and fb.calls == 0 and det.last_info["used"] == "gqstn"
+    det = GQSTNFallback(primary=prim, fallback=fb, evaluator=Judge(0.2))
+    assert det.detect(frame()) == b and fb.calls == 1 and det.last_info == {"used": "prop-gqcnn", "gqstn_q": 0.2}
