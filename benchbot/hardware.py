@@ -33,8 +33,8 @@ class RobotConfig(_Strict):
     host: str | None = None  # controller IP (RTDE); required for ur5
     home_joints_rad: tuple[float, float, float, float, float, float] = UR5_HOME_JOINTS_RAD
     # TCP offset from the flange, UR pose vector [x, y, z, rx, ry, rz] (m, axis-angle rad):
-    # the fingertip centre of a Robotiq 2F-85 on a UR flange is ~0.15 m along tool z.
-    tcp_offset: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.15, 0.0, 0.0, 0.0)
+    # the fingertip centre of a Robotiq 2F-85 with its coupling is ~0.174 m along tool z.
+    tcp_offset: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
     rtde_frequency_hz: float = Field(125.0, gt=0.0, le=500.0)  # CB3 UR5: 125 Hz; e-Series: 500 Hz
     connect_timeout_s: float = Field(2.0, gt=0.0, le=60.0)
 
@@ -190,7 +190,7 @@ def require_calibration(cfg: HardwareConfig):
 # robot kind → factory(robot: RobotConfig, gate) -> Arm, or a lazy "module:function" string
 ARM_KINDS: dict[str, Any] = {
     "dryrun": "benchbot.hardware:_dryrun_arm",
-    "ur5": "benchbot.arms.ur_rtde:from_config",
+    "ur5": "benchbot.hardware:_ur5_arm",
 }
 
 
@@ -198,6 +198,18 @@ def _dryrun_arm(robot: RobotConfig, gate: Any = None) -> Any:
     from .arms.dryrun import DryRunArm
 
     return DryRunArm(gate=gate)
+
+
+def _ur5_arm(robot: RobotConfig, gate: Any = None) -> Any:
+    """A UR5 over RTDE (ur-rtde); the safety gate wraps it (GatedArm) in the caller."""
+    try:
+        from .arms.ur_rtde import URArm, URConfig
+    except ImportError as e:
+        raise BenchbotError(f"the UR5 backend is not available in this install ({e})",
+                            "update benchbot or use robot kind 'dryrun'") from None
+
+    return URArm(URConfig(host=robot.host or "", tcp_offset=tuple(robot.tcp_offset),
+                          home_joints_rad=tuple(robot.home_joints_rad), connect_timeout_s=robot.connect_timeout_s))
 
 
 def _arm_factory(kind: str) -> Any:

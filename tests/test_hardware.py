@@ -158,3 +158,16 @@ def test_hardware_workcell_pieces(tmp_path):
     down[2, 3] = 0.9
     assert table_distance_from(down, 0.1) == pytest.approx(0.8)
     assert table_distance_from(np.eye(4), 0.0) is None  # looking up
+
+
+def test_ur5_arm_is_built_from_the_robot_section():
+    pytest.importorskip("benchbot.arms.ur_rtde")
+    from benchbot.hardware import ARM_KINDS, _arm_factory
+
+    cfg = load_hardware(example_hardware_path())
+    arm = _arm_factory("ur5")(cfg.robot)
+    assert arm.config.host == "192.168.1.10" and arm.config.tcp_offset[2] == pytest.approx(0.174)
+    assert tuple(arm.config.home_joints_rad) == tuple(cfg.robot.home_joints_rad)
+    assert {"ur5", "dryrun"} <= set(ARM_KINDS)
+    with pytest.raises(BenchbotError, match="unknown robot kind"):
+        _arm_factory("ur10")
