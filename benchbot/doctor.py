@@ -15,6 +15,7 @@ from .errors import BenchbotError
 from .hardware import HardwareConfig
 
 RTDE_PORT = 30004  # UR controller's RTDE interface
+DASHBOARD_PORT = 29999  # UR dashboard server (robot mode, safety mode)
 CALIBRATION_MAX_AGE_DAYS = 30.0
 
 
@@ -36,6 +37,16 @@ def tcp_reachable(host: str, port: int, timeout_s: float = 1.0) -> tuple[bool, s
         return False, f"{host}:{port} did not answer within {timeout_s:g} s"
     except OSError as e:
         return False, f"{host}:{port}: {e.strerror or e}"
+
+
+def dashboard_query(host: str, command: str, port: int = DASHBOARD_PORT, timeout_s: float = 1.0) -> str:
+    """One UR dashboard command → its reply line (raises OSError on network problems)."""
+    with socket.create_connection((host, port), timeout=timeout_s) as s:
+        f = s.makefile("rw", encoding="utf-8", newline="\n")
+        f.readline()  # greeting: "Connected: Universal Robots Dashboard Server"
+        f.write(command + "\n")
+        f.flush()
+        return f.readline().strip()
 
 
 def _importable(module: str) -> bool:
@@ -63,7 +74,8 @@ def default_camera_factory(cfg: HardwareConfig) -> Any:
 
 # ---------------------------------------------------------------- individual checks
 
-def check_robot(cfg: HardwareConfig, timeout_s: float = 1.0, rtde_port: int = RTDE_PORT) -> list[CheckResult]:
+def check_robot(cfg: HardwareConfig, timeout_s: float = 1.0, rtde_port: int = RTDE_PORT,
+                dashboard_port: int = DASHBOARD_PORT) -> list[CheckResult]:
     r = cfg.robot
     if r.kind == "dryrun":
         return [CheckResult("robot", True, "dry-run arm: no robot needed")]
@@ -77,7 +89,24 @@ def check_robot(cfg: HardwareConfig, timeout_s: float = 1.0, rtde_port: int = RT
     out.append(CheckResult("robot reachable", ok, f"RTDE {detail}", "" if ok else
                            "power the controller, check the network cable and robot.host; "
                            "enable remote control on e-Series pendants"))
+    if ok:
+        out.append(_robot_state(r.host or "", dashboard_port, timeout_s))
     return out
+
+
+def _robot_state(host: str, port: int, timeout_s: float) -> CheckResult:
+    try:
+        mode = dashboard_query(host, "robotmode", port, timeout_s)
+        safety = dashboard_query(host, "safetymode", port, timeout_s)
+    except OSError as e:
+        return CheckResult("robot state", False, f"dashboard server {host}:{port}: {e}",
+                           "check the network; on e-Series enable remote control")
+    detail = f"{mode}; {safety}"
+    if "NORMAL" not in safety.upper() and "REDUCED" not in safety.upper():
+        return CheckResult("robot state", False, detail, "clear the protective/emergency stop on the pendant")
+    if "RUNNING" not in mode.upper():
+        return CheckResult("robot state", False, detail, "power the arm on and release the brakes on the pendant")
+    return CheckResult("robot state", True, detail)
 
 
 def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] | None = None,
@@ -207,9 +236,10 @@ def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
 
 def run_checks(cfg: HardwareConfig, gripper_factory: Callable[[HardwareConfig], Any] | None = None,
                camera_factory: Callable[[HardwareConfig], Any] | None = None, timeout_s: float = 1.0,
-               now: dt.datetime | None = None, rtde_port: int = RTDE_PORT) -> list[CheckResult]:
+               now: dt.datetime | None = None, rtde_port: int = RTDE_PORT,
+               dashboard_port: int = DASHBOARD_PORT) -> list[CheckResult]:
     """All checks for one hardware config, in the order a person would fix them."""
-    return [*check_robot(cfg, timeout_s, rtde_port), *check_gripper(cfg, gripper_factory, timeout_s),
+    return [*check_robot(cfg, timeout_s, rtde_port, dashboard_port), *check_gripper(cfg, gripper_factory, timeout_s),
             *check_camera(cfg, camera_factory), *check_calibration_file(cfg, now)]
 
 

@@ -47,13 +47,57 @@ def test_dry_run_replay_workcell_is_all_green():
     assert "640×480" in by_name(res)["camera frame"].detail
 
 
+class FakeDashboard:
+    """Answers UR dashboard commands like a CB3 controller (one command per connection here)."""
+
+    def __init__(self, replies):
+        import threading
+
+        self.replies = replies
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                f = conn.makefile("rw", encoding="utf-8", newline="\n")
+                f.write("Connected: Universal Robots Dashboard Server\n")
+                f.flush()
+                cmd = f.readline().strip()
+                f.write(self.replies.get(cmd, "could not understand: '" + cmd + "'") + "\n")
+                f.flush()
+
+    def close(self):
+        self.sock.close()
+
+
 def test_robot_checks(listener):
     cfg = HardwareConfig.model_validate({"robot": {"kind": "ur5", "host": "127.0.0.1"}})
-    r = by_name(check_robot(cfg, 1.0, rtde_port=listener))
-    assert r["robot reachable"].ok
-    assert r["robot driver"].ok  # ur-rtde is installed in the test environment
+    dash = FakeDashboard({"robotmode": "Robotmode: RUNNING", "safetymode": "Safetymode: NORMAL"})
+    try:
+        r = by_name(check_robot(cfg, 1.0, rtde_port=listener, dashboard_port=dash.port))
+        assert r["robot reachable"].ok
+        assert r["robot driver"].ok  # ur-rtde is installed in the test environment
+        assert r["robot state"].ok and "RUNNING" in r["robot state"].detail
+        dash.replies.update(safetymode="Safetymode: PROTECTIVE_STOP")
+        st = by_name(check_robot(cfg, 1.0, rtde_port=listener, dashboard_port=dash.port))["robot state"]
+        assert not st.ok and "protective" in st.fix
+        dash.replies.update(safetymode="Safetymode: NORMAL", robotmode="Robotmode: IDLE")
+        st = by_name(check_robot(cfg, 1.0, rtde_port=listener, dashboard_port=dash.port))["robot state"]
+        assert not st.ok and "brakes" in st.fix
+    finally:
+        dash.close()
     r = by_name(check_robot(cfg, 0.5, rtde_port=closed_port()))
     assert not r["robot reachable"].ok and "robot.host" in r["robot reachable"].fix
+    assert "robot state" not in r
 
 
 def _gripper_cfg(port: int) -> HardwareConfig:
