@@ -182,7 +182,11 @@ def require_calibration(cfg: HardwareConfig):
     if not p.is_file():
         raise BenchbotError(f"calibration file {p} not found",
                             "run `benchbot calibrate --hardware <hw.yaml>` (or fix the 'calibration:' path)")
-    return load_calibration(p)
+    cal = load_calibration(p)
+    if cal.camera_serial and cfg.camera.serial and cal.camera_serial != cfg.camera.serial:
+        raise BenchbotError(f"calibration {p} was made for camera {cal.camera_serial}, the config uses "
+                            f"{cfg.camera.serial}", "run `benchbot calibrate --hardware <hw.yaml>` for this camera")
+    return cal
 
 
 # ---------------------------------------------------------------- the hardware workcell

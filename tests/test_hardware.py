@@ -89,8 +89,12 @@ def test_require_calibration(tmp_path):
     assert "benchbot calibrate" in e.value.fix
     t = np.eye(4)
     t[:3, 3] = [0.5, 0.0, 1.0]
-    save_calibration(tmp_path / "cal.yaml", Calibration(t, "shah+lm", 1.0, 0.1, 12, "2026-01-01T00:00:00+00:00"))
+    save_calibration(tmp_path / "cal.yaml", Calibration(t, "shah+lm", 1.0, 0.1, 12, "2026-01-01T00:00:00+00:00",
+                                                        camera_serial="K1"))
     assert np.allclose(require_calibration(cfg).T_base_camera, t)
+    data["camera"]["serial"] = "K2"
+    with pytest.raises(BenchbotError, match="made for camera K1"):
+        require_calibration(load_hardware(write(tmp_path, data)))
 
 
 def test_config_is_frozen():
