@@ -4,13 +4,15 @@ Stages timed (median of `repeats` runs, `time.perf_counter`):
   inpaint   — `inpaint` of a raw 640×480 PrimeSense frame with 14 % holes (rescale 0.5);
   segment   — table-plane fit + object mask;
   sampler   — `antipodal_candidates` for up to 1000 candidates (heap of 5 objects);
-  gqcnn     — the evaluator's batched `qualities` on 1000 candidates (fp32, and bf16 autocast);
-  detect    — whole `PropGQCNN.detect` (ranking, 1000 candidates; and the CEM policy).
+  gqcnn     — the evaluator's batched `qualities` on 1000 candidates: ONNX Runtime (when installed),
+              torch fp32, torch bf16 autocast;
+  detect    — whole `PropGQCNN.detect` (ranking, 1000 candidates, each runtime; and the CEM policy).
 Uses the shared real frames when found (../shared/data), else a synthetic table scene.
 The paper's Prop+GQ-CNN: 1.5 s per detection on a Titan X GPU.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -24,6 +26,14 @@ from .types import DepthFrame, Intrinsics
 
 PRIMESENSE = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -84,19 +94,23 @@ def run_benchmark(data: Path | None = DEFAULT_DATA, repeats: int = 3, candidates
     if with_gqcnn:
         from .detectors.prop_gqcnn import PropGQCNN
 
-        det = PropGQCNN(num_candidates=candidates, seed=seed)
         grasps = cands.grasps()
         prepared = DepthFrame(frame.depth_m, frame.intrinsics, meta={"table_distance_m": 0.73})
-        res["gqcnn_fp32_s"], _ = _median_time(lambda: det.evaluator.qualities(prepared, grasps), 1)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            res["gqcnn_bf16_s"], _ = _median_time(lambda: det.evaluator.qualities(prepared, grasps), 1)
-        res["detect_ranking_s"], g = _median_time(lambda: det.detect(frame), 1)
-        res["detect_ranking_breakdown_s"] = dict(det.last_info.timings_s)
-        res["detect_ranking_q"] = g.score
-        fast = PropGQCNN(num_candidates=candidates, seed=seed, bf16=True)
-        res["detect_ranking_bf16_s"], _ = _median_time(lambda: fast.detect(frame), 1)
+        variants = {"onnx": PropGQCNN(num_candidates=candidates, seed=seed, runtime="onnx")} \
+            if _has_onnxruntime() else {}
+        variants["torch"] = PropGQCNN(num_candidates=candidates, seed=seed, runtime="torch")
+        variants["torch_bf16"] = PropGQCNN(num_candidates=candidates, seed=seed, runtime="torch", bf16=True)
+        for name, det in variants.items():
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if det.bf16 else contextlib.nullcontext()
+            with ctx:
+                res[f"gqcnn_{name}_s"], _ = _median_time(lambda: det.evaluator.qualities(prepared, grasps), 1)
+        for name, det in variants.items():
+            res[f"detect_ranking_{name}_s"], g = _median_time(lambda: det.detect(frame), 1)
+            res[f"detect_ranking_{name}_breakdown_s"] = dict(det.last_info.timings_s)
+            res[f"detect_ranking_{name}_q"] = g.score
         cem = PropGQCNN(policy="cem", seed=seed)
         res["detect_cem_s"], g = _median_time(lambda: cem.detect(frame), 1)
+        res["detect_cem_runtime"] = cem.runtime
         res["detect_cem_scored"] = cem.last_info.num_scored
         res["detect_cem_q"] = g.score
     _print(res)
@@ -113,7 +127,7 @@ def _print(res: dict[str, Any]) -> None:
             print(f"  {k[:-2]:<24} {v * 1000:9.1f} ms")
     print(f"  sampler candidates       {res['sampler_candidates']}")
     if "detect_cem_scored" in res:
-        print(f"  cem evaluations          {res['detect_cem_scored']}")
+        print(f"  cem evaluations          {res['detect_cem_scored']} ({res['detect_cem_runtime']})")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ Two policies (option `policy`):
 
 Objects are found by table-plane removal (`perception.segment`) unless `frame.meta["seg_mask"]`
 holds a mask. q comes from the shared robustness evaluator's batched `qualities` (GQCNN-4.0-PJ by
-default) and is returned as `Grasp.score`. Detection is deterministic for a given `seed`.
+default; run by ONNX Runtime when installed, else torch) and is returned as `Grasp.score`.
+Detection is deterministic for a given `seed`.
 """
 from __future__ import annotations
 
@@ -155,13 +156,31 @@ def _take(c: Candidates, idx: np.ndarray) -> Candidates:
                       c.depth_m[idx], c.width_px[idx], c.contact_width_m[idx], c.stats)
 
 
+def _pick_runtime(runtime: str, bf16: bool) -> str:
+    """'auto' → ONNX Runtime when installed (same q to 1e-5, ~3× faster on CPU), else torch.
+    bf16 autocast is a torch feature, so it selects torch."""
+    if runtime not in ("auto", "torch", "onnx"):
+        raise BenchbotError(f"unknown GQ-CNN runtime {runtime!r}", "use 'auto', 'torch' or 'onnx'")
+    if bf16 and runtime == "onnx":
+        raise BenchbotError("bf16 autocast needs the torch runtime", "drop bf16 or use runtime='torch'")
+    if runtime != "auto":
+        return runtime
+    if bf16:
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx"
+
+
 class PropGQCNN:
     """Antipodal proposals + GQ-CNN ranking (`policy="ranking"`) or cross-entropy search (`"cem"`)."""
 
     name = "prop-gqcnn"
 
     def __init__(self, policy: str = "ranking", num_candidates: int = 1000, seed: int = 0,
-                 max_width_m: float = 0.085, model: str = "gqcnn-4.0-pj", bf16: bool = False,
+                 max_width_m: float = 0.085, model: str = "gqcnn-4.0-pj", runtime: str = "auto", bf16: bool = False,
                  table_distance_m: float | None = None, scorer: Scorer | None = None,
                  sampler: SamplerConfig | None = None, cem: CEMConfig | None = None, top_k: int = 10) -> None:
         if policy not in ("ranking", "cem"):
@@ -177,10 +196,12 @@ class PropGQCNN:
         self.table_distance_m = table_distance_m
         self.top_k = top_k
         self.evaluator = None
+        self.runtime = "custom"
         if scorer is None:
             from ..robustness import load_evaluator
 
-            self.evaluator = load_evaluator(model)
+            self.runtime = _pick_runtime(runtime, self.bf16)
+            self.evaluator = load_evaluator(model, runtime=self.runtime)
             scorer = self.evaluator.qualities
         self._scorer = scorer
         self.last_info: DetectionInfo | None = None

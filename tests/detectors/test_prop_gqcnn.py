@@ -146,3 +146,18 @@ def test_real_gqcnn_score_is_the_evaluator_quality(shared_data, real_detector):
     prepared = dataclasses.replace(frame, meta={"table_distance_m": real_detector.evaluator.last_table_distance_m})
     q = real_detector.evaluator.quality(prepared, g)
     assert q == pytest.approx(g.score, abs=1e-6)
+
+
+def test_runtimes_agree(shared_data):
+    pytest.importorskip("onnxruntime")
+    frame = _frame(shared_data, 4, with_mask=True)
+    a = PropGQCNN(num_candidates=40, seed=2, runtime="onnx")
+    b = PropGQCNN(num_candidates=40, seed=2, runtime="torch")
+    ga, gb = a.detect(frame), b.detect(frame)
+    assert a.runtime == "onnx" and b.runtime == "torch"
+    assert (ga.row, ga.col, ga.angle_rad, ga.depth_m) == (gb.row, gb.col, gb.angle_rad, gb.depth_m)
+    assert ga.score == pytest.approx(gb.score, abs=1e-4)
+    with pytest.raises(BenchbotError):
+        PropGQCNN(runtime="onnx", bf16=True)
+    with pytest.raises(BenchbotError):
+        PropGQCNN(runtime="tensorflow")
