@@ -50,7 +50,7 @@ class MujocoGripper:
         c = sim.contacts()
         self._object_detected = c.left and c.right and sim.opening_m() > MIN_OBJECT_OPENING_M
         self.world.log.grip_contact = c.left or c.right
-        self.world.log.grip_force_n = c.normal_force_n / 2
+        self.world.log.grip_force_n = abs(float(sim.data.actuator_force[sim.grip_act]))  # squeeze along the jaw
         self.world.keyframe("grip")
         return self.status()
 
