@@ -30,6 +30,7 @@ class Workcell:
     workspace_min_m: tuple[float, float, float]
     workspace_max_m: tuple[float, float, float]
     world: SimWorld | None = None
+    table_distance_m: float = 0.70  # camera to table along the optical axis
 
     def sleep(self, seconds: float) -> None:
         """Wait `seconds` of simulated time (pass as `execute_grasp(..., sleep=workcell.sleep)`)."""
@@ -66,4 +67,4 @@ def make_physics_workcell(loaded_protocol: LoadedProtocol, *, seed: int, noise: 
     gripper = MujocoGripper(world)
     stage = PhysicsStage(world, proto.motion, proto.success)
     return Workcell(camera, arm, gripper, stage, camera_pose_base(height), 0.0,
-                    WORKSPACE_MIN_M, WORKSPACE_MAX_M, world)
+                    WORKSPACE_MIN_M, WORKSPACE_MAX_M, world, table_distance_m=height)
