@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import BenchbotError
@@ -73,7 +74,7 @@ def run(protocol: Optional[Path] = ProtocolOpt,
     err.print(f"run {summary.run_id}: {summary.finals} judged, {summary.aborted} aborted, "
               f"{summary.voided} voided this session; {summary.pending} trial(s) pending")
     for m, why in summary.unavailable.items():
-        err.print(f"[yellow]unavailable:[/] {m}: {why}")
+        err.print(f"[yellow]unavailable:[/] {m}: {escape(why)}")
     err.print(f"report: benchbot report --db {db} --run {summary.run_id}")
     if summary.interrupted:
         raise typer.Exit(130)
@@ -148,6 +149,86 @@ def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .p
     result = detect_one(frame, method, index=index, intrinsics=intrinsics, overlay=overlay,
                         robustness=not no_robustness)
     out.print_json(json.dumps(result))
+
+
+HardwareOpt = typer.Option(..., "--hardware", help="Hardware YAML (see benchbot/data/hardware.example.yaml).")
+
+
+@app.command()
+def doctor(hardware: Path = HardwareOpt) -> None:
+    """Check every configured device (driver, reachable, gripper activated, camera streaming,
+    calibration age) and print a table; exit 1 if any check fails."""
+    from .doctor import all_ok, run_checks
+    from .hardware import load_hardware
+
+    results = run_checks(load_hardware(hardware))
+    table = Table("check", "status", "detail", "fix")
+    for r in results:
+        status = "[green]ok[/]" if r.ok and not r.warning else ("[yellow]warn[/]" if r.ok else "[red]FAIL[/]")
+        table.add_row(escape(r.name), status, escape(r.detail), escape(r.fix))
+    out.print(table)
+    if not all_ok(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="Hardware YAML."),
+              out_path: Optional[Path] = typer.Option(None, "--out", help="Calibration YAML to write."),
+              poses: int = typer.Option(12, "--poses", help="Number of arm poses."),
+              center: Optional[str] = typer.Option(None, "--center", help="Board centre x,y,z in the base frame (m)."),
+              tilt: float = typer.Option(20.0, "--tilt", help="Board tilt range (degrees)."),
+              print_board: Optional[Path] = typer.Option(None, "--print-board", help="Write a printable board PNG."),
+              dpi: int = typer.Option(300, "--dpi"),
+              ) -> None:
+    """Camera-to-robot-base (eye-to-hand) calibration with a ChArUco board held by the gripper.
+
+    Examples: `benchbot calibrate --print-board board.png`, then `benchbot calibrate --hardware hw.yaml`
+    """
+    from .calibration import BoardSpec, calibrate_hardware, save_board_image
+
+    if print_board is not None:
+        path = save_board_image(print_board, BoardSpec(), dpi)
+        out.print(f"board written to {path} (print at 100 % scale, measure a square)")
+        return
+    if hardware is None:
+        raise BenchbotError("calibrate needs --hardware FILE (or --print-board PNG)", "pass --hardware hw.yaml")
+    c = [float(v) for v in center.split(",")] if center else None
+    if c is not None and len(c) != 3:
+        raise BenchbotError(f"--center '{center}' is not x,y,z", "e.g. --center 0.45,0,0.25")
+    cal, res, path = calibrate_hardware(hardware, out_path, n_poses=poses, tilt_deg=tilt, center_m=c)
+    out.print(f"calibration written to {path}: residual {res.residual_mm:.2f} mm / {res.residual_deg:.3f}° RMS "
+              f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
+
+
+@app.command("check-calibration")
+def check_calibration_cmd(hardware: Path = HardwareOpt,
+                          tolerance_mm: float = typer.Option(5.0, "--tolerance-mm")) -> None:
+    """Touch board corners with the TCP and compare with where the calibration predicts them."""
+    from .calibration import check_hardware
+    from .harness.operator import ConsoleOperator
+
+    report_ = check_hardware(hardware, ConsoleOperator(err))
+    table = Table("point", "error mm", "dx mm", "dy mm", "dz mm")
+    for r in report_.rows():
+        table.add_row(*(str(r[k]) for k in ("point", "error_mm", "dx_mm", "dy_mm", "dz_mm")))
+    out.print(table)
+    out.print(f"max error {report_.max_mm:.2f} mm (tolerance {tolerance_mm} mm)")
+    if not report_.ok(tolerance_mm):
+        raise typer.Exit(1)
+
+
+@app.command()
+def record(hardware: Path = HardwareOpt,
+           out_dir: Path = typer.Option(..., "--out", help="Recording folder to create."),
+           frames: int = typer.Option(10, "--frames", help="Number of frames."),
+           interval: float = typer.Option(0.0, "--interval", help="Seconds between frames."),
+           fmt: str = typer.Option("png", "--format", help="png (16-bit mm) | npy (float32 m)."),
+           notes: str = typer.Option("", "--notes")) -> None:
+    """Capture frames from the configured camera into a recording folder (input of `run --sim --recording`)."""
+    from .hardware import record_from_hardware
+
+    path = record_from_hardware(hardware, out_dir, frames, interval, fmt, notes)
+    out.print(f"recorded {frames} frame(s) to {path}")
 
 
 emulate_app = typer.Typer(help="Protocol-level emulators other software can connect to.", no_args_is_help=True)

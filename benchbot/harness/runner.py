@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import BenchbotError, DeviceError, UnsafeMotionError
@@ -212,12 +213,12 @@ class Runner:
         detectors, summary.unavailable = self._detectors({t.method for t in pending})
         store.record_event(run_id, "resumed" if resumed else "started", f"backend {cfg.backend}")
         for m, why in summary.unavailable.items():
-            self.console.print(f"[yellow]method {m} unavailable, its trials stay pending:[/] {why}")
+            self.console.print(f"[yellow]method {m} unavailable, its trials stay pending:[/] {escape(why)}")
             store.record_event(run_id, "method_unavailable", why, method=m)
         try:
             evaluator = self._evaluator(loaded, workcell.table_distance_m)
         except BenchbotError as e:
-            self.console.print(f"[yellow]robustness evaluator unavailable (q stored as NULL):[/] {e.one_line()}")
+            self.console.print(f"[yellow]robustness evaluator unavailable (q stored as NULL):[/] {escape(e.one_line())}")
             store.record_event(run_id, "evaluator_unavailable", e.one_line())
             evaluator = None
         todo = [t for t in pending if t.method in detectors]
@@ -270,7 +271,7 @@ class Runner:
                 progress.advance(task)
 
     def _after_fault(self, rec: AttemptRecord) -> None:
-        self.console.print(f"[red]trial {rec.trial_id} aborted:[/] {rec.reason}")
+        self.console.print(f"[red]trial {rec.trial_id} aborted:[/] {escape(str(rec.reason))}")
         if self.operator is not None and self.cfg.backend == "hardware" and not self.cfg.assume_yes:
             if not self.operator.confirm("Fix the cause, then continue with the next trial?"):
                 raise Interrupted()
@@ -410,7 +411,7 @@ class Runner:
         try:
             workcell.safe_state()
         except Exception as e:  # the fault itself may have taken the device down
-            self.console.print(f"[red]could not bring the arm to a safe state:[/] {e}")
+            self.console.print(f"[red]could not bring the arm to a safe state:[/] {escape(str(e))}")
 
     # ---- signals -------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:
