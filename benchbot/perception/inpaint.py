@@ -101,11 +101,8 @@ def inpaint(depth_m: np.ndarray, rescale_factor: float = 0.5) -> np.ndarray:
                             "check the camera: it returned an empty (all-zero/NaN) depth image")
     data[bad] = 0.0
     small_shape = _scaled_shape(data.shape, rescale_factor)
-    if min(small_shape) < 1:
-        raise BenchbotError(f"image {data.shape} too small for rescale_factor {rescale_factor}",
-                            "use a larger rescale factor")
-    small = _downscale_nearest(data, small_shape)
-    if not (small > 0).any():  # too sparse to survive the downscale: inpaint at full size
+    small = _downscale_nearest(data, small_shape) if min(small_shape) >= 1 else None
+    if small is None or not (small > 0).any():  # too small / too sparse to downscale: full size
         return inpaint(data, 1.0)
     filled = _fill_holes(small).astype(np.float32)
     big = _upscale_bilinear_zero_border(filled.astype(np.float64), data.shape).astype(np.float32)

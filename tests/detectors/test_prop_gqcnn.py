@@ -161,3 +161,11 @@ def test_runtimes_agree(shared_data):
         PropGQCNN(runtime="onnx", bf16=True)
     with pytest.raises(BenchbotError):
         PropGQCNN(runtime="tensorflow")
+
+
+def test_registered_under_its_name():
+    from benchbot.detectors import available_detectors, load_detector
+
+    assert "prop-gqcnn" in available_detectors()
+    det = load_detector("prop-gqcnn", scorer=_near((0, 0)), policy="cem", seed=3)
+    assert isinstance(det, PropGQCNN) and det.policy == "cem" and det.seed == 3

@@ -82,3 +82,30 @@ def test_inpaint_frame_copies_and_marks(shared_data):
     assert out.depth_m.shape == (480, 640) and out.valid_mask.all()
     assert out.captured_at == 1.5 and out.intrinsics == INTR
     assert (frame.depth_m == 0).any()  # input unchanged
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(2, 40), st.integers(2, 40)),
+              elements=st.one_of(st.just(0.0), st.just(np.nan), st.floats(0.25, 2.0, width=32))),
+       st.sampled_from([0.5, 1.0, 0.25]))
+def test_property_fills_every_hole_within_the_valid_range(d, factor):
+    valid = np.isfinite(d) & (d > 0)
+    if not valid.any():
+        with pytest.raises(BenchbotError):
+            inpaint(d, factor)
+        return
+    out = inpaint(d, factor)
+    assert np.array_equal(out[valid], d[valid])
+    assert np.all(np.isfinite(out)) and np.all(out > 0)
+    assert out.min() >= d[valid].min() - 1e-6 and out.max() <= d[valid].max() + 1e-6
+
+
+def test_tiny_image_falls_back_to_full_size():
+    d = np.array([[0, 0.5], [0.6, 0]], np.float32)
+    out = inpaint(d, 0.25)
+    assert out[0, 1] == 0.5 and out[1, 0] == 0.6 and np.all(out > 0.49) and np.all(out < 0.61)

@@ -54,3 +54,16 @@ def test_never_crashes(tmp_path):
     p = save_overlay(tmp_path / "sub" / "o.png", _depth(), bad[2], 0.4, "x", scale=2.0,
                      others=[(bad[0], 0.1)])
     assert p.exists()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_any = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_any, _any, _any, _any, st.one_of(st.none(), _any), st.floats(0.1, 3.0))
+def test_property_never_raises(row, col, angle, width, q, scale):
+    img = draw_grasp(_depth(), Grasp(row, col, angle, width, 0.6), q=q, label="p", scale=scale)
+    assert img.size[0] >= 1
