@@ -107,7 +107,8 @@ def fit_gmm(x: np.ndarray, k: int, rng: np.random.Generator, reg_covar: float = 
     """EM fit of a k-component full-covariance Gaussian mixture → (weights, means, covariances)."""
     k = max(1, min(k, len(x)))
     resp = np.eye(k)[_kmeans_labels(x, k, rng)] if k > 1 else np.ones((len(x), 1))
-    w, means, covs = _estimate(x, resp, reg_covar)
+    _, means, covs = _estimate(x, resp, reg_covar)
+    w = np.full(k, 1.0 / k)  # Dex-Net passes uniform initial weights
     prev = -np.inf
     for _ in range(max_iter):
         log_resp, ll = _log_resp(x, w, means, covs)
