@@ -169,3 +169,22 @@ def test_registered_under_its_name():
     assert "prop-gqcnn" in available_detectors()
     det = load_detector("prop-gqcnn", scorer=_near((0, 0)), policy="cem", seed=3)
     assert isinstance(det, PropGQCNN) and det.policy == "cem" and det.seed == 3
+
+
+def test_real_gqcnn_on_the_kinect_frame_is_deterministic(shared_data, real_detector):
+    import yaml
+
+    from benchbot.perception.inpaint import inpaint_frame
+    from benchbot.perception.segment import object_mask
+
+    folder = shared_data / "depth_frames/gqcnn_kinect2_overhead"
+    y = yaml.safe_load((folder / "intrinsics.yaml").read_text())
+    intr = Intrinsics(y["fx"], y["fy"], y["cx"], y["cy"], y["width"], y["height"])
+    frame = inpaint_frame(DepthFrame(np.load(folder / "depth_0.npy")[..., 0], intr))  # 8.5 % holes
+    g1 = real_detector.detect(frame)
+    g2 = real_detector.detect(frame)
+    assert g1 == g2
+    mask = object_mask(frame.depth_m, intr, dilate_px=0)
+    r, c = int(round(g1.row)), int(round(g1.col))
+    assert mask[r - 3:r + 4, c - 3:c + 4].any()  # on the (only) object
+    assert abs(g1.depth_m - 0.67) < 0.04  # the table is 0.69 m away; grasp depth is on the object
