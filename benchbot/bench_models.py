@@ -1,0 +1,232 @@
+"""Detection latency of GQ-STN and MultiGrasp at batch 1 on CPU, with a per-stage breakdown.
+
+Only times: the networks have RANDOM weights (speed does not depend on the values; the frozen
+GQ-CNN is the shipped 4.0-PJ when present). Nothing here asserts on time.
+Variants: PyTorch fp32, PyTorch bf16 autocast, ONNX Runtime fp32 (opset 20: AffineGrid/GridSample),
+ONNX Runtime int8 (dynamic quantisation). Median of `repeats` runs after warm-up.
+
+Run: `python -m benchbot.bench_models [--threads 2] [--repeats 20] [--presets paper small]`.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models.gqstn import GQSTN, GQSTNConfig, affine, dexnet_centred, letterbox, params_to_grasp, sample
+from .models.multigrasp import MultiGrasp, MultiGraspConfig, decode, decoded_to_grasp
+
+NOTE = "random weights (timing only)"
+
+
+def _median_s(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return float(np.median(t))
+
+
+def _classifier(crop_size: int) -> nn.Module:
+    """Shipped GQ-CNN 4.0-PJ for 96-px crops; otherwise a same-shaped stand-in (timing only)."""
+    if crop_size == 96:
+        try:
+            from .models.weights import load_gqcnn
+
+            return load_gqcnn("gqcnn-4.0-pj")
+        except Exception:  # noqa: BLE001 — timing still meaningful with a stand-in
+            pass
+    return nn.Sequential()  # never reached for the presets below
+
+
+def build_gqstn(preset: str) -> GQSTN:
+    torch.manual_seed(0)
+    cfg = GQSTNConfig.paper() if preset == "paper" else GQSTNConfig.small()
+    return GQSTN(cfg, _classifier(cfg.crop_size)).eval()
+
+
+def build_multigrasp(preset: str) -> MultiGrasp:
+    torch.manual_seed(0)
+    return MultiGrasp(MultiGraspConfig.paper() if preset == "paper" else MultiGraspConfig.small()).eval()
+
+
+class _Export(nn.Module):
+    """GQ-STN inference graph for ONNX: depth 1×1×S×S → params 1×5, P(robust) 1."""
+
+    def __init__(self, model: GQSTN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(depth)
+        return out.params(), torch.softmax(out.robust_logits, dim=-1)[:, 1]
+
+
+def onnx_session(model: nn.Module, example: torch.Tensor, threads: int, int8: bool = False):
+    import onnxruntime as ort
+
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model, (example,), buf, opset_version=20, input_names=["depth"], dynamo=False)
+    data = buf.getvalue()
+    if int8:
+        import tempfile
+
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        with tempfile.TemporaryDirectory() as d:
+            src, pre, dst = (os.path.join(d, n) for n in ("m.onnx", "p.onnx", "q.onnx"))
+            with open(src, "wb") as f:
+                f.write(data)
+            quant_pre_process(src, pre)  # folds the exporter's Identity-shared weights into initializers
+            quantize_dynamic(pre, dst, weight_type=QuantType.QInt8)
+            with open(dst, "rb") as f:
+                data = f.read()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+
+
+def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple[str, float]]:
+    """Per-stage medians of one PyTorch fp32 detection (stage inputs precomputed, so each is timed alone)."""
+    cfg = model.cfg
+    sq, box = letterbox(depth_np)
+    src = torch.from_numpy(sq)[None, None]
+    out: list[tuple[str, float]] = []
+    with torch.inference_mode():
+        out.append(("letterbox + tensor", _median_s(lambda: torch.from_numpy(letterbox(depth_np)[0])[None, None],
+                                                    repeats)))
+        x0 = model._loc_input(model._resize(src))
+        out.append((f"trans STN: resize {sq.shape[0]}→{cfg.input_size} + loc net",
+                    _median_s(lambda: model.loc_trans(model._loc_input(model._resize(src))), repeats)))
+        w = model.loc_trans(x0)
+        x, y = torch.sigmoid(w[:, 0]) - 0.5, torch.sigmoid(w[:, 1]) - 0.5
+        t_img = sample(src, affine(x, y, None, None), cfg.input_size)
+        out.append(("rot STN: sample translated image + loc net",
+                    _median_s(lambda: model.loc_rot(model._loc_input(sample(src, affine(x, y, None, None),
+                                                                            cfg.input_size))), repeats)))
+        wr = model.loc_rot(model._loc_input(t_img))
+        th = torch.atan2(torch.sigmoid(wr[:, 0]) - 0.5, torch.sigmoid(wr[:, 1]) - 0.5) / 2
+        out.append(("scale STN: sample rotated image + loc net",
+                    _median_s(lambda: model.loc_scale(model._loc_input(sample(src, affine(x, y, th, None),
+                                                                              cfg.input_size))), repeats)))
+        s = torch.full_like(x, cfg.scale_mean)
+        z = torch.full((1, 1), 0.7)
+
+        def crop_and_classify() -> torch.Tensor:
+            crop = sample(src, dexnet_centred(affine(x, y, th, s), cfg.crop_size), cfg.crop_size)
+            return model.classifier(crop, z)
+
+        out.append((f"crop {cfg.crop_size}×{cfg.crop_size} + frozen GQ-CNN", _median_s(crop_and_classify, repeats)))
+
+        def detect() -> object:
+            sq2, box2 = letterbox(depth_np)
+            o = model(torch.from_numpy(sq2)[None, None])
+            return params_to_grasp(o.params()[0].numpy(), box2)
+
+        out.append(("TOTAL detect (PyTorch fp32)", _median_s(detect, repeats)))
+    return out
+
+
+def gqstn_variants(model: GQSTN, depth_np: np.ndarray, repeats: int, threads: int, onnx: bool = True
+                   ) -> list[tuple[str, float | str]]:
+    """End-to-end detect latency for bf16 autocast, ORT fp32 and ORT int8 (letterbox included)."""
+    res: list[tuple[str, float | str]] = []
+
+    def pre() -> torch.Tensor:
+        return torch.from_numpy(letterbox(depth_np)[0])[None, None]
+
+    try:
+        with torch.inference_mode():
+            def bf16() -> object:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return model(pre()).params()
+
+            res.append(("TOTAL detect (PyTorch bf16 autocast)", _median_s(bf16, repeats)))
+    except Exception as exc:  # noqa: BLE001 — report, do not fail the benchmark
+        res.append(("TOTAL detect (PyTorch bf16 autocast)", f"failed: {type(exc).__name__}: {str(exc)[:80]}"))
+    if onnx:
+        for label, int8 in (("ONNX Runtime fp32", False), ("ONNX Runtime int8 dynamic", True)):
+            try:
+                sess = onnx_session(_Export(model).eval(), pre(), threads, int8)
+                res.append((f"TOTAL detect ({label})",
+                            _median_s(lambda: sess.run(None, {"depth": pre().numpy()}), repeats)))
+            except Exception as exc:  # noqa: BLE001
+                res.append((f"TOTAL detect ({label})", f"failed: {type(exc).__name__}: {str(exc)[:80]}"))
+    return res
+
+
+def multigrasp_stages(model: MultiGrasp, depth_np: np.ndarray, repeats: int) -> list[tuple[str, float]]:
+    cfg = model.cfg
+    with torch.inference_mode():
+        src = torch.from_numpy(letterbox(depth_np)[0])[None, None]
+        pred = model(src)
+
+        def detect() -> object:
+            sq, box = letterbox(depth_np)
+            t = torch.from_numpy(sq)[None, None]
+            return decoded_to_grasp(decode(model(t), t, cfg)[0], box)
+
+        return [("network (resize + ResNet + grid head)", _median_s(lambda: model(src), repeats)),
+                ("decode best cell", _median_s(lambda: decode(pred, src, cfg), repeats)),
+                ("TOTAL detect (PyTorch fp32)", _median_s(detect, repeats))]
+
+
+def run_benchmark(presets: tuple[str, ...] = ("paper", "small"), repeats: int = 10, threads: int = 2,
+                  frame_shape: tuple[int, int] = (480, 640), onnx: bool = True) -> list[dict[str, Any]]:
+    """Print and return rows {model, preset, stage, ms}."""
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    depth = (0.75 - 0.05 * rng.random(frame_shape)).astype(np.float32)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# bench_models: torch {torch.__version__}, {threads} threads, frame {frame_shape[0]}×{frame_shape[1]}, "
+          f"batch 1, {NOTE}; 1-min load average {load:.1f}")
+    rows: list[dict[str, Any]] = []
+
+    def rec(model: str, preset: str, stage: str, v: float | str) -> None:
+        ms = v * 1e3 if isinstance(v, float) else v
+        rows.append({"model": model, "preset": preset, "stage": stage, "ms": ms})
+        print(f"{model:<10s} {preset:<6s} {stage:<52s} " + (f"{ms:9.1f} ms" if isinstance(ms, float) else ms),
+              flush=True)
+
+    for preset in presets:
+        g = build_gqstn(preset)
+        c = g.cfg
+        label = f"{preset}: ResNet-{c.backbone_depth} w{c.backbone_width}, {c.input_size}px"
+        print(f"## GQ-STN {label}")
+        for stage, s in gqstn_stages(g, depth, repeats):
+            rec("gqstn", preset, stage, s)
+        for stage, s in gqstn_variants(g, depth, repeats, threads, onnx):
+            rec("gqstn", preset, stage, s)
+        m = build_multigrasp(preset)
+        print(f"## MultiGrasp {label}")
+        for stage, s in multigrasp_stages(m, depth, repeats):
+            rec("multigrasp", preset, stage, s)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchbot.bench_models")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--presets", nargs="+", default=["paper", "small"], choices=["paper", "small"])
+    ap.add_argument("--no-onnx", action="store_true")
+    a = ap.parse_args(argv)
+    run_benchmark(tuple(a.presets), a.repeats, a.threads, onnx=not a.no_onnx)
+
+
+if __name__ == "__main__":
+    main()
