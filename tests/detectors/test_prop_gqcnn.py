@@ -188,3 +188,20 @@ def test_real_gqcnn_on_the_kinect_frame_is_deterministic(shared_data, real_detec
     r, c = int(round(g1.row)), int(round(g1.col))
     assert mask[r - 3:r + 4, c - 3:c + 4].any()  # on the (only) object
     assert abs(g1.depth_m - 0.67) < 0.04  # the table is 0.69 m away; grasp depth is on the object
+
+
+def test_table_distance_reaches_the_scorer(shared_data):
+    seen = []
+
+    def score(frame, grasps):
+        seen.append(frame.meta["table_distance_m"])
+        return np.zeros(len(grasps))
+
+    frame = _frame(shared_data, 0)
+    PropGQCNN(scorer=score, num_candidates=20).detect(frame)
+    assert abs(seen[-1] - 0.713 / np.cos(np.radians(12.7))) < 0.005  # plane, along the optical axis
+    frame.meta["table_distance_m"] = 0.7
+    PropGQCNN(scorer=score, num_candidates=20).detect(frame)
+    assert seen[-1] == 0.7
+    PropGQCNN(scorer=score, num_candidates=20, table_distance_m=0.65).detect(frame)
+    assert seen[-1] == 0.65
