@@ -239,8 +239,8 @@ class EvalTable:
         for r in self.rows:
             lines.append(f"| {r.method} | {f(r.rectangle_pct)} | {f(r.robust_pct)} | {f(r.rect_not_robust_pct)} | "
                          f"{f(r.robust_not_rect_pct)} | {r.mean_q:.3f} | {f(r.median_detect_ms)} | {r.n_failed} |")
-        lines += ["", "Paper (Table I, Dex-Net 2.0 test split): MultiGrasp 48.4 / 69.4, GQ-STN 46.7 / 92.4 "
-                  "(rectangle / robust)."]
+        lines += ["", "Paper (Table I, Dex-Net 2.0 test split): GQ-STN 46.7 / 92.4 (rectangle / robust), "
+                  "MultiGrasp 48.4 rectangle."]
         return "\n".join(lines)
 
     def render(self, fmt: str = "md") -> str:

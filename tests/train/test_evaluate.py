@@ -97,7 +97,7 @@ def test_table_on_hand_built_dataset(dataset) -> None:
     assert by["corner"].rectangle_pct == 0 and by["corner"].robust_pct == 0
     assert by["oracle"].rect_not_robust_pct == 0 and math.isnan(by["corner"].robust_not_rect_pct)
     md = t.render("md")
-    assert "| oracle | 100.0 | 100.0 |" in md and "46.7 / 92.4" in md
+    assert "| oracle | 100.0 | 100.0 |" in md and "46.7 / 92.4 (rectangle / robust)" in md
     assert t.render("csv").splitlines()[0].startswith("method,n_images")
     assert json.loads(t.render("json"))["results"][1]["method"] == "corner"
     assert t.info["intrinsics"].startswith("assumed")
