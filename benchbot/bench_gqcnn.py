@@ -7,6 +7,7 @@ Run: `python -m benchbot.bench_gqcnn [--frames ../shared/data/depth_frames]`.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,15 +22,16 @@ from .robustness import GQCNNEvaluator
 from .types import DepthFrame, Grasp, Intrinsics
 
 
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `repeats` calls (after one warm-up call)."""
+def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(median, min) wall time of `repeats` calls after one warm-up call. On a shared machine the
+    min is the uncontended cost, the median what a run sees."""
     fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return float(np.median(times)), float(np.min(times))
 
 
 def _dexnet2_model() -> GQCNN:
@@ -44,18 +46,19 @@ def _dexnet2_model() -> GQCNN:
 
 
 def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True) -> list[tuple[str, float]]:
-    """Crop extraction and GQ-CNN forward timings on this machine (seconds)."""
+    """Crop extraction and GQ-CNN forward timings on this machine: (label, median seconds)."""
     rng = np.random.default_rng(0)
     depth = (0.7 + 0.05 * rng.random((480, 640))).astype(np.float32)
     rows, cols = rng.uniform(60, 420, n), rng.uniform(60, 580, n)
     angles = rng.uniform(-np.pi, np.pi, n)
     out: list[tuple[str, float]] = []
 
-    def rec(label: str, seconds: float) -> None:
-        out.append((label, seconds))
-        print(f"{label:<58s} {seconds * 1e3:10.1f} ms", flush=True)
+    def rec(label: str, seconds: tuple[float, float]) -> None:
+        out.append((label, seconds[0]))
+        print(f"{label:<64s} {seconds[0] * 1e3:9.1f} ms (min {seconds[1] * 1e3:.1f})", flush=True)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
     rec(f"crops {n}× 96to32 (nearest, Berkeley-exact)", _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET2), repeats))
     rec(f"crops {n}× 96to96 (nearest, Berkeley-exact)", _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET4), repeats))
     rec(f"crops {n}× 96to96 (bilinear grid_sample)",
