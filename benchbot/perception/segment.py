@@ -68,7 +68,8 @@ def fit_table_plane(depth_m: np.ndarray, intr: Intrinsics, *, stride: int = 4, i
     good = norm > 1e-12
     normals = normals[good] / norm[good, None]
     offsets = -np.einsum("ij,ij->i", normals, tri[good, 0])
-    counts = (np.abs(pts @ normals.T + offsets) < inlier_m).sum(axis=0)
+    probe = pts[rng.choice(len(pts), min(len(pts), 3000), replace=False)]  # score hypotheses on a subset
+    counts = (np.abs(probe @ normals.T + offsets) < inlier_m).sum(axis=0)
     best = int(np.argmax(counts))
     inl = np.abs(pts @ normals[best] + offsets[best]) < inlier_m
     plane = _plane_from(pts[inl])
