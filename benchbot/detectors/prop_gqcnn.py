@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import BenchbotError
+from ..perception.inpaint import inpaint_frame
 from ..perception.sampler import Candidates, SamplerConfig, antipodal_candidates
 from ..perception.segment import fit_table_plane, object_mask
 from ..types import DepthFrame, Grasp
@@ -210,6 +211,8 @@ class PropGQCNN:
     # -- steps ---------------------------------------------------------------------------------
     def _prepare(self, frame: DepthFrame) -> tuple[DepthFrame, np.ndarray]:
         """Frame with a table distance in meta (for the crop scale) and the object mask."""
+        if not frame.valid_mask.all():  # the harness inpaints; be safe with raw frames too
+            frame = inpaint_frame(frame)
         mask = frame.meta.get("seg_mask")
         meta = dict(frame.meta)
         if self.table_distance_m:  # precedence: option > frame meta > fitted table plane

@@ -205,3 +205,13 @@ def test_table_distance_reaches_the_scorer(shared_data):
     assert seen[-1] == 0.7
     PropGQCNN(scorer=score, num_candidates=20, table_distance_m=0.65).detect(frame)
     assert seen[-1] == 0.65
+
+
+def test_raw_frame_with_holes_is_inpainted_first(shared_data):
+    frame = _frame(shared_data, 0)
+    clean = PropGQCNN(scorer=_near((260, 350)), seed=1).detect(frame)
+    holes = frame.depth_m.copy()
+    holes[::9, ::7] = 0
+    holes[200:210, 100:300] = np.nan
+    raw = PropGQCNN(scorer=_near((260, 350)), seed=1).detect(DepthFrame(holes, INTR))
+    assert np.hypot(raw.row - clean.row, raw.col - clean.col) < 10
