@@ -139,15 +139,17 @@ def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .p
            intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help="intrinsics.yaml for a bare frame."),
            overlay: Path = typer.Option(Path("overlay.png"), "--out", "-o", help="Overlay PNG to write."),
            no_robustness: bool = typer.Option(False, "--no-robustness", help="Skip the GQ-CNN evaluator."),
+           option: list[str] = typer.Option([], "--option", help="Detector option key=value (repeatable)."),
            ) -> None:
     """Detect one grasp on one frame, print it as JSON and write an overlay PNG.
 
-    Example: `benchbot detect --method centroid results/frame.npy --intrinsics intrinsics.yaml`
+    Examples: `benchbot detect benchbot/data/recordings/default --index 12 -o grasp.png`,
+    `benchbot detect --method prop-gqcnn --option policy=cem frame.npy --intrinsics intrinsics.yaml`
     """
-    from .detect import detect_one
+    from .detect import detect_one, parse_options
 
     result = detect_one(frame, method, index=index, intrinsics=intrinsics, overlay=overlay,
-                        robustness=not no_robustness)
+                        robustness=not no_robustness, options=parse_options(option))
     out.print_json(json.dumps(result))
 
 

@@ -36,14 +36,28 @@ def load_frame(path: Path, *, index: int = 0, intrinsics: Path | None = None) ->
     return frame
 
 
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` strings → detector keyword options (numbers and booleans parsed)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BenchbotError(f"option '{pair}' is not key=value", "e.g. --option num_candidates=500")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
 def detect_one(path: Path, method: str, *, index: int = 0, intrinsics: Path | None = None,
-               overlay: Path | None = None, robustness: bool = True, threshold: float = 0.5) -> dict[str, Any]:
+               overlay: Path | None = None, robustness: bool = True, threshold: float = 0.5,
+               options: dict[str, Any] | None = None) -> dict[str, Any]:
     from .detectors import load_detector
     from .perception.inpaint import inpaint_frame
     from .perception.overlay import save_overlay
 
     frame = load_frame(path, index=index, intrinsics=intrinsics)
-    detector = load_detector(method)
+    detector = load_detector(method, **(options or {}))
     t0 = time.perf_counter()
     clean = inpaint_frame(frame)
     t_inpaint = time.perf_counter() - t0
@@ -57,7 +71,9 @@ def detect_one(path: Path, method: str, *, index: int = 0, intrinsics: Path | No
                                    table_distance_m=clean.meta.get("table_distance_m"))
         q = float(evaluator.quality(clean, grasp))
     if overlay is not None:
-        save_overlay(overlay, clean.depth_m, grasp, q, f"{method}")
+        info = getattr(detector, "last_info", None)
+        others = [(g, g.score) for g in getattr(info, "top", [])[1:6]]
+        save_overlay(overlay, clean.depth_m, grasp, q, f"{method}", others=others)
     return {"method": method, "grasp": grasp.to_dict(), "q_robust": q,
             "robust": None if q is None else q >= threshold, "detect_s": detect_s, "inpaint_s": t_inpaint,
             "overlay": str(overlay) if overlay else None}

@@ -309,6 +309,8 @@ class Runner:
             timings["place"] = time.perf_counter() - t0
             frame = workcell.camera.capture()
             t_captured = time.perf_counter()
+            if workcell.table_distance_m:  # shared by detectors and the evaluator (camera scale)
+                frame.meta.setdefault("table_distance_m", workcell.table_distance_m)
             timings["capture"] = t_captured - frame.captured_at
             if not np.any(frame.valid_mask):
                 raise DeviceError("camera returned a frame with no valid depth pixel",
