@@ -61,12 +61,13 @@ class RTDEEmulator:
     """Background emulator; use `start_rtde_emulator()` to build and start one."""
 
     def __init__(self, host: str = "127.0.0.1", *, home_q: tuple[float, ...] = UR5_HOME_Q,
-                 time_scale: float = 1.0, table_z_m: float | None = None,
+                 time_scale: float = 1.0, table_z_m: float | None = None, script_start_delay_s: float = 0.1,
                  controller_version: tuple[int, int, int, int] = CB3_VERSION,
                  ports: tuple[int, int, int] = (RTDE_PORT, DASHBOARD_PORT, SCRIPT_PORT)) -> None:
         self.host = host
         self.model = URControllerModel(home_q, table_z_m)
         self.time_scale = time_scale
+        self.script_start_delay_s = script_start_delay_s
         self.version = controller_version
         self.ports = ports
         self._stop = threading.Event()
@@ -247,7 +248,10 @@ class RTDEEmulator:
             end = _PROGRAM_END.search(buf, start.end())
             if end is None:
                 return buf
-            self.model.start_program(start.group(1))
+            # a controller takes a moment to compile and start a program
+            timer = threading.Timer(self.script_start_delay_s, self.model.start_program, (start.group(1),))
+            timer.daemon = True
+            timer.start()
             buf = buf[end.end():]
 
     def _one_line_command(self, line: str) -> None:
@@ -306,6 +310,11 @@ class _RTDESession:
                 self._send_data()
                 next_send = max(next_send + self.period_s, now - self.period_s)
 
+    def _event(self, event: str, **info: Any) -> None:
+        m = self.emu.model
+        with m.lock:
+            m.log.append({"t_s": round(m.t_s, 4), "event": event, "connection": self.conn_id, **info})
+
     def _reply(self, kind: int, payload: bytes) -> None:
         self.conn.sendall(w.message(kind, payload))
 
@@ -330,7 +339,9 @@ class _RTDESession:
             self._reply(kind, b"\x01")
         elif kind == w.DATA_PACKAGE and payload:
             recipe = self.inputs.get(payload[0])
-            if recipe is not None:
+            if recipe is None:
+                self._event("rtde_unknown_recipe", recipe_id=payload[0])
+            else:
                 names, types = recipe
                 self.emu.model.set_inputs(names, w.unpack_values(types, payload[1:]))
         # other message types are ignored, as the controller does
@@ -343,6 +354,7 @@ class _RTDESession:
         if valid:
             self.out_names, self.out_types = names, types
             self.period_s = 1.0 / frequency
+        self._event("rtde_setup_outputs", valid=valid, frequency=frequency, names=names, types=types)
         self._reply(w.SETUP_OUTPUTS, bytes([1 if valid else 0]) + ",".join(types).encode())
 
     def _setup_inputs(self, payload: bytes) -> None:
@@ -355,6 +367,7 @@ class _RTDESession:
         if names and "NOT_FOUND" not in types and "IN_USE" not in types:
             recipe_id = len(self.inputs) + 1
             self.inputs[recipe_id] = (names, types)
+        self._event("rtde_setup_inputs", recipe_id=recipe_id, names=names, types=types)
         self._reply(w.SETUP_INPUTS, bytes([recipe_id]) + ",".join(types).encode())
 
     def _send_data(self) -> None:
@@ -540,7 +553,8 @@ def start_rtde_emulator(host: str = "127.0.0.1", **options: Any) -> EmulatorProc
     """Start an emulated UR5 controller in a child process; call `.stop()` when done.
 
     options: home_q (joint angles, rad), time_scale (emulated seconds per real second),
-    table_z_m (a protective stop when the TCP goes below it), controller_version.
+    table_z_m (a protective stop when the TCP goes below it), controller_version,
+    script_start_delay_s (real seconds from a script upload to the program running).
     Raises BenchbotError when the address's ports are taken.
     """
     return EmulatorProcess(host, options)
