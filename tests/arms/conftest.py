@@ -29,6 +29,14 @@ def _free_loopback() -> str | None:
 
 
 @pytest.fixture
+def free_loopback() -> str:
+    host = _free_loopback()
+    if host is None:
+        pytest.skip("no loopback address with free ports 30004/29999/30003")
+    return host
+
+
+@pytest.fixture
 def emulator_factory():
     pytest.importorskip("rtde_control", reason="ur-rtde is not installed (pip install 'benchbot[ur]')")
     from benchbot.arms.rtde_emulator import start_rtde_emulator
