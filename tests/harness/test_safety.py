@@ -114,6 +114,7 @@ def test_gated_arm_forwards_exactly_the_safe_motions(pos, rv, speed, accel, star
 def test_everything_inside_the_limits_is_forwarded(pos, yaw, speed, accel):
     if math.hypot(pos[0], pos[1]) < 0.21:
         pos = (0.3, pos[1] if abs(pos[1]) > 0.21 else 0.3, pos[2])
+    assume(math.dist(pos, (0.0, 0.0, LIMITS.shoulder_height_m)) <= LIMITS.max_reach_m)
     arm = RecordingArm()
     arm.pose = Pose(np.array([pos[0], pos[1], 0.4]), DOWN, "base")  # straight above: path is vertical
     pose = pose_from(pos, (0.0, 0.0, yaw))
