@@ -571,7 +571,7 @@ def run_rtde_emulator(host: str = "127.0.0.1", *, echo: Callable[[str], None] = 
             time.sleep(0.2)
             log = emu.log
             for entry in log[seen:]:
-                if entry["event"] != "dashboard":
+                if not entry["event"].startswith(("dashboard", "rtde_setup")):
                     echo(" ".join(f"{k}={v}" for k, v in entry.items()))
             seen = len(log)
     except KeyboardInterrupt:
