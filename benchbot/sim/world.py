@@ -50,7 +50,7 @@ class SimWorld:
                                 "add it to objects.yaml with a sim_mesh")
         if object_id not in self._sims:
             spec = self.objects[object_id] if object_id else None
-            model, info = build_model(spec, self.camera_height_m)
+            model, info = build_model(spec, self.camera_height_m, with_arm=self.record_video)
             self._sims[object_id] = Sim(model, info)
         return self._set(object_id)
 
@@ -121,6 +121,9 @@ class SimWorld:
 
     def keyframe(self, label: str) -> None:
         if self.record_video and self.sim is not None:
+            from .arm_view import pose_arm
+
+            pose_arm(self.sim)
             self.log.frames.append((label, self.render_view()))
 
     def close(self) -> None:

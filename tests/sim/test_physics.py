@@ -120,3 +120,24 @@ def test_move_linear_follows_the_commanded_speed(cell):
     np.testing.assert_allclose(cell.arm.current_pose().position_m, target, atol=2e-3)
     ang = Rotation.from_matrix(cell.arm.current_pose().rotation.T @ rot).magnitude()
     assert ang < np.radians(1.0)
+
+
+def test_keyframes_show_the_ur5e_on_the_gripper(paper, tmp_path):
+    from PIL import Image
+
+    from benchbot.sim.arm_view import pose_arm
+
+    wc = make_physics_workcell(paper, seed=0, noise=False, record_video=True)
+    try:
+        wc.arm.connect()
+        wc.gripper.activate()
+        pl = Placement("test-video", "foam-brick", 11)
+        wc.stage.place(pl)
+        ex = execute_grasp(wc.arm, wc.gripper, _box_grasp(wc), paper.protocol.motion, 0.085, sleep=wc.sleep)
+        assert wc.stage.judge(pl, ex).kind == "success"
+        assert pose_arm(wc.world.current())  # the display arm's flange reaches the gripper
+        path = wc.save_keyframes(tmp_path / "strip.png")
+        img = np.asarray(Image.open(path))
+        assert img.shape[1] == 7 * 480 and img.std() > 10
+    finally:
+        wc.close()
