@@ -170,8 +170,9 @@ class GQCNN(nn.Module):
 
     def _lrn(self, x: torch.Tensor) -> torch.Tensor:
         # TF: x / (bias + alpha * sum_{|c'-c|<=r} x_c'^2) ** beta; torch averages over the window
+        # (contiguous: torch's LRN is slow on channels_last tensors)
         size = 2 * self.cfg.lrn_radius + 1
-        return F.local_response_norm(x, size, alpha=self.cfg.lrn_alpha * size, beta=self.cfg.lrn_beta,
+        return F.local_response_norm(x.contiguous(), size, alpha=self.cfg.lrn_alpha * size, beta=self.cfg.lrn_beta,
                                      k=self.cfg.lrn_bias)
 
     def features(self, im_norm: torch.Tensor) -> torch.Tensor:
