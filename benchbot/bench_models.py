@@ -10,24 +10,27 @@ Run: `python -m benchbot.bench_models [--threads 2] [--repeats 20] [--presets pa
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import time
-from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .detectors.gqstn import InferenceGraph, onnx_session
 from .models.gqstn import GQSTN, GQSTNConfig, affine, dexnet_centred, letterbox, params_to_grasp, sample
 from .models.multigrasp import MultiGrasp, MultiGraspConfig, decode, decoded_to_grasp
 
 NOTE = "random weights (timing only)"
 
 
-def _median_s(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+Timing = tuple[float, float]  # (median s, fastest s)
+
+
+def _median_s(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Timing:
+    """(median, fastest) seconds over `repeats` calls after warm-up. On a shared, busy machine the
+    fastest call is the better estimate of the idle latency."""
     for _ in range(warmup):
         fn()
     t = []
@@ -35,7 +38,7 @@ def _median_s(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
         t0 = time.perf_counter()
         fn()
         t.append(time.perf_counter() - t0)
-    return float(np.median(t))
+    return float(np.median(t)), float(np.min(t))
 
 
 def _classifier(crop_size: int) -> nn.Module:
@@ -61,51 +64,12 @@ def build_multigrasp(preset: str) -> MultiGrasp:
     return MultiGrasp(MultiGraspConfig.paper() if preset == "paper" else MultiGraspConfig.small()).eval()
 
 
-class _Export(nn.Module):
-    """GQ-STN inference graph for ONNX: depth 1×1×S×S → params 1×5, P(robust) 1."""
-
-    def __init__(self, model: GQSTN) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(depth)
-        return out.params(), torch.softmax(out.robust_logits, dim=-1)[:, 1]
-
-
-def onnx_session(model: nn.Module, example: torch.Tensor, threads: int, int8: bool = False):
-    import onnxruntime as ort
-
-    buf = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(model, (example,), buf, opset_version=20, input_names=["depth"], dynamo=False)
-    data = buf.getvalue()
-    if int8:
-        import tempfile
-
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        with tempfile.TemporaryDirectory() as d:
-            src, pre, dst = (os.path.join(d, n) for n in ("m.onnx", "p.onnx", "q.onnx"))
-            with open(src, "wb") as f:
-                f.write(data)
-            quant_pre_process(src, pre)  # folds the exporter's Identity-shared weights into initializers
-            quantize_dynamic(pre, dst, weight_type=QuantType.QInt8)
-            with open(dst, "rb") as f:
-                data = f.read()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-
-
-def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple[str, float]]:
+def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple[str, Timing]]:
     """Per-stage medians of one PyTorch fp32 detection (stage inputs precomputed, so each is timed alone)."""
     cfg = model.cfg
     sq, box = letterbox(depth_np)
     src = torch.from_numpy(sq)[None, None]
-    out: list[tuple[str, float]] = []
+    out: list[tuple[str, Timing]] = []
     with torch.inference_mode():
         out.append(("letterbox + tensor", _median_s(lambda: torch.from_numpy(letterbox(depth_np)[0])[None, None],
                                                     repeats)))
@@ -142,9 +106,9 @@ def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple
 
 
 def gqstn_variants(model: GQSTN, depth_np: np.ndarray, repeats: int, threads: int, onnx: bool = True
-                   ) -> list[tuple[str, float | str]]:
+                   ) -> list[tuple[str, Timing | str]]:
     """End-to-end detect latency for bf16 autocast, ORT fp32 and ORT int8 (letterbox included)."""
-    res: list[tuple[str, float | str]] = []
+    res: list[tuple[str, Timing | str]] = []
 
     def pre() -> torch.Tensor:
         return torch.from_numpy(letterbox(depth_np)[0])[None, None]
@@ -161,7 +125,7 @@ def gqstn_variants(model: GQSTN, depth_np: np.ndarray, repeats: int, threads: in
     if onnx:
         for label, int8 in (("ONNX Runtime fp32", False), ("ONNX Runtime int8 dynamic", True)):
             try:
-                sess = onnx_session(_Export(model).eval(), pre(), threads, int8)
+                sess = onnx_session(InferenceGraph(model).eval(), pre(), threads, int8)
                 res.append((f"TOTAL detect ({label})",
                             _median_s(lambda: sess.run(None, {"depth": pre().numpy()}), repeats)))
             except Exception as exc:  # noqa: BLE001
@@ -169,7 +133,7 @@ def gqstn_variants(model: GQSTN, depth_np: np.ndarray, repeats: int, threads: in
     return res
 
 
-def multigrasp_stages(model: MultiGrasp, depth_np: np.ndarray, repeats: int) -> list[tuple[str, float]]:
+def multigrasp_stages(model: MultiGrasp, depth_np: np.ndarray, repeats: int) -> list[tuple[str, Timing]]:
     cfg = model.cfg
     with torch.inference_mode():
         src = torch.from_numpy(letterbox(depth_np)[0])[None, None]
@@ -187,7 +151,7 @@ def multigrasp_stages(model: MultiGrasp, depth_np: np.ndarray, repeats: int) -> 
 
 def run_benchmark(presets: tuple[str, ...] = ("paper", "small"), repeats: int = 10, threads: int = 2,
                   frame_shape: tuple[int, int] = (480, 640), onnx: bool = True) -> list[dict[str, Any]]:
-    """Print and return rows {model, preset, stage, ms}."""
+    """Print and return rows {model, preset, stage, median_ms, min_ms}."""
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     depth = (0.75 - 0.05 * rng.random(frame_shape)).astype(np.float32)
@@ -196,11 +160,17 @@ def run_benchmark(presets: tuple[str, ...] = ("paper", "small"), repeats: int = 
           f"batch 1, {NOTE}; 1-min load average {load:.1f}")
     rows: list[dict[str, Any]] = []
 
-    def rec(model: str, preset: str, stage: str, v: float | str) -> None:
-        ms = v * 1e3 if isinstance(v, float) else v
-        rows.append({"model": model, "preset": preset, "stage": stage, "ms": ms})
-        print(f"{model:<10s} {preset:<6s} {stage:<52s} " + (f"{ms:9.1f} ms" if isinstance(ms, float) else ms),
-              flush=True)
+    print(f"{'model':<10s} {'preset':<6s} {'stage':<52s} {'median':>9s}    {'fastest':>9s}")
+
+    def rec(model: str, preset: str, stage: str, v: Timing | str) -> None:
+        if isinstance(v, str):
+            rows.append({"model": model, "preset": preset, "stage": stage, "median_ms": None, "min_ms": None,
+                         "note": v})
+            print(f"{model:<10s} {preset:<6s} {stage:<52s} {v}", flush=True)
+            return
+        med, best = v[0] * 1e3, v[1] * 1e3
+        rows.append({"model": model, "preset": preset, "stage": stage, "median_ms": med, "min_ms": best})
+        print(f"{model:<10s} {preset:<6s} {stage:<52s} {med:9.1f} ms {best:9.1f} ms", flush=True)
 
     for preset in presets:
         g = build_gqstn(preset)

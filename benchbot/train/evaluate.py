@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import BenchbotError
 from ..interfaces import Detector, RobustnessEvaluator
 from ..types import DepthFrame, Grasp, Intrinsics
-from .data import G_ANGLE, G_COL, G_DEPTH, G_ROW, G_WIDTH, ImageIndex
+from .data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
 
 ANGLE_TOL_RAD = math.radians(30.0)
 JACCARD_MIN = 0.25

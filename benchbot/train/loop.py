@@ -27,7 +27,7 @@ from ..models.checkpoint import build_model, load_file, load_state, model_record
 from ..models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
 from ..models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
 from .data import ImageIndex, ImageStream
-from .ddp import DistContext, init_from_env, wrap
+from .ddp import init_from_env, wrap
 from .schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
 
 STATE_FORMAT = "benchbot-train-state"

@@ -21,6 +21,7 @@ CFG = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=32, crop_size=
 class StandIn(nn.Module):
     def __init__(self) -> None:
         super().__init__()
+        torch.manual_seed(7)  # every instance has the same weights
         self.fc = nn.Linear(2, 2)
 
     def forward(self, crop: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -115,3 +116,19 @@ def test_fallback_only_when_not_robust() -> None:
     assert det.detect(frame()) == a and fb.calls == 0 and det.last_info["used"] == "gqstn"
     det = GQSTNFallback(primary=prim, fallback=fb, evaluator=Judge(0.2))
     assert det.detect(frame()) == b and fb.calls == 1 and det.last_info == {"used": "prop-gqcnn", "gqstn_q": 0.2}
+
+
+def test_onnx_runtime_matches_torch(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(1)
+    model = GQSTN(CFG)
+    with torch.no_grad():  # non-trivial transforms: random heads
+        for loc in (model.loc_trans, model.loc_rot):
+            loc.head.weight.normal_(std=0.5)
+    path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 40})
+    f = frame()
+    f.depth_m[10:30, 20:40] = 0.7
+    a = GQSTNDetector(weights=path, classifier=StandIn()).detect(f)
+    b = GQSTNDetector(weights=path, classifier=StandIn(), runtime="onnx").detect(f)
+    assert (b.row, b.col, b.angle_rad, b.width_px, b.depth_m, b.score) == pytest.approx(
+        (a.row, a.col, a.angle_rad, a.width_px, a.depth_m, a.score), abs=1e-4)
