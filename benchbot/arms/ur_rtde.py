@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import BenchbotError, DeviceError, missing_extra
+from ..errors import BenchbotError, DeviceError, UnsafeMotionError, missing_extra
 from ..types import Pose
 
 UR5_HOME_JOINTS_RAD = (0.0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0.0)
@@ -153,6 +153,8 @@ class URArm:
         if pose.frame != "base":
             raise BenchbotError(f"URArm got a pose in frame '{pose.frame}'", "convert it to the base frame")
         target = pose.as_rotvec()
+        if not all(math.isfinite(v) for v in (*target, speed_mps, accel_mps2)):
+            raise UnsafeMotionError("URArm refused a move with NaN or infinite values", "check the grasp pose")
         self.log.append({"cmd": "move_linear", "pose": [round(v, 6) for v in target],
                          "speed_mps": speed_mps, "accel_mps2": accel_mps2})
         start = self.current_pose()
@@ -237,33 +239,36 @@ class URArm:
         before = self._c.getAsyncOperationProgressEx().operationId()
         t0 = self.clock()
         if not send():
+            self._wait_fresh_state()
             self._check_safe(f"when sending {name}")
             raise DeviceError(f"the UR controller rejected {name}: target unreachable (no inverse-kinematics "
                               "solution) or the control script failed",
                               "check the target pose is within reach; see the pendant log")
-        deadline = t0 + expected_s * 1.5 + self.config.move_timeout_margin_s
         try:
-            while True:
-                status = self._c.getAsyncOperationProgressEx()
-                started = status.operationId() != before
-                if started and not status.isAsyncOperationRunning():
-                    break
-                if not started and self.clock() - t0 > 0.5 and arrived():
-                    break  # a controller that does not report async progress
-                self._check_safe(f"during {name}")
-                if not self._c.isProgramRunning():
-                    self._wait_fresh_state()
-                    self._check_safe(f"during {name}")  # name a safety stop if that was the cause
-                    raise DeviceError(f"the ur_rtde control script stopped during {name}",
-                                      "see the teach pendant's log, then retry")
-                if self.clock() > deadline:
-                    self.stop()
-                    raise DeviceError(f"{name} did not finish within {deadline - t0:.1f} s; the arm was stopped",
-                                      "check the speed settings and the robot's speed slider")
-                self.sleep(self.config.poll_period_s)
+            self._watch(name, before, t0, t0 + expected_s * 1.5 + self.config.move_timeout_margin_s, arrived)
         except KeyboardInterrupt:
             self.stop()
             raise
+
+    def _watch(self, name: str, before: int, t0: float, deadline: float, arrived: Callable[[], bool]) -> None:
+        while True:
+            status = self._c.getAsyncOperationProgressEx()
+            started = status.operationId() != before
+            if started and not status.isAsyncOperationRunning():
+                break
+            if not started and self.clock() - t0 > 0.5 and arrived():
+                break  # a controller that does not report async progress
+            self._check_safe(f"during {name}")
+            if not self._c.isProgramRunning():
+                self._wait_fresh_state()
+                self._check_safe(f"during {name}")  # name a safety stop if that was the cause
+                raise DeviceError(f"the ur_rtde control script stopped during {name}",
+                                  "see the teach pendant's log, then retry")
+            if self.clock() > deadline:
+                self.stop()
+                raise DeviceError(f"{name} did not finish within {deadline - t0:.1f} s; the arm was stopped",
+                                  "check the speed settings and the robot's speed slider")
+            self.sleep(self.config.poll_period_s)
         self._wait_fresh_state()
         self._check_safe(f"after {name}")
         if not arrived():

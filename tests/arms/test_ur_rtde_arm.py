@@ -7,7 +7,7 @@ import pytest
 from benchbot.arms.rtde_controller import UR5_HOME_Q
 from benchbot.arms.ur_kinematics import matrix_to_pose, tcp_fk
 from benchbot.arms.ur_rtde import ROBOTIQ_2F85_TCP_OFFSET, URArm, URConfig, URDashboard
-from benchbot.errors import DeviceError
+from benchbot.errors import DeviceError, UnsafeMotionError
 from benchbot.harness.primitive import execute_grasp
 from benchbot.harness.safety import GatedArm, SafetyGate
 from benchbot.protocol import Motion
@@ -57,6 +57,8 @@ def test_unreachable_pose_is_a_device_error_and_the_arm_recovers(emulator_factor
     emu = emulator_factory(time_scale=4.0)
     arm = connected_arm(emu)
     try:
+        with pytest.raises(UnsafeMotionError):
+            arm.move_linear(Pose(np.array([np.nan, 0.0, 0.2]), DOWN, "base"), 0.25, 1.0)
         far = Pose(np.array([1.6, 0.0, 0.2]), DOWN, "base")
         with pytest.raises(DeviceError, match="unreachable"):
             arm.move_linear(far, 0.25, 1.0)
