@@ -2,7 +2,8 @@
 
 V2 ("tensor bundle", TF >= 0.12): `<prefix>.index` is an SSTable (LevelDB table format) mapping
 tensor names to `BundleEntryProto`s (dtype, shape, shard, offset, size, crc32c); the tensors are raw
-little-endian bytes in `<prefix>.data-SSSSS-of-NNNNN`. The empty key holds a `BundleHeaderProto`.
+little-endian bytes in `<prefix>.data-SSSSS-of-NNNNN`. The empty key holds a `BundleHeaderProto`. Each tensor's masked
+CRC-32C is checked.
 
 V1 (TF < 1.0, e.g. Berkeley's GQCNN-2.0 release: one `model.ckpt` file) is the same SSTable
 format holding `SavedTensorSlices` protos: the empty key has the metadata (names, shapes, dtypes),
@@ -73,6 +74,60 @@ def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
             raise CheckpointError("truncated protobuf message in checkpoint index")
         out.append((num, wt, val))
     return out
+
+
+# --- CRC-32C (Castagnoli), as TF stores it (masked) -------------------------------------------
+
+_CRC_POLY = 0x82F63B78
+
+
+def _crc_table() -> np.ndarray:
+    t = np.zeros(256, np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _CRC_POLY if c & 1 else c >> 1
+        t[i] = c
+    return t
+
+
+_CRC_TABLE = _crc_table()
+
+
+def _crc_update(data: bytes, reg: int) -> int:
+    for b in data:
+        reg = int(_CRC_TABLE[(reg ^ b) & 0xFF]) ^ (reg >> 8)
+    return reg
+
+
+def crc32c(data: bytes, lanes: int = 1024) -> int:
+    """CRC-32C of `data`. Large buffers are split into `lanes` chunks processed side by side with
+    numpy; the chunk registers are then chained (the CRC register update is linear over GF(2))."""
+    chunk = len(data) // lanes
+    if chunk < 64:
+        return _crc_update(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
+    cols = np.frombuffer(data, np.uint8, count=chunk * lanes).reshape(lanes, chunk).T.astype(np.uint32)
+    regs = np.zeros(lanes, np.uint32)
+    regs[0] = 0xFFFFFFFF
+    for j in range(chunk):
+        regs = _CRC_TABLE[(regs ^ cols[j]) & 0xFF] ^ (regs >> 8)
+    zero = np.uint32(1) << np.arange(32, dtype=np.uint32)  # basis vectors pushed through `chunk` zero bytes
+    for _ in range(chunk):
+        zero = _CRC_TABLE[zero & 0xFF] ^ (zero >> 8)
+    cols_z = [int(v) for v in zero]
+    reg = int(regs[0])
+    for r in regs[1:]:
+        nxt = 0
+        for bit in range(32):
+            if reg >> bit & 1:
+                nxt ^= cols_z[bit]
+        reg = nxt ^ int(r)
+    return _crc_update(data[chunk * lanes:], reg) ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    c = crc32c(data)
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 # --- SSTable --------------------------------------------------------------------------------
@@ -160,7 +215,7 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
         if key == b"":
             continue
         name = key.decode("utf-8", "replace")
-        dtype, shape, shard, offset, size = 0, (), 0, 0, 0
+        dtype, shape, shard, offset, size, crc = 0, (), 0, 0, 0, None
         for num, _, val in _fields(value):
             if num == 1:
                 dtype = int(val)
@@ -172,6 +227,8 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
                 offset = int(val)
             elif num == 5:
                 size = int(val)
+            elif num == 6:
+                crc = int(val)
             elif num == 7:
                 raise CheckpointError(f"partitioned tensor {name} is not supported")
         if dtype not in DTYPES:
@@ -188,6 +245,8 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"tensor {name}: {size} bytes recorded for shape {shape}")
         if offset + size > len(blob):
             raise CheckpointError(f"checkpoint data file is truncated (tensor {name})")
+        if crc is not None and masked_crc32c(blob[offset:offset + size]) != crc:
+            raise CheckpointError(f"checksum mismatch for tensor {name}: the checkpoint data file is corrupt")
         tensors[name] = np.frombuffer(blob, dtype=dt, count=count, offset=offset).reshape(shape).astype(dt.newbyteorder("="))
     return tensors
 

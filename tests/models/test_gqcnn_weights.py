@@ -160,6 +160,23 @@ def test_written_bundle_roundtrips(tmp_path):
         assert back[k].dtype == v.dtype and back[k].shape == v.shape and np.array_equal(back[k], v)
 
 
+def test_crc32c_known_values():
+    from benchbot.models.tf_checkpoint import _crc_update, crc32c
+    assert crc32c(b"123456789") == 0xE3069283  # the standard check value
+    blob = np.random.default_rng(3).integers(0, 256, 200_003, dtype=np.uint8).tobytes()
+    assert crc32c(blob) == _crc_update(blob, 0xFFFFFFFF) ^ 0xFFFFFFFF  # lanes == plain loop
+
+
+def test_flipped_byte_fails_checksum(pj, tmp_path):
+    rel = _copy_release(pj, tmp_path / "r")
+    data = rel / "model.ckpt.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[123_456] ^= 0x01  # one bit inside fc3's weights
+    data.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="checksum"):
+        read_checkpoint(rel / "model.ckpt")
+
+
 def test_truncated_and_corrupt_checkpoints(pj, tmp_path):
     rel = _copy_release(pj, tmp_path / "r")
     data = rel / "model.ckpt.data-00000-of-00001"
