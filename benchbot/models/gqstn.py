@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..types import Grasp
+from ..perception.geometry import grasp_to_camera
+from ..types import Grasp, GraspPose, Intrinsics
 from .resnet import ResNet
 
 
@@ -116,6 +117,11 @@ def params_to_grasp(params: np.ndarray | torch.Tensor, box: Letterbox, score: fl
     x, y, theta, s, z = (float(v) for v in params[:5])
     row, col = box.to_frame((y + 0.5) * box.side - 0.5, (x + 0.5) * box.side - 0.5)
     return Grasp(row, col, float(wrap_half_turn(theta)), s * box.side / 3.0, z, score)
+
+
+def params_to_grasp_pose(params: np.ndarray | torch.Tensor, box: Letterbox, intrinsics: Intrinsics) -> GraspPose:
+    """[x, y, θ, s, z] → metric grasp in the camera frame (centre at depth z, approach +z, jaw opening s/3)."""
+    return grasp_to_camera(params_to_grasp(params, box), intrinsics)
 
 
 def affine(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor | None, s: torch.Tensor | None) -> torch.Tensor:

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from benchbot.models.gqstn import (GQSTN, GQSTNConfig, Letterbox, affine, dexnet_centred, gqstn_loss, grasp_to_params, letterbox,
-                                   params_to_grasp, sample, wrap_half_turn)
+                                   params_to_grasp, params_to_grasp_pose, sample, wrap_half_turn)
+from benchbot.types import Intrinsics
 
 TINY = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=64, crop_size=32, scale_mean=0.3,
                    depth_mean_m=0.7)
@@ -153,3 +154,13 @@ def test_crop_matches_dexnet_crop_geometry() -> None:
     theta = affine(torch.tensor([x]), torch.tensor([y]), torch.tensor([ang]), torch.tensor([32 / 128]))
     ours = sample(torch.from_numpy(depth)[None, None], dexnet_centred(theta, 32), 32)
     assert torch.allclose(ours, ref, atol=2e-4)
+
+
+def test_params_to_metres() -> None:
+    box = Letterbox(64, 8, 0)
+    intr = Intrinsics(500.0, 500.0, 32.0, 24.0, 64, 48)
+    # centre of the square image = frame pixel (23.5, 31.5); s = 0.3 → width 6.4 px → 6.4·0.8/500 m
+    pose = params_to_grasp_pose(np.array([0.0, 0.0, 0.0, 0.3, 0.8]), box, intr)
+    assert pose.center_m == pytest.approx([(31.5 - 32) * 0.8 / 500, (23.5 - 24) * 0.8 / 500, 0.8])
+    assert pose.width_m == pytest.approx(6.4 * 0.8 / 500)
+    assert pose.jaw_axis == pytest.approx([1.0, 0.0, 0.0])
