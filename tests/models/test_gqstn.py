@@ -164,3 +164,20 @@ def test_params_to_metres() -> None:
     assert pose.center_m == pytest.approx([(31.5 - 32) * 0.8 / 500, (23.5 - 24) * 0.8 / 500, 0.8])
     assert pose.width_m == pytest.approx(6.4 * 0.8 / 500)
     assert pose.jaw_axis == pytest.approx([1.0, 0.0, 0.0])
+
+
+def test_robustness_loss_alone_trains_the_stns_toward_robust_crops() -> None:
+    torch.manual_seed(0)
+    model = GQSTN(TINY, StandIn()).train()
+    depth = 0.7 + 0.02 * torch.rand(4, 1, 64, 64)
+    depth[:, :, 20:40, 10:30] = 0.65
+    target = torch.zeros(4, 5)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    losses = []
+    for _ in range(12):
+        loss, parts = gqstn_loss(model(depth), target, TINY, xi=0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(parts["l_rob"])
+    assert losses[-1] < losses[0]
