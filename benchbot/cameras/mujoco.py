@@ -32,7 +32,6 @@ class MujocoCamera:
             log.captures += 1
             depth = self.noise.apply(depth, rng)
         meta: dict[str, Any] = {"source": "mujoco", "table_distance_m": self.world.camera_height_m,
-                                "object_id": self.world.current().info.object_id,
                                 "sim_time_s": self.world.current().time, "noise": self.noise is not None}
         return DepthFrame(depth, self.intrinsics, captured_at, meta)
 

@@ -305,6 +305,8 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         if resume and old.get("complete") and old.get("config") == cfg.to_json():
+            if not keep_parts and (out / ".parts").exists():  # killed just before the clean-up
+                shutil.rmtree(out / ".parts")
             return old  # already done
         if not resume:
             raise BenchbotError(f"{out} already holds a dataset", "pick a new folder or pass resume=True")
