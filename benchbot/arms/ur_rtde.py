@@ -195,7 +195,8 @@ class URArm:
 
     @property
     def protective_stopped(self) -> bool:
-        return bool(self._receiver().isProtectiveStopped())
+        r = self._receiver()
+        return bool(r.isProtectiveStopped()) or int(r.getSafetyMode()) == 3
 
     # -- internals ---------------------------------------------------------------------------------
     def _receiver(self) -> Any:
@@ -207,13 +208,14 @@ class URArm:
         r = self._receiver()
         if not r.isConnected():
             raise DeviceError(f"RTDE connection to the UR lost {when}", "check the network cable and reconnect")
-        if r.isEmergencyStopped():
+        # bits and mode are read one after the other and may come from two RTDE packages
+        mode = int(r.getSafetyMode())
+        if r.isEmergencyStopped() or mode in (6, 7):
             raise DeviceError(f"the UR5 is emergency-stopped ({when})",
                               "release the emergency stop, power the arm on and re-run")
-        if r.isProtectiveStopped():
+        if r.isProtectiveStopped() or mode == 3:
             raise DeviceError(f"the UR5 went into a protective stop ({when})",
                               "check for a collision, then unlock the stop (pendant or recover())")
-        mode = int(r.getSafetyMode())
         if mode not in _MOVABLE_SAFETY_MODES:
             raise DeviceError(f"the UR5 safety mode is {SAFETY_MODES.get(mode, mode)} ({when})",
                               "clear the safety condition on the teach pendant")
