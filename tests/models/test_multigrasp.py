@@ -42,18 +42,14 @@ def test_decode_inverts_encode() -> None:
     assert g.score == pytest.approx(1.0, abs=1e-4)
 
 
-def test_loss_lower_for_correct_prediction_and_training_step_reduces_it() -> None:
+def test_loss_lower_for_correct_prediction() -> None:
     torch.manual_seed(0)
-    model = MultiGrasp(CFG)
-    depth = 0.7 + 0.01 * torch.rand(4, 1, 64, 64)
     grasps = np.array([[30.0, 30.0, 0.5, 8.0, 0.7, 1.0]], np.float32)
-    t = torch.from_numpy(encode_targets(grasps, 64, 0.7, CFG))[None].repeat(4, 1, 1, 1)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss, parts = multigrasp_loss(model(depth), t, CFG)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(parts["loss"])
-    assert losses[-1] < 0.5 * losses[0]
+    t = torch.from_numpy(encode_targets(grasps, 64, 0.7, CFG))[None]
+    good = t.clone()
+    good[..., 0] = torch.where(t[..., 0] > 0, 8.0, -8.0)
+    good[..., 1:3] = torch.logit(t[..., 1:3].clamp(1e-4, 1 - 1e-4))
+    bad = torch.randn_like(t)
+    l_good, parts = multigrasp_loss(good, t, CFG)
+    assert l_good.item() < 0.05 and parts["l_reg"] < 1e-6
+    assert multigrasp_loss(bad, t, CFG)[0].item() > 10 * l_good.item()
