@@ -161,12 +161,12 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
         xs32, ys32 = xs.astype(np.float32), ys.astype(np.float32)
         part_x = [torch.from_numpy(m[:, k, 0, None] * xs32) for k in (0, 1)]  # (N, out) over x
         part_y = [torch.from_numpy(m[:, k, 1, None] * ys32 + m[:, k, 2, None]) for k in (0, 1)]
-        src_x = torch.round(part_x[0][:, None, :] + part_y[0][:, :, None]).to(torch.int32)  # (N, y, x)
-        src_y = torch.round(part_x[1][:, None, :] + part_y[1][:, :, None]).to(torch.int32)
-        inside = (src_x >= 0) & (src_x < ws) & (src_y >= 0) & (src_y < hs)
-        flat = (src_y.clamp_(0, hs - 1) * ws + src_x.clamp_(0, ws - 1)).reshape(-1)
-        vals = scaled.reshape(-1)[flat].reshape(n, out, out)
-        crops = torch.where(inside, vals, torch.zeros((), dtype=vals.dtype))
+        # pad the image with a ring of zeros and clamp indices onto it: outside pixels read 0
+        src_x = torch.round(part_x[0][:, None, :] + part_y[0][:, :, None]).clamp_(-1, ws).to(torch.int32)
+        src_y = torch.round(part_x[1][:, None, :] + part_y[1][:, :, None]).clamp_(-1, hs).to(torch.int32)
+        padded = F.pad(scaled.reshape(1, 1, hs, ws), (1, 1, 1, 1)).reshape(-1)
+        flat = (src_y + 1) * (ws + 2) + (src_x + 1)  # (N, y, x)
+        crops = padded[flat.reshape(-1)].reshape(n, out, out)
         return crops.unsqueeze(1)
     if interp == "bilinear":
         gx = inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None] + inv[:, 0, 2, None, None]
