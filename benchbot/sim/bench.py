@@ -92,8 +92,9 @@ def run_benchmark(*, n_trials: int = 12, datagen_images: int = 4, workers: int =
     total = lp.protocol.trials_per_object * len(lp.protocol.objects) * len(lp.protocol.methods)
     out.update(trial_sim_s=one["sim_s_mean"], trial_wall_s=many["wall_s_mean"],
                full_run_estimate_s=many["wall_s_mean"] * total, bench_success_rate=many["success_rate"])
+    how = "measured" if n_trials >= total else "estimated"
     echo(f"{n_trials} trials: {many['wall_s_mean']:.2f} s wall per trial (detector: sampler stand-in) → "
-         f"{total}-trial run ≈ {out['full_run_estimate_s'] / 60:.1f} min + detector time; "
+         f"{total}-trial run ≈ {out['full_run_estimate_s'] / 60:.1f} min ({how}) + detector time; "
          f"success {many['success_rate']:.0%}")
 
     from .datagen import UNIT_IMAGES

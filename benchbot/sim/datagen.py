@@ -23,7 +23,6 @@ import numpy as np
 
 from ..errors import BenchbotError
 from ..protocol import ObjectSpec, default_protocol_path, load_protocol
-from ..types import Grasp
 
 UNIT_IMAGES = 10
 ROWS_PER_FILE = 1000
