@@ -65,7 +65,7 @@ class MujocoArm:
 
     def stop(self) -> None:
         sim = self.world.current()
-        sim.set_wrist_target(sim._joint_target(sim.tool_pose()))
+        sim.set_wrist_target(sim.joint_target(sim.tool_pose()))
         self.log.append({"cmd": "stop"})
 
     def close(self) -> None:

@@ -120,7 +120,7 @@ class Sim:
         rot = TOOL_DOWN @ Rotation.from_euler("ZYX", q[3:]).as_matrix()
         return Pose(q[:3].copy(), rot, "base")
 
-    def _joint_target(self, pose: Pose) -> np.ndarray:
+    def joint_target(self, pose: Pose) -> np.ndarray:
         ang = _unwrap_to(wrist_angles(pose.rotation), self._target_q[3:])
         return np.concatenate([np.asarray(pose.position_m, float), ang])
 
@@ -130,7 +130,7 @@ class Sim:
 
     def teleport(self, pose: Pose) -> None:
         """Put the wrist at `pose` at rest, instantly (used for resets, not during a trial)."""
-        q = self._joint_target(pose)
+        q = self.joint_target(pose)
         self.data.qpos[self.wrist_qadr] = q
         self.data.qvel[self.wrist_dadr] = 0.0
         self.set_wrist_target(q)
@@ -160,7 +160,7 @@ class Sim:
                 self.frame_hook(self)
             if stop_on_contact is not None and stop_on_contact():
                 return
-        self.set_wrist_target(self._joint_target(pose) if not len(ts) else self._target_q)
+        self.set_wrist_target(self.joint_target(pose) if not len(ts) else self._target_q)
         self.step(settle_s)
 
     # -- fingers ---------------------------------------------------------------------------
