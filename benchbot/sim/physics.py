@@ -121,6 +121,7 @@ class Sim:
         return Pose(q[:3].copy(), rot, "base")
 
     def joint_target(self, pose: Pose) -> np.ndarray:
+        """Wrist joint set-points [x, y, z, yaw, pitch, roll] for a tool pose (angles unwrapped)."""
         ang = _unwrap_to(wrist_angles(pose.rotation), self._target_q[3:])
         return np.concatenate([np.asarray(pose.position_m, float), ang])
 
