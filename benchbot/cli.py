@@ -258,6 +258,165 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
                                                 f"{h.device_id}) — Ctrl-C to stop"))
 
 
+@emulate_app.command("arm")
+def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
+                time_scale: float = typer.Option(1.0, "--time-scale", help=">1 moves the arm faster."),
+                table_z_m: Optional[float] = typer.Option(None, "--table-z-m", help="Table height (protective stop below).")
+                ) -> None:
+    """Serve a UR5 controller emulator (RTDE 30004, dashboard 29999, script 30003) until Ctrl-C.
+
+    Example: `benchbot emulate arm --host 127.0.0.2`
+    """
+    from .arms.rtde_emulator import run_rtde_emulator
+
+    run_rtde_emulator(host, echo=lambda m: err.print(m, markup=False), time_scale=time_scale, table_z_m=table_z_m)
+
+
+@app.command()
+def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.0 tensor layout + images/)."),
+            images: int = typer.Option(100, "--images", help="Number of rendered scenes."),
+            seed_start: int = typer.Option(0, "--seed-start", help="First scene seed (shard by seed range)."),
+            workers: int = typer.Option(1, "--workers", help="Processes."),
+            grasps_per_image: int = typer.Option(50, "--grasps-per-image"),
+            perturbations: int = typer.Option(4, "--perturbations", help="Extra perturbed trials per grasp."),
+            objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: training objects)."),
+            progress: bool = typer.Option(True, "--progress/--no-progress"),
+            ) -> None:
+    """Generate a physics-labelled synthetic dataset in Dex-Net 2.0's format (resumable, sharded by seed).
+
+    Example: `benchbot datagen datasets/train --images 1000 --workers 2 --perturbations 1`
+    """
+    from .sim.datagen import generate
+    from .train_objects import training_objects
+
+    objects_file, ids = training_objects(objects)
+    meta = generate(out_dir, n_images=images, seed_start=seed_start, workers=workers,
+                    grasps_per_image=grasps_per_image, perturbations=perturbations, progress=progress,
+                    objects_file=objects_file, object_ids=ids)
+    out.print(f"{out_dir}: {meta.get('n_images')} images, {meta.get('n_grasps')} labelled grasps")
+
+
+@app.command("datagen-merge")
+def datagen_merge(shards: list[Path] = typer.Argument(..., help="Shard folders."),
+                  out_dir: Path = typer.Option(..., "--out", help="Merged dataset folder.")) -> None:
+    """Merge datasets generated with different seed ranges (e.g. one per Slurm array task)."""
+    from .sim.datagen import merge_shards
+
+    meta = merge_shards(shards, out_dir)
+    out.print(f"{out_dir}: {meta.get('n_images')} images, {meta.get('n_grasps')} labelled grasps")
+
+
+@app.command()
+def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
+          data: Path = typer.Option(..., "--data", help="Dataset folder (benchbot datagen output)."),
+          out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, log.csv, <kind>.pt."),
+          preset: str = typer.Option("small", "--preset", help="small (CPU) | paper (ResNet-34, 224)."),
+          batch_size: int = typer.Option(32, "--batch-size"),
+          epochs: Optional[int] = typer.Option(None, "--epochs", help="Stop after this epoch (resumable)."),
+          compress: float = typer.Option(1.0, "--compress", help="Shorten every schedule phase by this factor."),
+          source_size: Optional[int] = typer.Option(None, "--source-size", help="Resize images to this side."),
+          seed: int = typer.Option(0, "--seed"),
+          device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+          limit_train: Optional[int] = typer.Option(None, "--limit-train"),
+          limit_val: Optional[int] = typer.Option(None, "--limit-val"),
+          ) -> None:
+    """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
+
+    Examples: `benchbot train gqstn --data datasets/train --out runs/gqstn` (CPU preset);
+    `torchrun --nproc_per_node 4 -m benchbot.train.ddp gqstn --data D --out R --preset paper` (GPUs)
+    """
+    from .train.loop import TrainConfig, train as train_model
+
+    if kind not in ("gqstn", "multigrasp"):
+        raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
+    cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
+                      source_size=source_size, seed=seed, device=device, limit_train=limit_train,
+                      limit_val=limit_val)
+    result = train_model(kind, data, out_dir, cfg)
+    out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
+
+
+@app.command("eval")
+def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate, e.g. gqstn multigrasp."),
+             data: Path = typer.Option(..., "--data", help="Dataset folder."),
+             weights: list[str] = typer.Option([], "--weights", help="name=PATH (repeatable)."),
+             split: str = typer.Option("val", "--split", help="val (held-out 20 %) | train."),
+             limit: Optional[int] = typer.Option(None, "--limit", help="At most N images."),
+             fmt: str = typer.Option("md", "--format", "-f", help="md | csv | json."),
+             baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Add the centroid baseline."),
+             ) -> None:
+    """Table I on a held-out split: robust precision and rectangle precision (+ §V-B cross-tabs).
+
+    Example: `benchbot eval gqstn multigrasp --data datasets/train`
+    """
+    from .detect import parse_options
+    from .train.evaluate import evaluate
+
+    table = evaluate(models, data, weights={k: str(v) for k, v in parse_options(weights).items()},
+                     baselines=("centroid",) if baselines else (), split=split, limit=limit)
+    out.print(table.render(fmt), markup=False, highlight=False)
+
+
+@app.command("calibrate-threshold")
+def calibrate_threshold_cmd(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: latest)."),
+                            db: Path = DbOpt) -> None:
+    """Pick the robustness threshold that best separates judged successes from failures in a run
+    (real or physics outcomes); recorded in the run's events. Use it with `run --threshold`."""
+    from .robustness import calibrate_threshold
+    from .store import Store
+
+    if not db.is_file():
+        raise BenchbotError(f"{db}: no results database", "pass --db")
+    with Store(db) as store:
+        rid = run_id or store.latest_run_id()
+        if rid is None:
+            raise BenchbotError(f"{db} has no runs", "run a benchmark first")
+        a = store.tables(rid)["attempts"]
+        a = a[(a["status"] == "final") & a["success"].notna() & a["q_robust"].notna()]
+        cal = calibrate_threshold(a["q_robust"].to_numpy(float), a["success"].to_numpy(bool))
+        store.record_event(rid, "threshold_calibration", json.dumps(cal.to_dict()))
+    out.print_json(json.dumps(cal.to_dict()))
+
+
+bench_app = typer.Typer(help="Speed benchmarks: print figures for this machine.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("perception")
+def bench_perception(candidates: int = typer.Option(1000, "--candidates"),
+                     repeats: int = typer.Option(3, "--repeats")) -> None:
+    """Inpainting, table removal, sampler and whole prop-gqcnn detect."""
+    from .bench_perception import run_benchmark
+
+    run_benchmark(repeats=repeats, candidates=candidates)
+
+
+@bench_app.command("gqcnn")
+def bench_gqcnn(n: int = typer.Option(1000, "--n"), repeats: int = typer.Option(3, "--repeats")) -> None:
+    """Crop extraction and GQ-CNN 2.0 / 4.0-PJ forward at batch 1 and n."""
+    from .bench_gqcnn import run_benchmark
+
+    for label, seconds in run_benchmark(n=n, repeats=repeats):
+        out.print(f"{label:<60} {seconds * 1000:10.1f} ms")
+
+
+@bench_app.command("models")
+def bench_models(repeats: int = typer.Option(10, "--repeats"), threads: int = typer.Option(2, "--threads")) -> None:
+    """GQ-STN and MultiGrasp detect latency per stage (paper and small presets)."""
+    from .bench_models import run_benchmark
+
+    run_benchmark(repeats=repeats, threads=threads)
+
+
+@bench_app.command("sim")
+def bench_sim(trials: int = typer.Option(12, "--trials"), images: int = typer.Option(4, "--images"),
+              workers: int = typer.Option(1, "--workers")) -> None:
+    """Depth render, one grasp trial, the 180-trial physics run and datagen throughput."""
+    from .sim.bench import run_benchmark
+
+    run_benchmark(n_trials=trials, datagen_images=images, workers=workers, echo=lambda m: out.print(m, markup=False))
+
+
 def main() -> None:
     try:
         rv = app(standalone_mode=False)
