@@ -112,6 +112,14 @@ class GQCNNEvaluator:
         """P(robust) of one grasp."""
         return float(self.qualities(frame, [grasp])[0])
 
+    def describe(self) -> dict[str, object]:
+        """What produced the q values (for the run record): model, crop, threshold, scale policy."""
+        return {"evaluator": self.name, "threshold": self.threshold, "crop": self.crop.name,  # type: ignore[union-attr]
+                "model_px_per_m": self.model.cfg.px_per_m, "scale": self.scale,
+                "table_distance_m": self.table_distance_m, "depth_offset_m": self.depth_offset_m,
+                "runtime": "torch" if isinstance(self.model, GQCNN) else "onnx",
+                "last_scale": self.last_scale, "last_table_distance_m": self.last_table_distance_m}
+
     def is_robust(self, q: float) -> bool:
         return bool(np.isfinite(q) and q >= self.threshold)
 

@@ -49,6 +49,14 @@ def test_qualities_equal_model_on_crops(evaluator, scene):
     assert evaluator.quality(frame, grasps[4]) == pytest.approx(q[4], abs=1e-6)
 
 
+def test_describe_records_the_setup(evaluator, scene):
+    frame, grasps = scene
+    evaluator.qualities(frame, grasps[:1])
+    d = evaluator.describe()
+    assert d["evaluator"] == "gqcnn-4.0-pj" and d["crop"] == "96to96" and d["runtime"] == "torch"
+    assert d["threshold"] == 0.5 and d["last_table_distance_m"] == 0.713 and 0.88 < d["last_scale"] < 0.95
+
+
 def test_scale_sources(evaluator, scene):
     frame, grasps = scene
     fixed = GQCNNEvaluator(evaluator.model, scale=1.0)
