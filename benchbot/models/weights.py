@@ -255,6 +255,9 @@ def load_gqcnn(path_or_name: str | Path = DEFAULT_MODEL) -> GQCNN:
         return load_release(p)
     if p.suffix == ".pt" or p.is_file():
         return load_pt(p)
+    if key.lower() in ("gqcnn-2.0", "gqcnn_2.0", "gqcnn-2.0-gq"):
+        raise BenchbotError("GQCNN-2.0 weights are not distributed with benchbot",
+                            "download Berkeley's GQCNN-2.0 release and pass its folder (or a .pt made by convert_release)")
     raise BenchbotError(f"unknown GQ-CNN {key!r}", f"use one of {sorted(SHIPPED)}, a .pt file or a release folder")
 
 

@@ -302,6 +302,8 @@ def test_pt_errors(tmp_path):
         load_gqcnn(tmp_path / "nope.pt")
     with pytest.raises(BenchbotError, match="unknown GQ-CNN"):
         load_gqcnn("gqcnn-9.9")
+    with pytest.raises(BenchbotError, match="not distributed"):
+        load_gqcnn("gqcnn-2.0")
     evil = tmp_path / "evil.pt"
     torch.save({"format": "benchbot-gqcnn", "payload": Evil()}, evil)
     with pytest.raises(BenchbotError, match="pickled code"):
