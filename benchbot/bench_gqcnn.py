@@ -45,8 +45,9 @@ def _dexnet2_model() -> GQCNN:
     return GQCNN(cfg).freeze()
 
 
-def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True) -> list[tuple[str, float]]:
-    """Crop extraction and GQ-CNN forward timings on this machine: (label, median seconds)."""
+def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True, quiet: bool = False) -> list[tuple[str, float]]:
+    """Crop extraction and GQ-CNN forward timings on this machine: (label, median seconds).
+    Prints each figure (median and min) as it comes unless `quiet`."""
     rng = np.random.default_rng(0)
     depth = (0.7 + 0.05 * rng.random((480, 640))).astype(np.float32)
     rows, cols = rng.uniform(60, 420, n), rng.uniform(60, 580, n)
@@ -55,10 +56,12 @@ def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True) -> list[tu
 
     def rec(label: str, seconds: tuple[float, float]) -> None:
         out.append((label, seconds[0]))
-        print(f"{label:<64s} {seconds[0] * 1e3:9.1f} ms (min {seconds[1] * 1e3:.1f})", flush=True)
+        if not quiet:
+            print(f"{label:<64s} {seconds[0] * 1e3:9.1f} ms (min {seconds[1] * 1e3:.1f})", flush=True)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
+    if not quiet:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
     rec(f"crops {n}× 96to32 (nearest, Berkeley-exact)", _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET2), repeats))
     rec(f"crops {n}× 96to96 (nearest, Berkeley-exact)", _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET4), repeats))
     rec(f"crops {n}× 96to96 (bilinear grid_sample)",
