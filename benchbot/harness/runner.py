@@ -264,17 +264,26 @@ class Runner:
                         continue
                     if rec.status == "aborted":
                         summary.aborted += 1
-                        self._after_fault(rec)
+                        self._after_fault(rec, workcell)
                     else:
                         summary.finals += 1
                     break
                 progress.advance(task)
 
-    def _after_fault(self, rec: AttemptRecord) -> None:
+    def _after_fault(self, rec: AttemptRecord, workcell: Workcell) -> None:
+        """After an aborted attempt: the operator decides on hardware; then the cell recovers, or
+        the run stops with the remaining trials pending (never a cascade of aborted trials)."""
         self.console.print(f"[red]trial {rec.trial_id} aborted:[/] {escape(str(rec.reason))}")
+        if rec.reason and not rec.reason.startswith(("device fault", "safety gate")):
+            return  # aborted by the operator's judgement: nothing to recover
         if self.operator is not None and self.cfg.backend == "hardware" and not self.cfg.assume_yes:
             if not self.operator.confirm("Fix the cause, then continue with the next trial?"):
                 raise Interrupted()
+        try:
+            workcell.recover()
+        except Exception as e:
+            self.console.print(f"[red]the workcell did not recover, stopping:[/] {escape(str(e))}")
+            raise Interrupted() from None
 
     # ---- one attempt ---------------------------------------------------------------------------
     def _attempt(self, store: Store, loaded: LoadedProtocol, run_id: str, trial: TrialSpec, detector: Detector,

@@ -54,8 +54,22 @@ class Workcell:
         go_home(self.arm)
 
     def safe_state(self) -> None:
-        """After a fault: stop, then try to send the arm home."""
+        """Right after a fault: stop the arm where it is."""
         self.arm.stop()
+
+    def recover(self) -> None:
+        """Make the cell usable again after a fault (on hardware only once the operator agreed):
+        unlock a protective stop, re-activate a faulted gripper (a reset clears gFLT), go home.
+        Raises if that fails, so the run stops with its remaining trials still pending."""
+        inner = getattr(self.arm, "arm", self.arm)  # the backend behind the safety gate
+        if getattr(inner, "protective_stopped", False) and hasattr(inner, "recover"):
+            inner.recover()
+        try:
+            faulted = self.gripper.status().fault is not None
+        except Exception:  # lost connection: the client reconnects on the next request
+            faulted = True
+        if faulted:
+            self.gripper.activate()
         go_home(self.arm)
 
     def close(self) -> None:
