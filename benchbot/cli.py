@@ -357,6 +357,17 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
     out.print(table.render(fmt), markup=False, highlight=False)
 
 
+@app.command("gqcnn-convert")
+def gqcnn_convert(src: Path = typer.Argument(..., help="Berkeley GQ-CNN release folder (model.ckpt + json + npy)."),
+                  dst: Path = typer.Argument(..., help="Our .pt file to write."),
+                  name: Optional[str] = typer.Option(None, "--name", help="Model name stored in the file.")) -> None:
+    """Convert a Berkeley GQ-CNN release (e.g. GQCNN-2.0) into benchbot's weights_only .pt format."""
+    from .models.weights import convert_release
+
+    path = convert_release(src, dst, name)
+    out.print(f"written {path}")
+
+
 @app.command("calibrate-threshold")
 def calibrate_threshold_cmd(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: latest)."),
                             db: Path = DbOpt) -> None:
@@ -396,8 +407,7 @@ def bench_gqcnn(n: int = typer.Option(1000, "--n"), repeats: int = typer.Option(
     """Crop extraction and GQ-CNN 2.0 / 4.0-PJ forward at batch 1 and n."""
     from .bench_gqcnn import run_benchmark
 
-    for label, seconds in run_benchmark(n=n, repeats=repeats):
-        out.print(f"{label:<60} {seconds * 1000:10.1f} ms")
+    run_benchmark(n=n, repeats=repeats)  # prints its own table
 
 
 @bench_app.command("models")

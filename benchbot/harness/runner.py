@@ -221,6 +221,8 @@ class Runner:
             self.console.print(f"[yellow]robustness evaluator unavailable (q stored as NULL):[/] {escape(e.one_line())}")
             store.record_event(run_id, "evaluator_unavailable", e.one_line())
             evaluator = None
+        if evaluator is not None and hasattr(evaluator, "describe"):  # scale factor, table distance
+            store.record_event(run_id, "evaluator", json.dumps(evaluator.describe(), default=str))
         todo = [t for t in pending if t.method in detectors]
         if cfg.max_trials is not None:
             todo = todo[:cfg.max_trials]
