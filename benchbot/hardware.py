@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import BenchbotError
-from .protocol import _read_yaml
+from .protocol import _read_yaml, validation_error
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 EXAMPLE = "benchbot/data/hardware.example.yaml"
@@ -126,15 +126,7 @@ class HardwareConfig(_Strict):
 
 
 def _validation_error(path: Path, err: ValidationError) -> BenchbotError:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        return BenchbotError(f"{path}: unknown key '{key}'", "remove it or check its spelling")
-    if kind == "missing":
-        return BenchbotError(f"{path}: missing key '{key}'", f"add it (see {EXAMPLE})")
-    msg = first["msg"].removeprefix("Value error, ")
-    return BenchbotError(f"{path}: key '{key}': {msg}", f"correct that value (see {EXAMPLE})")
+    return validation_error(path, err, EXAMPLE)
 
 
 def _resolve(base: Path, p: str | None) -> str | None:

@@ -136,16 +136,17 @@ def _read_yaml(path: Path) -> object:
         raise BenchbotError(f"{path}:{line} is not valid YAML", "fix the YAML syntax") from None
 
 
-def _validation_error(path: Path, err: ValidationError) -> BenchbotError:
+def validation_error(path: Path, err: ValidationError, example: str = "protocols/paper.yaml") -> BenchbotError:
+    """A pydantic error → one line naming the file, the key and the fix (`example` shows a good file)."""
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     kind = first["type"]
     if kind == "extra_forbidden":
         return BenchbotError(f"{path}: unknown key '{key}'", "remove it or check its spelling")
     if kind == "missing":
-        return BenchbotError(f"{path}: missing key '{key}'", "add it (see protocols/paper.yaml)")
+        return BenchbotError(f"{path}: missing key '{key}'", f"add it (see {example})")
     msg = first["msg"].removeprefix("Value error, ")
-    return BenchbotError(f"{path}: key '{key}': {msg}", "correct that value")
+    return BenchbotError(f"{path}: key '{key}': {msg}", f"correct that value (see {example})")
 
 
 def _parse(model: type[BaseModel], path: Path) -> BaseModel:
@@ -155,7 +156,7 @@ def _parse(model: type[BaseModel], path: Path) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise _validation_error(path, e) from None
+        raise validation_error(path, e) from None
 
 
 def load_objects(path: str | Path) -> dict[str, ObjectSpec]:

@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..protocol import validation_error
 from ..errors import BenchbotError, DeviceError
 from ..types import DepthFrame, Intrinsics
 
@@ -111,15 +112,7 @@ class RecordingMetadata(BaseModel):
 
 
 def _one_line_validation(path: Path, err: ValidationError) -> BenchbotError:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        return BenchbotError(f"{path}: unknown key '{key}'", "remove it or check its spelling")
-    if kind == "missing":
-        return BenchbotError(f"{path}: missing key '{key}'", "add it (see benchbot/data/recordings/default)")
-    msg = first["msg"].removeprefix("Value error, ")
-    return BenchbotError(f"{path}: key '{key}': {msg}", "correct that value")
+    return validation_error(path, err, "benchbot/data/recordings/default")
 
 
 def read_intrinsics_file(path: Path) -> IntrinsicsFile:
