@@ -229,7 +229,7 @@ class Runner:
         self._install_signal_handlers()
         try:
             self._loop(store, loaded, run_id, todo, detectors, evaluator, workcell, summary)
-        except Interrupted:
+        except (Interrupted, KeyboardInterrupt):  # a second Ctrl-C may land anywhere, even mid-commit
             summary.interrupted = True
             store.record_event(run_id, "interrupted", "stopped by a signal or the operator")
             self.console.print("[bold yellow]stopped:[/] every committed attempt is kept; an attempt cut short "
