@@ -320,6 +320,8 @@ class Runner:
             timings["place"] = time.perf_counter() - t0
             frame = workcell.camera.capture()
             t_captured = time.perf_counter()
+            if not isinstance(frame, DepthFrame):
+                raise DeviceError("camera returned no frame", "check the camera's connection and driver")
             if workcell.table_distance_m:  # shared by detectors and the evaluator (camera scale)
                 frame.meta.setdefault("table_distance_m", workcell.table_distance_m)
             timings["capture"] = t_captured - frame.captured_at

@@ -59,13 +59,14 @@ class Workcell:
 
     def recover(self) -> None:
         """Make the cell usable again after a fault (on hardware only once the operator agreed):
-        unlock a protective stop, re-activate a faulted gripper (a reset clears gFLT), go home.
+        unlock a protective stop, re-activate a faulted or deactivated gripper (a reset clears gFLT), go home.
         Raises if that fails, so the run stops with its remaining trials still pending."""
         inner = getattr(self.arm, "arm", self.arm)  # the backend behind the safety gate
         if getattr(inner, "protective_stopped", False) and hasattr(inner, "recover"):
             inner.recover()
         try:
-            faulted = self.gripper.status().fault is not None
+            st = self.gripper.status()
+            faulted = st.fault is not None or not st.activated  # a reset/power blip deactivates it
         except Exception:  # lost connection: the client reconnects on the next request
             faulted = True
         if faulted:
