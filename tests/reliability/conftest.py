@@ -213,8 +213,8 @@ def tree_hash(*roots: Path, skip=(".lock",)) -> dict[str, str]:
             out[str(root)] = "absent"
             continue
         for p in files:
-            if p.name.endswith(skip):
-                continue
+            if p.name.endswith(skip) or p.name.endswith("-shm") or (p.name.endswith("-wal") and not p.stat().st_size):
+                continue  # the lock file, SQLite's shared-memory index and an empty WAL hold no data
             out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 

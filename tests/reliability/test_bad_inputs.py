@@ -1,0 +1,349 @@
+"""Bad input sweep: every case runs the real CLI (`benchbot.cli.main`, in-process) against a
+results database and folder that already hold a partly-run benchmark, and must end with ONE line
+`error: <problem> — fix: <fix>`, exit code 2, and the database and results folder byte-for-byte
+unchanged (hashed before and after). The table in docs/readme/80-safety.md lists them.
+(tests/test_cli_errors.py covers 15 kinds of bad protocol/objects YAML; these are other inputs.)"""
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchbot import cli
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_REC = REPO / "benchbot" / "data" / "recordings" / "default"
+
+
+# ---------------------------------------------------------------- builders of bad inputs
+
+def _proto(tmp, rel, **over):
+    return rel.write_protocol(tmp / "in", objects=("soup-can", "banana", "sponge"), trials=1, name="p.yaml", **over)
+
+
+def _raw(tmp, name, text: str | bytes) -> Path:
+    p = tmp / "in" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+def _recording(tmp, frame: np.ndarray | bytes | None = None, suffix=".npy", intrinsics: str | None | bool = True):
+    """A copy of the shipped recording's intrinsics with one frame of our making."""
+    rec = tmp / "in" / "rec"
+    (rec / "frames").mkdir(parents=True, exist_ok=True)
+    if intrinsics is True:
+        shutil.copy(DEFAULT_REC / "intrinsics.yaml", rec / "intrinsics.yaml")
+    elif isinstance(intrinsics, str):
+        (rec / "intrinsics.yaml").write_text(intrinsics)
+    path = rec / "frames" / f"00000{suffix}"
+    if frame is None:
+        shutil.copy(DEFAULT_REC / "frames" / "00000.png", rec / "frames" / "00000.png")
+    elif isinstance(frame, bytes):
+        path.write_bytes(frame)
+    else:
+        np.save(path, frame)
+    return rec
+
+
+def _good_depth():
+    return np.full((480, 640), 0.7, np.float32)
+
+
+def _npy_bytes(a):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _png_bytes():
+    return (DEFAULT_REC / "frames" / "00000.png").read_bytes()
+
+
+def _sim(tmp, rel, rec=None, *extra):
+    args = ["run", "--sim", "-p", str(_proto(tmp, rel))]
+    if rec is not None:
+        args += ["--recording", str(rec)]
+    return args + list(extra)
+
+
+def _detect(tmp, frame, *extra):
+    return ["detect", str(frame), "-m", "centroid", "--no-robustness", "-o", str(tmp / "in" / "overlay.png"), *extra]
+
+
+def _weights(tmp, content: bytes | object, name="w.pt"):
+    import torch
+
+    p = tmp / "in" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if content is None:  # no file at all
+        p = p.with_name("missing.pt")
+    elif isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        torch.save(content, p)
+    return ["detect", str(DEFAULT_REC), "-m", "gqstn", "--option", f"weights={p}", "--no-robustness",
+            "-o", str(tmp / "in" / "overlay.png")]
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {EXPLOIT_MARKER}",))
+
+
+EXPLOIT_MARKER = Path("/tmp") / f"benchbot-pickle-ran-{os.getpid()}"
+
+
+def _ckpt(kind="gqstn", **over):
+    from benchbot.models import checkpoint
+
+    rec = {"format": f"benchbot-{kind}", "version": checkpoint.VERSION, "kind": kind, "config": {},
+           "state_dict": {"not_a_layer.weight": __import__("torch").zeros(3)}, "meta": {}}
+    rec.update(over)
+    return rec
+
+
+def _hw(tmp, rel, **over):
+    hw = rel.write_dryrun_hardware(tmp / "in", **over)
+    return ["run", "--hardware", str(hw), "-p", str(_proto(tmp, rel)), "--yes"]
+
+
+def _cal(tmp, rel, text):
+    cal = _raw(tmp, "cal.yaml", text)
+    return _hw(tmp, rel, calibration=str(cal))
+
+
+GOOD_T = [[1, 0, 0, 0.45], [0, -1, 0, 0], [0, 0, -1, 0.7], [0, 0, 0, 1]]
+
+
+def _cal_yaml(**over):
+    d = {"T_base_camera": GOOD_T, "method": "park", "residual_mm": 1.0, "residual_deg": 0.1, "n_poses": 12,
+         "created_at": "2026-11-25T09:00:00+00:00"}
+    d.update(over)
+    return yaml.safe_dump(d)
+
+
+def _outcomes(tmp, rel, text):
+    csv = _raw(tmp, "outcomes.csv", text)
+    return ["run", "--hardware", str(rel.write_dryrun_hardware(tmp / "in")), "-p", str(_proto(tmp, rel)),
+            "--outcomes", str(csv)]
+
+
+# ---------------------------------------------------------------- the cases
+# id → (builder(tmp, rel, state) → argv, text the error line must contain)
+
+CASES = {
+    # protocol / objects files (beyond tests/test_cli_errors.py)
+    "protocol file is empty": (lambda t, r, s: ["run", "--sim", "-p", str(_raw(t, "p.yaml", ""))], "p.yaml"),
+    "protocol is a folder": (lambda t, r, s: ["run", "--sim", "-p", str(t / "in")], "in"),
+    "protocol not UTF-8": (lambda t, r, s: ["run", "--sim", "-p", str(_raw(t, "p.yaml", b"name: \xff\xfe\n"))],
+                           "p.yaml"),
+    "objects file missing": (lambda t, r, s: _sim(t, r) if False else
+                             ["run", "--sim", "-p", str(_proto(t, r, objects_file=str(t / "nope.yaml")))],
+                             "nope.yaml"),
+    "zero trials per object": (lambda t, r, s: ["run", "--sim", "-p", str(_proto(t, r, trials_per_object=0))],
+                               "trials_per_object"),
+    # recording folders (run --sim --recording, detect)
+    "recording folder missing": (lambda t, r, s: _sim(t, r, t / "in" / "no-rec"), "recording folder not found"),
+    "recording without intrinsics": (lambda t, r, s: _sim(t, r, _recording(t, intrinsics=None)),
+                                     "intrinsics file not found"),
+    "intrinsics negative fx": (lambda t, r, s: _sim(t, r, _recording(t, _good_depth(), intrinsics=(
+        DEFAULT_REC / "intrinsics.yaml").read_text().replace("fx: 525.0", "fx: -525.0"))), "fx"),
+    "frame wrong dtype": (lambda t, r, s: _sim(t, r, _recording(t, np.ones((480, 640), np.int32))), "dtype int32"),
+    "frame wrong shape": (lambda t, r, s: _sim(t, r, _recording(t, np.ones((480, 640, 3), np.float32))), "shape"),
+    "frame size not the intrinsics'": (lambda t, r, s: _sim(t, r, _recording(t, np.ones((240, 320), np.float32))),
+                                       "intrinsics say"),
+    "frame all NaN": (lambda t, r, s: _sim(t, r, _recording(t, np.full((480, 640), np.nan, np.float32))),
+                      "no valid depth"),
+    "frame all zeros": (lambda t, r, s: _sim(t, r, _recording(t, np.zeros((480, 640), np.float32))),
+                        "no valid depth"),
+    "frame in millimetres as .npy": (lambda t, r, s: _sim(t, r, _recording(t, np.full((480, 640), 700.0, np.float32))),
+                                     "wrong units"),
+    "truncated .npy": (lambda t, r, s: _sim(t, r, _recording(t, _npy_bytes(_good_depth())[:1000])), "truncated"),
+    "truncated .png": (lambda t, r, s: _sim(t, r, _recording(t, _png_bytes()[:2000], suffix=".png")), "truncated"),
+    "detect: frame file missing": (lambda t, r, s: _detect(t, t / "in" / "none.npy"), "none.npy"),
+    "detect: bare frame without intrinsics": (lambda t, r, s: _detect(t, _raw(t, "f.npy", _npy_bytes(_good_depth()))),
+                                              "intrinsics"),
+    # weights files
+    "weights file missing": (lambda t, r, s: _weights(t, None), "does not exist"),
+    "weights truncated": (lambda t, r, s: _weights(t, b"PK\x03\x04" + b"\0" * 100), "not a readable"),
+    "weights pickled code": (lambda t, r, s: _weights(t, pickle.dumps(_Exploit())), "not a readable"),
+    "weights of another model": (lambda t, r, s: _weights(t, _ckpt("multigrasp")), "benchbot-gqstn"),
+    "weights wrong architecture": (lambda t, r, s: _weights(t, _ckpt("gqstn", config={"no_such_option": 1})),
+                                   "config"),
+    # hardware YAML
+    "hardware unknown key": (lambda t, r, s: _hw(t, r, speed=1), "speed"),
+    "hardware ur5 without host": (lambda t, r, s: _hw(t, r, robot={"kind": "ur5"}), "host"),
+    "hardware unknown camera kind": (lambda t, r, s: _hw(t, r, camera={"kind": "webcam"}), "webcam"),
+    "hardware drop pose outside workspace": (lambda t, r, s: _hw(t, r, drop_pose=[2, 0, 0.2, 3.14, 0, 0]),
+                                             "drop_pose"),
+    "hardware file missing": (lambda t, r, s: ["run", "--hardware", str(t / "in" / "hw-none.yaml"), "-p",
+                                               str(_proto(t, r))], "hw-none.yaml"),
+    # calibration files
+    "calibration file missing": (lambda t, r, s: _hw(t, r, calibration=str(t / "in" / "cal-none.yaml")),
+                                 "cal-none.yaml"),
+    "calibration not a rigid transform": (lambda t, r, s: _cal(t, r, _cal_yaml(
+        T_base_camera=[[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])), "T_base_camera"),
+    "calibration with NaN": (lambda t, r, s: _cal(t, r, _cal_yaml(residual_mm=float("nan"))), "cal.yaml"),
+    "calibration missing key": (lambda t, r, s: _cal(t, r, yaml.safe_dump({"T_base_camera": GOOD_T})), "method"),
+    # results database
+    "db is not SQLite": (lambda t, r, s: ["report", "--db", str(_raw(t, "x.db", "hello, not a database\n" * 50))],
+                         "not a benchbot results database"),
+    "db of another application": (lambda t, r, s: ["run", *(_sim(t, r)[1:]), "--db", str(_foreign_db(t))],
+                                  "not a benchbot results database"),
+    "db newer schema version": (lambda t, r, s: _schema(s, "999", ["runs", "--db", str(s / "r.db")]),
+                                "newer than this benchbot"),
+    "db schema version garbled": (lambda t, r, s: _schema(s, "v-two", ["report", "--db", str(s / "r.db")]),
+                                  "no valid schema version"),
+    "db in use by another run": (lambda t, r, s: _flock(s, _sim(t, r)), "in use by a running benchbot"),
+    "db locked by another writer": (lambda t, r, s: _sqlite_lock(s, _sim(t, r, None, "--new")), "locked"),
+    "db disk full": (lambda t, r, s: _disk_full(s, _sim(t, r, None, "--new")), "disk"),
+    "db path is a folder": (lambda t, r, s: ["report", "--db", str(s / "res")], "no results database"),
+    # command-line arguments
+    "no backend chosen": (lambda t, r, s: ["run", "-p", str(_proto(t, r))], "no backend chosen"),
+    "--new with --resume": (lambda t, r, s: _sim(t, r, None, "--new", "--resume"), "--new cannot be combined"),
+    "method not in protocol": (lambda t, r, s: _sim(t, r, None, "--method", "gqstn"), "not in protocol"),
+    "unknown backend": (lambda t, r, s: ["run", "--backend", "gazebo", "-p", str(_proto(t, r))], "gazebo"),
+    "report unknown run": (lambda t, r, s: ["report", "--db", str(s / "r.db"), "--run", "no-such-run"],
+                           "no-such-run"),
+    "report unknown format": (lambda t, r, s: ["report", "--db", str(s / "r.db"), "--format", "docx"], "docx"),
+    "outcomes CSV bad line": (lambda t, r, s: _outcomes(t, r, "soup-can/1/centroid,maybe\n"), "outcomes.csv"),
+    "train unknown model": (lambda t, r, s: ["train", "resnet", "--data", str(t), "--out", str(t / "in" / "o")],
+                            "unknown model kind"),
+}
+
+
+def _foreign_db(tmp) -> Path:
+    p = tmp / "in" / "other.db"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(p) as c:
+        c.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        c.execute("INSERT INTO notes (text) VALUES ('mine')")
+    c.close()
+    return p
+
+
+def _schema(state: Path, version: str, argv):
+    c = sqlite3.connect(state / "r.db")
+    c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+    c.commit()
+    c.close()
+    return argv
+
+
+HOLD: list = []  # resources held while the CLI runs (released by the test)
+
+
+def _flock(state: Path, argv):
+    fd = os.open(str(state / "r.db") + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    HOLD.append(lambda: os.close(fd))
+    return argv + ["--db", str(state / "r.db"), "--results", str(state / "res")]
+
+
+def _sqlite_lock(state: Path, argv):
+    from benchbot.store import Store
+
+    c = sqlite3.connect(state / "r.db", isolation_level=None)
+    c.execute("BEGIN IMMEDIATE")
+    HOLD.append(lambda: (c.rollback(), c.close()))
+    HOLD.append(("busy", 0.3))  # seconds the CLI's Store waits for the lock
+    return argv + ["--db", str(state / "r.db"), "--results", str(state / "res")]
+
+
+def _disk_full(state: Path, argv):
+    HOLD.append(("disk_full", True))
+    return argv + ["--db", str(state / "r.db"), "--results", str(state / "res")]
+
+
+# ---------------------------------------------------------------- the test
+
+@pytest.fixture(scope="module")
+def base_state(tmp_path_factory):
+    """A results DB and folder holding one unfinished --sim run (2 of 3 trials done)."""
+    from benchbot.harness.runner import RunConfig, Runner
+
+    import benchbot  # noqa: F401
+
+    base = tmp_path_factory.mktemp("state")
+    sys.path.insert(0, str(Path(__file__).parent))
+    proto = base / "p.yaml"
+    data = yaml.safe_load((REPO / "protocols" / "baselines.yaml").read_text())
+    data.update(objects=["soup-can", "banana", "sponge"], methods=["centroid"], trials_per_object=1,
+                objects_file=str(REPO / "objects.yaml"))
+    data["motion"]["hold_s"] = 0.0
+    proto.write_text(yaml.safe_dump(data))
+    Runner(RunConfig(protocol_path=proto, db_path=base / "r.db", results_dir=base / "res", backend="replay",
+                     evaluator="none", max_trials=2)).run()
+    return base
+
+
+def _run_cli(argv, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["benchbot", *argv])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    return e.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(case, tmp_path, base_state, rel, capsys, monkeypatch):
+    state = tmp_path / "state"
+    shutil.copytree(base_state, state, ignore=shutil.ignore_patterns("*.lock"))
+    build, expected = CASES[case]
+    HOLD.clear()
+    EXPLOIT_MARKER.unlink(missing_ok=True)
+    argv = build(tmp_path, rel, state)
+    if "--db" not in argv and argv[0] in ("run", "report", "runs"):
+        argv += ["--db", str(state / "r.db")]
+    if argv[0] == "run" and "--results" not in argv:
+        argv += ["--results", str(state / "res")]
+    for h in HOLD:
+        if isinstance(h, tuple) and h[0] == "busy":
+            from benchbot.store import Store
+
+            monkeypatch.setattr(Store.__init__, "__kwdefaults__", {"readonly": False, "busy_timeout_s": h[1]})
+        if isinstance(h, tuple) and h[0] == "disk_full":
+            _simulate_full_disk(monkeypatch)
+    before = rel.tree_hash(state)
+    try:
+        code, err = _run_cli(argv, capsys, monkeypatch)
+    finally:
+        for h in HOLD:
+            if callable(h):
+                h()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and " — fix: " in lines[0], err
+    assert expected in lines[0], err
+    assert rel.tree_hash(state) == before, "the results database or folder changed"
+    assert not (tmp_path / "in" / "overlay.png").exists()
+    assert not EXPLOIT_MARKER.exists(), "a pickled weights file ran code"
+
+
+def _simulate_full_disk(monkeypatch):
+    """Every write the CLI's SQLite connections attempt fails as SQLite fails on a full disk."""
+    import sqlite3 as sq
+
+    class FullDisk(sq.Connection):
+        def execute(self, sql, *a):
+            if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "CREATE")):
+                raise sq.OperationalError("database or disk is full")
+            return super().execute(sql, *a)
+
+    real = sq.connect
+    monkeypatch.setattr(sq, "connect", lambda *a, **kw: real(*a, factory=FullDisk, **kw))
+
+
+def test_the_sweep_has_at_least_30_distinct_inputs():
+    assert len(CASES) >= 30
