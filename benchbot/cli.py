@@ -319,6 +319,8 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
           limit_train: Optional[int] = typer.Option(None, "--limit-train"),
           limit_val: Optional[int] = typer.Option(None, "--limit-val"),
+          input_size: Optional[int] = typer.Option(None, "--input-size", help="Network input side (preset's default)."),
+          width: Optional[int] = typer.Option(None, "--width", help="ResNet width (preset's default)."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
 
@@ -331,7 +333,9 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
-                      limit_val=limit_val)
+                      limit_val=limit_val,
+                      model_overrides={k: v for k, v in (("input_size", input_size), ("backbone_width", width))
+                                       if v is not None})
     result = train_model(kind, data, out_dir, cfg)
     out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
 
