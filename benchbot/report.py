@@ -166,7 +166,13 @@ def _add_paper(table: pd.DataFrame) -> pd.DataFrame:
 
 def build_report(store: Store, run_id: str | None = None, *, by_object: bool = False,
                  compare_paper: bool = False) -> Report:
-    """Table II (and optionally the method × object table and the paper's numbers) for a run."""
+    """Table II (and optionally the method × object table and the paper's numbers) for a run.
+    Every number comes from one snapshot of the database, even while a run is committing."""
+    with store.snapshot():
+        return _build_report(store, run_id, by_object=by_object, compare_paper=compare_paper)
+
+
+def _build_report(store: Store, run_id: str | None, *, by_object: bool, compare_paper: bool) -> Report:
     run_id = run_id or store.latest_run_id()
     if run_id is None:
         raise BenchbotError(f"no runs in {store.path}", "start one with `benchbot run`")

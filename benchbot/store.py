@@ -199,6 +199,20 @@ class Store:
                                 "pass the path of a results .db file, or a new path") from None
 
     @contextmanager
+    def snapshot(self) -> Iterator["Store"]:
+        """Read several tables as of one moment (one read transaction): a run committing
+        meanwhile cannot make counts read by two queries disagree. Re-entrant."""
+        if self.conn.in_transaction:
+            yield self
+            return
+        with self._errors():
+            self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.conn.rollback()  # nothing was written: ends the read transaction
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
         """One immediate (write-locking) transaction: all or nothing."""
         if self.readonly:
@@ -445,7 +459,7 @@ class Store:
         `time_<phase>_s` columns) and "artifacts"."""
         import pandas as pd
 
-        with self._errors():
+        with self._errors(), self.snapshot():
             trials = pd.read_sql_query(
                 "SELECT trial_id, seq, method, object_id, trial_index, placement_id, placement_seed, "
                 "status FROM trials WHERE run_id = ? ORDER BY seq", self.conn, params=[run_id])
