@@ -223,3 +223,9 @@ def tree_hash(*roots: Path, skip=(".lock",)) -> dict[str, str]:
 def rel():
     """The helpers of this file (test modules cannot import a conftest under --import-mode=importlib)."""
     return sys.modules[__name__]
+
+
+@pytest.fixture(scope="module")
+def rel_module():
+    """Same as `rel`, for hypothesis tests (which refuse function-scoped fixtures)."""
+    return sys.modules[__name__]
