@@ -30,6 +30,23 @@ def overhead_camera_transform(table_distance_m: float, table_z_m: float = 0.0,
     return t
 
 
+def camera_transform_from_table(frame: DepthFrame, xy_m: tuple[float, float] = (0.45, 0.0)) -> tuple[np.ndarray, float]:
+    """T_base_camera for a fixed camera above a table, from the table plane fitted in `frame`:
+    base z is the table normal, the table is z = 0, base x follows the camera's x. Also returns
+    the camera's distance to the table. (Real runs use the hand-eye calibration instead.)"""
+    from ..perception.segment import fit_table_plane
+
+    plane = fit_table_plane(frame.depth_m, frame.intrinsics)
+    z = plane.normal / np.linalg.norm(plane.normal)  # toward the camera: "up"
+    x = np.array([1.0, 0.0, 0.0]) - z[0] * z
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    t = np.eye(4)
+    t[:3, :3] = np.stack([x, y, z])  # rows: base axes in camera coordinates
+    t[:3, 3] = [xy_m[0], xy_m[1], plane.offset_m]
+    return t, float(plane.offset_m)
+
+
 @dataclass
 class Workcell:
     backend: str
@@ -124,10 +141,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     from ..grippers.robotiq_emulator import start_emulator
 
     camera = ReplayCamera(cfg.recording or default_recording_path())
-    table_m = camera.recording.table_distance_m
-    if not table_m:  # the far end of the depth histogram is the table
-        first = camera.recording.frame(0)
-        table_m = float(np.percentile(first.depth_m[first.valid_mask], 90))
+    t_base_camera, table_m = camera_transform_from_table(camera.recording.frame(0))
     limits = SafetyLimits.from_protocol(loaded.protocol.motion)
     gate = SafetyGate(limits)
     emulator = start_emulator(time_scale=50.0)
@@ -143,7 +157,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
             fn()
         raise
     return Workcell("replay", camera, arm, gripper, ReplayStage(camera, emulator),
-                    overhead_camera_transform(table_m), limits, table_distance_m=table_m,
+                    t_base_camera, limits, table_distance_m=table_m,
                     describe={"camera": f"replay of {camera.recording.folder}", "arm": "dry-run (kinematic)",
                               "gripper": f"Robotiq 2F-85 emulator (Modbus TCP {emulator.host}:{emulator.port})"},
                     sleep=lambda _s: None, closers=closers)

@@ -26,3 +26,22 @@ def test_empty_grasp_and_collision():
     assert measure(wide, Grasp(100, 100, 0.0, 40, 0.69), 0.085).collision
     # along the short side (vertical, 40 px) the same box fits
     assert not measure(wide, Grasp(100, 100, np.pi / 2, 40, 0.69), 0.085).collision
+
+
+def test_table_plane_gives_the_camera_pose_above_a_tilted_table():
+    from scipy.spatial.transform import Rotation
+
+    from benchbot.harness.workcell import camera_transform_from_table
+    from benchbot.perception.geometry import deproject
+
+    K = Intrinsics(400.0, 400.0, 160.0, 120.0, 320, 240)
+    # a table 0.7 m away, tilted 10° about the camera x axis: depth along each pixel ray
+    n = Rotation.from_euler("x", 10, degrees=True).apply([0.0, 0.0, -1.0])  # normal toward the camera
+    rows, cols = np.mgrid[0:240, 0:320]
+    rays = deproject(K, rows, cols, np.ones((240, 320)))
+    depth = (0.7 / -(rays @ n)).astype(np.float32)
+    t, dist = camera_transform_from_table(DepthFrame(depth, K))
+    assert abs(dist - 0.7) < 1e-3
+    pts = deproject(K, rows[::20, ::20], cols[::20, ::20], depth[::20, ::20]).reshape(-1, 3)
+    base = pts @ t[:3, :3].T + t[:3, 3]
+    assert np.abs(base[:, 2]).max() < 1e-3  # every table point at z = 0 in the base frame
