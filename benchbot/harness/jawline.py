@@ -20,10 +20,14 @@ class JawLine:
 
 
 def _profile(depth: np.ndarray, grasp: Grasp, half_px: float, step_px: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    h, w = depth.shape
+    # beyond the farthest image corner every sample is off-image (inf): a degenerate grasp (depth
+    # near 0 → millions of px per metre) must not build a gigantic profile; results are unchanged
+    reach = max(np.hypot(grasp.row - r, grasp.col - c) for r in (0, h) for c in (0, w)) + step_px
+    half_px = min(half_px, float(reach))
     t = np.arange(-half_px, half_px + step_px, step_px)
     cols = np.rint(grasp.col + t * np.cos(grasp.angle_rad)).astype(int)
     rows = np.rint(grasp.row - t * np.sin(grasp.angle_rad)).astype(int)
-    h, w = depth.shape
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     z = np.full(t.shape, np.inf)
     z[inside] = depth[rows[inside], cols[inside]]
