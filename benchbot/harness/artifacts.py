@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BenchbotError
+
 
 def attempt_prefix(run_id: str, seq: int, trial_id: str, attempt_no: int) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", trial_id)
@@ -19,13 +21,32 @@ def attempt_prefix(run_id: str, seq: int, trial_id: str, attempt_no: int) -> Pat
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:  # disk full, permissions, a vanished mount: no half file, one-line error
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise BenchbotError(f"cannot write artifact {path}: {e.strerror or e}",
+                            "free disk space or fix the results folder, then resume with "
+                            "`benchbot run --resume`") from None
+
+
+def discard(results_dir: Path, arts: list[tuple[str, str]]) -> None:
+    """Delete the files of an attempt that will not be committed (and any .tmp beside them)."""
+    for _kind, rel in arts:
+        for p in (results_dir / rel, results_dir / (rel + ".tmp")):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass  # resume removes orphans anyway
 
 
 def save_array(results_dir: Path, rel: Path, array: np.ndarray) -> str:

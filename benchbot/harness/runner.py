@@ -383,6 +383,9 @@ class Runner:
             self._safe_stop(workcell)
             return finish("aborted", locals().get("detection"), OutcomeRecord(source, None, "device fault", e.one_line()),
                           f"device fault: {e.one_line()}")
+        except BaseException:  # the attempt is dropped (disk full, second Ctrl-C, ...): so are its files
+            artifacts.discard(self.cfg.results_dir, arts)
+            raise
 
     def _from_judgement(self, j: Judgement, detection: DetectionRecord, finish: Callable[..., AttemptRecord]) -> AttemptRecord:
         if j.kind == "redo":
