@@ -33,7 +33,7 @@ class ConsoleOperator:
 
     def judge(self, summary: str) -> Judgement:
         self.console.print(summary)
-        kind = Prompt.ask("Outcome? [s]uccess / [f]ailure / [r]edo / [a]bort", choices=["s", "f", "r", "a"],
+        kind = Prompt.ask(r"Outcome? \[s]uccess / \[f]ailure / \[r]edo / \[a]bort", choices=["s", "f", "r", "a"],
                           console=self.console)
         kind = {"s": "success", "f": "failure", "r": "redo", "a": "abort"}[kind]
         cause = None
