@@ -148,8 +148,7 @@ CASES = {
     "protocol is a folder": (lambda t, r, s: ["run", "--sim", "-p", str(t / "in")], "in"),
     "protocol not UTF-8": (lambda t, r, s: ["run", "--sim", "-p", str(_raw(t, "p.yaml", b"name: \xff\xfe\n"))],
                            "p.yaml"),
-    "objects file missing": (lambda t, r, s: _sim(t, r) if False else
-                             ["run", "--sim", "-p", str(_proto(t, r, objects_file=str(t / "nope.yaml")))],
+    "objects file missing": (lambda t, r, s: ["run", "--sim", "-p", str(_proto(t, r, objects_file=str(t / "nope.yaml")))],
                              "nope.yaml"),
     "zero trials per object": (lambda t, r, s: ["run", "--sim", "-p", str(_proto(t, r, trials_per_object=0))],
                                "trials_per_object"),
@@ -252,8 +251,6 @@ def _flock(state: Path, argv):
 
 
 def _sqlite_lock(state: Path, argv):
-    from benchbot.store import Store
-
     c = sqlite3.connect(state / "r.db", isolation_level=None)
     c.execute("BEGIN IMMEDIATE")
     HOLD.append(lambda: (c.rollback(), c.close()))
@@ -273,10 +270,7 @@ def base_state(tmp_path_factory):
     """A results DB and folder holding one unfinished --sim run (2 of 3 trials done)."""
     from benchbot.harness.runner import RunConfig, Runner
 
-    import benchbot  # noqa: F401
-
     base = tmp_path_factory.mktemp("state")
-    sys.path.insert(0, str(Path(__file__).parent))
     proto = base / "p.yaml"
     data = yaml.safe_load((REPO / "protocols" / "baselines.yaml").read_text())
     data.update(objects=["soup-can", "banana", "sponge"], methods=["centroid"], trials_per_object=1,

@@ -13,7 +13,6 @@ outcome and the folder holds exactly the files the database knows.
 from __future__ import annotations
 
 import random
-import signal
 import time
 from collections import Counter
 from pathlib import Path

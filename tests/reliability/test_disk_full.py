@@ -7,7 +7,6 @@ import errno
 import os
 import sys
 
-import pytest
 
 from benchbot import cli
 
