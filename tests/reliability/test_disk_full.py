@@ -7,7 +7,6 @@ import errno
 import os
 import sys
 
-
 from benchbot import cli
 
 
