@@ -266,18 +266,17 @@ class Runner:
                         continue
                     if rec.status == "aborted":
                         summary.aborted += 1
-                        self._after_fault(rec, workcell)
                     else:
                         summary.finals += 1
+                    if rec.reason and rec.reason.startswith(("device fault", "safety gate")):
+                        self._after_fault(rec, workcell)
                     break
                 progress.advance(task)
 
     def _after_fault(self, rec: AttemptRecord, workcell: Workcell) -> None:
-        """After an aborted attempt: the operator decides on hardware; then the cell recovers, or
-        the run stops with the remaining trials pending (never a cascade of aborted trials)."""
-        self.console.print(f"[red]trial {rec.trial_id} aborted:[/] {escape(str(rec.reason))}")
-        if rec.reason and not rec.reason.startswith(("device fault", "safety gate")):
-            return  # aborted by the operator's judgement: nothing to recover
+        """After a device fault or a refused motion: the operator decides on hardware; then the cell
+        recovers, or the run stops with the remaining trials pending (never a cascade of aborts)."""
+        self.console.print(f"[red]trial {rec.trial_id} ({rec.status}):[/] {escape(str(rec.reason))}")
         if self.operator is not None and self.cfg.backend == "hardware" and not self.cfg.assume_yes:
             if not self.operator.confirm("Fix the cause, then continue with the next trial?"):
                 raise Interrupted()
@@ -375,9 +374,10 @@ class Runner:
             for kind, path in getattr(execution, "artifacts", []):
                 arts.append((kind, path))
             return self._from_judgement(judgement, detection, finish)
-        except UnsafeMotionError as e:
-            self._safe_stop(workcell)
-            return finish("aborted", locals().get("detection"), OutcomeRecord(source, None, "unsafe motion", e.one_line()),
+        except UnsafeMotionError as e:  # the detector's grasp cannot be executed safely: its failure,
+            self._safe_stop(workcell)     # not an excuse to leave the trial out of the success rate
+            return finish("final", locals().get("detection"),
+                          OutcomeRecord(source, False, "unsafe grasp", f"refused before execution: {e.one_line()}"),
                           f"safety gate: {e.one_line()}")
         except DeviceError as e:
             self._safe_stop(workcell)
