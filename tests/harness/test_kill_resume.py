@@ -23,21 +23,30 @@ def _start(tmp: Path, proto: Path) -> subprocess.Popen:
 
 
 def _check_consistent(tmp: Path, complete: bool) -> dict:
+    """Checks every run in the DB (a run that finished between kills is followed by a new one)."""
+    figures = {"trials": 0, "done": 0, "finals": 0}
     with Store(tmp / "r.db", readonly=True) as store:
-        (run_id,) = [r["run_id"] for r in store.list_runs()]
-        t = store.tables(run_id)
-        known = store.artifact_paths(run_id)
-    trials, att = t["trials"], t["attempts"]
-    finals = att[att["status"] == "final"]
-    assert finals["trial_id"].is_unique, "a trial was recorded twice"
-    assert set(finals["trial_id"]) == set(trials[trials["status"] == "done"]["trial_id"])
+        run_ids = [r["run_id"] for r in store.list_runs()]
+        if not run_ids:
+            raise ValueError("no run committed yet")
+        tables = [store.tables(run_id) for run_id in run_ids]
+        known = set().union(*(store.artifact_paths(run_id) for run_id in run_ids))
     on_disk = {p.relative_to(tmp / "res").as_posix() for p in (tmp / "res").rglob("*") if p.is_file()
                and not p.name.endswith(".tmp")}
     assert known <= on_disk, "a DB row points at a missing file"
     if complete:
         assert on_disk == known, "orphan files left after a completed resume"
-        assert (trials["status"] == "done").all()
-    return {"trials": len(trials), "done": int((trials["status"] == "done").sum()), "finals": len(finals)}
+    for t in tables:
+        trials, att = t["trials"], t["attempts"]
+        finals = att[att["status"] == "final"]
+        assert finals["trial_id"].is_unique, "a trial was recorded twice"
+        assert set(finals["trial_id"]) == set(trials[trials["status"] == "done"]["trial_id"])
+        if complete:
+            assert (trials["status"] == "done").all()
+        figures["trials"] += len(trials)
+        figures["done"] += int((trials["status"] == "done").sum())
+        figures["finals"] += len(finals)
+    return figures
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, protocol_writer, capsys):
