@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import BenchbotError
-from .protocol import _read_yaml, validation_error
+from .protocol import _read_yaml, validate_mapping, validation_error
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 EXAMPLE = "benchbot/data/hardware.example.yaml"
@@ -142,12 +142,7 @@ def load_hardware(path: str | Path) -> HardwareConfig:
     data = _read_yaml(path)
     if data is None:
         data = {}
-    if not isinstance(data, dict):
-        raise BenchbotError(f"{path}: expected a mapping at the top level", f"see {EXAMPLE}")
-    try:
-        cfg = HardwareConfig.model_validate(data)
-    except ValidationError as e:
-        raise _validation_error(path, e) from None
+    cfg: HardwareConfig = validate_mapping(HardwareConfig, path, data, EXAMPLE)  # type: ignore[assignment]
     _check_camera_kind(path, cfg.camera.kind)
     base = path.resolve().parent
     camera = cfg.camera.model_copy(update={"recording": _resolve(base, cfg.camera.recording)})

@@ -149,14 +149,19 @@ def validation_error(path: Path, err: ValidationError, example: str = "protocols
     return BenchbotError(f"{path}: key '{key}': {msg}", f"correct that value (see {example})")
 
 
-def _parse(model: type[BaseModel], path: Path) -> BaseModel:
-    data = _read_yaml(path)
+def validate_mapping(model: type[BaseModel], path: Path, data: object,
+                     example: str = "protocols/paper.yaml") -> BaseModel:
+    """Validate a file's parsed content against `model`; BenchbotError (one line) otherwise."""
     if not isinstance(data, dict):
-        raise BenchbotError(f"{path}: expected a mapping at the top level", "see protocols/paper.yaml")
+        raise BenchbotError(f"{path}: expected a mapping at the top level", f"see {example}")
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise validation_error(path, e) from None
+        raise validation_error(path, e, example) from None
+
+
+def _parse(model: type[BaseModel], path: Path) -> BaseModel:
+    return validate_mapping(model, path, _read_yaml(path))
 
 
 def load_objects(path: str | Path) -> dict[str, ObjectSpec]:

@@ -26,9 +26,9 @@ from typing import Any, Iterable, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..protocol import validation_error
+from ..protocol import validate_mapping
 from ..errors import BenchbotError, DeviceError
 from ..types import DepthFrame, Intrinsics
 
@@ -111,8 +111,7 @@ class RecordingMetadata(BaseModel):
     frame_notes: dict[str, str] = {}  # frame file stem → note (e.g. the scene it shows)
 
 
-def _one_line_validation(path: Path, err: ValidationError) -> BenchbotError:
-    return validation_error(path, err, "benchbot/data/recordings/default")
+RECORDING_EXAMPLE = "benchbot/data/recordings/default"
 
 
 def read_intrinsics_file(path: Path) -> IntrinsicsFile:
@@ -123,12 +122,7 @@ def read_intrinsics_file(path: Path) -> IntrinsicsFile:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):
         raise BenchbotError(f"{path}: is not valid YAML", "fix the YAML syntax") from None
-    if not isinstance(data, dict):
-        raise BenchbotError(f"{path}: expected a mapping at the top level", "see benchbot/data/recordings/default")
-    try:
-        return IntrinsicsFile.model_validate(data)
-    except ValidationError as e:
-        raise _one_line_validation(path, e) from None
+    return validate_mapping(IntrinsicsFile, path, data, RECORDING_EXAMPLE)
 
 
 def read_metadata(path: Path) -> RecordingMetadata:
@@ -138,12 +132,7 @@ def read_metadata(path: Path) -> RecordingMetadata:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise BenchbotError(f"{path}: is not valid JSON", "fix or delete metadata.json") from None
-    if not isinstance(data, dict):
-        raise BenchbotError(f"{path}: expected a JSON object", "fix or delete metadata.json")
-    try:
-        return RecordingMetadata.model_validate(data)
-    except ValidationError as e:
-        raise _one_line_validation(path, e) from None
+    return validate_mapping(RecordingMetadata, path, data, RECORDING_EXAMPLE)
 
 
 # ---------------------------------------------------------------- frame files
