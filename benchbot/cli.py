@@ -126,7 +126,10 @@ def validate(protocol: Optional[Path] = typer.Argument(None, help="Protocol YAML
     from .protocol import load_protocol
     from .schedule import make_schedule
 
+    from .detectors import check_methods
+
     loaded = load_protocol(_protocol(protocol), objects)
+    check_methods(loaded.protocol.methods, str(loaded.path))
     n = len(make_schedule(loaded))
     out.print(f"ok: {loaded.path} — {len(loaded.objects)} objects × {loaded.protocol.trials_per_object} trials × "
               f"{len(loaded.protocol.methods)} methods = {n} trials (hash {loaded.protocol_hash})")

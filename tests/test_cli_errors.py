@@ -65,6 +65,8 @@ BAD = {
     "object mass wrong type": (dict(objects_change=lambda o: o["objects"][1].update(mass_kg="heavy")), "mass_kg"),
     "invalid yaml": (dict(raw="name: [unclosed\n"), "not valid YAML"),
     "not a mapping": (dict(raw="- just\n- a list\n"), "mapping"),
+    "unknown detector name": (dict(proto_change=_set("methods", value=["gqstn", "teleport"])),
+                              "'teleport' is not a known detector"),
     "threshold out of range": (dict(proto_change=_set("robustness", "threshold", value=1.5)), "robustness.threshold"),
 }
 

@@ -56,3 +56,13 @@ def load_detector(name: str, **options: Any) -> Detector:
     if not hasattr(detector, "detect"):
         raise BenchbotError(f"detector plugin '{name}' has no detect(frame) method", "fix the plugin")
     return detector
+
+
+def check_methods(methods: list[str], source: str) -> None:
+    """Refuse method names no built-in or installed plugin provides (typos), before any run starts."""
+    known = plugin_targets()
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise BenchbotError(f"{source}: key 'methods': '{unknown[0]}' is not a known detector",
+                            f"use one of: {', '.join(sorted(known))} (plugins register under the entry-point "
+                            f"group {ENTRY_POINT_GROUP})")

@@ -183,6 +183,9 @@ class Runner:
         if cfg.method != "all" and cfg.method not in loaded.protocol.methods:
             raise BenchbotError(f"method '{cfg.method}' is not in protocol {loaded.path.name}",
                                 f"use one of: all, {', '.join(loaded.protocol.methods)}")
+        from ..detectors import check_methods
+
+        check_methods(loaded.protocol.methods, str(loaded.path))
         if cfg.outcomes_csv is not None:
             from .operator import ScriptedOperator
 
