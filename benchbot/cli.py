@@ -83,7 +83,7 @@ def run(protocol: Optional[Path] = ProtocolOpt,
 @app.command()
 def report(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: the latest)."),
            db: Path = DbOpt,
-           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json."),
+           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json | html."),
            by_object: bool = typer.Option(False, "--by-object", help="Add the method × object table."),
            compare_paper: bool = typer.Option(False, "--compare-paper", help="Show the paper's Table II beside."),
            ) -> None:
