@@ -453,10 +453,3 @@ class Runner:
         if self._stop_requested:
             raise Interrupted()
 
-
-def run_benchmark(cfg: RunConfig, **kwargs: Any) -> RunSummary:
-    return Runner(cfg, **kwargs).run()
-
-
-def config_json(cfg: RunConfig) -> str:
-    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in cfg.__dict__.items()})
