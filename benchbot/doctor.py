@@ -109,6 +109,25 @@ def _robot_state(host: str, port: int, timeout_s: float) -> CheckResult:
     return CheckResult("robot state", True, detail)
 
 
+def _probe(name: str, make: Callable[[], Any], read: Callable[[Any], Any], what: str,
+           fix: str) -> tuple[Any, CheckResult | None]:
+    """Open a device, read once, always close it: (value, None) or (None, the failed check)."""
+    device = None
+    try:
+        device = make()
+        return read(device), None
+    except BenchbotError as e:
+        return None, CheckResult(name, False, e.message, e.fix)
+    except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
+        return None, CheckResult(name, False, f"{what}: {e}", fix)
+    finally:
+        if device is not None:
+            try:
+                device.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
 def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] | None = None,
                   timeout_s: float = 1.0) -> list[CheckResult]:
     g = cfg.gripper
@@ -132,22 +151,11 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
                                "power the gripper; for rtu-tcp install/enable the UR RS485 URCap; check host/port"))
         if not ok:
             return out
-    gripper = None
-    try:
-        gripper = (factory or default_gripper_factory)(cfg)
-        st = gripper.status()
-    except BenchbotError as e:
-        out.append(CheckResult("gripper status", False, e.message, e.fix))
+    st, failed = _probe("gripper status", lambda: (factory or default_gripper_factory)(cfg), lambda g: g.status(),
+                        "status read failed", "check the Modbus settings")
+    if failed is not None:
+        out.append(failed)
         return out
-    except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
-        out.append(CheckResult("gripper status", False, f"status read failed: {e}", "check the Modbus settings"))
-        return out
-    finally:
-        if gripper is not None:
-            try:
-                gripper.close()
-            except Exception:  # noqa: BLE001
-                pass
     if st.fault:
         out.append(CheckResult("gripper status", False, f"fault: {st.fault}", "clear the fault (reset and re-activate)"))
     elif not st.activated:
@@ -171,22 +179,11 @@ def check_camera(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] |
         if not _importable(module):
             return [CheckResult("camera driver", False, f"the '{module}' package is not installed", fix)]
         out.append(CheckResult("camera driver", True, f"{module} importable"))
-    camera = None
-    try:
-        camera = (factory or default_camera_factory)(cfg)
-        frame = camera.capture()
-    except BenchbotError as e:
-        out.append(CheckResult("camera frame", False, e.message, e.fix))
+    frame, failed = _probe("camera frame", lambda: (factory or default_camera_factory)(cfg), lambda c: c.capture(),
+                           "capture failed", "check the camera connection")
+    if failed is not None:
+        out.append(failed)
         return out
-    except Exception as e:  # noqa: BLE001
-        out.append(CheckResult("camera frame", False, f"capture failed: {e}", "check the camera connection"))
-        return out
-    finally:
-        if camera is not None:
-            try:
-                camera.close()
-            except Exception:  # noqa: BLE001
-                pass
     valid = frame.valid_mask
     frac = float(valid.mean())
     h, w = frame.shape

@@ -26,6 +26,7 @@ from ..store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Stor
 from ..types import DepthFrame, Grasp, Placement
 from . import artifacts
 from .lock import RunLock
+from .primitive import grasp_in_base
 from .workcell import Workcell, build_workcell
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -358,7 +359,7 @@ class Runner:
             if error is not None:
                 return finish("final", detection, OutcomeRecord(source, False, "no grasp", error), error)
             grasp_cam = grasp_to_camera(grasp, clean.intrinsics)
-            grasp_base = grasp_cam.transformed(workcell.t_base_camera, "base")
+            grasp_base = grasp_in_base(grasp_cam, workcell.t_base_camera)
             detection.grasp_pose = {"center_m": grasp_base.center_m.tolist(),
                                     "approach": grasp_base.approach.tolist(),
                                     "jaw_axis": grasp_base.jaw_axis.tolist(), "width_m": grasp_base.width_m}
@@ -402,8 +403,7 @@ class Runner:
         if self.operator is None:
             raise BenchbotError("this backend needs an operator to judge outcomes",
                                 "run interactively or pass --outcomes FILE")
-        setter = getattr(self.operator, "current_trial", None)
-        if setter is not None or hasattr(self.operator, "current_trial"):
+        if hasattr(self.operator, "current_trial"):  # scripted operators answer per trial
             self.operator.current_trial = trial.trial_id  # type: ignore[attr-defined]
         qtxt = "n/a" if q is None else f"{q:.3f}"
         return self.operator.judge(f"{trial.method} on {trial.object_id} #{trial.trial_index}: grasp at "
