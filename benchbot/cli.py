@@ -324,6 +324,10 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           limit_val: Optional[int] = typer.Option(None, "--limit-val"),
           input_size: Optional[int] = typer.Option(None, "--input-size", help="Network input side (preset's default)."),
           width: Optional[int] = typer.Option(None, "--width", help="ResNet width (preset's default)."),
+          augment: bool = typer.Option(True, "--augment/--no-augment",
+                                       help="Random mirror/transpose of each training image per epoch."),
+          target: str = typer.Option("classifier", "--target",
+                                     help="GQ-STN target grasp: classifier (robust one the GQ-CNN rates best) | metric."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
 
@@ -336,7 +340,7 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
-                      limit_val=limit_val,
+                      limit_val=limit_val, augment=augment, target=target,
                       model_overrides={k: v for k, v in (("input_size", input_size), ("backbone_width", width))
                                        if v is not None})
     result = train_model(kind, data, out_dir, cfg)

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from ..errors import BenchbotError
-from ..models.gqstn import grasp_to_params, letterbox
+from ..models.gqstn import grasp_to_params, letterbox, wrap_half_turn
 from ..models.multigrasp import MultiGraspConfig, encode_targets
 
 DEXNET_THRESHOLD = 0.002
@@ -189,6 +189,8 @@ class ImageIndex:
         self.split_by = "object" if single else "image"
         assign = split_of(np.array(sorted(set(unit.values()))), seed)
         self.split = {im: assign[u] for im, u in unit.items()}
+        self.scores: dict[int, np.ndarray] | None = None  # per-grasp classifier P(robust) (targets.py)
+        self.crop_px: float | None = None  # classifier crop footprint in source pixels (targets.py)
 
     def images(self, split: str | None = None, robust_only: bool = True) -> list[ImageRef]:
         """Images of a split; robust_only keeps those with at least one robust ground-truth grasp."""
@@ -204,7 +206,7 @@ class ImageIndex:
         s, z = [], []
         for r in self.images(split):
             best = self.best_grasp(r.image)
-            s.append(3.0 * best[G_WIDTH] / self.side)
+            s.append(self.target_scale(best[G_WIDTH]))
             z.append(best[G_DEPTH])
         if not s:
             raise BenchbotError(f"no {split} image has a robust ground-truth grasp", "check the dataset labels")
@@ -216,9 +218,18 @@ class ImageIndex:
         return max(self.height, self.width)
 
     def best_grasp(self, image: int) -> np.ndarray:
-        """The target of an image: its highest-metric robust ground-truth grasp."""
+        """The target of an image: among its robust ground-truth grasps, the one the frozen classifier
+        scores highest when `scores` are set (ties → higher metric), else the highest-metric one."""
         g = self.robust_grasps(image)
-        return g[int(np.argmax(g[:, G_METRIC]))]
+        if self.scores is None:
+            return g[int(np.argmax(g[:, G_METRIC]))]
+        q = self.scores[image][self.grasps[image][:, G_ROBUST] > 0]
+        return g[int(np.lexsort((-g[:, G_METRIC], -np.nan_to_num(q, nan=-1.0)))[0])]
+
+    def target_scale(self, width_px: float) -> float:
+        """GQ-STN scale target s (fraction of the square side): the classifier's crop footprint when
+        `crop_px` is set, else 3·width (the paper's w = s/3)."""
+        return (self.crop_px if self.crop_px else 3.0 * width_px) / self.side
 
     def iter_depth(self, refs: list[ImageRef]) -> Iterator[tuple[ImageRef, np.ndarray]]:
         """(ref, H×W depth) for `refs`, reading each depth file once, in the order files appear in refs."""
@@ -231,38 +242,66 @@ class ImageIndex:
                 yield r, np.asarray(arr[r.local][..., 0] if arr.ndim == 4 else arr[r.local], np.float32)
 
 
+def dihedral(t: torch.Tensor, rows: np.ndarray, k: int, side: int) -> tuple[torch.Tensor, np.ndarray]:
+    """One of the 8 symmetries of the square (k: bit 0 mirror columns, bit 1 mirror rows, bit 2
+    transpose, applied in that order) on a …×S×S image and its grasp rows [row, col, angle, ...] in
+    square pixels. A straight-down camera centred on the image sees a mirrored scene; grasp angles
+    (CCW from +col, modulo π) follow: mirror → −θ, transpose → π/2 − θ."""
+    r = rows.copy()
+    if k & 1:
+        t, r[:, 1], r[:, 2] = t.flip(-1), side - 1 - r[:, 1], -r[:, 2]
+    if k & 2:
+        t, r[:, 0], r[:, 2] = t.flip(-2), side - 1 - r[:, 0], -r[:, 2]
+    if k & 4:
+        t, r[:, [0, 1]], r[:, 2] = t.transpose(-1, -2), r[:, [1, 0]], np.pi / 2 - r[:, 2]
+    r[:, 2] = wrap_half_turn(r[:, 2])
+    return t, r
+
+
 def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None,
-                  grid_cfg: MultiGraspConfig | None = None) -> dict[str, Any]:
+                  grid_cfg: MultiGraspConfig | None = None, best: np.ndarray | None = None,
+                  crop_px: float | None = None, symmetry: int = 0) -> dict[str, Any]:
     """One training sample: letterboxed (resized) depth 1×S×S, the GQ-STN target [x, y, θ, s, z]
-    of the best robust grasp, and the MultiGrasp grid of all robust grasps."""
+    of `best` (default: the highest-metric robust grasp; s from `crop_px` or 3·width) and the
+    MultiGrasp grid of all robust grasps; `symmetry` (0–7, see `dihedral`) augments both."""
     sq, box = letterbox(depth)
     side = box.side
     size = source_size or side
-    t = torch.from_numpy(sq)[None, None]
+    robust = grasps[grasps[:, G_ROBUST] > 0]
+    if best is None:
+        best = robust[int(np.argmax(robust[:, G_METRIC]))]
+    # [row, col, angle, width, depth, metric] in square pixels; row 0 is the GQ-STN target
+    rows = np.concatenate([best[None], robust])[:, [G_ROW, G_COL, G_ANGLE, G_WIDTH, G_DEPTH, G_METRIC]].astype(np.float64)
+    rows[:, 0] += box.pad_top
+    rows[:, 1] += box.pad_left
+    t, rows = dihedral(torch.from_numpy(sq)[None, None], rows, symmetry, side)
     if size != side:
         t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
     k = size / side
-    robust = grasps[grasps[:, G_ROBUST] > 0]
-    best = robust[int(np.argmax(robust[:, G_METRIC]))]
-    row, col = box.to_square(best[G_ROW], best[G_COL])
-    target = grasp_to_params(row, col, best[G_ANGLE], best[G_WIDTH], best[G_DEPTH], side)
-    sample = {"depth": t[0], "target": torch.from_numpy(target)}
+    row, col, angle, width, z = rows[0, :5]
+    target = grasp_to_params(row, col, angle, width, z, side)
+    if crop_px:
+        target[3] = crop_px / side
+    sample = {"depth": t[0].contiguous(), "target": torch.from_numpy(target)}
     if grid_cfg is not None:
-        g6 = np.stack([(robust[:, G_ROW] + box.pad_top + 0.5) * k - 0.5, (robust[:, G_COL] + box.pad_left + 0.5) * k - 0.5,
-                       robust[:, G_ANGLE], robust[:, G_WIDTH] * k, robust[:, G_DEPTH], robust[:, G_METRIC]], axis=1)
+        g6 = rows[1:].copy()
+        g6[:, 0], g6[:, 1] = (g6[:, 0] + 0.5) * k - 0.5, (g6[:, 1] + 0.5) * k - 0.5
+        g6[:, 3] *= k
         sample["grid"] = torch.from_numpy(encode_targets(g6, size, float(t.mean()), grid_cfg))
     return sample
 
 
 class ImageStream(IterableDataset):
     """Training samples (see `prepare_image`) of one split, one depth file at a time; shuffled per
-    epoch (file order and rows within a file) from (seed, epoch); `rank`/`world` stride the samples."""
+    epoch (file order and rows within a file) from (seed, epoch); `rank`/`world` stride the samples;
+    `augment` draws one of the 8 square symmetries per image from (seed, epoch, image)."""
 
     def __init__(self, index: ImageIndex, split: str, source_size: int | None = None,
                  grid_cfg: MultiGraspConfig | None = None, seed: int = 0, shuffle: bool = True,
-                 rank: int = 0, world: int = 1, limit: int | None = None) -> None:
+                 rank: int = 0, world: int = 1, limit: int | None = None, augment: bool = False) -> None:
         self.index, self.split, self.source_size, self.grid_cfg = index, split, source_size, grid_cfg
         self.seed, self.shuffle, self.rank, self.world, self.epoch = seed, shuffle, rank, world, 0
+        self.augment = augment
         self.refs = index.images(split)[:limit] if limit else index.images(split)
 
     def set_epoch(self, epoch: int) -> None:
@@ -283,6 +322,8 @@ class ImageStream(IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for ref, depth in self.index.iter_depth(self.ordered_refs()):
-            s = prepare_image(depth, self.index.grasps[ref.image], self.source_size, self.grid_cfg)
+            sym = int(np.random.default_rng((self.seed, self.epoch, ref.image)).integers(8)) if self.augment else 0
+            s = prepare_image(depth, self.index.grasps[ref.image], self.source_size, self.grid_cfg,
+                              self.index.best_grasp(ref.image), self.index.crop_px, sym)
             s["image"] = ref.image
             yield s

@@ -1,6 +1,8 @@
 """The training loop of the one-shot detectors: `train(kind, data_dir, out_dir, config)`.
 
 * schedule: the paper's ξ / lr / teacher-forcing plan (schedule.py) by default; Adam, L2 1e-7.
+* data: training images get a random square symmetry per epoch (augment); a GQ-STN's targets come
+  from its frozen classifier where it can (targets.py: best-rated robust grasp, crop footprint scale).
 * every epoch: validation on the held-out 20 % (split by object), a CSV row in `log.csv`, the
   training state in `checkpoint.pt` (atomic write) and, when validation improved, the model in
   `<kind>.pt` (what `--weights` takes).
@@ -52,6 +54,8 @@ class TrainConfig:
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"backbone_width": 8}
     robust_threshold: float = 0.5  # P(robust) from the frozen GQ-CNN counted as robust
+    augment: bool = True  # a random square symmetry (mirror/transpose) per training image and epoch
+    target: str = "classifier"  # GQ-STN target grasp: "classifier" (best-rated robust one) | "metric"
 
 
 @dataclass
@@ -169,7 +173,31 @@ def _comparable(cfg: TrainConfig, kind: str) -> dict[str, Any]:
     """The config fields a resumed run must share with the interrupted one."""
     d = asdict(cfg)
     return {"kind": kind, **{k: d[k] for k in ("preset", "batch_size", "compress", "source_size", "seed",
-                                               "weight_decay", "limit_train", "limit_val", "model_overrides")}}
+                                               "weight_decay", "limit_train", "limit_val", "model_overrides",
+                                               "augment", "target")}}
+
+
+def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConfig, out: Path) -> None:
+    """GQ-STN targets from the frozen classifier (targets.py): the scale target is its crop footprint
+    and, with target="classifier", the target grasp is the robust one it rates highest."""
+    from ..models.gqcnn import GQCNN
+    from ..perception.crops import SPECS
+    from .targets import cached_scores, crop_footprint_px
+
+    if cfg.target not in ("classifier", "metric"):
+        raise BenchbotError(f"unknown target {cfg.target!r}", "use classifier or metric")
+    if not isinstance(classifier, GQCNN):
+        if cfg.target == "classifier":
+            raise BenchbotError("classifier targets need a GQ-CNN classifier", "use target='metric'")
+        return
+    index.crop_px = crop_footprint_px(index, SPECS[classifier.cfg.crop].crop_px, classifier.cfg.px_per_m)
+    if cfg.target == "classifier":
+        import copy
+
+        from ..robustness import GQCNNEvaluator
+
+        evaluator = GQCNNEvaluator(copy.deepcopy(classifier), threshold=cfg.robust_threshold)
+        index.scores = cached_scores(index, evaluator, out / "target_scores.npz")
 
 
 def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
@@ -189,6 +217,12 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     index = ImageIndex(data_dir, seed=cfg.seed)
     state_path, model_path, log_path = out / "checkpoint.pt", out / f"{kind}.pt", out / "log.csv"
     state = load_file(state_path, (STATE_FORMAT,)) if state_path.is_file() else None
+    if kind == "gqstn":
+        if classifier is None:
+            from ..models.weights import load_gqcnn
+
+            classifier = load_gqcnn(cfg.model_overrides.get("classifier", GQSTNConfig.classifier))
+        _classifier_targets(index, classifier, cfg, out)
     if state is not None:
         if state.get("comparable") != _comparable(cfg, kind):
             raise BenchbotError(f"{out} holds a run with different settings", "use a new --out folder")
@@ -213,7 +247,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
 
     grid_cfg = model.cfg if kind == "multigrasp" else None
     train_stream = ImageStream(index, "train", cfg.source_size, grid_cfg, cfg.seed, True, ctx.rank, ctx.world,
-                               cfg.limit_train)
+                               cfg.limit_train, cfg.augment)
     val_stream = ImageStream(index, "val", cfg.source_size, grid_cfg, cfg.seed, False, ctx.rank, ctx.world,
                              cfg.limit_val)
     if len(train_stream.refs) == 0 or len(val_stream.refs) == 0:

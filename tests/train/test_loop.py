@@ -32,7 +32,7 @@ TINY = {"backbone_width": 4, "input_size": 32, "crop_size": 16}
 
 def cfg(**kw) -> TrainConfig:
     return TrainConfig(batch_size=4, schedule=SCHED, source_size=32, progress=False, model_overrides=TINY,
-                       **SMALL, **kw)
+                       target="metric", **SMALL, **kw)
 
 
 def test_resume_after_kill_equals_uninterrupted_run(dataset, tmp_path) -> None:
@@ -66,6 +66,29 @@ def test_tiny_multigrasp_training_lowers_loss(dataset, tmp_path) -> None:
 def test_tiny_gqstn_localization_training_lowers_loss(dataset, tmp_path) -> None:
     s = Schedule((Phase(5, 1.0, 3e-3),), teacher_epochs=5)
     res = train("gqstn", dataset, tmp_path / "g", TrainConfig(batch_size=2, schedule=s, source_size=32,
-                progress=False, model_overrides=TINY, limit_train=8, limit_val=2), classifier=StandIn())
+                progress=False, model_overrides=TINY, limit_train=8, limit_val=2, target="metric",
+                augment=False),
+                classifier=StandIn())
     losses = [r["train_a"] for r in res.history]  # L_loc
     assert min(losses[-2:]) < 0.8 * losses[0]
+
+
+def test_gqstn_targets_come_from_the_frozen_gqcnn(dataset, tmp_path) -> None:
+    import json
+
+    from benchbot.models.weights import load_gqcnn
+    from benchbot.train.targets import crop_footprint_px
+    from benchbot.train.data import ImageIndex
+
+    meta = json.loads((dataset / "meta.json").read_text())
+    meta.update(camera_intrinsics={"fx": 60.0, "fy": 60.0, "cx": 31.5, "cy": 23.5}, table_distance_m=0.75)
+    (dataset / "meta.json").write_text(json.dumps(meta))
+    s = Schedule((Phase(1, 0.5, 1e-3),))
+    res = train("gqstn", dataset, tmp_path / "g", TrainConfig(batch_size=4, schedule=s, source_size=32, progress=False,
+                model_overrides={"backbone_width": 4, "input_size": 32}, **SMALL), classifier=load_gqcnn("gqcnn-4.0-pj"))
+    assert (tmp_path / "g" / "target_scores.npz").is_file() and res.history[0]["train_b"] > 0  # L_rob was computed
+    gqcnn = load_gqcnn("gqcnn-4.0-pj")
+    px = crop_footprint_px(ImageIndex(dataset), 96, gqcnn.cfg.px_per_m)
+    assert res.model.cfg.crop_size == 96 and res.model.cfg.scale_mean == pytest.approx(px / 64)
+    with pytest.raises(BenchbotError, match="need a GQ-CNN"):
+        train("gqstn", dataset, tmp_path / "h", TrainConfig(schedule=s, progress=False), classifier=StandIn())

@@ -1,0 +1,100 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchbot.models.gqstn import letterbox
+from benchbot.models.weights import load_gqcnn
+from benchbot.robustness import GQCNNEvaluator
+from benchbot.train.data import G_METRIC, G_ROBUST, ImageIndex, dihedral, prepare_image
+from benchbot.train.targets import cached_scores, crop_footprint_px
+
+
+@pytest.mark.parametrize("k", range(8))
+@pytest.mark.parametrize("angle", [0.0, math.pi / 4, -math.pi / 4, math.atan2(1, 2), -math.pi / 2])
+def test_dihedral_keeps_jaw_endpoints_on_the_same_pixels(k, angle) -> None:
+    side = 21
+    img = torch.arange(side * side, dtype=torch.float32).reshape(1, 1, side, side)
+    L = 2 * math.sqrt(5) if angle == math.atan2(1, 2) else (3 * math.sqrt(2) if abs(angle) == math.pi / 4 else 4.0)
+    rows = np.array([[9.0, 8.0, angle, 5.0, 0.7, 1.0]])
+
+    def ends(t: torch.Tensor, r: np.ndarray) -> set[float]:
+        row, col, a = r[0, :3]
+        out = set()
+        for sgn in (-1, 1):
+            pr, pc = row - sgn * L * math.sin(a), col + sgn * L * math.cos(a)
+            assert abs(pr - round(pr)) < 1e-6 and abs(pc - round(pc)) < 1e-6
+            out.add(float(t[0, 0, round(pr), round(pc)]))
+        return out
+
+    t2, r2 = dihedral(img, rows, k, side)
+    assert float(t2[0, 0, round(r2[0, 0]), round(r2[0, 1])]) == float(img[0, 0, 9, 8])  # centre pixel
+    assert ends(t2, r2) == ends(img, rows)
+    assert -math.pi / 2 <= r2[0, 2] < math.pi / 2
+    assert k == 0 or not torch.equal(t2, img)
+
+
+def test_augmented_sample_target_follows_the_image(dataset) -> None:
+    idx = ImageIndex(dataset)
+    ref = idx.images("train")[0]
+    depth = next(idx.iter_depth([ref]))[1]
+    g = idx.grasps[ref.image]
+    plain = prepare_image(depth, g, None)
+    _, box = letterbox(depth)
+    for k in range(1, 8):
+        s = prepare_image(depth, g, None, symmetry=k)
+        sq = plain["depth"][None]
+        rows = np.array([[*box.to_square(*idx.best_grasp(ref.image)[1:3]), idx.best_grasp(ref.image)[3], 0, 0, 0]])
+        t, _ = dihedral(sq, rows, k, box.side)
+        assert torch.equal(s["depth"], t[0])
+        assert s["target"][3:].tolist() == pytest.approx(plain["target"][3:].tolist())  # scale, depth unchanged
+
+
+class FakeEvaluator:
+    """Rates a grasp by its column (right-most best); counts calls."""
+
+    name = "fake"
+    threshold = 0.5
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def qualities(self, frame, grasps):
+        self.calls += 1
+        return np.array([g.col / 100.0 for g in grasps])
+
+
+def test_classifier_scores_pick_the_target_and_are_cached(dataset, tmp_path) -> None:
+    idx = ImageIndex(dataset)
+    for image, g in idx.grasps.items():  # make every grasp robust so the choice matters
+        g[:, G_ROBUST] = 1
+    ev = FakeEvaluator()
+    scores = cached_scores(idx, ev, tmp_path / "scores.npz")
+    assert ev.calls == len(idx.refs) and set(scores) == set(idx.grasps)
+    idx.scores = scores
+    for image, g in idx.grasps.items():
+        assert idx.best_grasp(image)[2] == g[:, 2].max()  # highest column, not highest metric
+    again = cached_scores(idx, ev, tmp_path / "scores.npz")
+    assert ev.calls == len(idx.refs) and all(np.array_equal(again[k], scores[k]) for k in scores)
+    idx.scores = None
+    first = next(iter(idx.grasps))
+    assert idx.best_grasp(first)[G_METRIC] == idx.grasps[first][:, G_METRIC].max()
+
+
+def test_scale_target_is_the_classifier_footprint(dataset) -> None:
+    idx = ImageIndex(dataset)
+    assert crop_footprint_px(idx, 96, 450.0) is None  # the fixture records no camera
+    idx.meta = {"camera_intrinsics": {"fx": 364.0, "fy": 364.0, "cx": 31.5, "cy": 23.5},
+                "table_distance_m": 0.7}
+    gqcnn = load_gqcnn("gqcnn-4.0-pj")
+    ev = GQCNNEvaluator(gqcnn, table_distance_m=0.7)
+    px = crop_footprint_px(idx, 96, gqcnn.cfg.px_per_m)
+    from benchbot.train.evaluate import frame_intrinsics
+    from benchbot.types import DepthFrame
+
+    intr, _ = frame_intrinsics(idx.meta, idx.height, idx.width)
+    assert px == pytest.approx(96 / ev.scale_for(DepthFrame(np.full((48, 64), 0.7, np.float32), intr, 0.0, {})))
+    idx.crop_px = px
+    assert idx.target_scale(12.0) == pytest.approx(px / idx.side)
+    assert idx.target_stats("train")["scale_mean"] == pytest.approx(px / idx.side)
