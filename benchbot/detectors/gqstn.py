@@ -1,7 +1,8 @@
 """`gqstn`: the GQ-STN one-shot detector (Gariépy et al. 2019) behind the Detector interface.
 
-The frame is padded to a square (edge-replicated depth), resized to the size the model was trained
-on, run once; the predicted (x, y, θ, s, z) are mapped back to the frame's pixels. `score` is the
+The frame is resampled to the view the model was trained on (same pixels per metre at the table,
+same square side; edge-replicated beyond the frame; models without a recorded view: padded to a
+square), resized to the size the model was trained on, run once; the predicted (x, y, θ, s, z) are mapped back to the frame's pixels. `score` is the
 frozen GQ-CNN's P(robust) of the GQ-STN's own crop. Needs a trained checkpoint: `weights=` (the CLI's
 --weights) or the shipped benchbot/data/weights/gqstn/gqstn.pt; without one it refuses to run.
 """
@@ -16,13 +17,28 @@ from torch import nn
 
 from ..errors import BenchbotError
 from ..models.checkpoint import load_model, resolve_weights
-from ..models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp
+from ..models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, normalised_view, params_to_grasp
+from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
 
 
-def frame_tensor(frame: DepthFrame, source_size: int, device: torch.device) -> tuple[torch.Tensor, Letterbox]:
-    """Square, resized depth tensor 1×1×S×S (metres) and the frame ↔ square mapping."""
-    sq, box = letterbox(frame.depth_m)
+def view_scale(frame: DepthFrame, view: dict) -> float:
+    """Resize factor from this frame to a model's training view ({"px_per_m", "side"}): the ratio of
+    pixels per metre at the table (table distance: frame meta, else the median valid depth)."""
+    from ..robustness import estimate_table_distance
+
+    dist = frame.meta.get("table_distance_m") or estimate_table_distance(frame)
+    return float(view["px_per_m"]) / pixels_per_metre(frame.intrinsics, float(dist))
+
+
+def frame_tensor(frame: DepthFrame, source_size: int, device: torch.device,
+                 view: dict | None = None) -> tuple[torch.Tensor, Letterbox]:
+    """Square, resized depth tensor 1×1×S×S (metres) and the frame ↔ square mapping. With the
+    model's training `view`, the frame is first resampled to that view's pixels per metre and side."""
+    if view:
+        sq, box = normalised_view(frame.depth_m, view_scale(frame, view), int(view["side"]))
+    else:
+        sq, box = letterbox(frame.depth_m)
     t = torch.from_numpy(sq)[None, None].to(device)
     if source_size and source_size != box.side:
         t = F.interpolate(t, size=(source_size, source_size), mode="bilinear", align_corners=False)
@@ -86,7 +102,8 @@ class GQSTNDetector:
     name = "gqstn"
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", classifier: nn.Module | None = None,
-                 source_size: int | None = None, runtime: str = "torch", threads: int | None = None) -> None:
+                 source_size: int | None = None, runtime: str = "torch", threads: int | None = None,
+                 normalise_view: bool = True) -> None:
         if runtime not in ("torch", "onnx"):
             raise BenchbotError(f"unknown runtime {runtime!r}", "use torch or onnx")
         path = resolve_weights("gqstn", weights)
@@ -95,6 +112,7 @@ class GQSTNDetector:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.source_size = int(source_size or self.meta.get("source_size") or 0)
+        self.view = self.meta.get("view") if normalise_view else None
         self.weights = path
         self.runtime, self.threads = runtime, threads
         self._sessions: dict[tuple[int, ...], object] = {}
@@ -102,7 +120,7 @@ class GQSTNDetector:
 
     @torch.inference_mode()
     def detect(self, frame: DepthFrame) -> Grasp:
-        t, box = frame_tensor(frame, self.source_size, self.device)
+        t, box = frame_tensor(frame, self.source_size, self.device, self.view)
         if self.runtime == "onnx":
             key = tuple(t.shape)
             if key not in self._sessions:

@@ -70,31 +70,58 @@ class GQSTNConfig:
 
 @dataclass(frozen=True)
 class Letterbox:
-    """A frame padded (edge-replicated) to a square of `side` pixels: pad_top rows, pad_left cols."""
+    """Frame pixels → square model pixels: (row, col) ↦ (row·scale + pad_top, col·scale + pad_left).
+    A plain letterbox pads (edge-replicated) to `side` with scale 1; a normalised view also resamples."""
 
     side: int
-    pad_top: int
-    pad_left: int
+    pad_top: float
+    pad_left: float
+    scale: float = 1.0  # square pixels per frame pixel
 
     def to_square(self, row: float, col: float) -> tuple[float, float]:
-        return row + self.pad_top, col + self.pad_left
+        return row * self.scale + self.pad_top, col * self.scale + self.pad_left
 
     def to_frame(self, row: float, col: float) -> tuple[float, float]:
-        return row - self.pad_top, col - self.pad_left
+        return (row - self.pad_top) / self.scale, (col - self.pad_left) / self.scale
 
 
-def letterbox(depth_m: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-    """Pad an H×W depth image to a square by edge replication; invalid pixels → median valid depth."""
+def _filled(depth_m: np.ndarray) -> np.ndarray:
+    """H×W float32 depth with invalid pixels (0, NaN) replaced by the median valid depth."""
     d = np.asarray(depth_m, dtype=np.float32)
     d = d[..., 0] if d.ndim == 3 else d
     valid = np.isfinite(d) & (d > 0)
     fill = float(np.median(d[valid])) if valid.any() else 1.0
-    d = np.where(valid, d, fill).astype(np.float32)
+    return np.where(valid, d, fill).astype(np.float32)
+
+
+def letterbox(depth_m: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    """Pad an H×W depth image to a square by edge replication; invalid pixels → median valid depth."""
+    d = _filled(depth_m)
     h, w = d.shape
     side = max(h, w)
     top, left = (side - h) // 2, (side - w) // 2
     sq = np.pad(d, ((top, side - h - top), (left, side - w - left)), mode="edge")
     return sq, Letterbox(side, top, left)
+
+
+def normalised_view(depth_m: np.ndarray, scale: float, side: int) -> tuple[np.ndarray, Letterbox]:
+    """The frame resampled by `scale` (bilinear, edge-replicated beyond the frame) into a side×side
+    square, centres aligned: a camera at another distance or focal length shows objects at the pixel
+    size the model was trained on. With scale 1 and side = max(H, W) of even margins: `letterbox`."""
+    d = _filled(depth_m)
+    h, w = d.shape
+    top, left = (side - 1) / 2 - scale * (h - 1) / 2, (side - 1) / 2 - scale * (w - 1) / 2
+    box = Letterbox(side, top, left, scale)
+    if scale == 1.0 and float(top).is_integer() and float(left).is_integer() and top >= 0 and left >= 0:
+        return np.pad(d, ((int(top), side - h - int(top)), (int(left), side - w - int(left))), mode="edge"), box
+    r = (np.arange(side) - top) / scale  # source pixel centres of the output rows / cols
+    c = (np.arange(side) - left) / scale
+    gy = torch.from_numpy((2 * r + 1) / h - 1).float()
+    gx = torch.from_numpy((2 * c + 1) / w - 1).float()
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
+    out = F.grid_sample(torch.from_numpy(d)[None, None], grid, mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    return out[0, 0].numpy(), box
 
 
 # ---------- grasp ↔ STN parameters ----------
@@ -116,7 +143,7 @@ def params_to_grasp(params: np.ndarray | torch.Tensor, box: Letterbox, score: fl
     """[x, y, θ, s, z] → a `Grasp` in the original frame's pixels (inverse of `grasp_to_params`)."""
     x, y, theta, s, z = (float(v) for v in params[:5])
     row, col = box.to_frame((y + 0.5) * box.side - 0.5, (x + 0.5) * box.side - 0.5)
-    return Grasp(row, col, float(wrap_half_turn(theta)), s * box.side / 3.0, z, score)
+    return Grasp(row, col, float(wrap_half_turn(theta)), s * box.side / 3.0 / box.scale, z, score)
 
 
 def params_to_grasp_pose(params: np.ndarray | torch.Tensor, box: Letterbox, intrinsics: Intrinsics) -> GraspPose:

@@ -257,6 +257,9 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
 
+    from .targets import dataset_view
+
+    view = dataset_view(index)  # detectors resample other cameras' frames to it
     epoch = start - 1
     for epoch in range(start, last + 1):
         if stopped:
@@ -286,7 +289,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         if ctx.is_main:
             meta = {"epoch": epoch, "val_loss": float(va[0]), "data": str(data_dir), "preset": cfg.preset,
                     "split_by": index.split_by, "seed": cfg.seed, "source_size": cfg.source_size or 0,
-                    "image_shape": [index.height, index.width]}
+                    "image_shape": [index.height, index.width], "view": view}
             if improved or not model_path.is_file():
                 save_atomic(model_record(model, meta), model_path)
             save_atomic({"format": STATE_FORMAT, "version": 1, "kind": kind, "epoch": epoch,

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import BenchbotError
 from ..interfaces import RobustnessEvaluator
 from ..perception.crops import scale_factor
+from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
 from .data import G_ANGLE, G_COL, G_DEPTH, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
 from .evaluate import frame_intrinsics
@@ -29,6 +30,18 @@ CACHE_FORMAT = 1
 def _table_distance(index: ImageIndex) -> float | None:
     d = index.meta.get("table_distance_m") or (index.meta.get("config") or {}).get("camera_height_m")
     return float(d) if isinstance(d, (int, float)) and d > 0 else None
+
+
+def dataset_view(index: ImageIndex) -> dict[str, float] | None:
+    """The camera view the images show: pixels per metre at the table and the square side (stored in
+    trained models so detectors resample other cameras' frames to it); None without camera meta."""
+    dist = _table_distance(index)
+    if not dist:
+        return None
+    intr, note = frame_intrinsics(index.meta, index.height, index.width)
+    if note != "meta.json":
+        return None
+    return {"px_per_m": pixels_per_metre(intr, dist), "side": index.side}
 
 
 def crop_footprint_px(index: ImageIndex, crop_px: int, px_per_m: float) -> float | None:

@@ -84,6 +84,24 @@ def test_detect_maps_back_to_frame_pixels(tmp_path) -> None:
     assert 0.0 <= g.score <= 1.0 and det.last_output.crop.shape == (1, 1, 16, 16)
 
 
+
+def test_detect_resamples_other_cameras_to_the_training_view(tmp_path) -> None:
+    model = GQSTN(CFG)
+    set_head(model.loc_trans, math.log(0.625 / 0.375), 0.0)  # x = 0.125, y = 0 in the training view
+    set_head(model.loc_rot, 0.3, 0.0)
+    set_head(model.loc_scale, math.log(0.375 / 0.3), 0.7)  # s = 0.375 of the view's side
+    # trained on a camera with 250 px/m at the table and 64-px squares; this frame has 500 px/m
+    path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32, "view": {"px_per_m": 250.0, "side": 64}})
+    f = frame(96, 128)
+    f.meta["table_distance_m"] = 1.0
+    g = GQSTNDetector(weights=path, classifier=StandIn()).detect(f)
+    # view x = 0.125 → 8 view px right of centre → 16 frame px right of the frame centre (47.5, 63.5)
+    assert (g.row, g.col) == pytest.approx((47.5, 79.5), abs=1e-3)
+    assert g.width_px == pytest.approx(0.375 * 64 / 3 * 2, abs=1e-3)  # metric size kept
+    plain = GQSTNDetector(weights=path, classifier=StandIn(), normalise_view=False).detect(f)
+    assert plain.width_px == pytest.approx(0.375 * 128 / 3, abs=1e-3)
+
+
 def test_multigrasp_detector_returns_a_grasp(tmp_path) -> None:
     path = save_model(MultiGrasp(MultiGraspConfig(backbone_width=4, input_size=32)), tmp_path / "mg.pt")
     g = MultiGraspDetector(weights=path).detect(frame())

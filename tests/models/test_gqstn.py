@@ -181,3 +181,24 @@ def test_robustness_loss_alone_trains_the_stns_toward_robust_crops() -> None:
         opt.step()
         losses.append(parts["l_rob"])
     assert losses[-1] < losses[0]
+
+
+def test_normalised_view_resamples_to_the_training_scale() -> None:
+    from benchbot.models.gqstn import normalised_view
+
+    rr, cc = np.mgrid[0:48, 0:64]
+    depth = (0.7 + 0.001 * rr + 0.0005 * cc).astype(np.float32)  # linear: bilinear sampling is exact
+    sq, box = normalised_view(depth, 1.0, 64)
+    ref, ref_box = letterbox(depth)
+    assert np.array_equal(sq, ref) and box.to_square(3, 5) == ref_box.to_square(3, 5)
+    sq, box = normalised_view(depth, 0.5, 40)  # a camera twice as close (or twice the focal length)
+    assert sq.shape == (40, 40) and box.scale == 0.5
+    for r2, c2 in [(20, 20), (12, 9), (27, 30)]:
+        r, c = box.to_frame(r2, c2)
+        assert 0 <= r <= 47 and 0 <= c <= 63
+        assert sq[r2, c2] == pytest.approx(0.7 + 0.001 * r + 0.0005 * c, abs=1e-5)
+    assert box.to_frame(*box.to_square(11.5, 40.25)) == pytest.approx((11.5, 40.25))
+    # the frame centre maps to the square centre; widths come back in frame pixels
+    assert box.to_square(23.5, 31.5) == pytest.approx((19.5, 19.5))
+    g = params_to_grasp(np.array([0.0, 0.0, 0.3, 0.3, 0.7]), box)
+    assert (g.row, g.col, g.width_px) == pytest.approx((23.5, 31.5, 0.3 * 40 / 3 / 0.5))
