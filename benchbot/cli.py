@@ -296,7 +296,12 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
     meta = generate(out_dir, n_images=images, seed_start=seed_start, workers=workers,
                     grasps_per_image=grasps_per_image, perturbations=perturbations, progress=progress,
                     objects_file=objects_file, object_ids=ids)
-    out.print(f"{out_dir}: {meta.get('n_images')} images, {meta.get('n_grasps')} labelled grasps")
+    _print_counts(out_dir, meta)
+
+
+def _print_counts(out_dir: Path, meta: dict) -> None:
+    counts = meta.get("counts") or {}
+    out.print(f"{out_dir}: {counts.get('images')} images, {counts.get('grasps')} labelled grasps")
 
 
 @app.command("datagen-merge")
@@ -306,7 +311,7 @@ def datagen_merge(shards: list[Path] = typer.Argument(..., help="Shard folders."
     from .sim.datagen import merge_shards
 
     meta = merge_shards(shards, out_dir)
-    out.print(f"{out_dir}: {meta.get('n_images')} images, {meta.get('n_grasps')} labelled grasps")
+    _print_counts(out_dir, meta)
 
 
 @app.command()

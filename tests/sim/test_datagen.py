@@ -104,3 +104,15 @@ def test_worker_processes_give_the_same_arrays(reference, tmp_path):
     a, b = _arrays(reference), _arrays(tmp_path)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_merge_command_prints_the_counts(tmp_path):
+    from typer.testing import CliRunner
+
+    from benchbot.cli import app
+
+    generate(tmp_path / "s1", n_images=1, seed_start=5, **SMALL)
+    generate(tmp_path / "s2", n_images=1, seed_start=6, **SMALL)
+    res = CliRunner().invoke(app, ["datagen-merge", str(tmp_path / "s1"), str(tmp_path / "s2"),
+                                   "--out", str(tmp_path / "m")])
+    assert res.exit_code == 0 and "2 images, 8 labelled grasps" in " ".join(res.output.split())
