@@ -333,6 +333,8 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                                        help="Random mirror/transpose of each training image per epoch."),
           target: str = typer.Option("classifier", "--target",
                                      help="GQ-STN target grasp: classifier (robust one the GQ-CNN rates best) | metric."),
+          view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
+                                                 "many metres of the table (default: the whole frame)."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
 
@@ -345,7 +347,7 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
-                      limit_val=limit_val, augment=augment, target=target,
+                      limit_val=limit_val, augment=augment, target=target, view_m=view_m,
                       model_overrides={k: v for k, v in (("input_size", input_size), ("backbone_width", width))
                                        if v is not None})
     result = train_model(kind, data, out_dir, cfg)

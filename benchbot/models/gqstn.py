@@ -107,13 +107,16 @@ def letterbox(depth_m: np.ndarray) -> tuple[np.ndarray, Letterbox]:
 def normalised_view(depth_m: np.ndarray, scale: float, side: int) -> tuple[np.ndarray, Letterbox]:
     """The frame resampled by `scale` (bilinear, edge-replicated beyond the frame) into a side×side
     square, centres aligned: a camera at another distance or focal length shows objects at the pixel
-    size the model was trained on. With scale 1 and side = max(H, W) of even margins: `letterbox`."""
+    size the model was trained on; a side smaller than the frame keeps only the central region of
+    interest. With scale 1 and side = max(H, W) of even margins: `letterbox`."""
     d = _filled(depth_m)
     h, w = d.shape
     top, left = (side - 1) / 2 - scale * (h - 1) / 2, (side - 1) / 2 - scale * (w - 1) / 2
     box = Letterbox(side, top, left, scale)
-    if scale == 1.0 and float(top).is_integer() and float(left).is_integer() and top >= 0 and left >= 0:
-        return np.pad(d, ((int(top), side - h - int(top)), (int(left), side - w - int(left))), mode="edge"), box
+    if scale == 1.0 and float(top).is_integer() and float(left).is_integer():  # pure pad / crop
+        t, l_ = int(top), int(left)
+        d = np.pad(d, ((max(t, 0), max(side - h - t, 0)), (max(l_, 0), max(side - w - l_, 0))), mode="edge")
+        return np.ascontiguousarray(d[max(-t, 0):max(-t, 0) + side, max(-l_, 0):max(-l_, 0) + side]), box
     r = (np.arange(side) - top) / scale  # source pixel centres of the output rows / cols
     c = (np.arange(side) - left) / scale
     gy = torch.from_numpy((2 * r + 1) / h - 1).float()

@@ -346,7 +346,8 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
 
 def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     """Concatenate datasets made with different seed ranges into `out` (files renumbered, image
-    indices offset by the images before each shard). Returns the merged meta.json."""
+    indices offset by the images before each shard; a shard's object list may extend another's, e.g.
+    after objects were added). Returns the merged meta.json."""
     out = Path(out)
     metas = []
     for d in map(Path, dirs):
@@ -358,8 +359,10 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     if (out / "meta.json").exists():
         raise BenchbotError(f"{out} already holds a dataset", "merge into a new folder")
     objs = [m["objects"] for m in metas]
-    if any(o != objs[0] for o in objs):
-        raise BenchbotError("shards were made with different object lists", "merge only shards with the same objects")
+    longest = max(objs, key=len)  # labels index the object list: shorter lists must be its prefix
+    if any(o != longest[:len(o)] for o in objs):
+        raise BenchbotError("shards were made with different object lists",
+                            "merge only shards whose object lists agree (one may extend another)")
     tens = _Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
     imgs = _ImageWriter(out / "images")
     offset = 0
@@ -377,6 +380,8 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     tens.finish()
     imgs.finish()
     meta = dict(metas[0])
+    meta["objects"] = longest
+    meta["config"] = dict(meta["config"], object_ids=[o["id"] for o in longest])
     meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas)]
     meta["seed_range"] = None
     meta["counts"] = {"images": imgs.n_images, "grasps": tens.rows, "tensor_files": tens.files,

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from ..errors import BenchbotError
-from ..models.gqstn import grasp_to_params, letterbox, wrap_half_turn
+from ..models.gqstn import grasp_to_params, letterbox, normalised_view, wrap_half_turn
 from ..models.multigrasp import MultiGraspConfig, encode_targets
 
 DEXNET_THRESHOLD = 0.002
@@ -191,6 +191,7 @@ class ImageIndex:
         self.split = {im: assign[u] for im, u in unit.items()}
         self.scores: dict[int, np.ndarray] | None = None  # per-grasp classifier P(robust) (targets.py)
         self.crop_px: float | None = None  # classifier crop footprint in source pixels (targets.py)
+        self.view_side: int | None = None  # central square region of interest (pixels), None: whole frame
 
     def images(self, split: str | None = None, robust_only: bool = True) -> list[ImageRef]:
         """Images of a split; robust_only keeps those with at least one robust ground-truth grasp."""
@@ -214,8 +215,19 @@ class ImageIndex:
 
     @property
     def side(self) -> int:
-        """Side of the letterboxed (square) images."""
-        return max(self.height, self.width)
+        """Side of the square images the models see: the region-of-interest view when set, else the
+        letterboxed frame."""
+        return self.view_side or max(self.height, self.width)
+
+    def to_square(self, row: float, col: float) -> tuple[float, float]:
+        """Frame pixel → square pixel (centres aligned, as `letterbox` / `normalised_view`)."""
+        if not self.view_side:
+            return row + (self.side - self.height) // 2, col + (self.side - self.width) // 2
+        return row + (self.side - self.height) / 2, col + (self.side - self.width) / 2
+
+    def in_view(self, row: float, col: float, margin: float = 0.0) -> bool:
+        r, c = self.to_square(row, col)
+        return margin <= r <= self.side - 1 - margin and margin <= c <= self.side - 1 - margin
 
     def best_grasp(self, image: int) -> np.ndarray:
         """The target of an image: among its robust ground-truth grasps, the one the frozen classifier
@@ -260,11 +272,12 @@ def dihedral(t: torch.Tensor, rows: np.ndarray, k: int, side: int) -> tuple[torc
 
 def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None,
                   grid_cfg: MultiGraspConfig | None = None, best: np.ndarray | None = None,
-                  crop_px: float | None = None, symmetry: int = 0) -> dict[str, Any]:
-    """One training sample: letterboxed (resized) depth 1×S×S, the GQ-STN target [x, y, θ, s, z]
-    of `best` (default: the highest-metric robust grasp; s from `crop_px` or 3·width) and the
-    MultiGrasp grid of all robust grasps; `symmetry` (0–7, see `dihedral`) augments both."""
-    sq, box = letterbox(depth)
+                  crop_px: float | None = None, symmetry: int = 0, view_side: int | None = None) -> dict[str, Any]:
+    """One training sample: letterboxed (or `view_side` central square, resized) depth 1×S×S, the
+    GQ-STN target [x, y, θ, s, z] of `best` (default: the highest-metric robust grasp; s from
+    `crop_px` or 3·width) and the MultiGrasp grid of the robust grasps inside the square;
+    `symmetry` (0–7, see `dihedral`) augments both."""
+    sq, box = normalised_view(depth, 1.0, view_side) if view_side else letterbox(depth)
     side = box.side
     size = source_size or side
     robust = grasps[grasps[:, G_ROBUST] > 0]
@@ -284,7 +297,7 @@ def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None
         target[3] = crop_px / side
     sample = {"depth": t[0].contiguous(), "target": torch.from_numpy(target)}
     if grid_cfg is not None:
-        g6 = rows[1:].copy()
+        g6 = rows[1:][((rows[1:, :2] >= 0) & (rows[1:, :2] <= side - 1)).all(axis=1)]
         g6[:, 0], g6[:, 1] = (g6[:, 0] + 0.5) * k - 0.5, (g6[:, 1] + 0.5) * k - 0.5
         g6[:, 3] *= k
         sample["grid"] = torch.from_numpy(encode_targets(g6, size, float(t.mean()), grid_cfg))
@@ -302,7 +315,10 @@ class ImageStream(IterableDataset):
         self.index, self.split, self.source_size, self.grid_cfg = index, split, source_size, grid_cfg
         self.seed, self.shuffle, self.rank, self.world, self.epoch = seed, shuffle, rank, world, 0
         self.augment = augment
-        self.refs = index.images(split)[:limit] if limit else index.images(split)
+        refs = index.images(split)
+        if index.view_side:  # the target must lie inside the region of interest
+            refs = [r for r in refs if index.in_view(*index.best_grasp(r.image)[[G_ROW, G_COL]])]
+        self.refs = refs[:limit] if limit else refs
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -324,6 +340,6 @@ class ImageStream(IterableDataset):
         for ref, depth in self.index.iter_depth(self.ordered_refs()):
             sym = int(np.random.default_rng((self.seed, self.epoch, ref.image)).integers(8)) if self.augment else 0
             s = prepare_image(depth, self.index.grasps[ref.image], self.source_size, self.grid_cfg,
-                              self.index.best_grasp(ref.image), self.index.crop_px, sym)
+                              self.index.best_grasp(ref.image), self.index.crop_px, sym, self.index.view_side)
             s["image"] = ref.image
             yield s

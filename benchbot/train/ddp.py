@@ -115,10 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--target", default="classifier", choices=["classifier", "metric"])
     ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--view-m", type=float, default=None)
     a = ap.parse_args(argv)
     train(a.model, a.data, a.out, TrainConfig(preset=a.preset, batch_size=a.batch_size, max_epochs=a.epochs,
                                               source_size=a.source_size, seed=a.seed, device=a.device,
-                                              target=a.target, augment=not a.no_augment,
+                                              target=a.target, augment=not a.no_augment, view_m=a.view_m,
                                               progress=int(os.environ.get("RANK", "0")) == 0))
 
 

@@ -167,11 +167,18 @@ def summarise(method: str, outcomes: Sequence[Outcome]) -> MethodResult:
 def frame_intrinsics(meta: dict[str, Any], height: int, width: int) -> tuple[Intrinsics, str]:
     """Camera intrinsics from meta.json; for folders without them (original Dex-Net), a PrimeSense
     (f = 525 px) centred on the image — the returned note says which."""
-    cand = meta.get("intrinsics") or (meta.get("camera") or {}).get("intrinsics") or meta.get("camera")
+    cand = (meta.get("camera_intrinsics") or meta.get("intrinsics") or (meta.get("camera") or {}).get("intrinsics")
+            or meta.get("camera"))
     if isinstance(cand, dict) and all(k in cand for k in ("fx", "fy", "cx", "cy")):
         return Intrinsics(float(cand["fx"]), float(cand["fy"]), float(cand["cx"]), float(cand["cy"]),
                           int(cand.get("width", width)), int(cand.get("height", height))), "meta.json"
     return Intrinsics(525.0, 525.0, width / 2.0, height / 2.0, width, height), "assumed PrimeSense f=525 px"
+
+
+def table_distance(meta: dict[str, Any]) -> float | None:
+    """Camera-to-table distance recorded in meta.json (benchbot datagen: config.camera_height_m)."""
+    d = meta.get("table_distance_m") or (meta.get("config") or {}).get("camera_height_m")
+    return float(d) if isinstance(d, (int, float)) and d > 0 else None
 
 
 def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, evaluator: RobustnessEvaluator,
@@ -184,7 +191,7 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
     intr, intr_note = frame_intrinsics(index.meta, index.height, index.width)
-    table_m = index.meta.get("table_distance_m")
+    table_m = table_distance(index.meta)
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
         frame_meta = {"image": ref.image} | ({"table_distance_m": float(table_m)} if table_m else {})

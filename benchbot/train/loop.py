@@ -56,6 +56,7 @@ class TrainConfig:
     robust_threshold: float = 0.5  # P(robust) from the frozen GQ-CNN counted as robust
     augment: bool = True  # a random square symmetry (mirror/transpose) per training image and epoch
     target: str = "classifier"  # GQ-STN target grasp: "classifier" (best-rated robust one) | "metric"
+    view_m: float | None = None  # models see only the central view_m × view_m metres of the table (None: whole frame)
 
 
 @dataclass
@@ -174,7 +175,24 @@ def _comparable(cfg: TrainConfig, kind: str) -> dict[str, Any]:
     d = asdict(cfg)
     return {"kind": kind, **{k: d[k] for k in ("preset", "batch_size", "compress", "source_size", "seed",
                                                "weight_decay", "limit_train", "limit_val", "model_overrides",
-                                               "augment", "target")}}
+                                               "augment", "target", "view_m")}}
+
+
+def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> None:
+    """Restrict the models' input to the central view_m-metre square of the table."""
+    if view_m is None:
+        return
+    from .targets import dataset_view
+
+    view = dataset_view(index)
+    if view is None:
+        raise BenchbotError(f"{data_dir}/meta.json records no camera intrinsics and table distance",
+                            "train without --view-m (the whole frame)")
+    side = int(round(view_m * view["px_per_m"]))
+    if not 32 <= side <= max(index.height, index.width):
+        raise BenchbotError(f"--view-m {view_m} is {side} px on this camera", "use a view between "
+                            f"{32 / view['px_per_m']:.2f} and {max(index.height, index.width) / view['px_per_m']:.2f} m")
+    index.view_side = side
 
 
 def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConfig, out: Path) -> None:
@@ -215,6 +233,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     last = min(schedule.total_epochs, cfg.max_epochs or schedule.total_epochs)
 
     index = ImageIndex(data_dir, seed=cfg.seed)
+    _set_view(index, cfg.view_m, data_dir)
     state_path, model_path, log_path = out / "checkpoint.pt", out / f"{kind}.pt", out / "log.csv"
     state = load_file(state_path, (STATE_FORMAT,)) if state_path.is_file() else None
     if kind == "gqstn":

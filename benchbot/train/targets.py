@@ -22,20 +22,15 @@ from ..perception.crops import scale_factor
 from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
 from .data import G_ANGLE, G_COL, G_DEPTH, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
-from .evaluate import frame_intrinsics
+from .evaluate import frame_intrinsics, table_distance
 
 CACHE_FORMAT = 1
-
-
-def _table_distance(index: ImageIndex) -> float | None:
-    d = index.meta.get("table_distance_m") or (index.meta.get("config") or {}).get("camera_height_m")
-    return float(d) if isinstance(d, (int, float)) and d > 0 else None
 
 
 def dataset_view(index: ImageIndex) -> dict[str, float] | None:
     """The camera view the images show: pixels per metre at the table and the square side (stored in
     trained models so detectors resample other cameras' frames to it); None without camera meta."""
-    dist = _table_distance(index)
+    dist = table_distance(index.meta)
     if not dist:
         return None
     intr, note = frame_intrinsics(index.meta, index.height, index.width)
@@ -47,7 +42,7 @@ def dataset_view(index: ImageIndex) -> dict[str, float] | None:
 def crop_footprint_px(index: ImageIndex, crop_px: int, px_per_m: float) -> float | None:
     """Classifier crop side in this dataset's source pixels (None when the dataset or the model does
     not record the camera scale)."""
-    dist = _table_distance(index)
+    dist = table_distance(index.meta)
     if not (dist and px_per_m):
         return None
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
@@ -59,7 +54,7 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
     """P(robust) per ground-truth grasp of every image (NaN where the grasp is not robust in the
     labels: those are never targets)."""
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
-    dist = _table_distance(index)
+    dist = table_distance(index.meta)
     meta = {"table_distance_m": dist} if dist else {}
     out: dict[int, np.ndarray] = {}
     refs = index.images(None)
@@ -80,7 +75,9 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
 
 def cached_scores(index: ImageIndex, evaluator: RobustnessEvaluator, cache: Path) -> dict[int, np.ndarray]:
     """`classifier_scores`, read from / written to `cache` (an .npz keyed by classifier and grasp count)."""
-    key = f"{getattr(evaluator, 'name', '')}|{sum(len(g) for g in index.grasps.values())}|{CACHE_FORMAT}"
+    intr, _ = frame_intrinsics(index.meta, index.height, index.width)
+    key = (f"{getattr(evaluator, 'name', '')}|{sum(len(g) for g in index.grasps.values())}|{intr}|"
+           f"{table_distance(index.meta)}|{CACHE_FORMAT}")
     if cache.is_file():
         try:
             with np.load(cache) as z:

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from benchbot.errors import BenchbotError
 from benchbot.sim import datagen
 from benchbot.sim.datagen import TENSOR_FIELDS, generate, merge_shards
 
@@ -116,3 +117,13 @@ def test_merge_command_prints_the_counts(tmp_path):
     res = CliRunner().invoke(app, ["datagen-merge", str(tmp_path / "s1"), str(tmp_path / "s2"),
                                    "--out", str(tmp_path / "m")])
     assert res.exit_code == 0 and "2 images, 8 labelled grasps" in " ".join(res.output.split())
+
+
+def test_merge_accepts_an_extended_object_list_only(tmp_path):
+    generate(tmp_path / "a", n_images=1, seed_start=5, **{**SMALL, "object_ids": ["soup-can"]})
+    generate(tmp_path / "b", n_images=1, seed_start=6, **SMALL)  # soup-can, foam-brick
+    meta = merge_shards([tmp_path / "a", tmp_path / "b"], tmp_path / "m")
+    assert [o["id"] for o in meta["objects"]] == ["soup-can", "foam-brick"] == meta["config"]["object_ids"]
+    generate(tmp_path / "c", n_images=1, seed_start=7, **{**SMALL, "object_ids": ["foam-brick"]})
+    with pytest.raises(BenchbotError, match="different object lists"):
+        merge_shards([tmp_path / "a", tmp_path / "c"], tmp_path / "m2")

@@ -101,3 +101,16 @@ def test_table_on_hand_built_dataset(dataset) -> None:
     assert t.render("csv").splitlines()[0].startswith("method,n_images")
     assert json.loads(t.render("json"))["results"][1]["method"] == "corner"
     assert t.info["intrinsics"].startswith("assumed")
+
+
+def test_camera_of_benchbot_datasets_is_read_from_meta() -> None:
+    from benchbot.sim.datagen import GenConfig, _meta
+    from benchbot.sim.scene import sim_intrinsics
+    from benchbot.train.evaluate import frame_intrinsics, table_distance
+
+    cfg = GenConfig(1, 0, 1, 1, ())
+    meta = json.loads(json.dumps(_meta(cfg, 1, 1, {}, 0.0)))  # as written to meta.json
+    intr, note = frame_intrinsics(meta, 424, 512)
+    assert note == "meta.json" and (intr.fx, intr.cx) == (sim_intrinsics().fx, sim_intrinsics().cx)
+    assert table_distance(meta) == cfg.camera_height_m and table_distance({}) is None
+    assert table_distance({"config": {"camera_height_m": 0.6}}) == 0.6

@@ -80,15 +80,20 @@ def test_gqstn_targets_come_from_the_frozen_gqcnn(dataset, tmp_path) -> None:
     from benchbot.train.targets import crop_footprint_px
     from benchbot.train.data import ImageIndex
 
+    with pytest.raises(BenchbotError, match="records no camera"):
+        train("gqstn", dataset, tmp_path / "v", TrainConfig(view_m=0.5, progress=False), classifier=StandIn())
     meta = json.loads((dataset / "meta.json").read_text())
     meta.update(camera_intrinsics={"fx": 60.0, "fy": 60.0, "cx": 31.5, "cy": 23.5}, table_distance_m=0.75)
     (dataset / "meta.json").write_text(json.dumps(meta))
     s = Schedule((Phase(1, 0.5, 1e-3),))
     res = train("gqstn", dataset, tmp_path / "g", TrainConfig(batch_size=4, schedule=s, source_size=32, progress=False,
-                model_overrides={"backbone_width": 4, "input_size": 32}, **SMALL), classifier=load_gqcnn("gqcnn-4.0-pj"))
+                model_overrides={"backbone_width": 4, "input_size": 32}, view_m=0.5, **SMALL),
+                classifier=load_gqcnn("gqcnn-4.0-pj"))
     assert (tmp_path / "g" / "target_scores.npz").is_file() and res.history[0]["train_b"] > 0  # L_rob was computed
     gqcnn = load_gqcnn("gqcnn-4.0-pj")
     px = crop_footprint_px(ImageIndex(dataset), 96, gqcnn.cfg.px_per_m)
-    assert res.model.cfg.crop_size == 96 and res.model.cfg.scale_mean == pytest.approx(px / 64)
+    assert res.model.cfg.crop_size == 96 and res.model.cfg.scale_mean == pytest.approx(px / 40)
+    _, meta = load_model(res.model_path, "gqstn", classifier=StandIn())
+    assert meta["view"] == {"px_per_m": pytest.approx(80.0), "side": 40}  # 0.5 m at 60 px / 0.75 m
     with pytest.raises(BenchbotError, match="need a GQ-CNN"):
         train("gqstn", dataset, tmp_path / "h", TrainConfig(schedule=s, progress=False), classifier=StandIn())

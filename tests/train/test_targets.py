@@ -98,3 +98,21 @@ def test_scale_target_is_the_classifier_footprint(dataset) -> None:
     idx.crop_px = px
     assert idx.target_scale(12.0) == pytest.approx(px / idx.side)
     assert idx.target_stats("train")["scale_mean"] == pytest.approx(px / idx.side)
+
+
+def test_region_of_interest_view_targets_map_back(dataset) -> None:
+    from benchbot.models.gqstn import normalised_view, params_to_grasp
+    from benchbot.train.data import ImageStream
+
+    idx = ImageIndex(dataset)
+    idx.view_side = 40  # central 40×40 of the 48×64 frames
+    stream = ImageStream(idx, "train", shuffle=False)
+    assert 0 < len(stream.refs) <= len(idx.images("train"))
+    for s in stream:
+        best = idx.best_grasp(s["image"])
+        assert s["depth"].shape == (1, 40, 40) and idx.in_view(best[1], best[2])
+        _, box = normalised_view(np.zeros((48, 64), np.float32), 1.0, 40)
+        g = params_to_grasp(s["target"].numpy(), box)
+        assert (g.row, g.col, g.angle_rad) == pytest.approx((best[1], best[2], best[3]), abs=1e-4)
+    assert idx.to_square(23.5, 31.5) == (19.5, 19.5)
+    assert not idx.in_view(0, 0) and idx.in_view(4, 12)
