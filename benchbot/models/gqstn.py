@@ -24,6 +24,12 @@ affine map (no interpolation of interpolations):
 sits on the grasp centre like Dex-Net's crops), so the crop's +col axis is the image direction (cos θ, −sin θ) in (col, row): the jaw axis of an
 image angle θ CCW from +col, as in Dex-Net crops (perception/crops.py). The crop covers s·S source
 pixels; the rectangle metric uses gripper width w = s·S/3.
+
+`crop_scale` > 0 (set in training when the classifier's image scale is known, e.g. GQ-CNN 4.0-PJ on a
+camera with recorded intrinsics): the crop is cut at that fixed scale, the classifier's own footprint,
+and s only gives the gripper width. A learned crop scale lets L_rob zoom the crop until the frozen
+classifier says "robust" (measured: s drifted 12–75 % above the footprint, and P(robust) of the
+GQ-STN's own crop no longer matched the evaluator's crop of the same grasp).
 """
 from __future__ import annotations
 
@@ -51,6 +57,7 @@ class GQSTNConfig:
     crop_size: int = 96  # classifier input: 96 (GQ-CNN 4.0-PJ) or 32 (GQ-CNN 2.0)
     classifier: str = "gqcnn-4.0-pj"
     scale_mean: float = 0.15  # γ: mean crop side / image side over the training set
+    crop_scale: float = 0.0  # > 0: the classifier's crop is cut at this fixed scale (its footprint), not at s
     depth_mean_m: float = 0.75  # initial z (bias of w_z); set from the training set
     depth_norm_m: float = 0.05  # depth std used to normalise the localization nets' input
 
@@ -279,7 +286,8 @@ class GQSTN(nn.Module):
         w_sz = self.loc_scale(self._loc_input(rot_img))
         w_s, z = w_sz[:, 0], w_sz[:, 1]
         s = cfg.scale_mean * torch.exp(w_s)
-        crop = sample(depth, dexnet_centred(affine(xd, yd, td, s), cfg.crop_size), cfg.crop_size)
+        sc = torch.full_like(s, cfg.crop_scale) if cfg.crop_scale > 0 else s
+        crop = sample(depth, dexnet_centred(affine(xd, yd, td, sc), cfg.crop_size), cfg.crop_size)
 
         logits = None
         if self.classifier is not None:

@@ -239,9 +239,8 @@ class ImageIndex:
         return g[int(np.lexsort((-g[:, G_METRIC], -np.nan_to_num(q, nan=-1.0)))[0])]
 
     def target_scale(self, width_px: float) -> float:
-        """GQ-STN scale target s (fraction of the square side): the classifier's crop footprint when
-        `crop_px` is set, else 3·width (the paper's w = s/3)."""
-        return (self.crop_px if self.crop_px else 3.0 * width_px) / self.side
+        """GQ-STN scale target s (fraction of the square side): 3·width (the paper's w = s/3)."""
+        return 3.0 * width_px / self.side
 
     def iter_depth(self, refs: list[ImageRef]) -> Iterator[tuple[ImageRef, np.ndarray]]:
         """(ref, H×W depth) for `refs`, reading each depth file once, in the order files appear in refs."""
@@ -272,10 +271,10 @@ def dihedral(t: torch.Tensor, rows: np.ndarray, k: int, side: int) -> tuple[torc
 
 def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None,
                   grid_cfg: MultiGraspConfig | None = None, best: np.ndarray | None = None,
-                  crop_px: float | None = None, symmetry: int = 0, view_side: int | None = None) -> dict[str, Any]:
+                  symmetry: int = 0, view_side: int | None = None) -> dict[str, Any]:
     """One training sample: letterboxed (or `view_side` central square, resized) depth 1×S×S, the
-    GQ-STN target [x, y, θ, s, z] of `best` (default: the highest-metric robust grasp; s from
-    `crop_px` or 3·width) and the MultiGrasp grid of the robust grasps inside the square;
+    GQ-STN target [x, y, θ, s, z] of `best` (default: the highest-metric robust grasp; s = 3·width)
+    and the MultiGrasp grid of the robust grasps inside the square;
     `symmetry` (0–7, see `dihedral`) augments both."""
     sq, box = normalised_view(depth, 1.0, view_side) if view_side else letterbox(depth)
     side = box.side
@@ -293,8 +292,6 @@ def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None
     k = size / side
     row, col, angle, width, z = rows[0, :5]
     target = grasp_to_params(row, col, angle, width, z, side)
-    if crop_px:
-        target[3] = crop_px / side
     sample = {"depth": t[0].contiguous(), "target": torch.from_numpy(target)}
     if grid_cfg is not None:
         g6 = rows[1:][((rows[1:, :2] >= 0) & (rows[1:, :2] <= side - 1)).all(axis=1)]
@@ -340,6 +337,6 @@ class ImageStream(IterableDataset):
         for ref, depth in self.index.iter_depth(self.ordered_refs()):
             sym = int(np.random.default_rng((self.seed, self.epoch, ref.image)).integers(8)) if self.augment else 0
             s = prepare_image(depth, self.index.grasps[ref.image], self.source_size, self.grid_cfg,
-                              self.index.best_grasp(ref.image), self.index.crop_px, sym, self.index.view_side)
+                              self.index.best_grasp(ref.image), sym, self.index.view_side)
             s["image"] = ref.image
             yield s

@@ -109,7 +109,9 @@ def build(kind: str, cfg: TrainConfig, index: ImageIndex, classifier: nn.Module 
     if kind == "gqstn":
         base = GQSTNConfig.paper() if cfg.preset == "paper" else GQSTNConfig.small()
         stats = index.target_stats("train")
-        mcfg = replace(base, scale_mean=stats["scale_mean"], depth_mean_m=stats["depth_mean_m"], **cfg.model_overrides)
+        crop_scale = index.crop_px / index.side if index.crop_px else 0.0
+        mcfg = replace(base, scale_mean=stats["scale_mean"], depth_mean_m=stats["depth_mean_m"], crop_scale=crop_scale,
+                       **cfg.model_overrides)
         if classifier is not None and hasattr(classifier, "cfg") and hasattr(classifier.cfg, "im_size"):
             mcfg = replace(mcfg, crop_size=int(classifier.cfg.im_size))
         return GQSTN(mcfg)
@@ -196,8 +198,8 @@ def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> 
 
 
 def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConfig, out: Path) -> None:
-    """GQ-STN targets from the frozen classifier (targets.py): the scale target is its crop footprint
-    and, with target="classifier", the target grasp is the robust one it rates highest."""
+    """GQ-STN targets from the frozen classifier (targets.py): its crop footprint (the model's fixed
+    crop scale) and, with target="classifier", the target grasp is the robust one it rates highest."""
     from ..models.gqcnn import GQCNN
     from ..perception.crops import SPECS
     from .targets import cached_scores, crop_footprint_px

@@ -6,8 +6,8 @@
   GQ-CNN 4.0-PJ often disagree: on benchbot's MuJoCo data the classifier calls only a minority of the
   physics-robust grasps robust.) Cached per dataset and classifier in the run folder.
 * `crop_footprint_px`: side, in source pixels, of the region the classifier's crop covers on this
-  dataset's camera. Used as the scale target s, so the GQ-STN's own crop shows what the evaluator's
-  crop shows.
+  dataset's camera. The GQ-STN cuts its crop at that fixed scale (`GQSTNConfig.crop_scale`), so its
+  own crop shows what the evaluator's crop shows.
 """
 from __future__ import annotations
 

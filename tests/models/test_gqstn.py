@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from benchbot.models.gqstn import (GQSTN, GQSTNConfig, Letterbox, affine, dexnet_centred, gqstn_loss, grasp_to_params, letterbox,
-                                   params_to_grasp, params_to_grasp_pose, sample, wrap_half_turn)
+                                   params_to_grasp, params_to_grasp_pose, robustness_loss, sample, wrap_half_turn)
 from benchbot.types import Intrinsics
 
 TINY = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=64, crop_size=32, scale_mean=0.3,
@@ -202,3 +202,19 @@ def test_normalised_view_resamples_to_the_training_scale() -> None:
     assert box.to_square(23.5, 31.5) == pytest.approx((19.5, 19.5))
     g = params_to_grasp(np.array([0.0, 0.0, 0.3, 0.3, 0.7]), box)
     assert (g.row, g.col, g.width_px) == pytest.approx((23.5, 31.5, 0.3 * 40 / 3 / 0.5))
+
+
+def test_fixed_crop_scale_cuts_the_classifier_footprint_and_ignores_s() -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = GQSTN(replace(TINY, crop_scale=0.25), StandIn())
+    depth = 0.7 + 0.01 * torch.rand(2, 1, 32, 32)
+    out = model(depth)
+    assert not torch.allclose(out.s, torch.full_like(out.s, 0.25))  # s is still predicted (gripper width)
+    expect = sample(depth, dexnet_centred(affine(out.x, out.y, out.theta, torch.full_like(out.s, 0.25)),
+                                          TINY.crop_size), TINY.crop_size)
+    assert torch.allclose(out.crop, expect, atol=1e-6)
+    robustness_loss(out).backward()
+    assert model.loc_scale.head.weight.grad[0].abs().sum() == 0  # no L_rob gradient into w_s
+    assert model.loc_scale.head.weight.grad[1].abs().sum() > 0  # but into z

@@ -92,7 +92,8 @@ def test_gqstn_targets_come_from_the_frozen_gqcnn(dataset, tmp_path) -> None:
     assert (tmp_path / "g" / "target_scores.npz").is_file() and res.history[0]["train_b"] > 0  # L_rob was computed
     gqcnn = load_gqcnn("gqcnn-4.0-pj")
     px = crop_footprint_px(ImageIndex(dataset), 96, gqcnn.cfg.px_per_m)
-    assert res.model.cfg.crop_size == 96 and res.model.cfg.scale_mean == pytest.approx(px / 40)
+    assert res.model.cfg.crop_size == 96 and res.model.cfg.crop_scale == pytest.approx(px / 40)
+    assert res.model.cfg.scale_mean == pytest.approx(3 * 12 / 40)  # γ from s = 3·w (fixture widths: 12 px)
     _, meta = load_model(res.model_path, "gqstn", classifier=StandIn())
     assert meta["view"] == {"px_per_m": pytest.approx(80.0), "side": 40}  # 0.5 m at 60 px / 0.75 m
     with pytest.raises(BenchbotError, match="need a GQ-CNN"):

@@ -82,7 +82,7 @@ def test_classifier_scores_pick_the_target_and_are_cached(dataset, tmp_path) -> 
     assert idx.best_grasp(first)[G_METRIC] == idx.grasps[first][:, G_METRIC].max()
 
 
-def test_scale_target_is_the_classifier_footprint(dataset) -> None:
+def test_crop_footprint_matches_the_evaluator(dataset) -> None:
     idx = ImageIndex(dataset)
     assert crop_footprint_px(idx, 96, 450.0) is None  # the fixture records no camera
     idx.meta = {"camera_intrinsics": {"fx": 364.0, "fy": 364.0, "cx": 31.5, "cy": 23.5},
@@ -95,9 +95,7 @@ def test_scale_target_is_the_classifier_footprint(dataset) -> None:
 
     intr, _ = frame_intrinsics(idx.meta, idx.height, idx.width)
     assert px == pytest.approx(96 / ev.scale_for(DepthFrame(np.full((48, 64), 0.7, np.float32), intr, 0.0, {})))
-    idx.crop_px = px
-    assert idx.target_scale(12.0) == pytest.approx(px / idx.side)
-    assert idx.target_stats("train")["scale_mean"] == pytest.approx(px / idx.side)
+    assert idx.target_scale(12.0) == pytest.approx(36.0 / idx.side)  # s = 3·w, the paper's convention
 
 
 def test_region_of_interest_view_targets_map_back(dataset) -> None:
