@@ -289,7 +289,10 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         for g in optimizer.param_groups:
             g["lr"] = plan.lr
         if prev_xi is not None and plan.xi != prev_xi:
-            es = EarlyStopping(schedule.patience, schedule.min_delta)  # new objective: new best
+            # new objective: new best, and fresh Adam moments — the old second moments were built on
+            # L_loc gradients and would let the first L_rob steps be many times the learning rate
+            es = EarlyStopping(schedule.patience, schedule.min_delta)
+            optimizer = torch.optim.Adam(params, lr=plan.lr, weight_decay=cfg.weight_decay)
         prev_xi = plan.xi
         t0 = time.perf_counter()
         train_stream.set_epoch(epoch)

@@ -98,3 +98,11 @@ def test_gqstn_targets_come_from_the_frozen_gqcnn(dataset, tmp_path) -> None:
     assert meta["view"] == {"px_per_m": pytest.approx(80.0), "side": 40}  # 0.5 m at 60 px / 0.75 m
     with pytest.raises(BenchbotError, match="need a GQ-CNN"):
         train("gqstn", dataset, tmp_path / "h", TrainConfig(schedule=s, progress=False), classifier=StandIn())
+
+
+def test_adam_moments_restart_when_the_objective_changes(dataset, tmp_path) -> None:
+    s = Schedule((Phase(2, 1.0, 1e-3), Phase(1, 0.5, 1e-3)), teacher_epochs=3)
+    train("gqstn", dataset, tmp_path / "g", TrainConfig(batch_size=4, schedule=s, source_size=32, progress=False,
+          model_overrides=TINY, target="metric", **SMALL), classifier=StandIn())
+    state = torch.load(tmp_path / "g" / "checkpoint.pt", weights_only=True)["optimizer"]["state"]
+    assert {int(v["step"]) for v in state.values()} == {1}  # one batch since the ξ change, not 3
