@@ -333,6 +333,8 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                                        help="Random mirror/transpose of each training image per epoch."),
           target: str = typer.Option("classifier", "--target",
                                      help="GQ-STN target grasp: classifier (robust one the GQ-CNN rates best) | metric."),
+          coords: bool = typer.Option(False, "--coords", help="GQ-STN: x/y coordinate channels into the "
+                                                             "localization nets (CoordConv)."),
           view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
                                                  "many metres of the table (default: the whole frame)."),
           ) -> None:
@@ -345,11 +347,13 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
 
     if kind not in ("gqstn", "multigrasp"):
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
+    if coords and kind != "gqstn":
+        raise BenchbotError("--coords is a GQ-STN option", "drop --coords for multigrasp")
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
                       limit_val=limit_val, augment=augment, target=target, view_m=view_m,
-                      model_overrides={k: v for k, v in (("input_size", input_size), ("backbone_width", width))
-                                       if v is not None})
+                      model_overrides={k: v for k, v in (("input_size", input_size), ("backbone_width", width),
+                                                         ("coord_channels", coords or None)) if v is not None})
     result = train_model(kind, data, out_dir, cfg)
     out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
 

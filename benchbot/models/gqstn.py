@@ -60,6 +60,7 @@ class GQSTNConfig:
     crop_scale: float = 0.0  # > 0: the classifier's crop is cut at this fixed scale (its footprint), not at s
     depth_mean_m: float = 0.75  # initial z (bias of w_z); set from the training set
     depth_norm_m: float = 0.05  # depth std used to normalise the localization nets' input
+    coord_channels: bool = False  # add x/y coordinate maps to the localization nets' input (CoordConv)
 
     @staticmethod
     def paper(**kw: Any) -> "GQSTNConfig":
@@ -192,13 +193,19 @@ class LocNet(nn.Module):
 
     def __init__(self, cfg: GQSTNConfig, n_out: int, bias: tuple[float, ...]) -> None:
         super().__init__()
-        self.trunk = ResNet(cfg.backbone_depth, cfg.backbone_width, in_channels=1)
+        self.coords = cfg.coord_channels
+        self.trunk = ResNet(cfg.backbone_depth, cfg.backbone_width, in_channels=3 if self.coords else 1)
         self.head = nn.Linear(self.trunk.feature_dim, n_out)
         nn.init.normal_(self.head.weight, std=1e-3)  # start near the identity transform
         with torch.no_grad():
             self.head.bias.copy_(torch.tensor(bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.coords:  # CoordConv: pooled ResNet features then know where things are
+            b, _, h, w = x.shape
+            ys = torch.linspace(-1.0, 1.0, h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(b, 1, h, w)
+            xs = torch.linspace(-1.0, 1.0, w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(b, 1, h, w)
+            x = torch.cat([x, xs, ys], dim=1)
         return self.head(self.trunk(x))
 
 

@@ -218,3 +218,17 @@ def test_fixed_crop_scale_cuts_the_classifier_footprint_and_ignores_s() -> None:
     robustness_loss(out).backward()
     assert model.loc_scale.head.weight.grad[0].abs().sum() == 0  # no L_rob gradient into w_s
     assert model.loc_scale.head.weight.grad[1].abs().sum() > 0  # but into z
+
+
+def test_coordinate_channels_feed_the_localization_nets() -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = GQSTN(replace(TINY, coord_channels=True), StandIn())
+    assert model.loc_trans.trunk.stem[0].in_channels == 3
+    depth = torch.full((1, 1, 32, 32), 0.7)
+    out = model(depth)
+    assert torch.isfinite(out.params()).all()
+    # a flat image still has a position signal: the trunk sees the coordinate maps
+    feats = model.loc_trans.trunk(torch.cat([torch.zeros(1, 1, 64, 64), torch.zeros(1, 2, 64, 64)], 1))
+    assert not torch.allclose(model.loc_trans(torch.zeros(1, 1, 64, 64)), model.loc_trans.head(feats))
