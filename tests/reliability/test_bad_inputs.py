@@ -219,7 +219,19 @@ CASES = {
     "outcomes CSV bad line": (lambda t, r, s: _outcomes(t, r, "soup-can/1/centroid,maybe\n"), "outcomes.csv"),
     "train unknown model": (lambda t, r, s: ["train", "resnet", "--data", str(t), "--out", str(t / "in" / "o")],
                             "unknown model kind"),
+    "train multigrasp --coords": (lambda t, r, s: ["train", "multigrasp", "--data", str(t), "--out", str(t / "in" / "o"),
+                                                   "--coords"], "GQ-STN option"),
+    "train view without camera": (lambda t, r, s: ["train", "gqstn", "--data", str(_tiny_dataset(t)),
+                                                   "--out", str(t / "in" / "o"), "--view-m", "0.4"],
+                                  "records no camera"),
 }
+
+
+def _tiny_dataset(tmp) -> Path:
+    from tests.train.conftest import make_dataset
+
+    root = tmp / "in" / "ds"
+    return root if root.exists() else make_dataset(root)
 
 
 def _foreign_db(tmp) -> Path:
