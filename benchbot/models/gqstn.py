@@ -195,6 +195,10 @@ class LocNet(nn.Module):
         super().__init__()
         self.coords = cfg.coord_channels
         self.trunk = ResNet(cfg.backbone_depth, cfg.backbone_width, in_channels=3 if self.coords else 1)
+        if self.coords:  # x, y maps from −1 to +1 (a constant: exports as one to ONNX)
+            c = torch.linspace(-1.0, 1.0, cfg.input_size)
+            grid = torch.stack([c.view(1, -1).expand(cfg.input_size, -1), c.view(-1, 1).expand(-1, cfg.input_size)])
+            self.register_buffer("coord_maps", grid[None].contiguous(), persistent=False)
         self.head = nn.Linear(self.trunk.feature_dim, n_out)
         nn.init.normal_(self.head.weight, std=1e-3)  # start near the identity transform
         with torch.no_grad():
@@ -202,10 +206,7 @@ class LocNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.coords:  # CoordConv: pooled ResNet features then know where things are
-            b, _, h, w = x.shape
-            ys = torch.linspace(-1.0, 1.0, h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(b, 1, h, w)
-            xs = torch.linspace(-1.0, 1.0, w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(b, 1, h, w)
-            x = torch.cat([x, xs, ys], dim=1)
+            x = torch.cat([x, self.coord_maps.to(x.dtype).expand(x.shape[0], -1, -1, -1)], dim=1)
         return self.head(self.trunk(x))
 
 

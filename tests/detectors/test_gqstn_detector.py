@@ -136,10 +136,13 @@ def test_fallback_only_when_not_robust() -> None:
     assert det.detect(frame()) == b and fb.calls == 1 and det.last_info == {"used": "prop-gqcnn", "gqstn_q": 0.2}
 
 
-def test_onnx_runtime_matches_torch(tmp_path) -> None:
+@pytest.mark.parametrize("extra", [{}, {"crop_scale": 0.3, "coord_channels": True}])
+def test_onnx_runtime_matches_torch(tmp_path, extra) -> None:
+    from dataclasses import replace
+
     pytest.importorskip("onnxruntime")
     torch.manual_seed(1)
-    model = GQSTN(CFG)
+    model = GQSTN(replace(CFG, **extra))
     with torch.no_grad():  # non-trivial transforms: random heads
         for loc in (model.loc_trans, model.loc_rot):
             loc.head.weight.normal_(std=0.5)
