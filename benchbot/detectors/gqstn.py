@@ -8,6 +8,7 @@ frozen GQ-CNN's P(robust) of the GQ-STN's own crop. Needs a trained checkpoint: 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +23,26 @@ from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
 
 
-def view_scale(frame: DepthFrame, view: dict) -> float:
-    """Resize factor from this frame to a model's training view ({"px_per_m", "side"}): the ratio of
-    pixels per metre at the table (table distance: frame meta, else the median valid depth)."""
+def view_transform(frame: DepthFrame, view: dict) -> tuple[float, float]:
+    """(resize factor, depth offset m) from this frame to a model's training view {"px_per_m", "side",
+    "table_distance_m"}: the ratio of pixels per metre at the table, and the shift that puts the table
+    at the training distance (table distance: frame meta, else the median valid depth)."""
     from ..robustness import estimate_table_distance
 
-    dist = frame.meta.get("table_distance_m") or estimate_table_distance(frame)
-    return float(view["px_per_m"]) / pixels_per_metre(frame.intrinsics, float(dist))
+    dist = float(frame.meta.get("table_distance_m") or estimate_table_distance(frame))
+    offset = float(view["table_distance_m"]) - dist if view.get("table_distance_m") else 0.0
+    return float(view["px_per_m"]) / pixels_per_metre(frame.intrinsics, dist), offset
 
 
 def frame_tensor(frame: DepthFrame, source_size: int, device: torch.device,
                  view: dict | None = None) -> tuple[torch.Tensor, Letterbox]:
     """Square, resized depth tensor 1×1×S×S (metres) and the frame ↔ square mapping. With the
-    model's training `view`, the frame is first resampled to that view's pixels per metre and side."""
+    model's training `view`, the frame is first resampled to that view's pixels per metre and side,
+    and its depths shifted to the view's table distance (the mapping undoes both)."""
     if view:
-        sq, box = normalised_view(frame.depth_m, view_scale(frame, view), int(view["side"]))
+        scale, offset = view_transform(frame, view)
+        sq, box = normalised_view(frame.depth_m, scale, int(view["side"]))
+        sq, box = sq + np.float32(offset), replace(box, depth_offset_m=offset)
     else:
         sq, box = letterbox(frame.depth_m)
     t = torch.from_numpy(sq)[None, None].to(device)

@@ -85,6 +85,7 @@ class Letterbox:
     pad_top: float
     pad_left: float
     scale: float = 1.0  # square pixels per frame pixel
+    depth_offset_m: float = 0.0  # added to the frame's depths (model table distance − frame's)
 
     def to_square(self, row: float, col: float) -> tuple[float, float]:
         return row * self.scale + self.pad_top, col * self.scale + self.pad_left
@@ -154,7 +155,7 @@ def params_to_grasp(params: np.ndarray | torch.Tensor, box: Letterbox, score: fl
     """[x, y, θ, s, z] → a `Grasp` in the original frame's pixels (inverse of `grasp_to_params`)."""
     x, y, theta, s, z = (float(v) for v in params[:5])
     row, col = box.to_frame((y + 0.5) * box.side - 0.5, (x + 0.5) * box.side - 0.5)
-    return Grasp(row, col, float(wrap_half_turn(theta)), s * box.side / 3.0 / box.scale, z, score)
+    return Grasp(row, col, float(wrap_half_turn(theta)), s * box.side / 3.0 / box.scale, z - box.depth_offset_m, score)
 
 
 def params_to_grasp_pose(params: np.ndarray | torch.Tensor, box: Letterbox, intrinsics: Intrinsics) -> GraspPose:

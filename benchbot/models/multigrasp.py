@@ -121,4 +121,4 @@ def decode(pred: torch.Tensor, depth: torch.Tensor, cfg: MultiGraspConfig) -> to
 def decoded_to_grasp(row6: np.ndarray | torch.Tensor, box: Letterbox) -> Grasp:
     x, y, theta, w, z, conf = (float(v) for v in row6[:6])
     r, c = box.to_frame((y + 0.5) * box.side - 0.5, (x + 0.5) * box.side - 0.5)
-    return Grasp(r, c, float(wrap_half_turn(theta)), w * box.side / box.scale, z, conf)
+    return Grasp(r, c, float(wrap_half_turn(theta)), w * box.side / box.scale, z - box.depth_offset_m, conf)

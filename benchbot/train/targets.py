@@ -28,15 +28,16 @@ CACHE_FORMAT = 1
 
 
 def dataset_view(index: ImageIndex) -> dict[str, float] | None:
-    """The camera view the images show: pixels per metre at the table and the square side (stored in
-    trained models so detectors resample other cameras' frames to it); None without camera meta."""
+    """The camera view the images show: pixels per metre at the table, the square side and the table
+    distance (stored in trained models so detectors resample other cameras' frames to it and shift
+    their depths to it); None without camera meta."""
     dist = table_distance(index.meta)
     if not dist:
         return None
     intr, note = frame_intrinsics(index.meta, index.height, index.width)
     if note != "meta.json":
         return None
-    return {"px_per_m": pixels_per_metre(intr, dist), "side": index.side}
+    return {"px_per_m": pixels_per_metre(intr, dist), "side": index.side, "table_distance_m": dist}
 
 
 def crop_footprint_px(index: ImageIndex, crop_px: int, px_per_m: float) -> float | None:

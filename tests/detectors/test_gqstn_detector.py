@@ -91,10 +91,15 @@ def test_detect_resamples_other_cameras_to_the_training_view(tmp_path) -> None:
     set_head(model.loc_rot, 0.3, 0.0)
     set_head(model.loc_scale, math.log(0.375 / 0.3), 0.7)  # s = 0.375 of the view's side
     # trained on a camera with 250 px/m at the table and 64-px squares; this frame has 500 px/m
-    path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32, "view": {"px_per_m": 250.0, "side": 64}})
+    view = {"px_per_m": 250.0, "side": 64, "table_distance_m": 0.75}
+    path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32, "view": view})
     f = frame(96, 128)
     f.meta["table_distance_m"] = 1.0
-    g = GQSTNDetector(weights=path, classifier=StandIn()).detect(f)
+    det = GQSTNDetector(weights=path, classifier=StandIn())
+    g = det.detect(f)
+    # the model saw the table at 0.75 m (depths shifted by −0.25 m) and said z = 0.7: 0.95 m in this frame
+    assert g.depth_m == pytest.approx(0.95, abs=1e-5)
+    assert float(det.last_output.crop.mean()) == pytest.approx(0.5, abs=1e-5)  # 0.75 m flat frame − 0.25
     # view x = 0.125 → 8 view px right of centre → 16 frame px right of the frame centre (47.5, 63.5)
     assert (g.row, g.col) == pytest.approx((47.5, 79.5), abs=1e-3)
     assert g.width_px == pytest.approx(0.375 * 64 / 3 * 2, abs=1e-3)  # metric size kept

@@ -95,7 +95,7 @@ def test_gqstn_targets_come_from_the_frozen_gqcnn(dataset, tmp_path) -> None:
     assert res.model.cfg.crop_size == 96 and res.model.cfg.crop_scale == pytest.approx(px / 40)
     assert res.model.cfg.scale_mean == pytest.approx(3 * 12 / 40)  # γ from s = 3·w (fixture widths: 12 px)
     _, meta = load_model(res.model_path, "gqstn", classifier=StandIn())
-    assert meta["view"] == {"px_per_m": pytest.approx(80.0), "side": 40}  # 0.5 m at 60 px / 0.75 m
+    assert meta["view"] == {"px_per_m": pytest.approx(80.0), "side": 40, "table_distance_m": 0.75}  # 0.5 m: 40 px
     with pytest.raises(BenchbotError, match="need a GQ-CNN"):
         train("gqstn", dataset, tmp_path / "h", TrainConfig(schedule=s, progress=False), classifier=StandIn())
 
