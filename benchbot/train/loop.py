@@ -330,7 +330,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
                     f"val {_fmt(row['val_loss'])} robust {_fmt(row['val_robust'])}"
                     + (" *" if improved else "") + (" (early stop)" if stopped else ""))
         ctx.barrier()
-    return TrainResult(out, model_path, epoch if history else 0, stopped, history, model)
+    return TrainResult(out, model_path, int(history[-1]["epoch"]) if history else 0, stopped, history, model)
 
 
 def _with_progress(show: bool, title: str, n_samples: int, batch_size: int, body):

@@ -106,3 +106,10 @@ def test_adam_moments_restart_when_the_objective_changes(dataset, tmp_path) -> N
           model_overrides=TINY, target="metric", **SMALL), classifier=StandIn())
     state = torch.load(tmp_path / "g" / "checkpoint.pt", weights_only=True)["optimizer"]["state"]
     assert {int(v["step"]) for v in state.values()} == {1}  # one batch since the ξ change, not 3
+
+
+def test_early_stop_reports_the_last_epoch_it_ran(dataset, tmp_path) -> None:
+    s = Schedule((Phase(6, 1.0, 0.0, early_stop=True),), teacher_epochs=6, patience=1)  # lr 0: soon no improvement
+    res = train("gqstn", dataset, tmp_path / "g", TrainConfig(batch_size=4, schedule=s, source_size=32, progress=False,
+                model_overrides=TINY, target="metric", **SMALL), classifier=StandIn())
+    assert res.stopped_early and res.last_epoch == len(res.history) == res.history[-1]["epoch"] < 6
