@@ -1,8 +1,9 @@
 """`gqstn`: the GQ-STN one-shot detector (Gariépy et al. 2019) behind the Detector interface.
 
 The frame is resampled to the view the model was trained on (same pixels per metre at the table,
-same square side; edge-replicated beyond the frame; models without a recorded view: padded to a
-square), resized to the size the model was trained on, run once; the predicted (x, y, θ, s, z) are mapped back to the frame's pixels. `score` is the
+same square side, depths shifted to the same table distance; edge-replicated beyond the frame;
+models without a recorded view: padded to a square), resized to the size the model was trained on
+and run once; the predicted (x, y, θ, s, z) are mapped back to the frame's pixels. `score` is the
 frozen GQ-CNN's P(robust) of the GQ-STN's own crop. Needs a trained checkpoint: `weights=` (the CLI's
 --weights) or the shipped benchbot/data/weights/gqstn/gqstn.pt; without one it refuses to run.
 """

@@ -225,9 +225,9 @@ class ImageIndex:
             return row + (self.side - self.height) // 2, col + (self.side - self.width) // 2
         return row + (self.side - self.height) / 2, col + (self.side - self.width) / 2
 
-    def in_view(self, row: float, col: float, margin: float = 0.0) -> bool:
+    def in_view(self, row: float, col: float) -> bool:
         r, c = self.to_square(row, col)
-        return margin <= r <= self.side - 1 - margin and margin <= c <= self.side - 1 - margin
+        return 0 <= r <= self.side - 1 and 0 <= c <= self.side - 1
 
     def best_grasp(self, image: int) -> np.ndarray:
         """The target of an image: among its robust ground-truth grasps, the one the frozen classifier

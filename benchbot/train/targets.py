@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -44,9 +45,9 @@ def crop_footprint_px(index: ImageIndex, crop_px: int, px_per_m: float) -> float
     """Classifier crop side in this dataset's source pixels (None when the dataset or the model does
     not record the camera scale)."""
     dist = table_distance(index.meta)
-    if not (dist and px_per_m):
+    intr, note = frame_intrinsics(index.meta, index.height, index.width)
+    if not (dist and px_per_m) or note != "meta.json":
         return None
-    intr, _ = frame_intrinsics(index.meta, index.height, index.width)
     return crop_px / scale_factor(intr, dist, px_per_m)
 
 
@@ -88,7 +89,7 @@ def cached_scores(index: ImageIndex, evaluator: RobustnessEvaluator, cache: Path
             raise BenchbotError(f"cannot read {cache} ({exc})", f"delete {cache}; it is recomputed") from exc
     scores = classifier_scores(index, evaluator)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")  # torchrun ranks write side by side
     np.savez(tmp, key=np.array(key), **{str(k): v for k, v in scores.items()})
     tmp.replace(cache)
     return scores
