@@ -103,31 +103,42 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
     return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
 
 
-class GQSTNDetector:
+class OneShotDetector:
+    """What the one-shot detectors share: their trained checkpoint (never random weights) on a device,
+    and the frame handling its model was trained with (view, source size)."""
+
+    def __init__(self, kind: str, weights: str | Path | None, device: str, source_size: int | None,
+                 normalise_view: bool, **load: nn.Module | None) -> None:
+        self.weights = resolve_weights(kind, weights)
+        model, self.meta = load_model(self.weights, kind, **load)
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.source_size = int(source_size or self.meta.get("source_size") or 0)
+        self.view = self.meta.get("view") if normalise_view else None
+
+    def tensor(self, frame: DepthFrame) -> tuple[torch.Tensor, Letterbox]:
+        return frame_tensor(frame, self.source_size, self.device, self.view)
+
+
+class GQSTNDetector(OneShotDetector):
     """runtime: 'torch' or 'onnx' (ONNX Runtime on CPU, exported once per input size; faster on CPU)."""
 
     name = "gqstn"
+    model: GQSTN
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", classifier: nn.Module | None = None,
                  source_size: int | None = None, runtime: str = "torch", threads: int | None = None,
                  normalise_view: bool = True) -> None:
         if runtime not in ("torch", "onnx"):
             raise BenchbotError(f"unknown runtime {runtime!r}", "use torch or onnx")
-        path = resolve_weights("gqstn", weights)
-        model, self.meta = load_model(path, "gqstn", classifier=classifier)
-        assert isinstance(model, GQSTN)
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.source_size = int(source_size or self.meta.get("source_size") or 0)
-        self.view = self.meta.get("view") if normalise_view else None
-        self.weights = path
+        super().__init__("gqstn", weights, device, source_size, normalise_view, classifier=classifier)
         self.runtime, self.threads = runtime, threads
         self._sessions: dict[tuple[int, ...], object] = {}
         self.last_output: GQSTNOutput | None = None
 
     @torch.inference_mode()
     def detect(self, frame: DepthFrame) -> Grasp:
-        t, box = frame_tensor(frame, self.source_size, self.device, self.view)
+        t, box = self.tensor(frame)
         if self.runtime == "onnx":
             key = tuple(t.shape)
             if key not in self._sessions:

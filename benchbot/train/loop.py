@@ -121,16 +121,6 @@ def build(kind: str, cfg: TrainConfig, index: ImageIndex, classifier: nn.Module 
     raise BenchbotError(f"unknown model kind {kind!r}", "use gqstn or multigrasp")
 
 
-def _classifier(kind: str, model: nn.Module, classifier: nn.Module | None) -> None:
-    if kind != "gqstn":
-        return
-    if classifier is None:
-        from ..models.weights import load_gqcnn
-
-        classifier = load_gqcnn(model.cfg.classifier)
-    model.set_classifier(classifier)
-
-
 def _batches(stream: ImageStream, batch_size: int) -> DataLoader:
     return DataLoader(stream, batch_size=batch_size, num_workers=0)
 
@@ -251,7 +241,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         load_state(model, state["model"]["state_dict"], state_path)
     else:
         model = build(kind, cfg, index, classifier)
-    _classifier(kind, model, classifier)
+    if kind == "gqstn":
+        model.set_classifier(classifier)  # loaded above: the targets need it before the model is built
     model.to(device)
     step = wrap(Step(model, cfg.robust_threshold), ctx, device)
     params = [p for p in model.parameters() if p.requires_grad]
