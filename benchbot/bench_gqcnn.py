@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from .bench_models import _median_s
 from .models.gqcnn import GQCNN, predict_quality
 from .models.weights import load_gqcnn
 from .perception.crops import DEXNET2, DEXNET4, extract_crops
@@ -23,15 +23,8 @@ from .types import DepthFrame, Grasp, Intrinsics
 
 
 def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """(median, min) wall time of `repeats` calls after one warm-up call. On a shared machine the
-    min is the uncontended cost, the median what a run sees."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), float(np.min(times))
+    """(median, min) wall time of `repeats` calls after one warm-up call."""
+    return _median_s(fn, repeats, warmup=1)
 
 
 def _dexnet2_model() -> GQCNN:
