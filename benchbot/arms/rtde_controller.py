@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .ur_kinematics import matrix_to_pose, pose_to_matrix, tcp_fk, tcp_ik
+from .ur_kinematics import matrix_to_pose, pose_to_matrix, profile_duration_s, tcp_fk, tcp_ik
 
 UR5_HOME_Q = (0.0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0.0)
 
@@ -35,15 +35,6 @@ SAFETY_NORMAL, SAFETY_PROTECTIVE_STOP = 1, 3
 SAFETY_BIT_NORMAL, SAFETY_BIT_PROTECTIVE = 1 << 0, 1 << 2
 STATUS_BIT_POWER_ON, STATUS_BIT_PROGRAM_RUNNING = 1 << 0, 1 << 1
 ROTATION_SPEED_RADPS, ROTATION_ACCEL_RADPS2 = 1.0, 2.0  # used when a linear move is mostly rotation
-
-
-def profile_duration_s(distance: float, speed: float, accel: float) -> float:
-    """Duration of a trapezoidal (or triangular) speed profile."""
-    if distance <= 0 or speed <= 0 or accel <= 0:
-        return 0.0
-    if distance >= speed**2 / accel:
-        return distance / speed + speed / accel
-    return 2.0 * math.sqrt(distance / accel)
 
 
 def profile_fraction(t: float, distance: float, speed: float, accel: float) -> float:

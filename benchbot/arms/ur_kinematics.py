@@ -5,6 +5,8 @@ matrices in the robot base frame; UR pose vectors are [x, y, z, rx, ry, rz] (axi
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -71,3 +73,12 @@ def tcp_ik(target: np.ndarray, q_seed: np.ndarray, tcp_offset: np.ndarray | list
         norm = np.linalg.norm(step)
         q += step if norm < 0.5 else step * (0.5 / norm)
     return None
+
+
+def profile_duration_s(distance: float, speed: float, accel: float) -> float:
+    """Duration of a trapezoidal (or triangular) speed profile."""
+    if distance <= 0 or speed <= 0 or accel <= 0:
+        return 0.0
+    if distance >= speed**2 / accel:
+        return distance / speed + speed / accel
+    return 2.0 * math.sqrt(distance / accel)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import BenchbotError, DeviceError, UnsafeMotionError, missing_extra
 from ..types import Pose
+from .ur_kinematics import profile_duration_s
 
 UR5_HOME_JOINTS_RAD = (0.0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0.0)
 # Robotiq 2F-85 on the UR flange (with its coupling): fingertip centre ~174 mm along the flange z.
@@ -145,7 +146,7 @@ class URArm:
         target = list(cfg.home_joints_rad)
         self.log.append({"cmd": "home", "q": target})
         dist = float(np.max(np.abs(np.subtract(target, self._receiver().getActualQ()))))
-        expected = _profile_s(dist, cfg.home_speed_radps, cfg.home_accel_radps2)
+        expected = profile_duration_s(dist, cfg.home_speed_radps, cfg.home_accel_radps2)
         self._run_async("moveJ", lambda: self._c.moveJ(target, cfg.home_speed_radps, cfg.home_accel_radps2, True),
                         expected, lambda: self._joints_at(target))
 
@@ -159,7 +160,7 @@ class URArm:
                          "speed_mps": speed_mps, "accel_mps2": accel_mps2})
         start = self.current_pose()
         dist = float(np.linalg.norm(np.asarray(target[:3]) - start.position_m))
-        expected = _profile_s(dist, speed_mps, accel_mps2)
+        expected = profile_duration_s(dist, speed_mps, accel_mps2)
         self._run_async("moveL", lambda: self._c.moveL(target, speed_mps, accel_mps2, True),
                         expected, lambda: self._pose_at(target))
 
@@ -295,11 +296,3 @@ class URArm:
     def _joints_at(self, target: list[float]) -> bool:
         actual = np.asarray(self._receiver().getActualQ())
         return float(np.max(np.abs(actual - np.asarray(target)))) <= self.config.joint_tolerance_rad
-
-
-def _profile_s(distance: float, speed: float, accel: float) -> float:
-    if distance <= 0 or speed <= 0 or accel <= 0:
-        return 0.0
-    if distance >= speed**2 / accel:
-        return distance / speed + speed / accel
-    return 2.0 * math.sqrt(distance / accel)
