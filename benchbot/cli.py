@@ -332,7 +332,8 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           augment: bool = typer.Option(True, "--augment/--no-augment",
                                        help="Random mirror/transpose of each training image per epoch."),
           target: str = typer.Option("classifier", "--target",
-                                     help="GQ-STN target grasp: classifier (robust one the GQ-CNN rates best) | metric."),
+                                     help="GQ-STN target grasp: classifier (robust one the GQ-CNN rates best) | search "
+                                          "(best-rated grasp near those) | metric."),
           coords: bool = typer.Option(False, "--coords", help="GQ-STN: x/y coordinate channels into the "
                                                              "localization nets (CoordConv)."),
           view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
@@ -362,7 +363,7 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
 def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate, e.g. gqstn multigrasp."),
              data: Path = typer.Option(..., "--data", help="Dataset folder."),
              weights: list[str] = typer.Option([], "--weights", help="name=PATH (repeatable)."),
-             split: str = typer.Option("val", "--split", help="val (held-out 20 %) | train."),
+             split: str = typer.Option("val", "--split", help="val (held-out 20 %) | train | all (a test set of other objects)."),
              limit: Optional[int] = typer.Option(None, "--limit", help="At most N images."),
              fmt: str = typer.Option("md", "--format", "-f", help="md | csv | json."),
              baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Add the centroid baseline."),

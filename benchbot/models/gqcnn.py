@@ -235,11 +235,13 @@ class GQCNN(nn.Module):
 @torch.no_grad()
 def predict_quality(model: GQCNN, crops_m: torch.Tensor, depth_z_m: torch.Tensor, batch_size: int = 100,
                     channels_last: bool = True) -> torch.Tensor:
-    """P(robust) for many crops, in chunks (faster than one huge batch on CPU)."""
+    """P(robust) for many crops, in chunks (faster than one huge batch on CPU); runs on the model's
+    device, returns on the CPU."""
+    dev = next(model.parameters()).device
     out = []
     for i in range(0, crops_m.shape[0], batch_size):
-        c = crops_m[i:i + batch_size]
+        c = crops_m[i:i + batch_size].to(dev)
         if channels_last:
             c = c.contiguous(memory_format=torch.channels_last)
-        out.append(model.quality(c, depth_z_m[i:i + batch_size]))
+        out.append(model.quality(c, depth_z_m[i:i + batch_size].to(dev)).cpu())
     return torch.cat(out) if out else torch.zeros(0)

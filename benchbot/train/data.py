@@ -190,6 +190,7 @@ class ImageIndex:
         assign = split_of(np.array(sorted(set(unit.values()))), seed)
         self.split = {im: assign[u] for im, u in unit.items()}
         self.scores: dict[int, np.ndarray] | None = None  # per-grasp classifier P(robust) (targets.py)
+        self.targets: dict[int, np.ndarray] | None = None  # per-image searched target row (targets.py)
         self.crop_px: float | None = None  # classifier crop footprint in source pixels (targets.py)
         self.view_side: int | None = None  # central square region of interest (pixels), None: whole frame
 
@@ -230,8 +231,11 @@ class ImageIndex:
         return 0 <= r <= self.side - 1 and 0 <= c <= self.side - 1
 
     def best_grasp(self, image: int) -> np.ndarray:
-        """The target of an image: among its robust ground-truth grasps, the one the frozen classifier
-        scores highest when `scores` are set (ties → higher metric), else the highest-metric one."""
+        """The target of an image: its searched target when `targets` are set; else, among its robust
+        ground-truth grasps, the one the frozen classifier scores highest when `scores` are set
+        (ties → higher metric), else the highest-metric one."""
+        if self.targets is not None:
+            return self.targets[image]
         g = self.robust_grasps(image)
         if self.scores is None:
             return g[int(np.argmax(g[:, G_METRIC]))]

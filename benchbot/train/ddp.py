@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--source-size", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--target", default="classifier", choices=["classifier", "metric"])
+    ap.add_argument("--target", default="classifier", choices=["classifier", "search", "metric"])
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--view-m", type=float, default=None)
     a = ap.parse_args(argv)

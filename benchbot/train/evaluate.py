@@ -185,8 +185,11 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
                        split: str = "val", limit: int | None = None, seed: int = 0,
                        on_image: Callable[[int, int], None] | None = None) -> "EvalTable":
     """Run every detector on the held-out images and score them (see module doc)."""
+    if split not in ("val", "train", "all"):
+        raise BenchbotError(f"unknown split {split!r}", "use val, train or all")
     index = ImageIndex(data_dir, seed=seed)
-    refs = index.images(split)[:limit] if limit else index.images(split)
+    refs = index.images(None if split == "all" else split)
+    refs = refs[:limit] if limit else refs
     if not refs:
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")

@@ -55,7 +55,7 @@ class TrainConfig:
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"backbone_width": 8}
     robust_threshold: float = 0.5  # P(robust) from the frozen GQ-CNN counted as robust
     augment: bool = True  # a random square symmetry (mirror/transpose) per training image and epoch
-    target: str = "classifier"  # GQ-STN target grasp: "classifier" (best-rated robust one) | "metric"
+    target: str = "classifier"  # GQ-STN target: "classifier" (best-rated robust grasp) | "search" | "metric"
     view_m: float | None = None  # models see only the central view_m × view_m metres of the table (None: whole frame)
 
 
@@ -187,27 +187,32 @@ def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> 
     index.view_side = side
 
 
-def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConfig, out: Path) -> None:
+def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConfig, out: Path,
+                        device: torch.device) -> None:
     """GQ-STN targets from the frozen classifier (targets.py): its crop footprint (the model's fixed
-    crop scale) and, with target="classifier", the target grasp is the robust one it rates highest."""
+    crop scale); with target="classifier" the target grasp is the robust one it rates highest, with
+    "search" the best-rated grasp found around those."""
     from ..models.gqcnn import GQCNN
     from ..perception.crops import SPECS
-    from .targets import cached_scores, crop_footprint_px
+    from .targets import cached_scores, cached_search, crop_footprint_px
 
-    if cfg.target not in ("classifier", "metric"):
-        raise BenchbotError(f"unknown target {cfg.target!r}", "use classifier or metric")
+    if cfg.target not in ("classifier", "search", "metric"):
+        raise BenchbotError(f"unknown target {cfg.target!r}", "use classifier, search or metric")
     if not isinstance(classifier, GQCNN):
-        if cfg.target == "classifier":
-            raise BenchbotError("classifier targets need a GQ-CNN classifier", "use target='metric'")
+        if cfg.target != "metric":
+            raise BenchbotError(f"{cfg.target} targets need a GQ-CNN classifier", "use target='metric'")
         return
     index.crop_px = crop_footprint_px(index, SPECS[classifier.cfg.crop].crop_px, classifier.cfg.px_per_m)
-    if cfg.target == "classifier":
+    if cfg.target != "metric":
         import copy
 
         from ..robustness import GQCNNEvaluator
 
-        evaluator = GQCNNEvaluator(copy.deepcopy(classifier), threshold=cfg.robust_threshold)
+        evaluator = GQCNNEvaluator(copy.deepcopy(classifier).to(device), threshold=cfg.robust_threshold,
+                                   batch_size=1000 if device.type == "cuda" else 100)
         index.scores = cached_scores(index, evaluator, out / "target_scores.npz")
+        if cfg.target == "search":
+            index.targets = cached_search(index, evaluator, index.scores, out / "search_targets.npz")
 
 
 def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
@@ -233,7 +238,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
             from ..models.weights import load_gqcnn
 
             classifier = load_gqcnn(cfg.model_overrides.get("classifier", GQSTNConfig.classifier))
-        _classifier_targets(index, classifier, cfg, out)
+        _classifier_targets(index, classifier, cfg, out, device)
     if state is not None:
         if state.get("comparable") != _comparable(cfg, kind):
             raise BenchbotError(f"{out} holds a run with different settings", "use a new --out folder")

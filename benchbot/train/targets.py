@@ -5,6 +5,12 @@
   grasp the classifier rates highest, so L_loc and L_rob pull the same way. (Physics labels and
   GQ-CNN 4.0-PJ often disagree: on benchbot's MuJoCo data the classifier calls only a minority of the
   physics-robust grasps robust.) Cached per dataset and classifier in the run folder.
+* `searched_targets` (`--target search`): the same idea one step further. Around the robust
+  ground-truth grasps the classifier rates best (seeds), try small moves (±offset px in row and col)
+  and turns (`n_angles` over the half-turn), keep each seed's width and gripper depth, and take the
+  candidate the classifier rates highest. The moved grasps were not re-checked in physics: the
+  target is "what the frozen GQ-CNN deems most robust near physics-robust grasps", which is what
+  L_rob asks for, found by search instead of by gradient steps through the crop sampler.
 * `crop_footprint_px`: side, in source pixels, of the region the classifier's crop covers on this
   dataset's camera. The GQ-STN cuts its crop at that fixed scale (`GQSTNConfig.crop_scale`), so its
   own crop shows what the evaluator's crop shows.
@@ -12,6 +18,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +29,7 @@ from ..interfaces import RobustnessEvaluator
 from ..perception.crops import scale_factor
 from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
-from .data import G_ANGLE, G_COL, G_DEPTH, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
+from .data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
 from .evaluate import frame_intrinsics, table_distance
 
 CACHE_FORMAT = 1
@@ -75,21 +82,110 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
     return out
 
 
-def cached_scores(index: ImageIndex, evaluator: RobustnessEvaluator, cache: Path) -> dict[int, np.ndarray]:
-    """`classifier_scores`, read from / written to `cache` (an .npz keyed by classifier and grasp count)."""
+def _cache_key(index: ImageIndex, evaluator: RobustnessEvaluator, extra: str = "") -> str:
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
-    key = (f"{getattr(evaluator, 'name', '')}|{sum(len(g) for g in index.grasps.values())}|{intr}|"
-           f"{table_distance(index.meta)}|{CACHE_FORMAT}")
-    if cache.is_file():
-        try:
-            with np.load(cache) as z:
-                if str(z["key"]) == key:
-                    return {int(k): z[k] for k in z.files if k != "key"}
-        except (OSError, ValueError, KeyError) as exc:
-            raise BenchbotError(f"cannot read {cache} ({exc})", f"delete {cache}; it is recomputed") from exc
-    scores = classifier_scores(index, evaluator)
+    return (f"{getattr(evaluator, 'name', '')}|{sum(len(g) for g in index.grasps.values())}|{intr}|"
+            f"{table_distance(index.meta)}|{CACHE_FORMAT}{extra}")
+
+
+def load_cache(cache: Path, key: str) -> dict[int, np.ndarray] | None:
+    """Per-image arrays saved by `save_cache` under the same key (None: missing or another key)."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache) as z:
+            if str(z["key"]) == key:
+                return {int(k): z[k] for k in z.files if k != "key"}
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchbotError(f"cannot read {cache} ({exc})", f"delete {cache}; it is recomputed") from exc
+    return None
+
+
+def save_cache(cache: Path, key: str, data: dict[int, np.ndarray]) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")  # torchrun ranks write side by side
-    np.savez(tmp, key=np.array(key), **{str(k): v for k, v in scores.items()})
+    np.savez(tmp, key=np.array(key), **{str(k): v for k, v in data.items()})
     tmp.replace(cache)
+
+
+def cached_scores(index: ImageIndex, evaluator: RobustnessEvaluator, cache: Path) -> dict[int, np.ndarray]:
+    """`classifier_scores`, read from / written to `cache` (an .npz keyed by classifier and grasp count)."""
+    key = _cache_key(index, evaluator)
+    scores = load_cache(cache, key)
+    if scores is None:
+        scores = classifier_scores(index, evaluator)
+        save_cache(cache, key, scores)
     return scores
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Candidates of `searched_targets`: per seed, (2·steps + 1)² positions `offset_px` apart
+    (dataset pixels) × `n_angles` angles spread over the half-turn, starting at the seed's angle."""
+
+    seeds: int = 12
+    offset_px: float = 4.0
+    steps: int = 1
+    n_angles: int = 8
+
+    def tag(self) -> str:
+        return f"|search:{self.seeds},{self.offset_px:g},{self.steps},{self.n_angles}"
+
+
+def search_candidates(seeds: np.ndarray, cfg: SearchConfig) -> np.ndarray:
+    """Rows (images/grasps layout) of the candidates around `seeds` (rows of that layout), each seed's
+    own grasp first; width, depth and the other columns are the seed's."""
+    k = np.arange(-cfg.steps, cfg.steps + 1) * cfg.offset_px
+    dr, dc = (a.ravel() for a in np.meshgrid(k, k, indexing="ij"))
+    order = np.argsort(np.hypot(dr, dc), kind="stable")  # (0, 0) first
+    dr, dc = dr[order], dc[order]
+    da = np.arange(cfg.n_angles) * (np.pi / cfg.n_angles)
+    out = np.repeat(seeds, len(dr) * len(da), axis=0).reshape(len(seeds), len(dr), len(da), -1).copy()
+    out[..., G_ROW] += dr[None, :, None]
+    out[..., G_COL] += dc[None, :, None]
+    out[..., G_ANGLE] = (out[..., G_ANGLE] + da[None, None, :] + np.pi / 2) % np.pi - np.pi / 2
+    return out.reshape(-1, seeds.shape[1])
+
+
+def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: dict[int, np.ndarray],
+                     cfg: SearchConfig = SearchConfig(), images: list[int] | None = None,
+                     on_image: Callable[[int, int], None] | None = None) -> dict[int, np.ndarray]:
+    """Per image (all with a robust ground-truth grasp, or `images`): the best-rated candidate as a
+    grasps-layout row whose G_METRIC column holds the classifier's P(robust). Seeds: the `cfg.seeds`
+    robust ground-truth grasps with the highest `scores` (see `classifier_scores`)."""
+    intr, _ = frame_intrinsics(index.meta, index.height, index.width)
+    dist = table_distance(index.meta)
+    meta = {"table_distance_m": dist} if dist else {}
+    wanted = set(images) if images is not None else None
+    refs = [r for r in index.images(None) if wanted is None or r.image in wanted]
+    out: dict[int, np.ndarray] = {}
+    for k, (ref, depth) in enumerate(index.iter_depth(refs)):
+        g = index.grasps[ref.image]
+        robust = g[:, G_ROBUST] > 0
+        q = np.nan_to_num(scores[ref.image][robust], nan=-1.0)
+        seeds = g[robust][np.lexsort((-g[robust][:, G_METRIC], -q))[:cfg.seeds]]
+        cands = search_candidates(seeds, cfg)
+        frame = DepthFrame(depth, intr, 0.0, dict(meta))
+        qc = np.asarray(evaluator.qualities(frame, [Grasp(float(r[G_ROW]), float(r[G_COL]), float(r[G_ANGLE]),
+                                                          float(r[G_WIDTH]), float(r[G_DEPTH]), None) for r in cands]))
+        best = cands[int(np.argmax(np.nan_to_num(qc, nan=-1.0)))].copy()
+        best[G_METRIC] = float(np.nanmax(qc)) if np.isfinite(qc).any() else float("nan")
+        out[ref.image] = best
+        if on_image:
+            on_image(k + 1, len(refs))
+    return out
+
+
+def search_key(index: ImageIndex, evaluator: RobustnessEvaluator, cfg: SearchConfig) -> str:
+    return _cache_key(index, evaluator, cfg.tag())
+
+
+def cached_search(index: ImageIndex, evaluator: RobustnessEvaluator, scores: dict[int, np.ndarray], cache: Path,
+                  cfg: SearchConfig = SearchConfig()) -> dict[int, np.ndarray]:
+    """`searched_targets`, read from / written to `cache` (keyed like `cached_scores`, plus the search)."""
+    key = search_key(index, evaluator, cfg)
+    found = load_cache(cache, key)
+    if found is None:
+        found = searched_targets(index, evaluator, scores, cfg)
+        save_cache(cache, key, found)
+    return found

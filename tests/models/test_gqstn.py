@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -140,6 +141,26 @@ def test_localization_loss_zero_at_target_and_angle_periodic() -> None:
     assert gqstn_loss(out, p2, TINY, xi=1.0)[0].item() == pytest.approx(0.0, abs=1e-9)
     p2[0, 0] += 0.1
     assert gqstn_loss(out, p2, TINY, xi=1.0)[0].item() == pytest.approx(0.01, rel=1e-4)
+
+
+def test_position_sigma_measures_the_centre_in_its_units() -> None:
+    cfg = replace(TINY, position_sigma=0.05)
+    out = GQSTN(cfg).eval()(0.7 + 0.01 * torch.rand(1, 1, 64, 64))
+    p = out.params().detach()
+    p[0, 0] += 0.1  # two sigmas off in x → (0.1 / 0.05)² = 4
+    p[0, 1] -= 0.05  # one sigma in y → 1
+    assert gqstn_loss(out, p, cfg, xi=1.0)[0].item() == pytest.approx(5.0, rel=1e-4)
+
+
+def test_translation_refinement_adds_the_residual_of_each_pass() -> None:
+    cfg = replace(TINY, trans_refine=2)
+    model = GQSTN(cfg).eval()
+    with torch.no_grad():
+        model.loc_trans.head.weight.zero_()  # the net says "0.1 right, 0.05 up" whatever it sees
+        model.loc_trans.head.bias.copy_(torch.logit(torch.tensor([0.6, 0.45])))
+    out = model(0.7 + 0.01 * torch.rand(2, 1, 64, 64))
+    assert out.x.tolist() == pytest.approx([0.3, 0.3], abs=1e-6)  # 3 passes × 0.1
+    assert out.y.tolist() == pytest.approx([-0.15, -0.15], abs=1e-6)
 
 
 def test_crop_matches_dexnet_crop_geometry() -> None:

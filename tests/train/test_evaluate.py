@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 
+from benchbot.errors import BenchbotError
 from benchbot.train.data import ImageIndex
 from benchbot.train.evaluate import (Outcome, angle_difference, area, clip, evaluate_detectors, jaccard, rectangle,
                                      rectangle_correct, summarise)
@@ -114,3 +115,11 @@ def test_camera_of_benchbot_datasets_is_read_from_meta() -> None:
     assert note == "meta.json" and (intr.fx, intr.cx) == (sim_intrinsics().fx, sim_intrinsics().cx)
     assert table_distance(meta) == cfg.camera_height_m and table_distance({}) is None
     assert table_distance({"config": {"camera_height_m": 0.6}}) == 0.6
+
+
+def test_split_all_scores_every_image_and_unknown_splits_are_refused(dataset) -> None:
+    index = ImageIndex(dataset)
+    t = evaluate_detectors({"oracle": Oracle(index)}, dataset, DepthEvaluator(), split="all")
+    assert t.info["images"] == len(index.images(None)) > len(index.images("val"))
+    with pytest.raises(BenchbotError, match="use val, train or all"):
+        evaluate_detectors({"oracle": Oracle(index)}, dataset, DepthEvaluator(), split="test")

@@ -114,3 +114,38 @@ def test_region_of_interest_view_targets_map_back(dataset) -> None:
         assert (g.row, g.col, g.angle_rad) == pytest.approx((best[1], best[2], best[3]), abs=1e-4)
     assert idx.to_square(23.5, 31.5) == (19.5, 19.5)
     assert not idx.in_view(0, 0) and idx.in_view(4, 12)
+
+
+def test_search_candidates_move_and_turn_each_seed() -> None:
+    from benchbot.train.targets import SearchConfig, search_candidates
+
+    seeds = np.array([[0, 10.0, 20.0, 1.5, 12.0, 0.7, 0.9, 1, 3], [0, 30.0, 5.0, 0.0, 8.0, 0.72, 0.4, 1, 3]])
+    c = search_candidates(seeds, SearchConfig(offset_px=2.0, steps=1, n_angles=4))
+    assert c.shape == (2 * 9 * 4, 9)
+    assert np.array_equal(c[0], seeds[0]) and np.array_equal(c[36], seeds[1])  # each seed itself first
+    first = c[:36]
+    assert sorted({(r, k) for r, k in first[:, 1:3]}) == [(r, k) for r in (8.0, 10.0, 12.0) for k in (18.0, 20.0, 22.0)]
+    assert np.allclose(sorted(set(np.round(first[:, 3], 6))),
+                       sorted(np.round((1.5 + np.arange(4) * np.pi / 4 + np.pi / 2) % np.pi - np.pi / 2, 6)))
+    assert (first[:, 4] == 12.0).all() and (c[36:, 5] == 0.72).all()  # width and depth are the seed's
+
+
+def test_searched_targets_take_the_best_rated_candidate_and_are_cached(dataset, tmp_path) -> None:
+    from benchbot.train.targets import SearchConfig, cached_search
+
+    idx = ImageIndex(dataset)
+    ev = FakeEvaluator()  # right-most column rates best
+    scores = cached_scores(idx, ev, tmp_path / "scores.npz")
+    cfg = SearchConfig(seeds=1, offset_px=3.0, steps=1, n_angles=2)
+    calls = ev.calls
+    found = cached_search(idx, ev, scores, tmp_path / "search.npz", cfg)
+    assert ev.calls - calls == len(idx.images(None))
+    for image, row in found.items():
+        seed = idx.robust_grasps(image)[0]  # one robust grasp per fixture image
+        assert row[2] == pytest.approx(seed[2] + 3.0) and row[1] in (seed[1] - 3, seed[1], seed[1] + 3)
+        assert row[G_METRIC] == pytest.approx(row[2] / 100.0)
+    assert cached_search(idx, ev, scores, tmp_path / "search.npz", cfg).keys() == found.keys()
+    assert ev.calls - calls == len(idx.images(None))  # second call read the cache
+    idx.targets = found
+    image = next(iter(found))
+    assert np.array_equal(idx.best_grasp(image), found[image])
