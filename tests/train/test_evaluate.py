@@ -121,5 +121,5 @@ def test_split_all_scores_every_image_and_unknown_splits_are_refused(dataset) ->
     index = ImageIndex(dataset)
     t = evaluate_detectors({"oracle": Oracle(index)}, dataset, DepthEvaluator(), split="all")
     assert t.info["images"] == len(index.images(None)) > len(index.images("val"))
-    with pytest.raises(BenchbotError, match="use val, train or all"):
+    with pytest.raises(BenchbotError, match="unknown split"):
         evaluate_detectors({"oracle": Oracle(index)}, dataset, DepthEvaluator(), split="test")
