@@ -336,6 +336,10 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                                           "(best-rated grasp near those) | metric."),
           coords: bool = typer.Option(False, "--coords", help="GQ-STN: x/y coordinate channels into the "
                                                              "localization nets (CoordConv)."),
+          position_sigma: Optional[float] = typer.Option(None, "--position-sigma", help="GQ-STN: measure the centre "
+                                                         "error of L_loc in this fraction of the image side."),
+          refine: Optional[int] = typer.Option(None, "--refine", help="GQ-STN: extra translation passes on the "
+                                               "image re-centred at the last estimate."),
           view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
                                                  "many metres of the table (default: the whole frame)."),
           ) -> None:
@@ -344,17 +348,14 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
     Examples: `benchbot train gqstn --data datasets/train --out runs/gqstn` (CPU preset);
     `torchrun --nproc_per_node 4 -m benchbot.train.ddp gqstn --data D --out R --preset paper` (GPUs)
     """
-    from .train.loop import TrainConfig, train as train_model
+    from .train.loop import TrainConfig, model_overrides, train as train_model
 
     if kind not in ("gqstn", "multigrasp"):
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
-    if coords and kind != "gqstn":
-        raise BenchbotError("--coords is a GQ-STN option", "drop --coords for multigrasp")
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
                       limit_val=limit_val, augment=augment, target=target, view_m=view_m,
-                      model_overrides={k: v for k, v in (("input_size", input_size), ("backbone_width", width),
-                                                         ("coord_channels", coords or None)) if v is not None})
+                      model_overrides=model_overrides(kind, input_size, width, coords, position_sigma, refine))
     result = train_model(kind, data, out_dir, cfg)
     out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
 

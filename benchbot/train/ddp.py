@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     from pathlib import Path
 
-    from .loop import TrainConfig, train
+    from .loop import TrainConfig, model_overrides, train
 
     ap = argparse.ArgumentParser(prog="python -m benchbot.train.ddp")
     ap.add_argument("model", choices=["gqstn", "multigrasp"])
@@ -116,10 +116,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--target", default="classifier", choices=["classifier", "search", "metric"])
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--view-m", type=float, default=None)
+    ap.add_argument("--compress", type=float, default=1.0)
+    ap.add_argument("--input-size", type=int, default=None)
+    ap.add_argument("--width", type=int, default=None)
+    ap.add_argument("--coords", action="store_true")
+    ap.add_argument("--position-sigma", type=float, default=None)
+    ap.add_argument("--refine", type=int, default=None)
     a = ap.parse_args(argv)
     train(a.model, a.data, a.out, TrainConfig(preset=a.preset, batch_size=a.batch_size, max_epochs=a.epochs,
                                               source_size=a.source_size, seed=a.seed, device=a.device,
                                               target=a.target, augment=not a.no_augment, view_m=a.view_m,
+                                              compress=a.compress, model_overrides=model_overrides(
+                                                  a.model, a.input_size, a.width, a.coords, a.position_sigma, a.refine),
                                               progress=int(os.environ.get("RANK", "0")) == 0))
 
 

@@ -59,6 +59,16 @@ class TrainConfig:
     view_m: float | None = None  # models see only the central view_m × view_m metres of the table (None: whole frame)
 
 
+def model_overrides(kind: str, input_size: int | None = None, width: int | None = None, coords: bool = False,
+                    position_sigma: float | None = None, refine: int | None = None) -> dict[str, Any]:
+    """TrainConfig.model_overrides from the command-line options (None / False: the preset's value)."""
+    gq = {"coord_channels": coords or None, "position_sigma": position_sigma, "trans_refine": refine}
+    if kind != "gqstn" and any(v is not None for v in gq.values()):
+        raise BenchbotError("--coords, --position-sigma and --refine are GQ-STN options", f"drop them for {kind}")
+    both = {"input_size": input_size, "backbone_width": width, **gq}
+    return {k: v for k, v in both.items() if v is not None}
+
+
 @dataclass
 class TrainResult:
     out_dir: Path

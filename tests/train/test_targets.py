@@ -149,3 +149,14 @@ def test_searched_targets_take_the_best_rated_candidate_and_are_cached(dataset, 
     idx.targets = found
     image = next(iter(found))
     assert np.array_equal(idx.best_grasp(image), found[image])
+
+
+def test_command_line_model_overrides() -> None:
+    from benchbot.errors import BenchbotError
+    from benchbot.train.loop import model_overrides
+
+    assert model_overrides("gqstn", coords=True, position_sigma=0.025, refine=1) == {
+        "coord_channels": True, "position_sigma": 0.025, "trans_refine": 1}
+    assert model_overrides("multigrasp", input_size=224) == {"input_size": 224}
+    with pytest.raises(BenchbotError, match="GQ-STN options"):
+        model_overrides("multigrasp", refine=1)
