@@ -5,7 +5,8 @@ GQ-CNN is the shipped 4.0-PJ when present). Nothing here asserts on time.
 Variants: PyTorch fp32, PyTorch bf16 autocast, ONNX Runtime fp32 (opset 20: AffineGrid/GridSample),
 ONNX Runtime int8 (dynamic quantisation). Median of `repeats` runs after warm-up.
 
-Run: `python -m benchbot.bench_models [--threads 2] [--repeats 20] [--presets paper small]`.
+Run: `python -m benchbot.bench_models [--threads 2] [--repeats 20] [--presets paper small shipped]`
+("shipped": the architecture of the shipped checkpoints, e.g. with coordinate channels and refinement).
 """
 from __future__ import annotations
 
@@ -53,15 +54,26 @@ def _classifier(crop_size: int) -> nn.Module:
     return nn.Sequential()  # never reached for the presets below
 
 
+def shipped_config(kind: str) -> dict[str, Any]:
+    """Architecture of the shipped checkpoint (coordinate channels, refinement passes, input size)."""
+    from .models.checkpoint import load_file, resolve_weights
+
+    return dict(load_file(resolve_weights(kind, None), (f"benchbot-{kind}",))["config"])
+
+
 def build_gqstn(preset: str) -> GQSTN:
     torch.manual_seed(0)
-    cfg = GQSTNConfig.paper() if preset == "paper" else GQSTNConfig.small()
+    presets = {"paper": GQSTNConfig.paper, "small": GQSTNConfig.small,
+               "shipped": lambda: GQSTNConfig(**shipped_config("gqstn"))}
+    cfg = presets[preset]()
     return GQSTN(cfg, _classifier(cfg.crop_size)).eval()
 
 
 def build_multigrasp(preset: str) -> MultiGrasp:
     torch.manual_seed(0)
-    return MultiGrasp(MultiGraspConfig.paper() if preset == "paper" else MultiGraspConfig.small()).eval()
+    presets = {"paper": MultiGraspConfig.paper, "small": MultiGraspConfig.small,
+               "shipped": lambda: MultiGraspConfig(**shipped_config("multigrasp"))}
+    return MultiGrasp(presets[preset]()).eval()
 
 
 def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple[str, Timing]]:
@@ -78,6 +90,11 @@ def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple
                     _median_s(lambda: model.loc_trans(model._loc_input(model._resize(src))), repeats)))
         w = model.loc_trans(x0)
         x, y = torch.sigmoid(w[:, 0]) - 0.5, torch.sigmoid(w[:, 1]) - 0.5
+        if cfg.trans_refine:
+            out.append((f"{cfg.trans_refine} translation refinement pass(es)",
+                        _median_s(lambda: [model.loc_trans(model._loc_input(sample(src, affine(x, y, None, None),
+                                                                                   cfg.input_size)))
+                                           for _ in range(cfg.trans_refine)], repeats)))
         t_img = sample(src, affine(x, y, None, None), cfg.input_size)
         out.append(("rot STN: sample translated image + loc net",
                     _median_s(lambda: model.loc_rot(model._loc_input(sample(src, affine(x, y, None, None),
@@ -192,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchbot.bench_models")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--presets", nargs="+", default=["paper", "small"], choices=["paper", "small"])
+    ap.add_argument("--presets", nargs="+", default=["paper", "small"], choices=["paper", "small", "shipped"])
     ap.add_argument("--no-onnx", action="store_true")
     a = ap.parse_args(argv)
     run_benchmark(tuple(a.presets), a.repeats, a.threads, onnx=not a.no_onnx)

@@ -436,10 +436,10 @@ def bench_gqcnn(n: int = typer.Option(1000, "--n"), repeats: int = typer.Option(
 
 @bench_app.command("models")
 def bench_models(repeats: int = typer.Option(10, "--repeats"), threads: int = typer.Option(2, "--threads")) -> None:
-    """GQ-STN and MultiGrasp detect latency per stage (paper and small presets)."""
+    """GQ-STN and MultiGrasp detect latency per stage (paper, small and shipped architectures)."""
     from .bench_models import run_benchmark
 
-    run_benchmark(repeats=repeats, threads=threads)
+    run_benchmark(("paper", "small", "shipped"), repeats=repeats, threads=threads)
 
 
 @bench_app.command("sim")
