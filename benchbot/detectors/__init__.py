@@ -20,6 +20,7 @@ BUILTINS: dict[str, str] = {
     "centroid": "benchbot.detectors.centroid:CentroidDetector",
     "prop-gqcnn": "benchbot.detectors.prop_gqcnn:PropGQCNN",
     "gqstn": "benchbot.detectors.gqstn:GQSTNDetector",
+    "gqstn-sym8": "benchbot.detectors.gqstn:GQSTNSymmetries",
     "multigrasp": "benchbot.detectors.multigrasp:MultiGraspDetector",
     "gqstn-fallback": "benchbot.detectors.fallback:GQSTNFallback",
 }

@@ -276,7 +276,7 @@ def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str
         opts: dict[str, Any] = {}
         if name in weights:
             opts["weights"] = weights[name]
-        if name in ("gqstn", "multigrasp", "gqstn-fallback"):
+        if name in ("gqstn", "gqstn-sym8", "multigrasp", "gqstn-fallback"):
             opts["device"] = device
         dets[name] = load_detector(name, **opts)
     if evaluator is None:

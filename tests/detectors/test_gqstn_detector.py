@@ -84,6 +84,39 @@ def test_detect_maps_back_to_frame_pixels(tmp_path) -> None:
     assert 0.0 <= g.score <= 1.0 and det.last_output.crop.shape == (1, 1, 16, 16)
 
 
+@pytest.mark.parametrize("k", range(8))
+def test_symmetric_views_map_back_to_the_same_grasp(k) -> None:
+    from benchbot.detectors.gqstn import dihedral_batch, undo_dihedral
+    from benchbot.models.gqstn import grasp_to_params
+    from benchbot.train.data import dihedral
+
+    side = 20
+    img = torch.arange(side * side, dtype=torch.float32).reshape(1, 1, side, side)
+    rows = np.array([[5.0, 13.0, 0.4, 6.0, 0.7, 1.0]])  # row, col, angle, width, depth, metric
+    view, moved = dihedral(img, rows, k, side)
+    assert torch.equal(dihedral_batch(img)[k:k + 1], view)
+    back = undo_dihedral(grasp_to_params(*moved[0, :5], side), k)
+    want = grasp_to_params(*rows[0, :5], side)
+    assert back[[0, 1, 3, 4]] == pytest.approx(want[[0, 1, 3, 4]], abs=1e-6)
+    assert math.cos(2 * (back[2] - want[2])) == pytest.approx(1.0, abs=1e-9)  # same angle mod π
+
+
+def test_symmetries_keep_the_view_the_classifier_rates_best(tmp_path) -> None:
+    model = GQSTN(CFG)
+    set_head(model.loc_trans, math.log(0.625 / 0.375), 0.0)  # x = 0.125 in every view
+    path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32})
+    f = frame()
+    f.depth_m[:, 40:] = 0.70  # a step on the right: the views differ
+    det = GQSTNDetector(weights=path, classifier=StandIn(), symmetries=8)
+    g = det.detect(f)
+    p = det.last_output.robust_prob()
+    assert p.shape == (8,) and g.score == pytest.approx(float(p.max()))
+    # x = +0.125 in view k is 8 px right of the centre there; back on the frame it is 8 px from the
+    # centre along one axis
+    assert math.hypot(g.row - 23.5 - 0.0, g.col - 31.5) == pytest.approx(8.0, abs=1e-3)
+    with pytest.raises(BenchbotError, match="symmetries"):
+        GQSTNDetector(weights=path, classifier=StandIn(), symmetries=4)
+
 
 def test_detect_resamples_other_cameras_to_the_training_view(tmp_path) -> None:
     model = GQSTN(CFG)
@@ -158,3 +191,11 @@ def test_onnx_runtime_matches_torch(tmp_path, extra) -> None:
     b = GQSTNDetector(weights=path, classifier=StandIn(), runtime="onnx").detect(f)
     assert (b.row, b.col, b.angle_rad, b.width_px, b.depth_m, b.score) == pytest.approx(
         (a.row, a.col, a.angle_rad, a.width_px, a.depth_m, a.score), abs=1e-4)
+
+
+def test_gqstn_sym8_is_a_registered_method_on_the_shipped_weights() -> None:
+    from benchbot.detectors import available_detectors, load_detector
+
+    assert "gqstn-sym8" in available_detectors()
+    det = load_detector("gqstn-sym8")
+    assert det.name == "gqstn-sym8" and det.symmetries == 8 and det.weights == load_detector("gqstn").weights

@@ -21,10 +21,12 @@ def heldout(tmp_path_factory) -> Path:
     return out
 
 
-def test_shipped_gqstn_is_rated_robust_far_more_often_than_multigrasp(heldout) -> None:
-    table = evaluate(["gqstn", "multigrasp"], heldout, split="all", evaluator=load_evaluator())
+def test_shipped_gqstn_beats_multigrasp_by_15_points_and_with_8_views_the_centroid(heldout) -> None:
+    table = evaluate(["gqstn", "gqstn-sym8", "multigrasp"], heldout, split="all", evaluator=load_evaluator())
     by = {r.method: r for r in table.rows}
     print(table.to_markdown())
     assert by["gqstn"].n_images >= 25 and by["gqstn"].n_failed == 0
     assert by["gqstn"].robust_pct >= by["multigrasp"].robust_pct + 15  # the paper's ordering, our target gap
     assert by["multigrasp"].rectangle_pct > by["centroid"].rectangle_pct  # learned rectangles beat the floor
+    # one pass is level with the untrained centroid grasp (model card); the 8-view ensemble is above it
+    assert by["gqstn-sym8"].robust_pct > by["centroid"].robust_pct
