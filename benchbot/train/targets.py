@@ -58,6 +58,12 @@ def crop_footprint_px(index: ImageIndex, crop_px: int, px_per_m: float) -> float
     return crop_px / scale_factor(intr, dist, px_per_m)
 
 
+def row_grasps(rows: np.ndarray) -> list[Grasp]:
+    """Grasps of rows in the images/grasps layout."""
+    return [Grasp(float(r[G_ROW]), float(r[G_COL]), float(r[G_ANGLE]), float(r[G_WIDTH]), float(r[G_DEPTH]), None)
+            for r in rows]
+
+
 def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
                       on_image: Callable[[int, int], None] | None = None) -> dict[int, np.ndarray]:
     """P(robust) per ground-truth grasp of every image (NaN where the grasp is not robust in the
@@ -73,9 +79,7 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
         sel = np.flatnonzero(g[:, G_ROBUST] > 0)
         if sel.size:
             frame = DepthFrame(depth, intr, 0.0, dict(meta))
-            grasps = [Grasp(float(r[G_ROW]), float(r[G_COL]), float(r[G_ANGLE]), float(r[G_WIDTH]),
-                            float(r[G_DEPTH]), None) for r in g[sel]]
-            q[sel] = evaluator.qualities(frame, grasps)
+            q[sel] = evaluator.qualities(frame, row_grasps(g[sel]))
         out[ref.image] = q
         if on_image:
             on_image(k + 1, len(refs))
@@ -166,8 +170,7 @@ def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: 
         seeds = g[robust][np.lexsort((-g[robust][:, G_METRIC], -q))[:cfg.seeds]]
         cands = search_candidates(seeds, cfg)
         frame = DepthFrame(depth, intr, 0.0, dict(meta))
-        qc = np.asarray(evaluator.qualities(frame, [Grasp(float(r[G_ROW]), float(r[G_COL]), float(r[G_ANGLE]),
-                                                          float(r[G_WIDTH]), float(r[G_DEPTH]), None) for r in cands]))
+        qc = np.asarray(evaluator.qualities(frame, row_grasps(cands)))
         best = cands[int(np.argmax(np.nan_to_num(qc, nan=-1.0)))].copy()
         best[G_METRIC] = float(np.nanmax(qc)) if np.isfinite(qc).any() else float("nan")
         out[ref.image] = best
