@@ -192,13 +192,15 @@ def run_benchmark(presets: tuple[str, ...] = ("paper", "small"), repeats: int = 
     for preset in presets:
         g = build_gqstn(preset)
         c = g.cfg
-        label = f"{preset}: ResNet-{c.backbone_depth} w{c.backbone_width}, {c.input_size}px"
+        extras = "".join([", coords" if c.coord_channels else "", f", refine {c.trans_refine}" if c.trans_refine else ""])
+        label = f"{preset}: ResNet-{c.backbone_depth} w{c.backbone_width}, {c.input_size}px{extras}"
         print(f"## GQ-STN {label}")
         for stage, s in gqstn_stages(g, depth, repeats):
             rec("gqstn", preset, stage, s)
         for stage, s in gqstn_variants(g, depth, repeats, threads, onnx):
             rec("gqstn", preset, stage, s)
         m = build_multigrasp(preset)
+        label = f"{preset}: ResNet-{m.cfg.backbone_depth} w{m.cfg.backbone_width}, {m.cfg.input_size}px"
         print(f"## MultiGrasp {label}")
         for stage, s in multigrasp_stages(m, depth, repeats):
             rec("multigrasp", preset, stage, s)
