@@ -158,7 +158,7 @@ class GQSTNDetector(OneShotDetector):
                  normalise_view: bool = True, symmetries: int = 1) -> None:
         if runtime not in ("torch", "onnx"):
             raise BenchbotError(f"unknown runtime {runtime!r}", "use torch or onnx")
-        if symmetries not in (1, 8):
+        if str(symmetries) not in ("1", "8"):  # options from the command line arrive as text
             raise BenchbotError(f"symmetries={symmetries}", "use 1 (one pass) or 8 (all square symmetries)")
         self.symmetries = int(symmetries)
         super().__init__("gqstn", weights, device, source_size, normalise_view, classifier=classifier)
