@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchbot.train.data import G_COL, G_ROW, ImageIndex, load_array, read_meta  # noqa: E402
+from benchbot.train.data import G_COL, G_ROW, ImageIndex, load_array  # noqa: E402
 from benchbot.train.targets import dataset_view  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def pack(src: Path, out: Path, view_m: float) -> None:
     top, left = (index.height - side) // 2, (index.width - side) // 2
     if (index.width - side) % 2 or top < 0 or left < 0:
         sys.exit(f"a {side} px view does not crop evenly from {index.height}×{index.width} frames")
-    meta = read_meta(src)
+    meta = dict(index.meta)
     intr = dict(meta["camera_intrinsics"])
     intr.update(cx=intr["cx"] - left, cy=intr["cy"] - top, width=side, height=side)
     meta.update(camera_intrinsics=intr, view_of={"data": str(src), "top": top, "left": left, "depth_unit_m": 0.001})

@@ -20,7 +20,8 @@ from torch import nn
 
 from ..errors import BenchbotError
 from ..models.checkpoint import load_model, resolve_weights
-from ..models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, normalised_view, params_to_grasp
+from ..models.gqstn import (GQSTN, GQSTNOutput, Letterbox, letterbox, normalised_view, params_to_grasp,
+                            square_symmetry)
 from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
 
@@ -122,14 +123,8 @@ class OneShotDetector:
 
 
 def dihedral_batch(t: torch.Tensor) -> torch.Tensor:
-    """The 8 symmetries of a 1×1×S×S square as one 8×1×S×S batch (k as in train.data.dihedral:
-    bit 0 mirrors columns, bit 1 rows, bit 2 transposes, in that order)."""
-    out = []
-    for k in range(8):
-        v = t.flip(-1) if k & 1 else t
-        v = v.flip(-2) if k & 2 else v
-        out.append(v.transpose(-1, -2) if k & 4 else v)
-    return torch.cat(out)
+    """The 8 symmetries of a 1×1×S×S square (`square_symmetry` k = 0…7) as one 8×1×S×S batch."""
+    return torch.cat([square_symmetry(t, k) for k in range(8)])
 
 
 def undo_dihedral(params: np.ndarray, k: int) -> np.ndarray:

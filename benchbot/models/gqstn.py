@@ -138,6 +138,14 @@ def normalised_view(depth_m: np.ndarray, scale: float, side: int) -> tuple[np.nd
     return out[0, 0].numpy(), box
 
 
+def square_symmetry(t: torch.Tensor, k: int) -> torch.Tensor:
+    """Symmetry k (0–7) of the square on a …×S×S image: bit 0 mirrors columns, bit 1 rows, bit 2
+    transposes, applied in that order (grasps follow with train.data.dihedral / undo_dihedral)."""
+    t = t.flip(-1) if k & 1 else t
+    t = t.flip(-2) if k & 2 else t
+    return t.transpose(-1, -2) if k & 4 else t
+
+
 # ---------- grasp ↔ STN parameters ----------
 
 def wrap_half_turn(angle: float | np.ndarray | torch.Tensor):

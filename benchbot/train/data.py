@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from ..errors import BenchbotError
-from ..models.gqstn import grasp_to_params, letterbox, normalised_view, wrap_half_turn
+from ..models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
 from ..models.multigrasp import MultiGraspConfig, encode_targets
 
 DEXNET_THRESHOLD = 0.002
@@ -264,13 +264,13 @@ def dihedral(t: torch.Tensor, rows: np.ndarray, k: int, side: int) -> tuple[torc
     (CCW from +col, modulo π) follow: mirror → −θ, transpose → π/2 − θ."""
     r = rows.copy()
     if k & 1:
-        t, r[:, 1], r[:, 2] = t.flip(-1), side - 1 - r[:, 1], -r[:, 2]
+        r[:, 1], r[:, 2] = side - 1 - r[:, 1], -r[:, 2]
     if k & 2:
-        t, r[:, 0], r[:, 2] = t.flip(-2), side - 1 - r[:, 0], -r[:, 2]
+        r[:, 0], r[:, 2] = side - 1 - r[:, 0], -r[:, 2]
     if k & 4:
-        t, r[:, [0, 1]], r[:, 2] = t.transpose(-1, -2), r[:, [1, 0]], np.pi / 2 - r[:, 2]
+        r[:, [0, 1]], r[:, 2] = r[:, [1, 0]], np.pi / 2 - r[:, 2]
     r[:, 2] = wrap_half_turn(r[:, 2])
-    return t, r
+    return square_symmetry(t, k), r
 
 
 def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None,

@@ -152,18 +152,15 @@ def search_candidates(seeds: np.ndarray, cfg: SearchConfig) -> np.ndarray:
 
 
 def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: dict[int, np.ndarray],
-                     cfg: SearchConfig = SearchConfig(), images: list[int] | None = None,
-                     on_image: Callable[[int, int], None] | None = None) -> dict[int, np.ndarray]:
-    """Per image (all with a robust ground-truth grasp, or `images`): the best-rated candidate as a
+                     cfg: SearchConfig = SearchConfig()) -> dict[int, np.ndarray]:
+    """Per image with a robust ground-truth grasp: the best-rated candidate as a
     grasps-layout row whose G_METRIC column holds the classifier's P(robust). Seeds: the `cfg.seeds`
     robust ground-truth grasps with the highest `scores` (see `classifier_scores`)."""
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
     dist = table_distance(index.meta)
     meta = {"table_distance_m": dist} if dist else {}
-    wanted = set(images) if images is not None else None
-    refs = [r for r in index.images(None) if wanted is None or r.image in wanted]
     out: dict[int, np.ndarray] = {}
-    for k, (ref, depth) in enumerate(index.iter_depth(refs)):
+    for ref, depth in index.iter_depth(index.images(None)):
         g = index.grasps[ref.image]
         robust = g[:, G_ROBUST] > 0
         q = np.nan_to_num(scores[ref.image][robust], nan=-1.0)
@@ -174,19 +171,13 @@ def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: 
         best = cands[int(np.argmax(np.nan_to_num(qc, nan=-1.0)))].copy()
         best[G_METRIC] = float(np.nanmax(qc)) if np.isfinite(qc).any() else float("nan")
         out[ref.image] = best
-        if on_image:
-            on_image(k + 1, len(refs))
     return out
-
-
-def search_key(index: ImageIndex, evaluator: RobustnessEvaluator, cfg: SearchConfig) -> str:
-    return _cache_key(index, evaluator, cfg.tag())
 
 
 def cached_search(index: ImageIndex, evaluator: RobustnessEvaluator, scores: dict[int, np.ndarray], cache: Path,
                   cfg: SearchConfig = SearchConfig()) -> dict[int, np.ndarray]:
     """`searched_targets`, read from / written to `cache` (keyed like `cached_scores`, plus the search)."""
-    key = search_key(index, evaluator, cfg)
+    key = _cache_key(index, evaluator, cfg.tag())
     found = load_cache(cache, key)
     if found is None:
         found = searched_targets(index, evaluator, scores, cfg)
