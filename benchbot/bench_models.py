@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .detectors.gqstn import InferenceGraph, onnx_session
+from .detectors.gqstn import InferenceGraph, dihedral_batch, onnx_session
 from .models.gqstn import GQSTN, GQSTNConfig, affine, dexnet_centred, letterbox, params_to_grasp, sample
 from .models.multigrasp import MultiGrasp, MultiGraspConfig, decode, decoded_to_grasp
 
@@ -139,6 +139,16 @@ def gqstn_variants(model: GQSTN, depth_np: np.ndarray, repeats: int, threads: in
             res.append(("TOTAL detect (PyTorch bf16 autocast)", _median_s(bf16, repeats)))
     except Exception as exc:  # noqa: BLE001 — report, do not fail the benchmark
         res.append(("TOTAL detect (PyTorch bf16 autocast)", f"failed: {type(exc).__name__}: {str(exc)[:80]}"))
+    with torch.inference_mode():  # gqstn-sym8: the 8 square symmetries in one batch
+        res.append(("TOTAL detect, 8 views (PyTorch fp32)",
+                    _median_s(lambda: model(dihedral_batch(pre())).params(), repeats)))
+    if onnx:
+        try:
+            sess8 = onnx_session(InferenceGraph(model).eval(), dihedral_batch(pre()), threads)
+            res.append(("TOTAL detect, 8 views (ONNX Runtime fp32)",
+                        _median_s(lambda: sess8.run(None, {"depth": dihedral_batch(pre()).numpy()}), repeats)))
+        except Exception as exc:  # noqa: BLE001
+            res.append(("TOTAL detect, 8 views (ONNX Runtime fp32)", f"failed: {type(exc).__name__}: {str(exc)[:80]}"))
     if onnx:
         for label, int8 in (("ONNX Runtime fp32", False), ("ONNX Runtime int8 dynamic", True)):
             try:

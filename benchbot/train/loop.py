@@ -62,6 +62,10 @@ class TrainConfig:
 def model_overrides(kind: str, input_size: int | None = None, width: int | None = None, coords: bool = False,
                     position_sigma: float | None = None, refine: int | None = None) -> dict[str, Any]:
     """TrainConfig.model_overrides from the command-line options (None / False: the preset's value)."""
+    if position_sigma is not None and not position_sigma > 0:
+        raise BenchbotError(f"--position-sigma {position_sigma}", "use a positive fraction of the image side, e.g. 0.025")
+    if refine is not None and refine < 0:
+        raise BenchbotError(f"--refine {refine}", "use 0 or more extra translation passes")
     gq = {"coord_channels": coords or None, "position_sigma": position_sigma, "trans_refine": refine}
     if kind != "gqstn" and any(v is not None for v in gq.values()):
         raise BenchbotError("--coords, --position-sigma and --refine are GQ-STN options", f"drop them for {kind}")

@@ -18,6 +18,6 @@ def test_bench_models_times_the_shipped_architecture(capsys) -> None:
     assert build_gqstn("shipped").cfg.trans_refine == shipped_config("gqstn").get("trans_refine", 0)
     main(["--presets", "shipped", "--repeats", "1", "--threads", "1", "--no-onnx"])
     out = capsys.readouterr().out
-    assert "TOTAL detect (PyTorch fp32)" in out
+    assert "TOTAL detect (PyTorch fp32)" in out and "TOTAL detect, 8 views (PyTorch fp32)" in out
     if shipped_config("gqstn").get("trans_refine"):
         assert "translation refinement pass(es)" in out

@@ -160,3 +160,7 @@ def test_command_line_model_overrides() -> None:
     assert model_overrides("multigrasp", input_size=224) == {"input_size": 224}
     with pytest.raises(BenchbotError, match="GQ-STN options"):
         model_overrides("multigrasp", refine=1)
+    with pytest.raises(BenchbotError, match="position-sigma"):
+        model_overrides("gqstn", position_sigma=0.0)
+    with pytest.raises(BenchbotError, match="refine"):
+        model_overrides("gqstn", refine=-1)
