@@ -76,11 +76,13 @@ class Workcell:
 
     def recover(self) -> None:
         """Make the cell usable again after a fault (on hardware only once the operator agreed):
-        unlock a protective stop, re-activate a faulted or deactivated gripper (a reset clears gFLT), go home.
-        Raises if that fails, so the run stops with its remaining trials still pending."""
+        unlock a protective stop, go home (gated: straight up first), then re-activate a faulted or
+        deactivated gripper (a reset clears gFLT) — only up there, as activation moves the jaws and
+        may drop what they hold. Raises if that fails, so the run stops with its remaining trials pending."""
         inner = getattr(self.arm, "arm", self.arm)  # the backend behind the safety gate
         if getattr(inner, "protective_stopped", False) and hasattr(inner, "recover"):
             inner.recover()
+        go_home(self.arm)
         try:
             st = self.gripper.status()
             faulted = st.fault is not None or not st.activated  # a reset/power blip deactivates it
@@ -88,7 +90,6 @@ class Workcell:
             faulted = True
         if faulted:
             self.gripper.activate()
-        go_home(self.arm)
 
     def close(self) -> None:
         for fn in reversed(self.closers):
@@ -142,7 +143,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
     camera = ReplayCamera(cfg.recording or default_recording_path())
     t_base_camera, table_m = camera_transform_from_table(camera.recording.frame(0))
-    limits = SafetyLimits.from_protocol(loaded.protocol.motion)
+    limits = SafetyLimits.from_protocol(loaded.protocol.motion, jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
     emulator = start_emulator(time_scale=50.0)
     closers: list[Callable[[], None]] = [emulator.stop, camera.close]
@@ -168,7 +169,8 @@ def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
     sim = make_physics_workcell(loaded, seed=cfg.seed if cfg.seed is not None else loaded.protocol.seed)
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=tuple(sim.workspace_min_m),
-                                        workspace_max_m=tuple(sim.workspace_max_m), table_z_m=sim.table_z_m)
+                                        workspace_max_m=tuple(sim.workspace_max_m), table_z_m=sim.table_z_m,
+                                        jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
     try:
         sim.arm.connect()
