@@ -201,6 +201,35 @@ def check_camera(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] |
     return out
 
 
+def check_home(cfg: HardwareConfig) -> list[CheckResult]:
+    """The configured home (forward kinematics of robot.home_joints_rad with robot.tcp_offset): TCP and
+    fingertips inside the workspace, above the table, outside the base keep-out, tool down within the
+    tilt limit, wrist and flange inside the box; and the straight line from home to where the camera
+    looks (calibration_center_m) clear of the keep-out, as the first move of a run will be."""
+    from .arms.ur_kinematics import arm_points
+    from .harness.safety import SafetyGate, SafetyLimits, tilt_deg
+    from .types import Pose
+
+    limits = SafetyLimits(workspace_min_m=cfg.workspace.min_m, workspace_max_m=cfg.workspace.max_m,
+                          table_z_m=cfg.table_z_m)
+    gate = SafetyGate(limits)
+    tcp, points = arm_points(cfg.robot.home_joints_rad, cfg.robot.tcp_offset)
+    home = Pose.from_matrix(tcp)
+    x, y, z = (float(v) for v in home.position_m)
+    detail = f"home TCP at ({x:.3f}, {y:.3f}, {z:.3f}) m, tool {tilt_deg(home.rotation):.1f}° from straight down"
+    speed, accel = limits.max_speed_mps, limits.max_accel_mps2
+    reason = gate.violation(home, speed, accel) or gate.arm_violation(home, points)
+    c = cfg.calibration_center_m
+    if reason is None and c is not None:
+        reason = gate.violation(Pose(np.array([c[0], c[1], z]), home.rotation), speed, accel, start=home)
+        reason = reason and f"the way from home to calibration_center_m: {reason}"
+    if reason is not None:
+        return [CheckResult("home posture", False, f"{detail}: {reason}",
+                            "set robot.home_joints_rad to a tool-down posture beside the workspace "
+                            "(see benchbot/data/hardware.example.yaml)")]
+    return [CheckResult("home posture", True, f"{detail}, inside every safety limit")]
+
+
 def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
                            max_age_days: float = CALIBRATION_MAX_AGE_DAYS) -> list[CheckResult]:
     from .calibration import load_calibration
@@ -236,7 +265,8 @@ def run_checks(cfg: HardwareConfig, gripper_factory: Callable[[HardwareConfig], 
                now: dt.datetime | None = None, rtde_port: int = RTDE_PORT,
                dashboard_port: int = DASHBOARD_PORT) -> list[CheckResult]:
     """All checks for one hardware config, in the order a person would fix them."""
-    return [*check_robot(cfg, timeout_s, rtde_port, dashboard_port), *check_gripper(cfg, gripper_factory, timeout_s),
+    return [*check_robot(cfg, timeout_s, rtde_port, dashboard_port), *check_home(cfg),
+            *check_gripper(cfg, gripper_factory, timeout_s),
             *check_camera(cfg, camera_factory), *check_calibration_file(cfg, now)]
 
 

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD
 from .errors import BenchbotError
 from .protocol import _read_yaml, validate_mapping, validation_error
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 EXAMPLE = "benchbot/data/hardware.example.yaml"
-UR5_HOME_JOINTS_RAD = (0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0)  # tool pointing down
 
 
 def example_hardware_path() -> Path:
@@ -31,10 +31,14 @@ class _Strict(BaseModel):
 class RobotConfig(_Strict):
     kind: Literal["ur5", "dryrun"] = "dryrun"
     host: str | None = None  # controller IP (RTDE); required for ur5
+    # tool down beside the workspace (+x, −y), clear of the camera's view; `doctor` checks it
     home_joints_rad: tuple[float, float, float, float, float, float] = UR5_HOME_JOINTS_RAD
     # TCP offset from the flange, UR pose vector [x, y, z, rx, ry, rz] (m, axis-angle rad):
     # the fingertip centre of a Robotiq 2F-85 with its coupling is ~0.174 m along tool z.
-    tcp_offset: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
+    tcp_offset: tuple[float, float, float, float, float, float] = ROBOTIQ_2F85_TCP_OFFSET
+    # what hangs on the flange, set on connect (setPayload): Robotiq 2F-85 + coupling ≈ 0.925 kg
+    payload_kg: float = Field(0.925, ge=0.0, le=5.0)  # UR5: 5 kg maximum
+    payload_cog_m: tuple[float, float, float] = (0.0, 0.0, 0.055)  # centre of gravity, flange frame (estimate)
     rtde_frequency_hz: float = Field(125.0, gt=0.0, le=500.0)  # CB3 UR5: 125 Hz; e-Series: 500 Hz
     connect_timeout_s: float = Field(2.0, gt=0.0, le=60.0)
 
@@ -42,8 +46,8 @@ class RobotConfig(_Strict):
     def _host(self) -> "RobotConfig":
         if self.kind == "ur5" and not self.host:
             raise ValueError("robot kind 'ur5' needs 'host' (the controller's IP address)")
-        if any(not math.isfinite(v) for v in (*self.home_joints_rad, *self.tcp_offset)):
-            raise ValueError("home_joints_rad and tcp_offset must be finite numbers")
+        if any(not math.isfinite(v) for v in (*self.home_joints_rad, *self.tcp_offset, *self.payload_cog_m)):
+            raise ValueError("home_joints_rad, tcp_offset and payload_cog_m must be finite numbers")
         return self
 
 
@@ -186,9 +190,10 @@ ARM_KINDS: dict[str, Any] = {
 
 
 def _dryrun_arm(robot: RobotConfig, gate: Any = None) -> Any:
+    """A kinematic UR5 twin with the configured home and TCP: its homing is checked like the real one."""
     from .arms.dryrun import DryRunArm
 
-    return DryRunArm(gate=gate)
+    return DryRunArm(gate=gate, home_joints_rad=robot.home_joints_rad, tcp_offset=robot.tcp_offset)
 
 
 def _ur5_arm(robot: RobotConfig, gate: Any = None) -> Any:
@@ -200,7 +205,9 @@ def _ur5_arm(robot: RobotConfig, gate: Any = None) -> Any:
                             "update benchbot or use robot kind 'dryrun'") from None
 
     return URArm(URConfig(host=robot.host or "", tcp_offset=tuple(robot.tcp_offset),
-                          home_joints_rad=tuple(robot.home_joints_rad), connect_timeout_s=robot.connect_timeout_s))
+                          home_joints_rad=tuple(robot.home_joints_rad), payload_kg=robot.payload_kg,
+                          payload_cog_m=tuple(robot.payload_cog_m), rtde_frequency_hz=robot.rtde_frequency_hz,
+                          connect_timeout_s=robot.connect_timeout_s))
 
 
 def _arm_factory(kind: str) -> Any:
@@ -258,7 +265,8 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
     hw = load_hardware(run_cfg.hardware)
     cal = require_calibration(hw) if (hw.is_real or hw.calibration) else None
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=hw.workspace.min_m,
-                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m)
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
+                                        jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
     closers: list[Any] = []
     try:
@@ -326,13 +334,15 @@ def _make_gripper(hw: HardwareConfig, closers: list[Any]) -> tuple[Any, str]:
     return gripper, desc
 
 
-def make_gated_arm(hw: HardwareConfig, motion: Any = None) -> Any:
-    """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected."""
+def make_gated_arm(hw: HardwareConfig, motion: Any = None, **limits_overrides: Any) -> Any:
+    """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected.
+    `limits_overrides`: SafetyLimits fields to change (calibration allows a steeper tilt)."""
     from .harness.safety import GatedArm, SafetyGate, SafetyLimits
     from .protocol import Motion
 
     limits = SafetyLimits.from_protocol(motion or Motion(), workspace_min_m=hw.workspace.min_m,
-                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m)
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
+                                        **limits_overrides)
     gate = SafetyGate(limits)
     arm = GatedArm(_arm_factory(hw.robot.kind)(hw.robot, gate=gate), gate)
     arm.connect()

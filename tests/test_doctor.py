@@ -184,3 +184,34 @@ def test_calibration_checks(tmp_path):
     assert not check_calibration_file(cfg)[0].ok
     missing = HardwareConfig.model_validate({**real, "calibration": str(tmp_path / "none.yaml")})
     assert "not found" in check_calibration_file(missing)[0].detail
+
+
+OLD_HOME = (0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0)  # the tool at −x, behind the robot
+
+
+@pytest.mark.parametrize("robot, where, words", [
+    ({}, {}, None),  # the shipped default
+    ({"home_joints_rad": OLD_HOME}, {}, "the way from home to calibration_center_m: path passes 0.0"),
+    ({"home_joints_rad": (2.0071, -1.5708, 1.3963, -1.3963 + 0.7, -1.5708, -2.7053)}, {}, "tilted 40.1°"),
+    ({}, {"workspace": {"min_m": [-0.7, -0.35, 0.0], "max_m": [0.7, 0.7, 0.7]},
+          "drop_pose": [0.3, -0.3, 0.25, 3.1416, 0.0, 0.0]}, r"tool y -0\.3898 m outside workspace"),
+    ({}, {"table_z_m": 0.35}, "tool z 0.3260 m is below table_z_m"),
+    ({"tcp_offset": (0.0, 0.0, 0.45, 0.0, 0.0, 0.0)}, {"table_z_m": 0.1}, "tool z 0.0500 m is below"),  # FK uses it
+    ({"home_joints_rad": (2.0071, -2.4435, 1.7453, -0.8727, -1.5708, -2.7053)}, {}, "target passes 0.129 m from the base axis"),
+    ({}, {"workspace": {"min_m": [-0.7, -0.7, 0.0], "max_m": [0.7, 0.7, 0.55]}}, r"wrist 2 z 0\.5823 m outside"),
+])
+def test_home_posture_check(robot, where, words):
+    from benchbot.doctor import check_home
+
+    cfg = HardwareConfig.model_validate({"robot": {"kind": "dryrun", **robot}, "calibration_center_m": (0.45, 0.0, 0.15),
+                                         **where})
+    [res] = check_home(cfg)
+    assert res.name == "home posture"
+    if words is None:
+        assert res.ok and "home TCP at (0.302, -0.390, 0.326) m, tool 0.0° from straight down" in res.detail
+        assert "home posture" in by_name(run_checks(HardwareConfig()))
+    else:
+        import re
+
+        assert not res.ok and re.search(words, res.detail), res.detail
+        assert "home_joints_rad" in res.fix

@@ -37,6 +37,8 @@ def test_defaults_are_a_dry_run_workcell(tmp_path):
     ({"robot": {"kind": "ur10"}}, "robot.kind"),
     ({"robot": {"kind": "ur5"}}, "needs 'host'"),
     ({"robot": {"home_joints_rad": [0, 1, 2]}}, "robot.home_joints_rad"),
+    ({"robot": {"payload_kg": 7}}, "robot.payload_kg"),
+    ({"robot": {"payload_cog_m": [0, 0]}}, "robot.payload_cog_m"),
     ({"gripper": {"port": "fifty"}}, "gripper.port"),
     ({"gripper": {"kind": "robotiq-2f85", "transport": "serial"}}, "serial_port"),
     ({"gripper": {"device_id": 0}}, "gripper.device_id"),
@@ -164,7 +166,7 @@ def test_hardware_workcell_pieces(tmp_path):
     assert table_distance_from(np.eye(4), 0.0) is None  # looking up
 
 
-def test_ur5_arm_is_built_from_the_robot_section():
+def test_ur5_arm_is_built_from_the_robot_section(tmp_path):
     pytest.importorskip("benchbot.arms.ur_rtde")
     from benchbot.hardware import ARM_KINDS, _arm_factory
 
@@ -172,6 +174,13 @@ def test_ur5_arm_is_built_from_the_robot_section():
     arm = _arm_factory("ur5")(cfg.robot)
     assert arm.config.host == "192.168.1.10" and arm.config.tcp_offset[2] == pytest.approx(0.174)
     assert tuple(arm.config.home_joints_rad) == tuple(cfg.robot.home_joints_rad)
+    assert (arm.config.payload_kg, arm.config.payload_cog_m) == (0.925, (0.0, 0.0, 0.055))
+    assert arm.config.rtde_frequency_hz == 125  # passed on to ur_rtde (it was ignored)
+    hz = example()
+    hz["robot"].update(rtde_frequency_hz=500, payload_kg=1.4, payload_cog_m=[0.0, 0.0, 0.07])
+    robot = load_hardware(write(tmp_path, hz)).robot
+    arm = _arm_factory("ur5")(robot)
+    assert (arm.config.rtde_frequency_hz, arm.config.payload_kg, arm.config.payload_cog_m) == (500, 1.4, (0.0, 0.0, 0.07))
     assert {"ur5", "dryrun"} <= set(ARM_KINDS)
     with pytest.raises(BenchbotError, match="unknown robot kind"):
         _arm_factory("ur10")
