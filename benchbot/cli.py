@@ -181,7 +181,7 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
               out_path: Optional[Path] = typer.Option(None, "--out", help="Calibration YAML to write."),
               poses: int = typer.Option(12, "--poses", help="Number of arm poses."),
               center: Optional[str] = typer.Option(None, "--center", help="Board centre x,y,z in the base frame (m)."),
-              tilt: float = typer.Option(20.0, "--tilt", help="Board tilt range (degrees)."),
+              tilt: float = typer.Option(35.0, "--tilt", help="Board tilt of the calibration poses (degrees)."),
               print_board: Optional[Path] = typer.Option(None, "--print-board", help="Write a printable board PNG."),
               dpi: int = typer.Option(300, "--dpi"),
               ) -> None:
@@ -189,6 +189,8 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
 
     Examples: `benchbot calibrate --print-board board.png`, then `benchbot calibrate --hardware hw.yaml`
     """
+    import math
+
     from .calibration import BoardSpec, calibrate_hardware, save_board_image
 
     if print_board is not None:
@@ -197,9 +199,12 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
         return
     if hardware is None:
         raise BenchbotError("calibrate needs --hardware FILE (or --print-board PNG)", "pass --hardware hw.yaml")
-    c = [float(v) for v in center.split(",")] if center else None
-    if c is not None and len(c) != 3:
-        raise BenchbotError(f"--center '{center}' is not x,y,z", "e.g. --center 0.45,0,0.25")
+    try:
+        c = [float(v) for v in center.split(",")] if center else None
+    except ValueError:
+        c = []
+    if c is not None and (len(c) != 3 or not all(math.isfinite(v) for v in c)):
+        raise BenchbotError(f"--center '{center}' is not x,y,z", "e.g. --center 0.45,0,0.15 (metres, base frame)")
     cal, res, path = calibrate_hardware(hardware, out_path, n_poses=poses, tilt_deg=tilt, center_m=c)
     out.print(f"calibration written to {path}: residual {res.residual_mm:.2f} mm / {res.residual_deg:.3f}° RMS "
               f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
@@ -208,7 +213,10 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
 @app.command("check-calibration")
 def check_calibration_cmd(hardware: Path = HardwareOpt,
                           tolerance_mm: float = typer.Option(5.0, "--tolerance-mm")) -> None:
-    """Touch board corners with the TCP and compare with where the calibration predicts them."""
+    """Touch board corners with the TCP and compare with where the calibration predicts them.
+
+    The arm hovers above each predicted corner, then switches to freedrive: guide the TCP onto the
+    corner by hand and confirm (no pendant jogging needed)."""
     from .calibration import check_hardware
     from .harness.operator import ConsoleOperator
 
