@@ -71,11 +71,13 @@ def run(protocol: Optional[Path] = ProtocolOpt,
                     threshold=threshold, evaluator="none" if no_robustness else None)
     operator = None if outcomes else ConsoleOperator(err, assume_yes=yes)
     summary = Runner(cfg, operator=operator, console=err).run()
+    if summary.run_id is None:  # stopped during start-up
+        raise typer.Exit(130)
     err.print(f"run {summary.run_id}: {summary.finals} judged, {summary.aborted} aborted, "
-              f"{summary.voided} voided this session; {summary.pending} trial(s) pending")
+              f"{summary.voided} voided this session; {summary.pending} trial(s) pending", markup=False)
     for m, why in summary.unavailable.items():
-        err.print(f"[yellow]unavailable:[/] {m}: {escape(why)}")
-    err.print(f"report: benchbot report --db {db} --run {summary.run_id}")
+        err.print(f"[yellow]unavailable:[/] {escape(m)}: {escape(why)}")
+    err.print(f"report: benchbot report --db {db} --run {summary.run_id}", markup=False)
     if summary.interrupted:
         raise typer.Exit(130)
 
@@ -92,8 +94,10 @@ def report(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (def
     Example: `benchbot report --by-object --compare-paper`
     """
     from .report import build_report, render
-    from .store import Store
+    from .store import Store, check_run_id
 
+    if run_id is not None:
+        check_run_id(run_id)
     if not db.is_file():
         raise BenchbotError(f"{db}: no results database", "run `benchbot run --sim` first or pass --db")
     with Store(db, readonly=True) as store:
@@ -112,9 +116,10 @@ def runs(db: Path = DbOpt) -> None:
         rows = store.list_runs()
     table = Table("run", "created", "protocol", "backend", "outcomes", "status", "done", "aborted", "pending",
                   "voided")
-    for r in rows:
-        table.add_row(*(str(r.get(k, "")) for k in ("run_id", "created_at", "protocol", "backend", "outcome_source",
-                                                     "status", "done", "aborted", "pending", "voided")))
+    for r in rows:  # text from the database is data, never rich markup
+        table.add_row(*(escape(str(r.get(k, ""))) for k in ("run_id", "created_at", "protocol", "backend",
+                                                             "outcome_source", "status", "done", "aborted", "pending",
+                                                             "voided")))
     out.print(table)
 
 
@@ -406,8 +411,10 @@ def calibrate_threshold_cmd(run_id: Optional[str] = typer.Option(None, "--run", 
     """Pick the robustness threshold that best separates judged successes from failures in a run
     (real or physics outcomes); recorded in the run's events. Use it with `run --threshold`."""
     from .robustness import calibrate_threshold
-    from .store import Store
+    from .store import Store, check_run_id
 
+    if run_id is not None:
+        check_run_id(run_id)
     if not db.is_file():
         raise BenchbotError(f"{db}: no results database", "pass --db")
     with Store(db) as store:

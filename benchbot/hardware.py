@@ -252,7 +252,8 @@ def table_distance_from(t_base_camera: Any, table_z_m: float) -> float | None:
 
 def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
     """The workcell of `benchbot run --hardware hw.yaml`: camera, arm (behind the safety gate),
-    gripper and an operator stage from the hardware config. Real devices need a calibration."""
+    gripper and an operator stage from the hardware config. Real devices need a calibration.
+    Building it only checks the config; `with workcell:` connects the devices."""
     import numpy as np
 
     from .cameras import make_camera
@@ -268,41 +269,38 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
                                         workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
                                         jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
-    closers: list[Any] = []
-    try:
+    arm = GatedArm(_arm_factory(hw.robot.kind)(hw.robot, gate=gate), gate)  # not connected yet
+
+    def connect(wc: Any) -> None:
         camera = make_camera(hw)
-        closers.append(camera.close)
-        if cal is not None:
-            t_base_camera = cal.T_base_camera
-            table_m = table_distance_from(t_base_camera, hw.table_z_m)
-        else:  # dry-run bench without a calibration: a camera straight above the table
+        wc.on_close(camera.close)
+        wc.camera = camera
+        if cal is None:  # dry-run bench without a calibration: a camera straight above the table
             rec = getattr(camera, "recording", None)
             table_m = getattr(rec, "table_distance_m", None)
             if not table_m:
                 first = camera.capture()
                 table_m = float(np.percentile(first.depth_m[first.valid_mask], 90))
-            t_base_camera = overhead_camera_transform(table_m, hw.table_z_m)
-        gripper, gripper_desc = _make_gripper(hw, closers)
-        arm = _arm_factory(hw.robot.kind)(hw.robot, gate=gate)
-        closers.append(arm.close)
-        arm = GatedArm(arm, gate)
+            wc.t_base_camera, wc.table_distance_m = overhead_camera_transform(table_m, hw.table_z_m), table_m
+        closers: list[Any] = []
+        try:
+            wc.gripper, wc.describe["gripper"] = _make_gripper(hw, closers)
+        finally:
+            for fn in closers:
+                wc.on_close(fn)
+        wc.on_close(arm.close)
         arm.connect()
-    except BaseException:
-        for fn in reversed(closers):
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - keep the original error
-                pass
-        raise
-    return Workcell("hardware", camera, arm, gripper, OperatorStage(), t_base_camera, limits,
-                    table_distance_m=table_m, drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
+
+    return Workcell("hardware", limits, connect, arm=arm, stage=OperatorStage(),
+                    t_base_camera=cal.T_base_camera if cal is not None else None,
+                    table_distance_m=table_distance_from(cal.T_base_camera, hw.table_z_m) if cal is not None else None,
+                    drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
                     describe={"camera": f"{hw.camera.kind}" + (f" (median of {hw.camera.median_frames})"
-                                                                 if hw.camera.median_frames > 1 else ""),
+                                                               if hw.camera.median_frames > 1 else ""),
                               "arm": hw.robot.kind + (f" at {hw.robot.host}" if hw.robot.host else ""),
-                              "gripper": gripper_desc,
+                              "gripper": hw.gripper.kind,
                               "calibration": str(cal.path) if cal is not None else "none (overhead camera assumed)",
-                              "hardware": str(run_cfg.hardware)},
-                    closers=closers)
+                              "hardware": str(run_cfg.hardware)})
 
 
 def robotiq_config(cfg: HardwareConfig, retries: int = 2) -> Any:

@@ -94,14 +94,31 @@ CREATE TABLE events (
 CREATE INDEX events_run ON events (run_id);
 """
 
-TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events")
+# v2: the file journal. Every artifact path is committed here before its file is created, so a
+# resume deletes only files a run wrote and no committed attempt references (never anything else).
+V2 = """
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    path TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX files_run ON files (run_id);
+"""
+
+TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events", "files")
+READER_TABLES = TABLES[:-1]  # what `report`/`runs` read: present since v1
+READER_MIN_VERSION = 1  # oldest schema readers can read without migrating (raise it when a migration changes them)
 
 
-def _v0_to_v1(conn: sqlite3.Connection) -> None:
-    for statement in V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def migrate(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return migrate
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2)]
 SCHEMA_VERSION = len(MIGRATIONS)

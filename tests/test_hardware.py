@@ -145,16 +145,13 @@ def test_hardware_workcell_pieces(tmp_path):
     class Cfg:
         hardware = write(tmp_path, {"camera": {"kind": "replay"}, "drop_pose": [0.3, -0.3, 0.3, 3.1416, 0, 0]})
 
-    wc = build_hardware_workcell(loaded, Cfg)
-    try:
+    with build_hardware_workcell(loaded, Cfg) as wc:  # building checks the config; entering connects
         assert wc.backend == "hardware" and wc.stage.outcome_source == "operator"
         assert wc.stage.judge(None, None) is None
         assert wc.table_distance_m == pytest.approx(0.663)
         assert np.allclose(wc.drop_pose.position_m, [0.3, -0.3, 0.3])
         assert wc.gripper.status().activated
         assert wc.t_base_camera[2, 3] == pytest.approx(0.663)
-    finally:
-        wc.close()
     # a real robot without a calibration is refused before anything moves
     Cfg.hardware = write(tmp_path, {"robot": {"kind": "ur5", "host": "127.0.0.1"}})
     with pytest.raises(BenchbotError, match="calibration"):

@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.prompt import Prompt
 
 from ..errors import BenchbotError
@@ -15,24 +16,26 @@ KINDS = ("success", "failure", "redo", "abort")
 
 
 class ConsoleOperator:
-    """Asks the operator through the terminal with rich prompts."""
+    """Asks the operator through the terminal with rich prompts (messages are printed as plain text:
+    object names and notes come from user files)."""
 
     def __init__(self, console: Console | None = None, assume_yes: bool = False) -> None:
         self.console = console or Console()
         self.assume_yes = assume_yes
 
     def instruct(self, message: str) -> None:
-        self.console.print(f"[bold cyan]operator:[/] {message}")
+        self.console.print(f"[bold cyan]operator:[/] {escape(message)}")
 
     def confirm(self, message: str) -> bool:
         if self.assume_yes:
-            self.console.print(f"[bold cyan]operator:[/] {message} [dim](--yes)[/]")
+            self.console.print(f"[bold cyan]operator:[/] {escape(message)} [dim](--yes)[/]")
             return True
-        answer = Prompt.ask(f"[bold cyan]{message}[/] (Enter = go, a = abort)", default="", console=self.console)
+        answer = Prompt.ask(f"[bold cyan]{escape(message)}[/] (Enter = go, a = abort)", default="",
+                            console=self.console)
         return answer.strip().lower() not in ("a", "abort", "n", "no")
 
     def judge(self, summary: str) -> Judgement:
-        self.console.print(summary)
+        self.console.print(summary, markup=False)
         kind = Prompt.ask(r"Outcome? \[s]uccess / \[f]ailure / \[r]edo / \[a]bort", choices=["s", "f", "r", "a"],
                           console=self.console)
         kind = {"s": "success", "f": "failure", "r": "redo", "a": "abort"}[kind]
@@ -59,23 +62,26 @@ class ScriptedOperator:
         path = Path(path)
         if not path.is_file():
             raise BenchbotError(f"{path}: outcomes file not found", "give a CSV with trial_id,outcome[,cause][,note]")
-        answers: dict[str, list[Judgement]] = {}
-        with path.open(newline="", encoding="utf-8") as f:
-            for n, row in enumerate(csv.reader(f), start=1):
-                if not row or row[0].startswith("#") or row[0] == "trial_id":
-                    continue
-                if len(row) < 2 or row[1] not in KINDS:
-                    raise BenchbotError(f"{path}:{n}: expected trial_id,outcome with outcome in {'|'.join(KINDS)}",
-                                        "fix that line")
-                cause = row[2] if len(row) > 2 and row[2] else None
-                if cause and cause not in FAILURE_CAUSES:
-                    raise BenchbotError(f"{path}:{n}: unknown cause '{cause}'", f"use one of {', '.join(FAILURE_CAUSES)}")
-                note = row[3] if len(row) > 3 and row[3] else None
-                answers.setdefault(row[0], []).append(Judgement(row[1], "scripted", cause, note))
-        return cls(answers)
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                return cls(_read_answers(path, list(csv.reader(f))))
+        except UnicodeDecodeError as e:
+            raise BenchbotError(f"{path}: not UTF-8 text (byte {e.start})", "save the outcomes CSV as UTF-8") from None
+        except csv.Error as e:
+            raise BenchbotError(f"{path}: not a readable CSV ({e})",
+                                "give a CSV with trial_id,outcome[,cause][,note]") from None
+        except OSError as e:
+            raise BenchbotError(f"{path}: cannot read the outcomes file ({e.strerror or e})",
+                                "check the path and its permissions") from None
+
+    def uncovered(self, trial_ids: list[str]) -> list[str]:
+        """Trials among these that no scripted answer would judge (a redo alone does not)."""
+        if self.default is not None:
+            return []
+        return [t for t in trial_ids if not any(j.kind != "redo" for j in self.answers.get(t, []))]
 
     def instruct(self, message: str) -> None:
-        self.console.print(f"[dim]operator (scripted):[/] {message}")
+        self.console.print(f"[dim]operator (scripted):[/] {escape(message)}")
 
     def confirm(self, message: str) -> bool:
         return True
@@ -88,3 +94,19 @@ class ScriptedOperator:
             return self.default
         raise BenchbotError(f"no scripted outcome for trial {self.current_trial}",
                             "add it to the outcomes CSV or run interactively")
+
+
+def _read_answers(path: Path, rows: list[list[str]]) -> dict[str, list[Judgement]]:
+    answers: dict[str, list[Judgement]] = {}
+    for n, row in enumerate(rows, start=1):
+        if not row or row[0].startswith("#") or row[0] == "trial_id":
+            continue
+        if len(row) < 2 or row[1] not in KINDS:
+            raise BenchbotError(f"{path}:{n}: expected trial_id,outcome with outcome in {'|'.join(KINDS)}",
+                                "fix that line")
+        cause = row[2] if len(row) > 2 and row[2] else None
+        if cause and cause not in FAILURE_CAUSES:
+            raise BenchbotError(f"{path}:{n}: unknown cause '{cause}'", f"use one of {', '.join(FAILURE_CAUSES)}")
+        note = row[3] if len(row) > 3 and row[3] else None
+        answers.setdefault(row[0], []).append(Judgement(row[1], "scripted", cause, note))
+    return answers
