@@ -63,7 +63,7 @@ def default_gripper_factory(cfg: HardwareConfig) -> Any:
     from .grippers.robotiq import make_gripper
     from .hardware import robotiq_config
 
-    return make_gripper(robotiq_config(cfg, retries=0))
+    return make_gripper(robotiq_config(cfg, retries=0, require_calibration=False))
 
 
 def default_camera_factory(cfg: HardwareConfig) -> Any:
@@ -145,8 +145,9 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
             return out
         out.append(CheckResult("gripper reachable", True, f"serial port {port} present"))
     else:
-        host = g.host or cfg.robot.host or "127.0.0.1"
-        ok, detail = tcp_reachable(host, g.port, timeout_s)
+        from .grippers.robotiq import DEFAULT_PORTS
+
+        ok, detail = tcp_reachable(g.host or "", g.port or DEFAULT_PORTS[g.transport], timeout_s)
         out.append(CheckResult("gripper reachable", ok, f"Modbus {g.transport} {detail}", "" if ok else
                                "power the gripper; for rtu-tcp install/enable the UR RS485 URCap; check host/port"))
         if not ok:
@@ -164,6 +165,24 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
     else:
         out.append(CheckResult("gripper status", True, f"activated, opening {st.position_m * 1000:.0f} mm"))
     return out
+
+
+def check_gripper_calibration(cfg: HardwareConfig) -> list[CheckResult]:
+    """The finger stops file of a Modbus gripper (runs refuse to start without it)."""
+    from .grippers.robotiq_calibration import FIX, load_gripper_calibration
+
+    g = cfg.gripper
+    if g.kind == "dryrun":
+        return []
+    if not g.calibration:
+        return [CheckResult("gripper calibration", False, "no gripper.calibration in the hardware config",
+                            f"{FIX} and set gripper.calibration to its output")]
+    try:
+        cal = load_gripper_calibration(g.calibration)
+    except BenchbotError as e:
+        return [CheckResult("gripper calibration", False, e.message, e.fix)]
+    return [CheckResult("gripper calibration", True, f"{Path(g.calibration).name}: open gPO {cal.open_position}, "
+                        f"closed gPO {cal.closed_position} (0x{cal.closed_position:02X}), {cal.created_at}")]
 
 
 _CAMERA_MODULES = {"kinect2": ("freenect2", "pip install 'benchbot[kinect2]' (needs libfreenect2 built from source)"),
@@ -237,6 +256,7 @@ def run_checks(cfg: HardwareConfig, gripper_factory: Callable[[HardwareConfig], 
                dashboard_port: int = DASHBOARD_PORT) -> list[CheckResult]:
     """All checks for one hardware config, in the order a person would fix them."""
     return [*check_robot(cfg, timeout_s, rtde_port, dashboard_port), *check_gripper(cfg, gripper_factory, timeout_s),
+            *check_gripper_calibration(cfg),
             *check_camera(cfg, camera_factory), *check_calibration_file(cfg, now)]
 
 

@@ -137,6 +137,22 @@ def test_gripper_unreachable_and_factory_errors(listener):
     assert not r[-1].ok
 
 
+def test_gripper_calibration_row(tmp_path):
+    from benchbot.doctor import check_gripper_calibration
+    from benchbot.grippers.robotiq_calibration import GripperCalibration, save_gripper_calibration
+
+    section = {"kind": "robotiq-2f85", "transport": "serial", "serial_port": "/dev/ttyUSB0"}
+    r = check_gripper_calibration(HardwareConfig.model_validate({"gripper": section}))[0]
+    assert r.name == "gripper calibration" and not r.ok and "calibrate-gripper" in r.fix
+    p = save_gripper_calibration(tmp_path / "gc.yaml", GripperCalibration(3, 0xE4, "2026-01-01T00:00:00+00:00"))
+    r = check_gripper_calibration(HardwareConfig.model_validate({"gripper": {**section, "calibration": str(p)}}))[0]
+    assert r.ok and "closed gPO 228 (0xE4)" in r.detail
+    p.write_text("open_position: 1\n")
+    assert not check_gripper_calibration(HardwareConfig.model_validate({"gripper": {**section,
+                                                                                    "calibration": str(p)}}))[0].ok
+    assert check_gripper_calibration(HardwareConfig()) == []  # dry-run gripper: nothing to calibrate
+
+
 class FlatCamera:
     def __init__(self, value: float):
         self.intrinsics = Intrinsics(10, 10, 3.5, 2.5, 8, 6)
@@ -184,3 +200,4 @@ def test_calibration_checks(tmp_path):
     assert not check_calibration_file(cfg)[0].ok
     missing = HardwareConfig.model_validate({**real, "calibration": str(tmp_path / "none.yaml")})
     assert "not found" in check_calibration_file(missing)[0].detail
+

@@ -137,7 +137,6 @@ class ReplayStage:
 def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     from ..arms.dryrun import DryRunArm
     from ..cameras.recording import ReplayCamera, default_recording_path
-    from ..grippers.robotiq import RobotiqConfig, RobotiqGripper
     from ..grippers.robotiq_emulator import start_emulator
 
     camera = ReplayCamera(cfg.recording or default_recording_path())
@@ -147,8 +146,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     emulator = start_emulator(time_scale=50.0)
     closers: list[Callable[[], None]] = [emulator.stop, camera.close]
     try:
-        gripper = RobotiqGripper(RobotiqConfig(transport="tcp", host=emulator.host, port=emulator.port))
-        gripper.activate()
+        gripper = emulator.calibrated_client(poll_s=0.01)  # activated, finger stops measured
         closers.append(gripper.close)
         arm = GatedArm(DryRunArm(gate=gate), gate)
         arm.connect()
