@@ -202,10 +202,10 @@ class RobotiqGripper:
                                   f"({_MODBUS_EXCEPTIONS.get(code, 'unknown')})",
                                   f"check gripper.device_id (the 2F-85 uses {UNIT_ID}) and the transport framing")
             return response
-        tries = f"{cfg.retries + 1} attempt(s), {cfg.timeout_s:g} s timeout each"
+        tries = f"{cfg.retries + 1} attempts, {cfg.timeout_s:g} s timeout each"
         if link_up:  # the link is up but nothing answers: wrong unit id, framing, baud rate or power
-            raise DeviceError(f"no answer from the Robotiq gripper at {cfg.address} (unit {cfg.device_id}) while "
-                              f"trying to {what} ({tries}; {last})",
+            raise DeviceError(f"lost contact with the Robotiq gripper at {cfg.address} (unit {cfg.device_id}): "
+                              f"no answer while trying to {what} ({tries}; {last})",
                               f"check gripper.device_id (a 2F-85 answers only its own unit id, {UNIT_ID} by "
                               f"default), the transport ('{cfg.transport}') and baud rate, and the gripper's power")
         raise DeviceError(f"lost contact with the Robotiq gripper at {cfg.address} while trying to {what} "
