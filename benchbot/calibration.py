@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
@@ -402,13 +401,10 @@ def save_calibration(path: str | Path, cal: Calibration) -> Path:
         "notes": cal.notes,
     }
     _CalibrationFile.model_validate(data)  # never write what we could not read back
-    text = "# camera-to-robot-base calibration (benchbot calibrate): p_base = T_base_camera @ p_camera\n"
-    text += yaml.safe_dump(data, sort_keys=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from .protocol import write_yaml_atomic
+
+    return write_yaml_atomic(path, data, "camera-to-robot-base calibration (benchbot calibrate): "
+                                         "p_base = T_base_camera @ p_camera")
 
 
 def load_calibration(path: str | Path) -> Calibration:

@@ -215,6 +215,23 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
               f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
 
 
+@app.command("calibrate-gripper")
+def calibrate_gripper_cmd(hardware: Path = HardwareOpt,
+                          out_path: Optional[Path] = typer.Option(None, "--out", help="Gripper calibration YAML to write."),
+                          ) -> None:
+    """Measure where the 2F-85's fingers stop: close fully and open fully with EMPTY jaws, read gPO.
+
+    Writes --out, else gripper.calibration, else gripper_calibration.yaml beside the hardware YAML.
+    Example: `benchbot calibrate-gripper --hardware hw.yaml`
+    """
+    from .hardware import calibrate_gripper_hardware
+
+    err.print("the gripper closes and opens fully: keep the jaws empty and fingers clear", markup=False)
+    cal, path = calibrate_gripper_hardware(hardware, out_path)
+    out.print(f"gripper calibration written to {path}: open gPO {cal.open_position}, closed gPO "
+              f"{cal.closed_position} (0x{cal.closed_position:02X}); set gripper.calibration to it", markup=False)
+
+
 @app.command("check-calibration")
 def check_calibration_cmd(hardware: Path = HardwareOpt,
                           tolerance_mm: float = typer.Option(5.0, "--tolerance-mm")) -> None:

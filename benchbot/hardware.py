@@ -53,20 +53,27 @@ class RobotConfig(_Strict):
 
 class GripperConfig(_Strict):
     kind: Literal["robotiq-2f85", "emulator", "dryrun"] = "dryrun"
-    # tcp: Modbus TCP (gateway, port 502); rtu-tcp: RTU frames over TCP (RS-485 gateway, or a UR
-    # e-Series wrist via the rs485 URCap on port 54321); serial: RTU on a USB/RS-485 adapter.
-    transport: Literal["tcp", "rtu-tcp", "serial"] = "tcp"
-    host: str | None = None  # defaults to the robot host
-    port: int = Field(502, ge=0, le=65535)
+    # serial: RTU on a USB/RS-485 adapter (CB3 arms have no RS-485 at the wrist); rtu-tcp: RTU frames
+    # over TCP (an RS-485 gateway, or an e-Series wrist via UR's rs485 URCap, port 54321); tcp: a
+    # Modbus TCP gateway (port 502). Never the robot controller's own port 502: that is not the gripper.
+    transport: Literal["tcp", "rtu-tcp", "serial"] = "serial"
+    host: str | None = None  # tcp / rtu-tcp: required, no fallback to the robot's IP
+    port: int | None = Field(None, ge=1, le=65535)  # default 502 (tcp) or 54321 (rtu-tcp)
     serial_port: str | None = None  # e.g. /dev/ttyUSB0
     baudrate: int = Field(115200, gt=0)
     device_id: int = Field(9, ge=1, le=247)  # Robotiq's default Modbus slave id
     timeout_s: float = Field(1.0, gt=0.0, le=30.0)
+    calibration: str | None = None  # finger stops file written by `benchbot calibrate-gripper`
 
     @model_validator(mode="after")
     def _transport(self) -> "GripperConfig":
-        if self.kind == "robotiq-2f85" and self.transport == "serial" and not self.serial_port:
+        if self.kind == "dryrun":
+            return self
+        if self.transport == "serial" and not self.serial_port:
             raise ValueError("transport 'serial' needs 'serial_port' (e.g. /dev/ttyUSB0)")
+        if self.transport != "serial" and not self.host:
+            raise ValueError(f"transport '{self.transport}' needs 'host' (the gateway's or e-Series robot's "
+                             "address; it never defaults to the robot's IP)")
         return self
 
 
@@ -122,6 +129,16 @@ class HardwareConfig(_Strict):
             raise ValueError("calibration_center_m lies outside the workspace box")
         return self
 
+    @model_validator(mode="after")
+    def _gripper_is_not_the_robot(self) -> "HardwareConfig":
+        g = self.gripper
+        if (g.kind != "dryrun" and g.transport == "tcp" and g.host and g.host == self.robot.host
+                and (g.port or 502) == 502):
+            raise ValueError("gripper tcp on the robot's IP, port 502, is the UR controller's own Modbus server, "
+                             "not the gripper: use serial (USB/RS-485), rtu-tcp port 54321 (e-Series rs485 "
+                             "URCap) or a Modbus TCP gateway's own address")
+        return self
+
     @property
     def is_real(self) -> bool:
         """True when any device is physical (then a calibration is mandatory)."""
@@ -150,7 +167,9 @@ def load_hardware(path: str | Path) -> HardwareConfig:
     _check_camera_kind(path, cfg.camera.kind)
     base = path.resolve().parent
     camera = cfg.camera.model_copy(update={"recording": _resolve(base, cfg.camera.recording)})
-    return cfg.model_copy(update={"calibration": _resolve(base, cfg.calibration), "camera": camera})
+    gripper = cfg.gripper.model_copy(update={"calibration": _resolve(base, cfg.gripper.calibration)})
+    return cfg.model_copy(update={"calibration": _resolve(base, cfg.calibration), "camera": camera,
+                                  "gripper": gripper})
 
 
 def _check_camera_kind(path: Path, kind: str) -> None:
@@ -265,6 +284,8 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
         raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/data/hardware.example.yaml)")
     hw = load_hardware(run_cfg.hardware)
     cal = require_calibration(hw) if (hw.is_real or hw.calibration) else None
+    if hw.gripper.kind != "dryrun":
+        robotiq_config(hw)  # the gripper calibration must load before any device opens
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=hw.workspace.min_m,
                                         workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
                                         jaw_opening_m=loaded.protocol.gripper.opening_m)
@@ -303,33 +324,67 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
                               "hardware": str(run_cfg.hardware)})
 
 
-def robotiq_config(cfg: HardwareConfig, retries: int = 2) -> Any:
-    """The Robotiq client config for this hardware config (gripper host defaults to the robot's)."""
+def robotiq_config(cfg: HardwareConfig, retries: int = 2, require_calibration: bool = True) -> Any:
+    """The Robotiq client config for this hardware config, with the finger stops of its
+    `gripper.calibration` file (required unless `require_calibration` is False: then used if it loads)."""
     from .grippers.robotiq import RobotiqConfig
+    from .grippers.robotiq_calibration import FIX, load_gripper_calibration
 
     g = cfg.gripper
-    host = g.host or cfg.robot.host or "127.0.0.1"
-    return RobotiqConfig(transport=g.transport, host=host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
-                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=retries)
+    if require_calibration and not g.calibration:
+        raise BenchbotError("no gripper calibration in the hardware config (where do the fingers stop?)",
+                            f"{FIX} and set gripper.calibration to its output")
+    ends: dict[str, int] = {}
+    try:
+        if g.calibration:
+            cal = load_gripper_calibration(g.calibration)
+            ends = {"open_position": cal.open_position, "closed_position": cal.closed_position}
+    except BenchbotError:
+        if require_calibration:
+            raise
+    return RobotiqConfig(transport=g.transport, host=g.host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
+                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=retries, **ends)
 
 
 def _make_gripper(hw: HardwareConfig, closers: list[Any]) -> tuple[Any, str]:
-    from .grippers.robotiq import RobotiqConfig, RobotiqGripper
+    from .grippers.robotiq import RobotiqGripper
 
     if hw.gripper.kind == "dryrun":  # an in-process 2F-85 emulator: real Modbus, no hardware
         from .grippers.robotiq_emulator import start_emulator
 
         emu = start_emulator(time_scale=50.0)
         closers.append(emu.stop)
-        gripper = RobotiqGripper(RobotiqConfig(transport="tcp", host=emu.host, port=emu.port))
-        desc = f"Robotiq 2F-85 emulator (in-process, {emu.host}:{emu.port})"
-    else:
-        rc = robotiq_config(hw)
-        gripper = RobotiqGripper(rc)
-        desc = f"Robotiq 2F-85 ({rc.transport} {rc.address})"
+        gripper = emu.calibrated_client(poll_s=0.01)  # activated, finger stops measured
+        closers.append(gripper.close)
+        return gripper, f"Robotiq 2F-85 emulator (in-process, {emu.host}:{emu.port})"
+    rc = robotiq_config(hw)
+    gripper = RobotiqGripper(rc)
     closers.append(gripper.close)
     gripper.activate()
-    return gripper, desc
+    return gripper, f"Robotiq 2F-85 ({rc.transport} {rc.address})"
+
+
+def calibrate_gripper_hardware(hw_path: str | Path, out: str | Path | None = None) -> tuple[Any, Path]:
+    """`benchbot calibrate-gripper`: measure the configured gripper's finger stops (jaws EMPTY) and
+    save them to `out`, else the config's `gripper.calibration`, else beside the hardware YAML."""
+    from .grippers.robotiq import RobotiqGripper
+    from .grippers.robotiq_calibration import calibrate_gripper, save_gripper_calibration
+
+    hw = load_hardware(hw_path)
+    if hw.gripper.kind == "dryrun":
+        raise BenchbotError("gripper kind 'dryrun' has no finger stops to measure",
+                            "set gripper.kind to robotiq-2f85 (or emulator) in the hardware YAML")
+    path = Path(out) if out else Path(hw.gripper.calibration) if hw.gripper.calibration else \
+        Path(hw_path).parent / "gripper_calibration.yaml"
+    if path.exists() and not path.is_file():
+        raise BenchbotError(f"{path} exists and is not a file", "pass --out with a file path")
+    with RobotiqGripper(robotiq_config(hw, require_calibration=False)) as gripper:
+        cal = calibrate_gripper(gripper)
+    try:
+        return cal, save_gripper_calibration(path, cal)
+    except OSError as e:
+        raise BenchbotError(f"cannot write {path}: {e.strerror or e} (measured open gPO {cal.open_position}, "
+                            f"closed gPO {cal.closed_position})", "pass --out with a writable file path") from None
 
 
 def make_gated_arm(hw: HardwareConfig, motion: Any = None, **limits_overrides: Any) -> Any:

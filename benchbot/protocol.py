@@ -136,6 +136,17 @@ def _read_yaml(path: Path) -> object:
         raise BenchbotError(f"{path}:{line} is not valid YAML", "fix the YAML syntax") from None
 
 
+def write_yaml_atomic(path: Path, data: dict, comment: str = "") -> Path:
+    """Write `data` as YAML (after a `# comment` line) to a temp file beside `path`, then rename:
+    a crash never leaves half a file."""
+    text = (f"# {comment}\n" if comment else "") + yaml.safe_dump(data, sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def validation_error(path: Path, err: ValidationError, example: str = "protocols/paper.yaml") -> BenchbotError:
     """A pydantic error → one line naming the file, the key and the fix (`example` shows a good file)."""
     first = err.errors()[0]

@@ -25,6 +25,21 @@ def test_example_loads_and_is_real(tmp_path):
     assert cfg.is_real and cfg.camera.median_frames == 5
     assert Path(cfg.calibration).is_absolute()
     assert Path(cfg.calibration).parent == example_hardware_path().parent
+    assert Path(cfg.gripper.calibration).parent == example_hardware_path().parent
+
+
+def test_gripper_address_is_never_implied_by_the_robot(tmp_path):
+    """Port 502 on the robot's IP is the UR controller's own Modbus server: never a default."""
+    from benchbot.hardware import robotiq_config
+
+    assert load_hardware(write(tmp_path, {})).gripper.transport == "serial"
+    wrist = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
+             "gripper": {"kind": "robotiq-2f85", "transport": "rtu-tcp", "host": "10.0.0.2"}}
+    rc = robotiq_config(load_hardware(write(tmp_path, wrist)), require_calibration=False)
+    assert rc.address == "10.0.0.2:54321"  # e-Series wrist through UR's rs485 URCap
+    gateway = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
+               "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": "10.0.0.7"}}
+    assert robotiq_config(load_hardware(write(tmp_path, gateway)), require_calibration=False).address == "10.0.0.7:502"
 
 
 def test_defaults_are_a_dry_run_workcell(tmp_path):
@@ -42,6 +57,12 @@ def test_defaults_are_a_dry_run_workcell(tmp_path):
     ({"gripper": {"port": "fifty"}}, "gripper.port"),
     ({"gripper": {"kind": "robotiq-2f85", "transport": "serial"}}, "serial_port"),
     ({"gripper": {"device_id": 0}}, "gripper.device_id"),
+    ({"gripper": {"kind": "robotiq-2f85", "transport": "tcp"}}, "transport 'tcp' needs 'host'"),
+    ({"robot": {"kind": "ur5", "host": "10.0.0.2"}, "gripper": {"kind": "robotiq-2f85", "transport": "rtu-tcp"}},
+     "never defaults to the robot's IP"),
+    ({"robot": {"kind": "ur5", "host": "10.0.0.2"},
+      "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": "10.0.0.2"}}, "UR controller's own Modbus"),
+    ({"gripper": {"port": 0}}, "gripper.port"),
     ({"camera": {"kind": "webcam"}}, "unknown camera kind 'webcam'"),
     ({"camera": {"median_frames": 0}}, "camera.median_frames"),
     ({"workspace": {"min_m": [0, 0, 0], "max_m": [1, -1, 1]}}, "below the matching max_m"),
@@ -151,6 +172,7 @@ def test_hardware_workcell_pieces(tmp_path):
         assert wc.table_distance_m == pytest.approx(0.663)
         assert np.allclose(wc.drop_pose.position_m, [0.3, -0.3, 0.3])
         assert wc.gripper.status().activated
+        assert wc.gripper.grip().position_m == 0.0  # the in-process emulator's finger stops were measured
         assert wc.t_base_camera[2, 3] == pytest.approx(0.663)
     # a real robot without a calibration is refused before anything moves
     Cfg.hardware = write(tmp_path, {"robot": {"kind": "ur5", "host": "127.0.0.1"}})

@@ -175,15 +175,13 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     stage = ReplayStage(camera, None)
 
     def connect(wc: Workcell) -> None:
-        from ..grippers.robotiq import RobotiqConfig, RobotiqGripper
         from ..grippers.robotiq_emulator import start_emulator
 
         emulator = start_emulator(time_scale=50.0)
         wc.on_close(emulator.stop)
         stage.emulator = emulator
-        gripper = RobotiqGripper(RobotiqConfig(transport="tcp", host=emulator.host, port=emulator.port))
+        gripper = emulator.calibrated_client(poll_s=0.01)  # activated, finger stops measured
         wc.on_close(gripper.close)
-        gripper.activate()
         wc.gripper = gripper
         wc.describe["gripper"] = f"Robotiq 2F-85 emulator (Modbus TCP {emulator.host}:{emulator.port})"
         wc.on_close(wc.arm.close)
