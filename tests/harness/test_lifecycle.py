@@ -33,10 +33,13 @@ def cell(tmp_path):
     cal.parent.mkdir()
     cal.write_text(yaml.safe_dump({"T_base_camera": GOOD_T, "method": "park", "residual_mm": 1.0, "residual_deg": 0.1,
                                    "n_poses": 12, "created_at": "2026-11-25T09:00:00+00:00"}))
+    (tmp_path / "hw" / "fingers.yaml").write_text(yaml.safe_dump(  # as `benchbot calibrate-gripper` writes it
+        {"open_position": 0, "closed_position": 228, "created_at": "2026-11-25T09:00:00+00:00"}))
     hw = tmp_path / "hw" / "hw.yaml"
     hw.write_text(yaml.safe_dump({
         "robot": {"kind": "ur5", "host": host}, "calibration": "cal.yaml", "camera": {"kind": "replay"},
-        "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": gripper.host, "port": gripper.port}}))
+        "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": gripper.host, "port": gripper.port,
+                    "calibration": "fingers.yaml"}}))
     try:
         yield SimpleNamespace(arm=arm, gripper=gripper, hw=hw)
     finally:
