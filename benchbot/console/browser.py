@@ -57,13 +57,15 @@ class Tap:
 
 class PageDriver(threading.Thread):
     """Opens `url` and answers each question with the next Tap. `before_tap(tap, page)` runs when
-    the question is on screen, before the tap (checks, screenshots). If anything fails, the run in
-    the main thread is interrupted (two Ctrl-C) and the error is kept in `error`."""
+    the question is on screen, before the tap, and `after_all(page)` after the last one (checks,
+    screenshots; in this thread, as playwright wants). If anything fails, the run in the main thread
+    is interrupted (two Ctrl-C) and the error is kept in `error`."""
 
     def __init__(self, url: str, taps: Iterable[Tap], before_tap: Callable[[Tap, Any], None] | None = None,
-                 timeout_s: float = 60.0, viewport: dict | None = None) -> None:
+                 timeout_s: float = 60.0, viewport: dict | None = None,
+                 after_all: Callable[[Any], None] | None = None) -> None:
         super().__init__(name="page-driver", daemon=True)
-        self.url, self.taps, self.before_tap = url, list(taps), before_tap
+        self.url, self.taps, self.before_tap, self.after_all = url, list(taps), before_tap, after_all
         self.timeout_ms = timeout_s * 1000
         self.viewport = viewport or TABLET_VIEWPORT
         self.error: BaseException | None = None
@@ -79,6 +81,8 @@ class PageDriver(threading.Thread):
                     self.page = browser.new_page(viewport=self.viewport)
                     self.page.goto(self.url)
                     self._answer_all()
+                    if self.after_all is not None:
+                        self.after_all(self.page)
                     self.done.set()
                     self.release.wait(self.timeout_ms / 1000)
                 finally:

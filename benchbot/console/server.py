@@ -41,6 +41,11 @@ class Hub:
         self.closed = False
         self._waiters: set[asyncio.Event] = set()
 
+    @property
+    def clients(self) -> int:
+        """How many event streams (pages) are open."""
+        return len(self._waiters)
+
     def publish(self, text: str) -> None:
         self.latest = text
         loop = self.loop

@@ -83,8 +83,8 @@ function renderNow(s) {
   let headline = "Waiting for the first trial", detail = "";
   if (t) {
     headline = `Place the ${t.object_name}`;
-    detail = t.instruction;
-    if (s.phase === "plan") headline = s.watch_only ? `Grasp planned on the ${t.object_name}` : "Check the planned grasp";
+    detail = s.phase === "placing" ? t.instruction : "";
+    if (s.phase === "plan") headline = `${s.watch_only ? "Grasp planned on" : "Check the grasp on"} the ${t.object_name}`;
     if (s.phase === "executing") { headline = "Robot moving — stand clear"; detail = ""; }
     if (q && q.kind === "judge") { headline = `Judge the grasp of the ${t.object_name}`; detail = ""; }
   }
@@ -254,7 +254,7 @@ function renderRecent(s) {
       fig.append(img);
     }
     const badge = document.createElement("b");
-    text(badge, a.cause ? `${a.verdict}: ${a.cause}` : a.verdict);
+    text(badge, a.cause && a.cause !== a.verdict ? `${a.verdict}: ${a.cause}` : a.verdict);
     const who = document.createElement("span");
     text(who, `#${a.trial_no} ${a.object_id} · ${a.method}`);
     cap.append(badge, who);
