@@ -59,8 +59,11 @@ def run_benchmark(trials: int = 10, method: str = "centroid", robustness: bool =
                     for kind, value in (("confirm", "go"), ("review", "go"), ("judge", "success"))]
             driver = PageDriver(session.url, taps)
             driver.start()
-            summary = Runner(cfg, operator=session.operator, console=quiet, observers=session.observers).run()
-            driver.release.set()
+            try:
+                summary = Runner(cfg, operator=session.operator, console=quiet, observers=session.observers).run()
+            finally:
+                driver.run_active.clear()
+                driver.release.set()
             driver.join(30)
             if driver.error is not None:
                 raise driver.error

@@ -72,6 +72,8 @@ class PageDriver(threading.Thread):
         self.done = threading.Event()
         self.page: Any = None
         self.release = threading.Event()  # set it to let the browser close after the last tap
+        self.run_active = threading.Event()  # clear it when the run is over: errors then interrupt nothing
+        self.run_active.set()
 
     def run(self) -> None:
         try:
@@ -89,7 +91,7 @@ class PageDriver(threading.Thread):
                     browser.close()
         except BaseException as e:  # noqa: BLE001 - reported to the main thread
             self.error = e
-            if not self.done.is_set():
+            if self.run_active.is_set():
                 _thread.interrupt_main()  # first Ctrl-C: stop after this attempt
                 _thread.interrupt_main()  # second: stop now
         finally:

@@ -90,7 +90,10 @@ def console_session(db_path: Path, terminal: ConsoleOperator | None, host: str =
     try:
         yield Console(mux, [mux.observe, state.observe, announce], server, state)
         if state.run:
-            state.refresh_table_now()  # the last figures on the page before it goes quiet
+            try:
+                state.refresh_table_now()  # the last figures on the page before it goes quiet
+            except Exception:  # noqa: BLE001 - a display must not turn a finished run into an error
+                pass
     finally:
         if written:
             found.unlink(missing_ok=True)

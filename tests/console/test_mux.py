@@ -39,6 +39,13 @@ def wait_question(st, kind, timeout_s=5.0):
     raise AssertionError(f"no {kind} question")
 
 
+def terminal_and_page(op):
+    st, published = state_for()
+    mux = OperatorMux([TerminalSource(op), st])
+    mux.observe("run", {"run_id": "run-1"})
+    return mux, st, published
+
+
 @pytest.fixture
 def terminal():
     r, w = os.pipe()
@@ -50,9 +57,7 @@ def terminal():
 
 def test_the_page_answers_first_and_the_terminal_is_told(terminal):
     op, type_, console = terminal
-    st, _ = state_for()
-    mux = OperatorMux([TerminalSource(op), st])
-    mux.observe("run", {"run_id": "run-1"})
+    mux, st, _ = terminal_and_page(op)
     t, box = ask_in_thread(mux.judge, "centroid on soup-can #1")
     q = wait_question(st, "judge")
     assert q.run_id == "run-1" and len(q.qid) >= 16
@@ -70,9 +75,7 @@ def test_the_page_answers_first_and_the_terminal_is_told(terminal):
 
 def test_the_terminal_answers_first_and_a_late_page_answer_is_refused(terminal):
     op, type_, console = terminal
-    st, published = state_for()
-    mux = OperatorMux([TerminalSource(op), st])
-    mux.observe("run", {"run_id": "run-1"})
+    mux, st, published = terminal_and_page(op)
     t, box = ask_in_thread(mux.confirm, "Object placed and hands clear?")
     q = wait_question(st, "confirm")
     type_("a\n")
@@ -129,8 +132,7 @@ def test_page_verdicts_are_the_same_judgements_as_terminal_ones():
 
 def test_ctrl_c_while_waiting_closes_the_question_everywhere(terminal):
     op, type_, console = terminal
-    st, _ = state_for()
-    mux = OperatorMux([TerminalSource(op), st])
+    mux, st, _ = terminal_and_page(op)
     threading.Timer(0.3, _thread.interrupt_main).start()
     with pytest.raises(KeyboardInterrupt):
         mux.confirm("Object placed and hands clear?")

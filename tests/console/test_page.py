@@ -84,6 +84,7 @@ def run_through_page(cfg, taps_, *, before_tap=None, after_all=None, port=0, cel
             summary = Runner(cfg, operator=session.operator, console=Console(quiet=True), workcell_factory=cells,
                              observers=[*session.observers, *observers]).run()
         finally:
+            driver.run_active.clear()
             driver.release.set()
             driver.join(60)
     if driver.error is not None:
@@ -252,8 +253,11 @@ def test_mujoco_rehearsal_is_watch_only(tmp_path, browser):
 
         driver = PageDriver(session.url, [], after_all=after_all)
         driver.start()
-        summary = Runner(cfg, console=Console(quiet=True),
-                         observers=[hold_until_the_page_is_open, *session.observers]).run()
+        try:
+            summary = Runner(cfg, console=Console(quiet=True),
+                             observers=[hold_until_the_page_is_open, *session.observers]).run()
+        finally:
+            driver.run_active.clear()
         driver.done.wait(120)
         driver.release.set()
         driver.join(30)
@@ -282,6 +286,7 @@ def test_cli_run_with_console_answered_on_the_page(tmp_path, browser):
         url = found.stdout.strip()
         assert url.startswith("http://127.0.0.1:") and "token=" in url and "(hardware)" in found.stderr
         driver = PageDriver(url, taps([("go", "success", None, None), ("go", "failure", "missed", "no contact")]))
+        driver.run_active.clear()  # the run is another process: a failing page shows as a timeout here
         driver.start()
         out, err = proc.communicate(timeout=120)
         driver.release.set()
