@@ -48,6 +48,10 @@ def run(protocol: Optional[Path] = ProtocolOpt,
         max_trials: Optional[int] = typer.Option(None, "--max-trials", help="Stop after N attempts."),
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Robust label threshold on q."),
         no_robustness: bool = typer.Option(False, "--no-robustness", help="Do not run the GQ-CNN evaluator."),
+        console: bool = typer.Option(False, "--console", help="Serve the operator console page (for a tablet)."),
+        console_host: str = typer.Option("127.0.0.1", "--console-host",
+                                         help="Serve the console on this address (not loopback: network-reachable)."),
+        console_port: int = typer.Option(8765, "--console-port", help="Console port (0: any free one)."),
         ) -> None:
     """Run (or resume) the benchmark.
 
@@ -56,6 +60,7 @@ def run(protocol: Optional[Path] = ProtocolOpt,
     * `benchbot run --sim` — the whole schedule on replayed frames (no robot needed)
     * `benchbot run --backend mujoco` — the whole protocol in MuJoCo physics
     * `benchbot run --hardware hw.yaml --method gqstn` — GQ-STN's trials on the real robot
+    * `benchbot run --hardware hw.yaml --console` — plus the operator console page (see `benchbot console`)
     """
     from .harness.operator import ConsoleOperator
     from .harness.runner import RunConfig, Runner
@@ -70,7 +75,12 @@ def run(protocol: Optional[Path] = ProtocolOpt,
                     hardware=hardware, outcomes_csv=outcomes, assume_yes=yes, max_trials=max_trials,
                     threshold=threshold, evaluator="none" if no_robustness else None)
     operator = None if outcomes else ConsoleOperator(err, assume_yes=yes)
-    summary = Runner(cfg, operator=operator, console=err).run()
+    if console:
+        from .cli_console import run_with_console
+
+        summary = run_with_console(cfg, operator, err, console_host, console_port)
+    else:
+        summary = Runner(cfg, operator=operator, console=err).run()
     if summary.run_id is None:  # stopped during start-up
         raise typer.Exit(130)
     err.print(f"run {summary.run_id}: {summary.finals} judged, {summary.aborted} aborted, "
@@ -481,6 +491,11 @@ def bench_sim(trials: int = typer.Option(12, "--trials"), images: int = typer.Op
     from .sim.bench import run_benchmark
 
     run_benchmark(n_trials=trials, datagen_images=images, workers=workers, echo=lambda m: out.print(m, markup=False))
+
+
+from .cli_console import register as _register_console  # noqa: E402  (`console`, `bench console`)
+
+_register_console(app, bench_app)
 
 
 def main() -> None:

@@ -2,48 +2,130 @@
 from __future__ import annotations
 
 import csv
+import os
+import threading
 from pathlib import Path
+from typing import IO, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.prompt import Prompt
 
 from ..errors import BenchbotError
-from ..interfaces import Judgement
+from ..interfaces import GraspPlan, Judgement
+from .terminal import LineReader, detect_preview, inline_image
 
 FAILURE_CAUSES = ("slipped", "missed", "collision", "dropped", "other")
 KINDS = ("success", "failure", "redo", "abort")
 
 
-class ConsoleOperator:
-    """Asks the operator through the terminal with rich prompts (messages are printed as plain text:
-    object names and notes come from user files)."""
+NOTE_MAX_CHARS = 500
+CAUSE_KEYS = {c[0]: c for c in FAILURE_CAUSES} | {c: c for c in FAILURE_CAUSES}
+VERDICT_KEYS = {k[0]: k for k in KINDS} | {k: k for k in KINDS}
+REVIEW_KEYS = {"g": "go", "go": "go", "s": "skip", "skip": "skip", "a": "abort", "abort": "abort"}
+CONFIRM_KEYS = {"g": True, "go": True, "y": True, "yes": True, "a": False, "abort": False, "n": False, "no": False}
 
-    def __init__(self, console: Console | None = None, assume_yes: bool = False) -> None:
+
+def clean_note(text: str | None) -> str | None:
+    """An operator's note as stored: printable, one line, at most NOTE_MAX_CHARS; None when empty."""
+    if text is None:
+        return None
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    return flat[:NOTE_MAX_CHARS] or None
+
+
+class ConsoleOperator:
+    """Asks the operator in the terminal. Every question prints its text and its keys (again after
+    an unknown answer). `cancel` (a threading.Event) lets another answer source, the console page,
+    answer first: the question then returns None. On a terminal, keys typed before a question was
+    shown are dropped, so a stray Enter never answers a question nobody has read."""
+
+    def __init__(self, console: Console | None = None, assume_yes: bool = False, stdin: IO | int | None = None,
+                 preview: str | None = "auto") -> None:
         self.console = console or Console()
         self.assume_yes = assume_yes
+        self._stdin = stdin
+        self._reader: LineReader | None = None
+        self.preview = detect_preview(is_terminal=self.console.is_terminal) if preview == "auto" else preview
+
+    @property
+    def reader(self) -> LineReader:
+        if self._reader is None:
+            self._reader = LineReader(self._stdin)
+        return self._reader
 
     def instruct(self, message: str) -> None:
         self.console.print(f"[bold cyan]operator:[/] {escape(message)}")
 
-    def confirm(self, message: str) -> bool:
+    def announce(self, message: str) -> None:
+        """Say that a question was settled elsewhere (e.g. answered on the console page)."""
+        self.console.print(f"\n[dim]{escape(message)}[/]")
+
+    def _ask(self, question: str, keys: dict[str, Any], default: Any, cancel: threading.Event | None) -> Any:
+        if os.isatty(self.reader.fd):
+            self.reader.discard_typed()
+        shown = ", ".join(k for k in keys if len(k) == 1)
+        while True:
+            self.console.print(question, end=" ", highlight=False)
+            try:
+                line = self.reader.readline(cancel)
+            except EOFError:
+                raise BenchbotError("the operator's terminal input ended while a question was open",
+                                    "run in a terminal, or pass --outcomes FILE, or use --console") from None
+            if line is None:
+                return None
+            key = line.strip().lower()
+            if not key and default is not None:
+                return default
+            if key in keys:
+                return keys[key]
+            self.console.print(f"[yellow]'{escape(line.strip())}' is not an answer here: type one of {shown}"
+                               + (" (or Enter)" if default is not None else "") + "[/]")
+
+    def confirm(self, message: str, cancel: threading.Event | None = None) -> bool | None:
         if self.assume_yes:
             self.console.print(f"[bold cyan]operator:[/] {escape(message)} [dim](--yes)[/]")
             return True
-        answer = Prompt.ask(f"[bold cyan]{escape(message)}[/] (Enter = go, a = abort)", default="",
-                            console=self.console)
-        return answer.strip().lower() not in ("a", "abort", "n", "no")
+        return self._ask(f"[bold cyan]{escape(message)}[/] [[bold]Enter[/]] go · [[bold]a[/]] abort the run",
+                         CONFIRM_KEYS, True, cancel)
 
-    def judge(self, summary: str) -> Judgement:
-        self.console.print(summary, markup=False)
-        kind = Prompt.ask(r"Outcome? \[s]uccess / \[f]ailure / \[r]edo / \[a]bort", choices=["s", "f", "r", "a"],
-                          console=self.console)
-        kind = {"s": "success", "f": "failure", "r": "redo", "a": "abort"}[kind]
+    def show_plan(self, plan: GraspPlan) -> None:
+        t = plan.timings_s
+        times = " ".join(f"{k} {1000 * v:.0f} ms" for k, v in t.items() if k in ("capture", "detect", "robust"))
+        self.console.print(f"[bold]planned grasp[/] {escape(plan.summary())}  [dim]{times}[/]")
+        if plan.overlay:
+            self.console.print(f"overlay: {escape(plan.overlay)}", highlight=False)
+            if self.preview and os.path.isfile(plan.overlay):
+                self.console.file.write(inline_image(plan.overlay, self.preview))
+                self.console.file.flush()
+
+    def review(self, plan: GraspPlan, cancel: threading.Event | None = None) -> str | None:
+        self.show_plan(plan)
+        if self.assume_yes:
+            self.console.print("[bold cyan]operator:[/] execute this grasp [dim](--yes)[/]")
+            return "go"
+        return self._ask("[bold cyan]Execute this grasp?[/] [[bold]Enter[/]/[bold]g[/]] go · [[bold]s[/]] skip "
+                         "(void it, nothing moves) · [[bold]a[/]] abort the run", REVIEW_KEYS, "go", cancel)
+
+    def judge(self, summary: str, cancel: threading.Event | None = None) -> Judgement | None:
+        self.console.print(summary, markup=False, highlight=False)
+        kind = self._ask("[bold cyan]Outcome?[/] [[bold]s[/]] success · [[bold]f[/]] failure · [[bold]r[/]] redo · "
+                         "[[bold]a[/]] abort the trial", VERDICT_KEYS, None, cancel)
+        if kind is None:
+            return None
         cause = None
         if kind == "failure":
-            cause = Prompt.ask("Cause", choices=list(FAILURE_CAUSES), default="other", console=self.console)
-        note = Prompt.ask("Note (optional)", default="", console=self.console) or None
-        return Judgement(kind=kind, source="operator", cause=cause, note=note)
+            cause = self._ask("[bold cyan]Cause?[/] " + " · ".join(f"[[bold]{c[0]}[/]] {c}" for c in FAILURE_CAUSES)
+                              + " (Enter = other)", CAUSE_KEYS, "other", cancel)
+            if cause is None:
+                return None
+        self.console.print("[bold cyan]Note[/] (optional, Enter = none):", end=" ")
+        try:
+            note = self.reader.readline(cancel)
+        except EOFError:
+            note = ""
+        if note is None:
+            return None
+        return Judgement(kind=kind, source="operator", cause=cause, note=clean_note(note))
 
 
 class ScriptedOperator:
@@ -85,6 +167,9 @@ class ScriptedOperator:
 
     def confirm(self, message: str) -> bool:
         return True
+
+    def review(self, plan: GraspPlan) -> str:
+        return "go"
 
     def judge(self, summary: str) -> Judgement:
         queue = self.answers.get(self.current_trial or "", [])

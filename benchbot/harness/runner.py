@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
 from ..errors import BenchbotError, DeviceError, UnsafeMotionError
-from ..interfaces import Detector, Execution, Judgement, Operator, RobustnessEvaluator
+from ..interfaces import Detector, Execution, GraspPlan, Judgement, Operator, RobustnessEvaluator
 from ..perception.geometry import grasp_to_camera
 from ..protocol import LoadedProtocol, load_protocol
 from ..schedule import TrialSpec, make_schedule
@@ -29,6 +29,7 @@ from ..store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_ru
 from ..types import DepthFrame, Grasp, Placement
 from . import artifacts
 from .config import RunConfig, find_run, new_run_info, settings_of
+from .events import Observer, attempt_event, emit, progress_paused
 from .lock import RunLock
 from .primitive import grasp_in_base
 from .signals import Interrupted, StopSignals
@@ -80,12 +81,21 @@ class Runner:
     """Runs (or resumes) one benchmark run. Library entry point: `Runner(cfg).run()`."""
 
     def __init__(self, cfg: RunConfig, *, operator: Operator | None = None, console: Console | None = None,
-                 workcell_factory: Callable[..., Workcell] = build_workcell) -> None:
+                 workcell_factory: Callable[..., Workcell] = build_workcell, observers: Sequence[Observer] = ()) -> None:
         self.cfg = cfg
         self.console = console or Console(stderr=True)
         self.operator = operator
         self.workcell_factory = workcell_factory
         self.signals = StopSignals(self.console.print)
+        self.observers = list(observers)
+        self._progress: Any = None
+        self._n_trials = 0
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        emit(self.observers, self.console, kind, data)
+
+    def _asking(self) -> Any:
+        return progress_paused(self._progress)
 
     # ---- the whole run -------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -161,6 +171,11 @@ class Runner:
             evaluator = None
         if evaluator is not None and hasattr(evaluator, "describe"):  # scale factor, table distance
             store.record_event(run_id, "evaluator", json.dumps(evaluator.describe(), default=str))
+        self._n_trials = len(store.trials(run_id))
+        self._emit("run", run_id=run_id, backend=cfg.backend, protocol=loaded.protocol.name, resumed=run is not None,
+                   outcome_source=self._outcome_source(), n_trials=self._n_trials, todo=len(todo),
+                   pending=len(pending), needs_go=self._needs_go(workcell), db=str(cfg.db_path),
+                   results_dir=str(cfg.results_dir))
         return _Session(store, workcell, run_id, todo, detectors, evaluator)
 
     def _wind_down(self, summary: RunSummary) -> None:
@@ -177,6 +192,12 @@ class Runner:
         summary.pending = len(remaining)
         if not remaining:
             store.set_run_status(run_id, "finished")
+        self._emit("finished", run_id=run_id, interrupted=summary.interrupted, pending=summary.pending,
+                   finals=summary.finals, aborted=summary.aborted, voided=summary.voided)
+
+    def _needs_go(self, workcell: Workcell) -> bool:
+        """The operator confirms each planned grasp before motion where an operator judges (hardware)."""
+        return self.operator is not None and workcell.backend == "hardware"
 
     # ---- set-up -------------------------------------------------------------------------------
     def _claim_run_folder(self, stack: ExitStack, loaded: LoadedProtocol) -> str:
@@ -237,6 +258,7 @@ class Runner:
         store, workcell = session.store, session.workcell
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=self.console, transient=False) as progress:
+            self._progress = progress
             task = progress.add_task("trials", total=len(session.todo))
             for trial in session.todo:
                 progress.update(task, description=escape(f"{trial.method:>11} {trial.object_id:<15} "
@@ -248,6 +270,7 @@ class Runner:
                                             session.evaluator, workcell)
                         store.record_attempt(rec)
                     summary.recorded += 1
+                    self._emit("attempt", **attempt_event(rec, trial))
                     if rec.status == "voided":
                         summary.voided += 1
                         continue
@@ -260,13 +283,16 @@ class Runner:
                             self._after_fault(rec, workcell)
                     break
                 progress.advance(task)
+        self._progress = None
 
     def _after_fault(self, rec: AttemptRecord, workcell: Workcell) -> None:
         """After a device fault or a refused motion: the operator decides on hardware; then the cell
         recovers, or the run stops with the remaining trials pending (never a cascade of aborts)."""
         self.console.print(f"[red]trial {escape(rec.trial_id)} ({rec.status}):[/] {escape(str(rec.reason))}")
         if self.operator is not None and self.cfg.backend == "hardware" and not self.cfg.assume_yes:
-            if not self.operator.confirm("Fix the cause, then continue with the next trial?"):
+            with self._asking():
+                go_on = self.operator.confirm("Fix the cause, then continue with the next trial?")
+            if not go_on:
                 raise Interrupted()
         try:
             workcell.recover()
@@ -289,6 +315,10 @@ class Runner:
         placement = Placement(trial.placement_id, trial.object_id, trial.placement_seed)
         source = self._outcome_source()
         journal = partial(store.journal_file, run_id)  # each path committed before its file is created
+        obj = loaded.objects[trial.object_id]
+        self._emit("trial", run_id=run_id, trial_id=trial.trial_id, trial_no=trial.seq + 1, n_trials=self._n_trials,
+                   method=trial.method, object_id=trial.object_id, object_name=obj.name,
+                   trial_index=trial.trial_index, attempt_no=attempt_no, instruction=proto.operator.placement)
 
         def finish(status: str, detection: DetectionRecord | None, outcome: OutcomeRecord | None,
                    reason: str | None = None) -> AttemptRecord:
@@ -299,9 +329,10 @@ class Runner:
 
         try:
             if self.operator is not None and workcell.backend == "hardware":
-                obj = loaded.objects[trial.object_id]
                 self.operator.instruct(f"trial {trial.seq + 1}: place the {obj.name} — {proto.operator.placement}")
-                if not self.operator.confirm("Object placed and hands clear?"):
+                with self._asking():
+                    placed = self.operator.confirm("Object placed and hands clear?")
+                if not placed:
                     raise Interrupted()
             t0 = time.perf_counter()
             workcell.stage.place(placement)
@@ -330,6 +361,8 @@ class Runner:
             timings["detect"] = (t_grasp - frame.captured_at) - timings["inpaint"]  # paper: capture → grasp
             if error is None:
                 error = validate_grasp(grasp, clean)
+            self._emit("detected", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no, detected_at=t_grasp,
+                       grasp=grasp.to_dict() if error is None else None, error=error, depth_m=clean.depth_m)
             arts.append(("inpainted_depth", artifacts.save_array(
                 self.cfg.results_dir, prefix.with_name(prefix.name + "_inpainted.npy"), clean.depth_m, journal)))
             q = None
@@ -337,10 +370,15 @@ class Runner:
                 t0 = time.perf_counter()
                 q = float(evaluator.quality(clean, grasp))
                 timings["robust"] = time.perf_counter() - t0
+            overlay = None
             if self.cfg.save_overlays:
-                arts.append(("overlay", self._overlay(prefix, clean, grasp if error is None else None, q,
-                                                      f"{trial.method} {trial.trial_id}", journal)))
+                overlay = self._overlay(prefix, clean, grasp if error is None else None, q,
+                                        f"{trial.method} {trial.trial_id}", journal)
+                arts.append(("overlay", overlay))
             detection = self._detection_record(trial, grasp if error is None else None, q, evaluator, timings, error)
+            self._emit("plan", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no,
+                       grasp=grasp.to_dict() if error is None else None, q=q, threshold=detection.robust_threshold,
+                       timings_s=dict(timings), overlay=overlay, error=error, detected_at=t_grasp)
             if error is not None:
                 return finish("final", detection, OutcomeRecord(source, False, "no grasp", error), error)
             grasp_cam = grasp_to_camera(grasp, clean.intrinsics)
@@ -348,9 +386,20 @@ class Runner:
             detection.grasp_pose = {"center_m": grasp_base.center_m.tolist(),
                                     "approach": grasp_base.approach.tolist(),
                                     "jaw_axis": grasp_base.jaw_axis.tolist(), "width_m": grasp_base.width_m}
+            if self._needs_go(workcell):  # nothing moves until the operator has seen the grasp and said go
+                plan = GraspPlan(run_id, trial.trial_id, trial.seq + 1, self._n_trials, trial.method, obj.name,
+                                 attempt_no, grasp, q, detection.robust_threshold, dict(timings),
+                                 str(self.cfg.results_dir / overlay) if overlay else None)
+                decision = self._review(plan)
+                if decision == "abort":
+                    raise Interrupted()
+                if decision == "skip":
+                    return finish("voided", detection, OutcomeRecord(source, None, None, "skipped before motion"),
+                                  "skipped before motion by the operator")
             prepare = getattr(workcell.stage, "prepare", None)
             if prepare is not None:
                 prepare(clean, grasp, proto.gripper.opening_m)
+            self._emit("executing", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no)
             t0 = time.perf_counter()
             execution = workcell.execute(grasp_base, proto)
             timings["execute"] = time.perf_counter() - t0
@@ -391,8 +440,23 @@ class Runner:
         if hasattr(self.operator, "current_trial"):  # scripted operators answer per trial
             self.operator.current_trial = trial.trial_id  # type: ignore[attr-defined]
         qtxt = "n/a" if q is None else f"{q:.3f}"
-        return self.operator.judge(f"{trial.method} on {trial.object_id} #{trial.trial_index}: grasp at "
-                                   f"({grasp.row:.0f}, {grasp.col:.0f}) θ={np.degrees(grasp.angle_rad):.0f}° q={qtxt}")
+        with self._asking():
+            return self.operator.judge(f"{trial.method} on {trial.object_id} #{trial.trial_index}: grasp at "
+                                       f"({grasp.row:.0f}, {grasp.col:.0f}) θ={np.degrees(grasp.angle_rad):.0f}° "
+                                       f"q={qtxt}")
+
+    def _review(self, plan: GraspPlan) -> str:
+        """go | skip | abort from the operator for a planned grasp (operators without `review`: confirm)."""
+        assert self.operator is not None
+        with self._asking():
+            review = getattr(self.operator, "review", None)
+            if review is not None:
+                answer = review(plan)
+            else:
+                answer = "go" if self.operator.confirm(f"Execute {plan.summary()}?") else "abort"
+        if answer not in ("go", "skip", "abort"):
+            raise BenchbotError(f"operator answered '{answer}' to the planned grasp", "answer go, skip or abort")
+        return answer
 
     def _detection_record(self, trial: TrialSpec, grasp: Grasp | None, q: float | None,
                           evaluator: RobustnessEvaluator | None, timings: dict[str, float],

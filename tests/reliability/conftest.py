@@ -54,11 +54,12 @@ def protocol_writer():
 # ---------------------------------------------------------------- subprocess driver
 
 PROMPTS = {  # what the ConsoleOperator prints right before it reads a line from stdin
-    "placed": re.compile(r"Object placed and hands clear\?.*?\(\): "),
-    "outcome": re.compile(r"Outcome\?.*?\[s/f/r/a\]: "),
-    "cause": re.compile(r"Cause \[.*?\] \(other\): "),
-    "note": re.compile(r"Note \(optional\) \(\): "),
-    "fix": re.compile(r"Fix the cause.*?\(\): "),
+    "placed": re.compile(r"Object placed and hands clear\? \[Enter\] go · \[a\] abort the run "),
+    "review": re.compile(r"Execute this grasp\? .*?abort the run "),
+    "outcome": re.compile(r"Outcome\? .*?abort the trial "),
+    "cause": re.compile(r"Cause\? .*?\(Enter = other\) "),
+    "note": re.compile(r"Note \(optional, Enter = none\): "),
+    "fix": re.compile(r"Fix the cause.*?abort the run "),
 }
 MARKER = re.compile(r"@@IN-PHASE (\S+)@@")
 
