@@ -130,7 +130,7 @@ def test_recover_reactivates_a_faulted_gripper_only_once_the_arm_is_up_and_home(
     backend, arm = twin()
     arm.move_linear(Pose(np.array([0.45, 0.05, 0.03]), TOOL_DOWN, "base"), 0.25, 1.0)  # faulted at the grasp
     gripper = FaultedGripper(backend)
-    cell = Workcell("test", None, arm, gripper, None, np.eye(4), SafetyLimits())  # type: ignore[arg-type]
+    cell = Workcell("test", SafetyLimits(), lambda _wc: None, arm=arm, gripper=gripper, t_base_camera=np.eye(4))
     cell.recover()
     assert [e["cmd"] for e in backend.log][-3:] == ["move_linear", "home", "gripper activate"]
     assert np.allclose(gripper.activated_at[0], backend.home_pose.position_m)
