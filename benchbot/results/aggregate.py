@@ -39,15 +39,15 @@ _PHASE_MEANS = ",\n".join(
 
 GROUPS_SQL = f"""
 SELECT method, source,
-       SUM(status = 'final') AS finals,
-       SUM(status = 'final' AND success IS NOT NULL) AS judged,
-       SUM(status = 'final' AND success = 1) AS successes,
-       SUM(status = 'final' AND robust IS NOT NULL) AS robust_known,
-       SUM(status = 'final' AND robust = 1) AS robust_yes,
-       SUM(status = 'final' AND error IS NOT NULL) AS no_grasp,
-       SUM(status = 'voided') AS voided,
-       SUM(status = 'aborted') AS aborted,
-       SUM(CASE WHEN status = 'final' THEN duration_ms END) AS final_ms,
+       TOTAL(status = 'final') AS finals,
+       TOTAL(status = 'final' AND success IS NOT NULL) AS judged,
+       TOTAL(status = 'final' AND success = 1) AS successes,
+       TOTAL(status = 'final' AND robust IS NOT NULL) AS robust_known,
+       TOTAL(status = 'final' AND robust = 1) AS robust_yes,
+       TOTAL(status = 'final' AND error IS NOT NULL) AS no_grasp,
+       TOTAL(status = 'voided') AS voided,
+       TOTAL(status = 'aborted') AS aborted,
+       TOTAL(CASE WHEN status = 'final' THEN duration_ms END) AS final_ms,
        {_PHASE_MEANS}
 FROM {{a}} GROUP BY method, source"""
 
@@ -158,7 +158,7 @@ def _mean(x: np.ndarray) -> float:
 
 def _row(method: str, source: str, trials: dict[str, int], g: dict[str, Any], v: dict[str, np.ndarray],
          thresholds: str | None, reasons: str | None) -> dict[str, Any]:
-    n, k = int(g["judged"]), int(g["successes"])
+    n, k = int(g["judged"]), int(g["successes"])  # TOTAL(): 0.0 when no row counts
     lo, hi = wilson_ci(k, n)
     q, det = v["q"], v["detect_s"]
     wall_s = ((g["final_ms"] or 0) + (g.get("redo_ms") or 0)) / 1000.0
