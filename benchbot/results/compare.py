@@ -54,7 +54,8 @@ def _flat(run: RunInfo) -> dict[str, str]:
            "backend": run.backend, "outcome source": run.outcome_source, "status": run.status,
            "git SHA": run.git_sha or "unknown", "host": run.host}
     for key, value in sorted(run.config.items()):
-        out[key] = "—" if value is None else (value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+        out[f"config: {key}"] = ("—" if value is None else
+                                 value if isinstance(value, str) else json.dumps(value, sort_keys=True))
     for key, value in sorted(run.versions.items()):
         out[f"version: {key}"] = str(value)
     return out
@@ -63,7 +64,8 @@ def _flat(run: RunInfo) -> dict[str, str]:
 def setup_table(sides: list[RunSide]) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, rows, labels of the rows that differ)."""
     flats = [_flat(s.run) for s in sides]
-    keys = list(dict.fromkeys(k for f in flats for k in f))
+    base = list(_flat(sides[0].run))[:8]  # the run's own fields, in display order
+    keys = base + sorted({k for f in flats for k in f} - set(base), key=lambda k: (k.startswith("version: "), k))
     rows, differs = [], []
     for k in keys:
         values = [f.get(k, "—") for f in flats]

@@ -38,8 +38,8 @@ h2 { font-size:16px; margin:0 0 10px; }
 h3 { font-size:13px; margin:14px 0 6px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
 dl.setup { display:grid; grid-template-columns: max-content 1fr; gap:3px 14px; margin:0; font-size:13px; }
 dl.setup dt { color:var(--muted); } dl.setup dd { margin:0; overflow-wrap:anywhere; }
-table { border-collapse:collapse; width:100%; font-size:12.5px; font-variant-numeric: tabular-nums; }
-th, td { padding:5px 8px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
+table { border-collapse:collapse; width:100%; font-size:12px; font-variant-numeric: tabular-nums; }
+th, td { padding:4px 6px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
 th { background:#f0f3f7; font-weight:600; white-space:normal; vertical-align:bottom; }
 th.t, td.t { text-align:left; }
 .scroll { overflow-x:auto; }

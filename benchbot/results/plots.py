@@ -139,8 +139,7 @@ def heat_map(by_object: pd.DataFrame) -> bytes | None:
         grid[i, j] = r["success_pct"]
         text[i][j] = f"{r['successes']}/{r['judged']}"
     fig, ax = plt.subplots(figsize=(max(5.0, 0.72 * len(objects) + 2.2), 0.55 * len(keys) + 1.4))
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("#eef0f2")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#eef0f2")
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=100, aspect="auto")
     for i in range(len(keys)):
         for j in range(len(objects)):
