@@ -25,29 +25,37 @@ COLUMNS = ["metric", "outcome_source", "object_id", "method_a", "method_b", "pai
            "a_only", "b_only", "diff_pct", "diff_ci_low_pct", "diff_ci_high_pct", "mcnemar_p", "holm_p"]
 
 
-def paired_tables(view: RunView, metric: str, methods: list[str]) -> dict[tuple[Any, str, str, str], PairedCounts]:
-    """(source, object, method_a, method_b) → paired counts over the placements where both have a
-    value, method_a before method_b in `methods`; source is None for robust labels. One GROUP BY:
-    each placement's values of every method side by side, then the combinations counted."""
-    col, by_source = {"success": ("success", True), "robust": ("robust", False)}[metric]
+_CELL = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}
+
+
+def paired_tables(view: RunView, methods: list[str]) -> dict[str, dict[tuple[Any, str, str, str], PairedCounts]]:
+    """metric → (source, object, method_a, method_b) → paired counts over the placements where both
+    have a value (method_a before method_b in `methods`; source None for robust labels). One
+    GROUP BY: each placement's verdict, label and source of every method side by side; then the
+    combinations are counted."""
+    out: dict[str, dict[tuple[Any, str, str, str], PairedCounts]] = {m: {} for m in METRICS}
     if len(methods) < 2:
-        return {}
-    names = {f"m{i}": m for i, m in enumerate(methods)}
-    pivot = ", ".join(f"MAX(CASE WHEN method = :m{i} THEN {col} END) AS v{i}" for i in range(len(methods)))
-    vs = ", ".join(f"v{i}" for i in range(len(methods)))
-    src = "source" if by_source else "NULL"
-    sql = f"""SELECT src, object_id, {vs}, COUNT(*) AS n FROM (
-                  SELECT {src} AS src, object_id, {pivot} FROM {{a}}
-                  WHERE status = 'final' AND {col} IS NOT NULL GROUP BY src, placement_id)
-              GROUP BY src, object_id, {vs}"""
-    cells: dict[tuple[Any, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for r in view.rows(sql, {**view.params, **names}):
-        values = [r[f"v{i}"] for i in range(len(methods))]
-        for i, j in itertools.combinations(range(len(methods)), 2):
-            if values[i] is not None and values[j] is not None:
-                index = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}[(int(values[i]), int(values[j]))]
-                cells[(r["src"], r["object_id"], methods[i], methods[j])][index] += r["n"]
-    return {k: PairedCounts(*v) for k, v in cells.items()}
+        return out
+    k = range(len(methods))
+    pivot = ", ".join(f"MAX(CASE WHEN method = :m{i} THEN success END) AS s{i}, "
+                      f"MAX(CASE WHEN method = :m{i} THEN robust END) AS r{i}, "
+                      f"MAX(CASE WHEN method = :m{i} THEN source END) AS src{i}" for i in k)
+    cols = ", ".join(f"s{i}, r{i}, src{i}" for i in k)
+    sql = f"""SELECT object_id, {cols}, COUNT(*) AS n FROM (
+                  SELECT object_id, {pivot} FROM {{a}}
+                  WHERE status = 'final' AND (success IS NOT NULL OR robust IS NOT NULL) GROUP BY placement_id)
+              GROUP BY object_id, {cols}"""
+    cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
+    for r in view.rows(sql, {**view.params, **{f"m{i}": m for i, m in enumerate(methods)}}):
+        for i, j in itertools.combinations(k, 2):
+            si, sj, ri, rj = r[f"s{i}"], r[f"s{j}"], r[f"r{i}"], r[f"r{j}"]
+            if si is not None and sj is not None and r[f"src{i}"] == r[f"src{j}"]:  # verdicts of one source
+                cells["success"][(r[f"src{i}"], r["object_id"], methods[i], methods[j])][_CELL[(si, sj)]] += r["n"]
+            if ri is not None and rj is not None:
+                cells["robust"][(None, r["object_id"], methods[i], methods[j])][_CELL[(ri, rj)]] += r["n"]
+    for metric, c in cells.items():
+        out[metric] = {key: PairedCounts(*v) for key, v in c.items()}
+    return out
 
 
 def _row(metric: str, source: Any, obj: str | None, a: str, b: str, t: PairedCounts) -> dict[str, Any]:
@@ -67,8 +75,9 @@ def compare_methods(view: RunView, methods: list[str], *, per_object: bool = Fal
     overall: list[dict[str, Any]] = []
     objects: list[dict[str, Any]] = []
     rank = {m: i for i, m in enumerate(methods)}
+    by_metric = paired_tables(view, methods)
     for metric in METRICS:
-        tables = paired_tables(view, metric, methods)
+        tables = by_metric[metric]
         pooled: dict[tuple[Any, Any, str, str], PairedCounts] = {}
         for (source, _obj, a, b), t in tables.items():
             key = (source, None, a, b)

@@ -29,6 +29,7 @@ def test_bench_report_command(tmp_path):
                            "--formats", "md,html"], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr
-    lines = re.findall(r"benchbot report --format (md|html) --by-object: ([\d.]+) s, peak (\d+) MB", proc.stdout)
+    lines = re.findall(r"benchbot report --format (md|html) --by-object: ([\d.]+) s, [\d.]+ s CPU, peak (\d+) MB",
+                       proc.stdout)
     assert [f for f, _s, _m in lines] == ["md", "html"]
     assert all(float(s) > 0 and int(m) > 20 for _f, s, m in lines)
