@@ -141,3 +141,30 @@ def test_artifact_paths_from_a_database_cannot_escape(sim_results, tmp_path):
         c.execute("UPDATE artifacts SET path = '../../etc/passwd' WHERE id = 1")
     with pytest.raises(BenchbotError, match="leaves the results folder"):
         export_run(forged, run_id, tmp_path / "b.zip", results)
+
+
+def test_hardware_and_calibration_files_travel_and_missing_files_are_listed(sim_results, tmp_path):
+    import sqlite3
+
+    db, results, run_id, proto = sim_results
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("robot: {kind: dryrun}\n")
+    cal = tmp_path / "cal.yaml"
+    cal.write_text("T_base_camera: []\n")
+    copy = tmp_path / "hw.db"
+    shutil.copyfile(db, copy)
+    with sqlite3.connect(copy) as c:
+        config = json.loads(c.execute("SELECT config FROM runs").fetchone()[0])
+        config.update(hardware=str(hw), calibration=str(cal))
+        c.execute("UPDATE runs SET config = ?", [json.dumps(config)])
+    partial = tmp_path / "res"
+    shutil.copytree(results, partial)
+    gone = next(partial.rglob("*_overlay.png"))
+    gone.unlink()
+    proc = cli("export", run_id, "-o", tmp_path / "b.zip", "--db", copy, "--results", partial)
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: not found, not in the bundle: artifact: {gone.relative_to(partial).as_posix()}" in proc.stderr
+    with zipfile.ZipFile(tmp_path / "b.zip") as z:
+        assert z.read("hardware/hw.yaml") == hw.read_bytes() and z.read("hardware/cal.yaml") == cal.read_bytes()
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["missing"] == [f"artifact: {gone.relative_to(partial).as_posix()}"]
