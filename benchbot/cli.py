@@ -95,24 +95,20 @@ def run(protocol: Optional[Path] = ProtocolOpt,
 @app.command()
 def report(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: the latest)."),
            db: Path = DbOpt,
-           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json | html."),
+           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json | html | pdf."),
            by_object: bool = typer.Option(False, "--by-object", help="Add the method × object table."),
            compare_paper: bool = typer.Option(False, "--compare-paper", help="Show the paper's Table II beside."),
+           out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (pdf needs it)."),
+           results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Artifacts folder (html/pdf gallery)."),
            ) -> None:
-    """Print Table II (success rate with Wilson CI, robust prediction rate, detection time) for a run.
+    """Print Table II (success rate with Wilson CI, robust prediction rate, detection time) and the
+    paired method comparisons for a run; html/pdf: one page with plots and a grasp gallery.
 
-    Example: `benchbot report --by-object --compare-paper`
+    Examples: `benchbot report --by-object --compare-paper`, `benchbot report --format html -o report.html`
     """
-    from .report import build_report, render
-    from .store import Store, check_run_id
+    from .cli_results import report_command
 
-    if run_id is not None:
-        check_run_id(run_id)
-    if not db.is_file():
-        raise BenchbotError(f"{db}: no results database", "run `benchbot run --sim` first or pass --db")
-    with Store(db, readonly=True) as store:
-        rep = build_report(store, run_id, by_object=by_object, compare_paper=compare_paper)
-    out.print(render(rep, fmt), markup=False, highlight=False, soft_wrap=True)
+    report_command(db, run_id, fmt, by_object, compare_paper, out_file, results, out)
 
 
 @app.command()
@@ -517,6 +513,10 @@ def main() -> None:
             sys.exit(2)
         raise
 
+
+from .cli_results import register as _register_results  # noqa: E402 - compare, export, merge, browse, bench report
+
+_register_results(app, bench_app)
 
 if __name__ == "__main__":
     main()
