@@ -48,6 +48,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "id": "event id", "run_id": "run", "at": "UTC ISO 8601",
         "kind": "method_unavailable | evaluator_unavailable | resumed | interrupted | merged_from | ...",
         "method": "method concerned, if any", "message": "details (merged_from: JSON provenance)"}),
+    "files": ("The journal of files a run was about to write: each path is committed before its file is "
+              "created, and a resume deletes only journaled files no committed attempt references.", {
+        "id": "journal entry id", "run_id": "run", "path": "path relative to the results folder",
+        "at": "UTC ISO 8601"}),
 }
 
 _RUN = "COALESCE(NULLIF(:run_id, ''), (SELECT run_id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1))"
