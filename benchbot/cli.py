@@ -283,6 +283,8 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
             grasps_per_image: int = typer.Option(50, "--grasps-per-image"),
             perturbations: int = typer.Option(4, "--perturbations", help="Extra perturbed trials per grasp."),
             objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: training objects)."),
+            exclude_objects: Optional[Path] = typer.Option(None, "--exclude-objects", help="Objects YAML whose ids are "
+                                                         "never drawn (e.g. benchbot/data/heldout_objects.yaml)."),
             progress: bool = typer.Option(True, "--progress/--no-progress"),
             randomize: bool = typer.Option(False, "--randomize", help="Domain randomisation: sensor, camera tilt "
                                            "and height, 1–5 objects, distractors, fingers in view (docs/readme/sim.md)."),
@@ -302,7 +304,7 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
     rnd = None
     if randomize:
         rnd = Randomization(sensors=tuple(s.strip() for s in sensors.split(","))) if sensors else Randomization()
-    objects_file, ids = training_objects(objects)
+    objects_file, ids = training_objects(objects, exclude_objects)
     meta = generate(out_dir, n_images=images, seed_start=seed_start, workers=workers,
                     grasps_per_image=grasps_per_image, perturbations=perturbations, progress=progress,
                     objects_file=objects_file, object_ids=ids, randomize=rnd)

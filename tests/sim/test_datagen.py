@@ -215,3 +215,14 @@ def test_datagen_command_randomizes_with_chosen_sensors(tmp_path, capsys, monkey
     assert code == 2 and "error: --sensors needs --randomize" in err and not (tmp_path / "e").exists()
     code, err = run(str(tmp_path / "f"), "--images", "1", "--randomize", "--sensors", "kinect9")
     assert code == 2 and "unknown sensor 'kinect9'" in err and not (tmp_path / "f").exists()
+
+
+def test_held_out_objects_can_be_kept_out_of_a_training_set(tmp_path):
+    from benchbot.protocol import load_objects
+    from benchbot.train_objects import TRAIN_OBJECTS, training_objects
+
+    held = TRAIN_OBJECTS.parent / "heldout_objects.yaml"
+    _, ids = training_objects(None, held)
+    assert len(ids) == len(load_objects(TRAIN_OBJECTS)) - 8 and not set(ids) & set(load_objects(held))
+    with pytest.raises(BenchbotError, match="every object is excluded"):
+        training_objects(held, held)
