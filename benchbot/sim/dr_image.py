@@ -171,8 +171,8 @@ def make_image(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePlan,
     with planned_scene(world, objects, plan, rng) as sc:
         sim, intr, t_tc = sc.sim, sc.sensor.intrinsics, sc.camera.t_table_camera
         depth = inpaint(sc.noisy)
-        grasps = sample_grasps(depth, intr, table_depth_map(t_tc, intr), grasps_per_image, rng,
-                               object_mask=sc.seg_obj >= 0)
+        seen = (sc.seg_obj >= 0) & (sc.noisy > 0)  # grasps only where the sensor measured an object
+        grasps = sample_grasps(depth, intr, table_depth_map(t_tc, intr), grasps_per_image, rng, object_mask=seen)
         owners = np.array([_owner(sc.seg_obj, g.row, g.col) for g in grasps], np.int32)
         metrics = np.zeros(len(grasps), np.float32)
         t_bc = sc.camera.t_base_camera()
@@ -189,8 +189,8 @@ def make_image(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePlan,
             "T_table_camera": t_tc.tolist(), "camera": plan.camera.__dict__ | {"distance_along_axis_m": dist},
             "table_plane_camera": {"normal": [float(v) for v in n], "offset_m": d},
             "noise": sc.sensor.noise.to_json(), "drop_radius_m": plan.drop_radius_m,
-            "objects": [{"id": oid, **_pose_record(sim, k), "pixels_in_view": int((sc.seg_obj == k).sum())}
-                        for k, oid in enumerate(plan.object_ids)],
+            "objects": [{"id": oid, **_pose_record(sim, k), "pixels_in_view": int((sc.seg_obj == k).sum()),
+                         "pixels_measured": int((seen & (sc.seg_obj == k)).sum())} for k, oid in enumerate(plan.object_ids)],
             "distractors": [d_.__dict__ for d_ in plan.distractors], "fingers": sc.finger,
             "invalid_fraction": float((sc.noisy == 0).mean()), "n_grasps": len(grasps)}
         return DrImage(depth, grasps, metrics, owners, intr, dist, record)

@@ -181,3 +181,17 @@ def test_clutter_drops_every_object_and_labels_grasps_by_the_object_under_them(w
     assert len(set(img.objects.tolist())) >= 3 and img.objects.min() >= 0
     tops = [np.asarray(o["T_table_mesh"])[2, 3] for o in img.record["objects"]]
     assert min(tops) > -0.05  # nothing fell through the table
+
+
+def test_no_grasp_is_labelled_on_an_object_the_sensor_did_not_measure(world, paper):
+    # a Kinect v2 0.52 m above the table: a soup can's top is nearer than its 0.5 m minimum range
+    def image(obj):
+        plan = ScenePlan(2, CameraPlan("kinect2", 0.52, 2.0, 0.0, 0.0, (0.0, 0.0)), [obj], 0.03, [], None)
+        return make_image(world, dict(paper.objects), plan, 10, 0, np.random.default_rng([2, 7919]))
+
+    can, sponge = image("soup-can"), image("sponge")
+    rec = can.record["objects"][0]
+    assert rec["pixels_in_view"] > 500 and rec["pixels_measured"] < 0.1 * rec["pixels_in_view"]
+    assert can.grasps == [] and can.record["n_grasps"] == 0
+    rec = sponge.record["objects"][0]
+    assert rec["pixels_measured"] > 0.8 * rec["pixels_in_view"] and len(sponge.grasps) == 10
