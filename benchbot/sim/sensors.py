@@ -67,7 +67,7 @@ SENSORS: dict[str, Sensor] = {s.name: s for s in (
            _realsense(384.2, 0.050, 0.105), False),
     Sensor("azure-nfov", "Azure Kinect NFOV unbinned",
            Intrinsics(503.93, 503.98, 332.06, 325.88, 640, 576),
-           SensorNoise(sigma_a_m=0.0006, sigma_b_per_m=0.0012, lowfreq_sigma_m=0.001, depth_unit_m=0.001,
+           SensorNoise(sigma_a_m=0.0007, sigma_b_per_m=0.0013, lowfreq_sigma_m=0.001, depth_unit_m=0.001,
                        edge_drop_p0=0.5, edge_drop_decay_px=1.0, speckle_prob=0.002, speckle_sigma_px=1.0,
                        hexagon=True, min_range_m=0.5, max_range_m=3.86), False),
 )}
