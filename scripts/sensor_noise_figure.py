@@ -74,9 +74,10 @@ def figure(frames: dict[tuple[str, str], list[np.ndarray]], stats: dict[tuple[st
 
     shown = [("real", "primesense"), ("synthetic", "primesense"), ("real", "kinect2"), ("synthetic", "kinect2"),
              ("synthetic", "d435"), ("synthetic", "azure-nfov")]
-    fig = plt.figure(figsize=(18, 9.5))
+    fig = plt.figure(figsize=(18, 8.5))
+    grid = fig.add_gridspec(2, 6, height_ratios=[1.0, 1.6])
     for k, key in enumerate(shown):
-        ax = fig.add_subplot(2, 6, k + 1)
+        ax = fig.add_subplot(grid[0, k])
         d = frames[key][-1]
         valid = d > 0
         lo, hi = np.percentile(d[valid], [1, 99])
@@ -88,7 +89,7 @@ def figure(frames: dict[tuple[str, str], list[np.ndarray]], stats: dict[tuple[st
         ax.axis("off")
     colours = dict(zip(SENSORS, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
     centres = [0.75, 2.25, 4.5, 9.0, 14.0]
-    ax = fig.add_subplot(2, 3, 4)
+    ax = fig.add_subplot(grid[1, 0:2])
     for (kind, name), ss in stats.items():
         prof = np.nanmean([x["edge_dropout"] for x in ss], axis=0)
         ax.plot(centres, 100 * prof, "-o" if kind == "real" else "--", color=colours[name],
@@ -96,7 +97,7 @@ def figure(frames: dict[tuple[str, str], list[np.ndarray]], stats: dict[tuple[st
     ax.set(xlabel="distance to a depth edge (px)", ylabel="invalid %", title="edge dropouts",
            xticks=centres, xticklabels=[f"{a:g}–{b:g}" for a, b in zip(EDGE_BINS_PX[:-1], EDGE_BINS_PX[1:])])
     ax.legend(fontsize=7)
-    ax = fig.add_subplot(2, 3, 5)
+    ax = fig.add_subplot(grid[1, 2:4])
     for (kind, name), ss in stats.items():
         pts = np.array([p for x in ss for p in x["quant_steps"]])
         ax.plot(pts[:, 0], 1e3 * pts[:, 1], "o" if kind == "real" else "x", color=colours[name],
@@ -105,7 +106,7 @@ def figure(frames: dict[tuple[str, str], list[np.ndarray]], stats: dict[tuple[st
     ax.plot(z, 1e3 * 2.906e-3 * z ** 2, ":", color="tab:orange", label="PrimeSense fit: 2.906e-3·z²")
     ax.set(xlabel="depth (m)", ylabel="effective step (mm)", title="quantisation step vs depth")
     ax.legend(fontsize=7)
-    ax = fig.add_subplot(2, 3, 6)
+    ax = fig.add_subplot(grid[1, 4:6])
     labels = [f"{k[0][:4]}\n{k[1]}" for k in stats]
     for i, (key, ss) in enumerate(stats.items()):
         for j, field in enumerate(("table_local_std_m", "table_plane_std_m")):

@@ -32,7 +32,11 @@ def border_bands(depth_m: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def edge_dropout_profile(depth_m: np.ndarray, jump_m: float = 0.01) -> list[float]:
-    """Invalid fraction in each EDGE_BINS_PX band of distance to a depth edge (NaN: no pixels)."""
+    """Invalid fraction in each EDGE_BINS_PX band of distance to a depth edge (NaN: no pixels), away
+    from the border and from invalid regions that reach it (bands, lost field of view, things nearer
+    than the minimum range at the border)."""
+    import cv2
+
     from ..perception.inpaint import inpaint
     from .noise import edge_distance_px
 
@@ -40,6 +44,9 @@ def edge_dropout_profile(depth_m: np.ndarray, jump_m: float = 0.01) -> list[floa
     dist = edge_distance_px(inpaint(d), jump_m)
     inner = np.zeros(d.shape, bool)
     inner[BORDER_PX:-BORDER_PX, BORDER_PX:-BORDER_PX] = True
+    _, labels = cv2.connectedComponents((d <= 0).astype(np.uint8), connectivity=4)
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    inner &= ~np.isin(labels, edge_labels[edge_labels > 0])
     out = []
     for lo, hi in zip(EDGE_BINS_PX[:-1], EDGE_BINS_PX[1:]):
         sel = inner & (dist >= lo) & (dist < hi)
