@@ -12,7 +12,7 @@ from benchbot.sim.sensors import SENSORS
 from benchbot.sim.world import SimWorld
 
 REC = REPO_ROOT / "benchbot" / "data" / "recordings"
-SCENES = {"one": ["soup-can"], "five": ["soup-can", "mug", "foam-brick", "banana", "pudding-box"]}
+SCENES = {"one": ["clamp"], "five": ["clamp", "screwdriver", "pudding-box", "banana", "scissors"]}  # low, like the real scenes
 
 
 def _real(name: str) -> list[dict]:
