@@ -117,7 +117,8 @@ def run_benchmark(*, n_trials: int = 12, datagen_images: int = 4, workers: int =
             out[f"datagen_grasps_per_h_{key}"] = n / dt * 3600
             out[f"datagen_trials_per_h_{key}"] = n * (1 + pert) / dt * 3600
             what = "--randomize (1–5 objects, all sensors), " if rnd else ""
-            line = (f"datagen ({what}{workers} worker(s), {pert} perturbations, incl. start-up): {n} grasps in {dt:.1f} s "
+            line = (f"datagen ({what}{workers} worker(s), {pert} perturbations, incl. start-up): {n} grasps in "
+                    f"{dt:.1f} s "
                     f"→ {n / dt * 3600:,.0f} labelled grasps/h ({n * (1 + pert) / dt * 3600:,.0f} physics trials/h)")
             if workers == 1:  # CPU time: what one dedicated core would do
                 out[f"datagen_grasps_per_cpu_h_{key}"] = n / cpu * 3600

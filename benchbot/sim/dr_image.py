@@ -190,7 +190,8 @@ def make_image(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePlan,
             "table_plane_camera": {"normal": [float(v) for v in n], "offset_m": d},
             "noise": sc.sensor.noise.to_json(), "drop_radius_m": plan.drop_radius_m,
             "objects": [{"id": oid, **_pose_record(sim, k), "pixels_in_view": int((sc.seg_obj == k).sum()),
-                         "pixels_measured": int((seen & (sc.seg_obj == k)).sum())} for k, oid in enumerate(plan.object_ids)],
+                         "pixels_measured": int((seen & (sc.seg_obj == k)).sum())}
+                        for k, oid in enumerate(plan.object_ids)],
             "distractors": [d_.__dict__ for d_ in plan.distractors], "fingers": sc.finger,
             "invalid_fraction": float((sc.noisy == 0).mean()), "n_grasps": len(grasps)}
         return DrImage(depth, grasps, metrics, owners, intr, dist, record)

@@ -36,7 +36,8 @@ class Randomization:
     def __post_init__(self) -> None:
         for s in self.sensors:
             sensor(s)
-        ok = (self.sensors and 0 <= self.tilt_deg[0] <= self.tilt_deg[1] < 60 and 0.2 <= self.height_m[0] <= self.height_m[1]
+        ok = (self.sensors and 0 <= self.tilt_deg[0] <= self.tilt_deg[1] < 60
+              and 0.2 <= self.height_m[0] <= self.height_m[1]
               and 1 <= self.objects[0] <= self.objects[1] <= 8 and 0 <= self.distractors[0] <= self.distractors[1] <= 8
               and 0 <= self.fingers_prob <= 1)
         if not ok:
@@ -45,10 +46,6 @@ class Randomization:
 
     def to_json(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @staticmethod
-    def from_json(d: dict) -> "Randomization":
-        return Randomization(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 @dataclass
