@@ -54,14 +54,16 @@ def _fmt(v: list[float], scale: float = 1.0, digits: int = 2) -> str:
 
 
 def table(stats: dict[tuple[str, str], list[dict]]) -> str:
-    rows = ["| frames | n | invalid % | edge dropouts % (0–1.5 / 1.5–3 / 3–6 px) | table noise mm (local / plane) "
-            "| step mm at 0.65–0.70 m | bands px (L R T B) |", "|---|---|---|---|---|---|---|"]
+    rows = ["| frames | n | invalid % | edge dropouts % (0–1.5 / 1.5–3 / 3–6 px) | flying pixels % "
+            "| table noise mm (local / plane) | step mm at 0.65–0.70 m | bands px (L R T B) |",
+            "|---|---|---|---|---|---|---|---|"]
     for (kind, name), ss in stats.items():
         step = [next((s for c, s in x["quant_steps"] if abs(c - 0.675) < 0.026), float("nan")) for x in ss]
         edges = " / ".join(_fmt([x["edge_dropout"][b] for x in ss], 100, 0) for b in range(3))
         bands = " ".join(_fmt([x["bands_px"][b] for x in ss], 1, 0) for b in range(4))
         rows.append(f"| {kind} {SENSORS[name].label} | {len(ss)} | {_fmt([x['invalid_fraction'] for x in ss], 100, 1)} "
-                    f"| {edges} | {_fmt([x['table_local_std_m'] for x in ss], 1e3)} / "
+                    f"| {edges} | {_fmt([x['flying_fraction'] for x in ss], 100, 0)} "
+                    f"| {_fmt([x['table_local_std_m'] for x in ss], 1e3)} / "
                     f"{_fmt([x['table_plane_std_m'] for x in ss], 1e3)} | {_fmt(step, 1e3)} | {bands} |")
     return "\n".join(rows)
 

@@ -107,7 +107,8 @@ class SensorNoise:
     sigma_a_m: float = 0.0
     sigma_b_per_m: float = 0.0
     lowfreq_sigma_m: float = 0.0
-    flying_prob: float = 0.0
+    flying_prob: float = 0.0  # share of pixels within flying_width_px of an edge that take a mixed depth
+    flying_width_px: float = 1.0
     disparity_q_per_m: float = 0.0  # step of 1/z (1/m) between disparity levels; 0: none
     depth_unit_m: float = 0.0  # output rounding; 0: float output
     shadow_fb_px_m: float = 0.0  # focal (px) × baseline (m) of the second view; 0: no shadows
@@ -140,7 +141,7 @@ class SensorNoise:
         z = z + rng.standard_normal((h, w)) * (self.sigma_a_m + self.sigma_b_per_m * z ** 2)
         dist = edge_distance_px(clean, self.edge_jump_m)
         if self.flying_prob:
-            z = _flying(z, clean, dist < 1.0, self.flying_prob, rng)
+            z = _flying(z, clean, dist < self.flying_width_px, self.flying_prob, rng, self.flying_width_px)
         if self.disparity_q_per_m:
             q, phase = self.disparity_q_per_m, rng.random()  # the disparity grid's offset varies per unit
             z = 1.0 / ((np.round(1.0 / (z * q) - phase) + phase) * q)
@@ -176,12 +177,12 @@ class SensorNoise:
         return lost
 
 
-def _flying(z: np.ndarray, clean: np.ndarray, edge: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
-    """Time-of-flight mixed pixels: edge pixels take a depth between their 3×3 neighbourhood's extremes."""
+def _flying(z: np.ndarray, clean: np.ndarray, edge: np.ndarray, prob: float, rng: np.random.Generator,
+            reach_px: float = 1.0) -> np.ndarray:
+    """Time-of-flight mixed pixels: near an edge a pixel's return mixes both sides, so the depth ramps
+    across the edge (the clean depth blurred over `reach_px`) instead of stepping; noise is kept."""
     import cv2
 
-    lo = cv2.erode(clean, np.ones((3, 3), np.uint8)).astype(np.float64)
-    hi = cv2.dilate(clean, np.ones((3, 3), np.uint8)).astype(np.float64)
+    ramp = cv2.GaussianBlur(clean, (0, 0), reach_px).astype(np.float64)
     pick = edge & (rng.random(z.shape) < prob)
-    t = rng.random(z.shape)
-    return np.where(pick, lo + t * (hi - lo), z)
+    return np.where(pick, z + ramp - clean, z)

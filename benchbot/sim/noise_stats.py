@@ -3,7 +3,7 @@ choose and check the sensor noise models (`sensors.py`, docs/readme/sim.md):
 
 * invalid fraction, and the border bands (columns / rows more than half invalid, from each side);
 * edge dropouts: invalid fraction by distance to a depth edge (> 1 cm jump, found on the inpainted
-  frame), away from the image border;
+  frame), away from the image border; flying pixels: valid edge pixels between their neighbours;
 * quantisation: the effective depth step (depth span / (distinct values − 1)) by depth;
 * table noise: residual std around a 9×9 local mean on table pixels, and around the fitted plane.
 """
@@ -54,6 +54,21 @@ def edge_dropout_profile(depth_m: np.ndarray, jump_m: float = 0.01) -> list[floa
     return out
 
 
+def flying_fraction(depth_m: np.ndarray, jump_m: float = 0.03, off_m: float = 0.01) -> float:
+    """Share of valid pixels at a depth edge (their valid 3×3 neighbourhood spans more than `jump_m`)
+    whose depth lies more than `off_m` from both its extremes: mixed ("flying") pixels."""
+    import cv2
+
+    d = np.asarray(depth_m, np.float32)
+    valid = d > 0
+    k = np.ones((3, 3), np.uint8)
+    lo = cv2.erode(np.where(valid, d, np.float32(1e3)), k)
+    hi = cv2.dilate(np.where(valid, d, np.float32(0.0)), k)
+    edge = cv2.erode(valid.astype(np.uint8), k).astype(bool) & (hi - lo > jump_m)
+    mixed = edge & (d - lo > off_m) & (hi - d > off_m)
+    return float(mixed.sum() / max(int(edge.sum()), 1))
+
+
 def quantisation_steps(depth_m: np.ndarray, bin_m: float = 0.05, min_pixels: int = 2000) -> list[tuple[float, float]]:
     """(bin centre, effective step) for depth bins with enough valid pixels: the mean gap between
     consecutive distinct depths, gaps over 3× the median left out (depths no surface covers);
@@ -94,7 +109,8 @@ def frame_stats(depth_m: np.ndarray, intr: Intrinsics) -> dict:
         d = d[..., 0]
     local, plane = table_noise(d, intr)
     return {"invalid_fraction": float((d <= 0).mean()), "bands_px": border_bands(d),
-            "edge_dropout": edge_dropout_profile(d), "quant_steps": quantisation_steps(d),
+            "edge_dropout": edge_dropout_profile(d), "flying_fraction": flying_fraction(d),
+            "quant_steps": quantisation_steps(d),
             "table_local_std_m": local, "table_plane_std_m": plane}
 
 

@@ -8,8 +8,9 @@ Measured here on real frames (docs/readme/sim.md, `scripts/sensor_noise_figure.p
   top 11 / bottom 15 px; holes right of near objects ≈ 21 px·m · (1/z_near − 1/z_far) wide; edge
   dropouts (away from the border regions) 3–11 % at an edge, 3–5 % at 2 px, 1–4 % at 3–6 px.
 * kinect2 — the shipped Kinect v2 frame (benchbot/data/recordings/kinect2_overhead): float output
-  (no quantisation); table noise 1.3 mm locally, 1.9 mm against a plane; dropouts 3–4 % up to
-  12 px from an edge; lost beyond ≈ 38° off-axis (tan 0.8) in the corners; nothing under 0.5 m.
+  (no quantisation); table noise 1.3 mm locally, 1.9 mm against a plane; flying pixels: 70 % of the
+  valid pixels at depth edges lie between their neighbours (ramps, PrimeSense: 0.4 %); dropouts 3–4 %
+  up to 12 px from an edge; lost beyond ≈ 38° off-axis (tan 0.8) in the corners; nothing under 0.5 m.
 Not measured here (no real frames in the project) — from the makers' figures:
 * d415 / d435 — Intel RealSense active stereo, 640×480 depth mode (D435: fx 384.2, cx 319.5,
   cy 236.4, a unit's `rs-enumerate-devices -c`; D415: fx from the 65° datasheet FOV at 1280×720 times
@@ -53,7 +54,8 @@ def _realsense(fx: float, baseline_m: float, min_m: float) -> SensorNoise:
 SENSORS: dict[str, Sensor] = {s.name: s for s in (
     Sensor("kinect2", "Microsoft Kinect v2",
            Intrinsics(364.42010498046875, 364.42010498046875, 263.3539123535156, 199.56739807128906, 512, 424),
-           SensorNoise(sigma_a_m=0.0007, sigma_b_per_m=0.0013, lowfreq_sigma_m=0.0019, edge_drop_p0=0.04,
+           SensorNoise(sigma_a_m=0.0007, sigma_b_per_m=0.0013, lowfreq_sigma_m=0.0019, flying_prob=0.8,
+                       flying_width_px=1.5, edge_drop_p0=0.04,
                        edge_drop_decay_px=12.0, speckle_prob=0.002, speckle_sigma_px=0.0, radial_t50=0.8,
                        radial_width=0.06, radial_pmax=0.8, min_range_m=0.5, max_range_m=4.5), True),
     Sensor("primesense", "PrimeSense Carmine 1.08", Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480),
