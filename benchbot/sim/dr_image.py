@@ -14,8 +14,10 @@ import numpy as np
 
 from ..protocol import ObjectSpec
 from ..types import Grasp, Intrinsics, Pose
+from .physics import Sim
 from .randomize import ScenePlan, table_plane_in_camera
 from .scene import TABLE_CENTER_XY, CameraSetup, build_model, mesh_in_body
+from .sensors import Sensor, sensor
 from .world import SimWorld
 
 DR_TABLE_HALF = (0.8, 0.8, 0.02)  # a larger table top: tilted wide-angle cameras see far
@@ -110,10 +112,10 @@ class Rendered:
     """A planned scene after the drop: its sim (settled), camera, sensor, clean and noisy depth, which
     object each pixel shows (−1: none), and the finger record (None: not in view)."""
 
-    sim: object
+    sim: Sim
     settled: tuple
     camera: CameraSetup
-    sensor: object
+    sensor: Sensor
     clean: np.ndarray
     noisy: np.ndarray
     seg_obj: np.ndarray
@@ -126,7 +128,6 @@ def planned_scene(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePl
     """Build the scene of `plan`, drop its objects, render it through the planned sensor; the scene
     is dropped again on exit."""
     from .placement import drop_clutter
-    from .sensors import sensor
 
     sens = sensor(plan.camera.sensor)
     camera = CameraSetup(plan.camera.t_table_camera(), sens.intrinsics)
