@@ -319,19 +319,31 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
             grasps_per_image: int = typer.Option(50, "--grasps-per-image"),
             perturbations: int = typer.Option(4, "--perturbations", help="Extra perturbed trials per grasp."),
             objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: training objects)."),
+            exclude_objects: Optional[Path] = typer.Option(None, "--exclude-objects", help="Objects YAML whose ids are "
+                                                         "never drawn (e.g. benchbot/data/heldout_objects.yaml)."),
             progress: bool = typer.Option(True, "--progress/--no-progress"),
+            randomize: bool = typer.Option(False, "--randomize", help="Domain randomisation: sensor, camera tilt "
+                                           "and height, 1–5 objects, distractors, fingers in view (docs/readme/sim.md)."),
+            sensors: Optional[str] = typer.Option(None, "--sensors", help="With --randomize: comma-separated "
+                                                  "sensors (default: kinect2,primesense,d415,d435,azure-nfov)."),
             ) -> None:
     """Generate a physics-labelled synthetic dataset in Dex-Net 2.0's format (resumable, sharded by seed).
 
     Example: `benchbot datagen datasets/train --images 1000 --workers 2 --perturbations 1`
     """
     from .sim.datagen import generate
+    from .sim.randomize import Randomization
     from .train_objects import training_objects
 
-    objects_file, ids = training_objects(objects)
+    if sensors and not randomize:
+        raise BenchbotError("--sensors needs --randomize", "add --randomize or drop --sensors")
+    rnd = None
+    if randomize:
+        rnd = Randomization(sensors=tuple(s.strip() for s in sensors.split(","))) if sensors else Randomization()
+    objects_file, ids = training_objects(objects, exclude_objects)
     meta = generate(out_dir, n_images=images, seed_start=seed_start, workers=workers,
                     grasps_per_image=grasps_per_image, perturbations=perturbations, progress=progress,
-                    objects_file=objects_file, object_ids=ids)
+                    objects_file=objects_file, object_ids=ids, randomize=rnd)
     _print_counts(out_dir, meta)
 
 

@@ -193,14 +193,13 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
     if not refs:
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
-    intr, intr_note = frame_intrinsics(index.meta, index.height, index.width)
-    table_m = table_distance(index.meta)
+    intr_note = "per-image scene records" if index.scenes else frame_intrinsics(index.meta, index.height, index.width)[1]
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
-        frame_meta = {"image": ref.image} | ({"table_distance_m": float(table_m)} if table_m else {})
+        seen = index.frame(ref.image, depth, {"image": ref.image})
         gts = index.robust_grasps(ref.image)
         for name, det in detectors.items():
-            frame = DepthFrame(depth.copy(), intr, time.perf_counter(), dict(frame_meta))
+            frame = DepthFrame(seen.depth_m.copy(), seen.intrinsics, time.perf_counter(), dict(seen.meta))
             t0 = time.perf_counter()
             try:
                 g = det.detect(frame)
