@@ -9,9 +9,13 @@ frozen GQ-CNN's P(robust) of the GQ-STN's own crop. Needs a trained checkpoint: 
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -68,6 +72,22 @@ class InferenceGraph(nn.Module):
         return out.params(), torch.softmax(out.robust_logits, dim=-1)[:, 1]
 
 
+_CWD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    """Run a block in `path`: ONNX Runtime's symbolic shape inference saves
+    `sym_shape_infer_temp.onnx` + `<uuid>.data` into the working directory when it fails."""
+    with _CWD_LOCK:
+        before = os.getcwd()
+        os.chdir(path)
+        try:
+            yield
+        finally:
+            os.chdir(before)
+
+
 def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = None, int8: bool = False):
     """Export `model` (one tensor in) to ONNX opset 20 (AffineGrid, GridSample) and open it in
     ONNX Runtime on CPU; int8=True applies dynamic int8 quantisation first."""
@@ -76,7 +96,6 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
     except ImportError as exc:
         raise BenchbotError("onnxruntime is not installed", "pip install 'benchbot[onnx]'") from exc
     import io
-    import os
     import tempfile
 
     import warnings
@@ -90,7 +109,7 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory() as d, _working_directory(d):
             src, pre, dst = (os.path.join(d, n) for n in ("m.onnx", "p.onnx", "q.onnx"))
             with open(src, "wb") as f:
                 f.write(data)
