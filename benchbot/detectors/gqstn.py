@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import BenchbotError
 from ..models.checkpoint import load_model, resolve_weights
+from ..models.device import pick_device
 from ..models.gqstn import (GQSTN, GQSTNOutput, Letterbox, letterbox, normalised_view, params_to_grasp,
                             square_symmetry)
 from ..perception.geometry import pixels_per_metre
@@ -130,9 +131,9 @@ class OneShotDetector:
 
     def __init__(self, kind: str, weights: str | Path | None, device: str, source_size: int | None,
                  normalise_view: bool, **load: nn.Module | None) -> None:
+        self.device = pick_device(device)
         self.weights = resolve_weights(kind, weights)
         model, self.meta = load_model(self.weights, kind, **load)
-        self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.source_size = int(source_size or self.meta.get("source_size") or 0)
         self.view = self.meta.get("view") if normalise_view else None
@@ -206,6 +207,7 @@ class GQSTNSymmetries(GQSTNDetector):
     crop its frozen GQ-CNN rates most robust wins (same weights as `gqstn`, about 3× its CPU time)."""
 
     name = "gqstn-sym8"
+    forwards_options_to = "gqstn"
 
     def __init__(self, **options: object) -> None:
         super().__init__(**{"symmetries": 8, **options})  # type: ignore[arg-type]
