@@ -286,8 +286,13 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
 
     Example: `benchbot emulate gripper --port 5020 --object-width-m 0.05`
     """
+    from .errors import check_number
     from .grippers.robotiq_emulator import serve_emulator
 
+    _counts(port=(port, 0, 65535), baudrate=(baudrate, 1, 10_000_000))
+    check_number("--time-scale", time_scale, 1e-3, 1e3)
+    if object_width_m is not None:
+        check_number("--object-width-m", object_width_m, 0.0, 0.2, fix="use the object's width in metres, e.g. 0.05")
     serve_emulator(host, port, framing, time_scale, object_width_m, serial_port=serial_port, baudrate=baudrate,
                    on_ready=lambda h: err.print(f"emulated Robotiq 2F-85 on {h.address} ({framing}, unit "
                                                 f"{h.device_id}) — Ctrl-C to stop"))
@@ -303,7 +308,11 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
     Example: `benchbot emulate arm --host 127.0.0.2`
     """
     from .arms.rtde_emulator import run_rtde_emulator
+    from .errors import check_number
 
+    check_number("--time-scale", time_scale, 1e-3, 1e3)
+    if table_z_m is not None:
+        check_number("--table-z-m", table_z_m, -2.0, 2.0, fix="use the table height in metres in the base frame")
     run_rtde_emulator(host, echo=lambda m: err.print(m, markup=False), time_scale=time_scale, table_z_m=table_z_m)
 
 

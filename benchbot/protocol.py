@@ -84,7 +84,7 @@ class Protocol(_Strict):
     objects: list[str] = Field(min_length=1)
     methods: list[str] = Field(min_length=1)
     trials_per_object: int = Field(ge=1, le=1000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)  # numpy, torch and MuJoCo take 64-bit seeds
     camera: CameraSetup = CameraSetup()
     gripper: GripperSetup = GripperSetup()
     motion: Motion = Motion()

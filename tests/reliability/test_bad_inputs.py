@@ -6,7 +6,6 @@ unchanged (hashed before and after). The table in docs/readme/80-safety.md lists
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import pickle
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from benchbot import cli
+from tests.reliability.fuzz_inputs import release_json, write_tiny_release
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REC = REPO / "benchbot" / "data" / "recordings" / "default"
@@ -251,7 +251,7 @@ CASES = {
     "gqcnn-convert: config.json random bytes": (lambda t, r, s: _release(t, {"config.json": RANDOM}), "config.json"),
     "gqcnn-convert: architecture of another kind": (lambda t, r, s: _release(t, {"config.json": b'{"gqcnn": []}'}),
                                                     "gqcnn"),
-    "gqcnn-convert: im_height not a number": (lambda t, r, s: _release(t, {"config.json": _release_json(
+    "gqcnn-convert: im_height not a number": (lambda t, r, s: _release(t, {"config.json": release_json(
         im_height="big")}), "architecture"),
     "gqcnn-convert: std is an .npz": (lambda t, r, s: _release(t, {"im_std.npy": _npz_bytes()}), ".npz archive"),
     "gqcnn-convert: checkpoint index random bytes": (lambda t, r, s: _release(t, {"model.ckpt.index": RANDOM}),
@@ -277,6 +277,10 @@ CASES = {
                                                   "--input-size", "1000000"], "input_size"),
     "train --device cuda:9": (lambda t, r, s: ["train", "gqstn", "--data", str(t), "--out", str(t / "in" / "o"),
                                                "--device", "cuda:9"], "cuda"),
+    "emulate arm --time-scale nan": (lambda t, r, s: ["emulate", "arm", "--time-scale", "nan"], "--time-scale"),
+    "emulate gripper --time-scale inf": (lambda t, r, s: ["emulate", "gripper", "--port", "0", "--time-scale", "inf"],
+                                         "--time-scale"),
+    "protocol seed beyond 64 bits": (lambda t, r, s: ["validate", str(_proto(t, r, seed=2**70))], "seed"),
     "eval --limit 0": (lambda t, r, s: ["eval", "centroid", "--data", str(t), "--limit", "0"], "--limit"),
     # weights files
     "weights file missing": (lambda t, r, s: _weights(t, None), "does not exist"),
@@ -332,30 +336,9 @@ CASES = {
 }
 
 
-def _release_json(**gqcnn) -> bytes:
-    """config.json of a tiny Berkeley-style GQ-CNN release (stream-form architecture)."""
-    conv = {"type": "conv", "filt_dim": 3, "num_filt": 2, "pool_size": 1, "pool_stride": 1, "pad": "VALID"}
-    arch = {"im_stream": {"conv1_1": conv, "fc3": {"type": "fc", "out_size": 4}},
-            "pose_stream": {"pc1": {"type": "pc", "out_size": 2}},
-            "merge_stream": {"fc4": {"type": "fc_merge", "out_size": 4}, "fc5": {"type": "fc", "out_size": 2}}}
-    return json.dumps({"gqcnn": {"im_height": 8, "im_width": 8, "architecture": arch, **gqcnn}}).encode()
-
-
 def _release(tmp, broken: dict[str, bytes], out="converted.pt"):
     """A tiny, convertible GQ-CNN release folder with some files replaced; gqcnn-convert on it."""
-    import torch
-
-    from benchbot.models.gqcnn import GQCNN
-    from benchbot.models.weights import release_config, state_dict_to_tf
-
-    rel = tmp / "in" / "release"
-    (rel / "weights_npy").mkdir(parents=True, exist_ok=True)
-    (rel / "config.json").write_bytes(_release_json())
-    for name, value in (("im_mean", 0.7), ("im_std", 0.05), ("pose_mean", 0.7), ("pose_std", 0.05)):
-        np.save(rel / f"{name}.npy", np.float32(value))
-    torch.manual_seed(0)
-    for key, arr in state_dict_to_tf(GQCNN(release_config(rel))).items():
-        np.save(rel / "weights_npy" / f"{key.replace('/', '__')}.npy", arr)
+    rel = write_tiny_release(tmp / "in" / "release")
     for name, content in broken.items():
         (rel / name).write_bytes(content)
     return ["gqcnn-convert", str(rel), str(tmp / "in" / out)]
@@ -412,20 +395,9 @@ def _disk_full(state: Path, argv):
 # ---------------------------------------------------------------- the test
 
 @pytest.fixture(scope="module")
-def base_state(tmp_path_factory):
+def base_state(tmp_path_factory, rel):
     """A results DB and folder holding one unfinished --sim run (2 of 3 trials done)."""
-    from benchbot.harness.runner import RunConfig, Runner
-
-    base = tmp_path_factory.mktemp("state")
-    proto = base / "p.yaml"
-    data = yaml.safe_load((REPO / "protocols" / "baselines.yaml").read_text())
-    data.update(objects=["soup-can", "banana", "sponge"], methods=["centroid"], trials_per_object=1,
-                objects_file=str(REPO / "objects.yaml"))
-    data["motion"]["hold_s"] = 0.0
-    proto.write_text(yaml.safe_dump(data))
-    Runner(RunConfig(protocol_path=proto, db_path=base / "r.db", results_dir=base / "res", backend="replay",
-                     evaluator="none", max_trials=2)).run()
-    return base
+    return rel.write_partial_run(tmp_path_factory.mktemp("state"))
 
 
 def _run_cli(argv, capsys, monkeypatch):
