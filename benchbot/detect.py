@@ -87,12 +87,11 @@ def _convert(name: str, text: str, kinds: list[type], optional: bool) -> Any:
                 return value
         if kind is str and text.strip():
             return text.strip()
-    wanted = " or ".join({bool: "true/false", int: "an integer (≤ 18 digits)", float: "a finite number",
-                          str: "text"}[k]
-                         for k in kinds)
+    wanted = " or ".join(_WANTED[k] for k in kinds)
     raise BenchbotError(f"option {name}={text!r} is not {wanted}", f"pass {name}=<{wanted}>")
 
 
+_WANTED = {bool: "true/false", int: "an integer (≤ 18 digits)", float: "a finite number", str: "text"}
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -129,6 +128,9 @@ def detector_options(method: str, raw: dict[str, str]) -> dict[str, Any]:
         if name not in named:
             rest[name] = text
             continue
+        if _untyped(hints[name]):  # a plugin option without a type: YAML decides
+            out[name] = _yaml_value(name, text)
+            continue
         typed = _scalar_types(hints[name])
         if typed is None:
             raise BenchbotError(f"option '{name}' of {method} cannot be set from the command line",
@@ -137,9 +139,13 @@ def detector_options(method: str, raw: dict[str, str]) -> dict[str, Any]:
     if rest and forward:
         return {**out, **detector_options(forward, rest)}
     if rest and not extra:
-        takes = ", ".join(n for n in named if _scalar_types(hints[n]) is not None) or "none"
+        takes = ", ".join(n for n in named if _untyped(hints[n]) or _scalar_types(hints[n])) or "none"
         raise BenchbotError(f"{method} has no option '{next(iter(rest))}'", f"options it takes: {takes}")
     return {**out, **{name: _yaml_value(name, text) for name, text in rest.items()}}
+
+
+def _untyped(hint: Any) -> bool:
+    return hint is inspect.Parameter.empty or hint is Any
 
 
 def _yaml_value(name: str, text: str) -> Any:
@@ -147,7 +153,7 @@ def _yaml_value(name: str, text: str) -> Any:
 
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         raise BenchbotError(f"option {name}={text!r} is not a valid value", "quote text or give a number") from None
 
 

@@ -163,3 +163,43 @@ def test_commands_leave_the_working_directory_as_they_found_it(tmp_path, capsys,
             assert e.code == 0, capsys.readouterr().err
         assert sorted(cwd.iterdir()) == [], argv
     assert (out / "grasp.png").is_file() and db.is_file()
+
+
+def test_detector_options_are_typed_from_the_detector_signature(monkeypatch):
+    """`--option key=value` text becomes the parameter's type; what cannot, is refused in one line."""
+    from pathlib import Path as P
+
+    from benchbot import detectors
+    from benchbot.detect import detector_options
+
+    class Typed:
+        def __init__(self, n: int = 1, x_m: float = 0.1, flag: bool = False, path: str | P | None = None,
+                     size: int | None = None, scorer: object = None, free=None) -> None:
+            pass
+
+    class Forwarding:
+        forwards_options_to = "typed"
+
+        def __init__(self, **options) -> None:
+            pass
+
+    class Plugin:
+        def __init__(self, **anything) -> None:
+            pass
+
+    monkeypatch.setattr(detectors, "plugin_targets", lambda: {"typed": lambda: Typed, "fwd": lambda: Forwarding,
+                                                              "plugin": lambda: Plugin})
+    got = detector_options("typed", {"n": "12", "x_m": "1e-2", "flag": "yes", "path": " a b.pt ", "size": "none",
+                                     "free": "[1, 2]"})
+    assert got == {"n": 12, "x_m": 0.01, "flag": True, "path": "a b.pt", "size": None, "free": [1, 2]}
+    assert detector_options("fwd", {"n": "3"}) == {"n": 3}
+    assert detector_options("plugin", {"k": "1.5"}) == {"k": 1.5}
+    for method, raw, words in (("typed", {"n": "1.5"}, "n='1.5' is not an integer"),
+                               ("typed", {"n": "99999999999999999999"}, "not an integer"),
+                               ("typed", {"x_m": "nan"}, "not a finite number"), ("typed", {"flag": "2"}, "true/false"),
+                               ("typed", {"path": "  "}, "not text"), ("typed", {"scorer": "1"}, "cannot be set"),
+                               ("typed", {"nope": "1"}, "typed has no option 'nope'"),
+                               ("fwd", {"nope": "1"}, "typed has no option 'nope'"),
+                               ("plugin", {"k": "[unclosed"}, "not a valid value")):
+        with pytest.raises(BenchbotError, match=words):
+            detector_options(method, raw)
