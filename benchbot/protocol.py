@@ -78,7 +78,7 @@ class OperatorText(_Strict):
 
 
 class Protocol(_Strict):
-    name: str
+    name: str = Field(pattern=r"^\w[\w .,'()+-]{0,79}$")  # a label, stored per run: no markup, no paths
     description: str = ""
     objects_file: str = "../objects.yaml"  # relative to the protocol file
     objects: list[str] = Field(min_length=1)

@@ -69,6 +69,7 @@ BAD = {
     "not a mapping": (dict(raw="- just\n- a list\n"), "mapping"),
     "unknown detector name": (dict(proto_change=_set("methods", value=["gqstn", "teleport"])),
                               "'teleport' is not a known detector"),
+    "protocol name with markup": (dict(proto_change=_set("name", value="[/]paper")), "key 'name'"),
     "threshold out of range": (dict(proto_change=_set("robustness", "threshold", value=1.5)), "robustness.threshold"),
 }
 
