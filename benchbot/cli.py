@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import BenchbotError
+from .errors import BenchbotError, check_number
 from .protocol import default_protocol_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
@@ -37,8 +37,6 @@ def _say(text: str) -> None:
 
 def _counts(**limits: tuple[int, int, int]) -> None:
     """Refuse a count option outside its range: name=(value, lowest, highest); `--` form in the message."""
-    from .errors import check_number
-
     for name, (value, lo, hi) in limits.items():
         check_number(f"--{name.replace('_', '-')}", value, lo, hi, integer=True)
 
@@ -257,7 +255,6 @@ def record(hardware: Path = HardwareOpt,
            fmt: str = typer.Option("png", "--format", help="png (16-bit mm) | npy (float32 m)."),
            notes: str = typer.Option("", "--notes")) -> None:
     """Capture frames from the configured camera into a recording folder (input of `run --sim --recording`)."""
-    from .errors import check_number
     from .hardware import record_from_hardware
 
     _counts(frames=(frames, 1, 100_000))
@@ -286,7 +283,6 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
 
     Example: `benchbot emulate gripper --port 5020 --object-width-m 0.05`
     """
-    from .errors import check_number
     from .grippers.robotiq_emulator import serve_emulator
 
     _counts(port=(port, 0, 65535), baudrate=(baudrate, 1, 10_000_000))
@@ -308,7 +304,6 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
     Example: `benchbot emulate arm --host 127.0.0.2`
     """
     from .arms.rtde_emulator import run_rtde_emulator
-    from .errors import check_number
 
     check_number("--time-scale", time_scale, 1e-3, 1e3)
     if table_z_m is not None:
