@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import BenchbotError
+from .errors import BenchbotError, check_number
 from .protocol import default_protocol_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="benchbot — benchmark grasp detectors on a real or simulated robot (GQ-STN paper protocol).")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, emoji=False)  # no :emoji: codes in paths and names a user typed
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 DEFAULT_DB = Path("results/benchbot.db")
 DEFAULT_RESULTS = Path("results")
@@ -28,6 +28,17 @@ DbOpt = typer.Option(DEFAULT_DB, "--db", help="SQLite results database.")
 
 def _protocol(path: Optional[Path]) -> Path:
     return path or default_protocol_path()
+
+
+def _say(text: str) -> None:
+    """Print a line that holds user text (paths, names, ids) as it is: no markup, no highlighting."""
+    out.print(text, markup=False, highlight=False)
+
+
+def _counts(**limits: tuple[int, int, int]) -> None:
+    """Refuse a count option outside its range: name=(value, lowest, highest); `--` form in the message."""
+    for name, (value, lo, hi) in limits.items():
+        check_number(f"--{name.replace('_', '-')}", value, lo, hi, integer=True)
 
 
 @app.command()
@@ -142,8 +153,8 @@ def validate(protocol: Optional[Path] = typer.Argument(None, help="Protocol YAML
     loaded = load_protocol(_protocol(protocol), objects)
     check_methods(loaded.protocol.methods, str(loaded.path))
     n = len(make_schedule(loaded))
-    out.print(f"ok: {loaded.path} — {len(loaded.objects)} objects × {loaded.protocol.trials_per_object} trials × "
-              f"{len(loaded.protocol.methods)} methods = {n} trials (hash {loaded.protocol_hash})")
+    _say(f"ok: {loaded.path} — {len(loaded.objects)} objects × {loaded.protocol.trials_per_object} trials × "
+         f"{len(loaded.protocol.methods)} methods = {n} trials (hash {loaded.protocol_hash})")
 
 
 @app.command()
@@ -200,25 +211,34 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
 
     Examples: `benchbot calibrate --print-board board.png`, then `benchbot calibrate --hardware hw.yaml`
     """
-    import math
-
     from .calibration import BoardSpec, calibrate_hardware, save_board_image
+    from .detect import check_output_file
 
     if print_board is not None:
+        _counts(dpi=(dpi, 72, 1200))
+        check_output_file(print_board, ".png", "--print-board board.png")
         path = save_board_image(print_board, BoardSpec(), dpi)
-        out.print(f"board written to {path} (print at 100 % scale, measure a square)")
+        _say(f"board written to {path} (print at 100 % scale, measure a square)")
         return
     if hardware is None:
         raise BenchbotError("calibrate needs --hardware FILE (or --print-board PNG)", "pass --hardware hw.yaml")
+    c = _xyz(center) if center else None
+    cal, res, path = calibrate_hardware(hardware, out_path, n_poses=poses, tilt_deg=tilt, center_m=c)
+    _say(f"calibration written to {path}: residual {res.residual_mm:.2f} mm / {res.residual_deg:.3f}° RMS "
+         f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
+
+
+def _xyz(text: str) -> list[float]:
+    """'x,y,z' in metres → three finite floats, or a one-line error."""
+    import math
+
     try:
-        c = [float(v) for v in center.split(",")] if center else None
+        c = [float(v) for v in text.split(",")]
     except ValueError:
         c = []
-    if c is not None and (len(c) != 3 or not all(math.isfinite(v) for v in c)):
-        raise BenchbotError(f"--center '{center}' is not x,y,z", "e.g. --center 0.45,0,0.15 (metres, base frame)")
-    cal, res, path = calibrate_hardware(hardware, out_path, n_poses=poses, tilt_deg=tilt, center_m=c)
-    out.print(f"calibration written to {path}: residual {res.residual_mm:.2f} mm / {res.residual_deg:.3f}° RMS "
-              f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
+    if len(c) != 3 or not all(math.isfinite(v) for v in c):
+        raise BenchbotError(f"--center '{text}' is not x,y,z in metres", "e.g. --center 0.45,0,0.15 (base frame)")
+    return c
 
 
 @app.command("calibrate-gripper")
@@ -268,8 +288,12 @@ def record(hardware: Path = HardwareOpt,
     """Capture frames from the configured camera into a recording folder (input of `run --sim --recording`)."""
     from .hardware import record_from_hardware
 
+    _counts(frames=(frames, 1, 100_000))
+    check_number("--interval", interval, 0.0, 3600.0, fix="use seconds between 0 and 3600")
+    if fmt not in ("png", "npy"):
+        raise BenchbotError(f"unknown recording format '{fmt}'", "use png (16-bit mm) or npy (float32 m)")
     path = record_from_hardware(hardware, out_dir, frames, interval, fmt, notes)
-    out.print(f"recorded {frames} frame(s) to {path}")
+    _say(f"recorded {frames} frame(s) to {path}")
 
 
 emulate_app = typer.Typer(help="Protocol-level emulators other software can connect to.", no_args_is_help=True)
@@ -292,6 +316,10 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
     """
     from .grippers.robotiq_emulator import serve_emulator
 
+    _counts(port=(port, 0, 65535), baudrate=(baudrate, 1, 10_000_000))
+    check_number("--time-scale", time_scale, 1e-3, 1e3)
+    if object_width_m is not None:
+        check_number("--object-width-m", object_width_m, 0.0, 0.2, fix="use the object's width in metres, e.g. 0.05")
     serve_emulator(host, port, framing, time_scale, object_width_m, serial_port=serial_port, baudrate=baudrate,
                    on_ready=lambda h: err.print(f"emulated Robotiq 2F-85 on {h.address} ({framing}, unit "
                                                 f"{h.device_id}) — Ctrl-C to stop"))
@@ -308,6 +336,9 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
     """
     from .arms.rtde_emulator import run_rtde_emulator
 
+    check_number("--time-scale", time_scale, 1e-3, 1e3)
+    if table_z_m is not None:
+        check_number("--table-z-m", table_z_m, -2.0, 2.0, fix="use the table height in metres in the base frame")
     run_rtde_emulator(host, echo=lambda m: err.print(m, markup=False), time_scale=time_scale, table_z_m=table_z_m)
 
 
@@ -349,7 +380,7 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
 
 def _print_counts(out_dir: Path, meta: dict) -> None:
     counts = meta.get("counts") or {}
-    out.print(f"{out_dir}: {counts.get('images')} images, {counts.get('grasps')} labelled grasps")
+    _say(f"{out_dir}: {counts.get('images')} images, {counts.get('grasps')} labelled grasps")
 
 
 @app.command("datagen-merge")
@@ -405,7 +436,7 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                       limit_val=limit_val, augment=augment, target=target, view_m=view_m,
                       model_overrides=model_overrides(kind, input_size, width, coords, position_sigma, refine))
     result = train_model(kind, data, out_dir, cfg)
-    out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
+    _say(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
 
 
 @app.command("eval")
@@ -421,11 +452,21 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
 
     Example: `benchbot eval gqstn multigrasp --data datasets/train`
     """
-    from .detect import parse_options
+    from .detect import detector_options, parse_options
     from .train.evaluate import evaluate
 
-    table = evaluate(models, data, weights={k: str(v) for k, v in parse_options(weights).items()},
-                     baselines=("centroid",) if baselines else (), split=split, limit=limit)
+    if fmt not in ("md", "csv", "json"):
+        raise BenchbotError(f"unknown format '{fmt}'", "use md, csv or json")
+    if limit is not None:
+        _counts(limit=(limit, 1, 10**9))
+    paths = parse_options(weights, "--weights")
+    names = [*models, *(("centroid",) if baselines else ())]
+    for name, path in paths.items():
+        if name not in names:
+            raise BenchbotError(f"--weights {name}=…: {name} is not evaluated", "evaluate it too, or drop that --weights")
+        detector_options(name, {"weights": path})  # refuses detectors that take no weights
+    table = evaluate(models, data, weights=paths, baselines=("centroid",) if baselines else (), split=split,
+                     limit=limit)
     out.print(table.render(fmt), markup=False, highlight=False)
 
 
@@ -436,8 +477,11 @@ def gqcnn_convert(src: Path = typer.Argument(..., help="Berkeley GQ-CNN release 
     """Convert a Berkeley GQ-CNN release (e.g. GQCNN-2.0) into benchbot's weights_only .pt format."""
     from .models.weights import convert_release
 
+    from .detect import check_output_file
+
+    check_output_file(dst, ".pt", "gqcnn-4.0-pj.pt")
     path = convert_release(src, dst, name)
-    out.print(f"written {path}")
+    _say(f"written {path}")
 
 
 @app.command("calibrate-threshold")
@@ -473,6 +517,7 @@ def bench_perception(candidates: int = typer.Option(1000, "--candidates"),
     """Inpainting, table removal, sampler and whole prop-gqcnn detect."""
     from .bench_perception import run_benchmark
 
+    _counts(candidates=(candidates, 1, 100_000), repeats=(repeats, 1, 1000))
     run_benchmark(repeats=repeats, candidates=candidates)
 
 
@@ -481,6 +526,7 @@ def bench_gqcnn(n: int = typer.Option(1000, "--n"), repeats: int = typer.Option(
     """Crop extraction and GQ-CNN 2.0 / 4.0-PJ forward at batch 1 and n."""
     from .bench_gqcnn import run_benchmark
 
+    _counts(n=(n, 1, 100_000), repeats=(repeats, 1, 1000))
     run_benchmark(n=n, repeats=repeats)  # prints its own table
 
 
@@ -489,6 +535,7 @@ def bench_models(repeats: int = typer.Option(10, "--repeats"), threads: int = ty
     """GQ-STN and MultiGrasp detect latency per stage (paper, small and shipped architectures)."""
     from .bench_models import run_benchmark
 
+    _counts(repeats=(repeats, 1, 1000), threads=(threads, 1, 256))
     run_benchmark(("paper", "small", "shipped"), repeats=repeats, threads=threads)
 
 
@@ -498,6 +545,7 @@ def bench_sim(trials: int = typer.Option(12, "--trials"), images: int = typer.Op
     """Depth render, one grasp trial, the 180-trial physics run and datagen throughput."""
     from .sim.bench import run_benchmark
 
+    _counts(trials=(trials, 1, 10_000), images=(images, 1, 10_000), workers=(workers, 1, 256))
     run_benchmark(n_trials=trials, datagen_images=images, workers=workers, echo=lambda m: out.print(m, markup=False))
 
 

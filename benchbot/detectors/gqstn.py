@@ -9,9 +9,13 @@ frozen GQ-CNN's P(robust) of the GQ-STN's own crop. Needs a trained checkpoint: 
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -20,6 +24,7 @@ from torch import nn
 
 from ..errors import BenchbotError
 from ..models.checkpoint import load_model, resolve_weights
+from ..models.device import pick_device
 from ..models.gqstn import (GQSTN, GQSTNOutput, Letterbox, letterbox, normalised_view, params_to_grasp,
                             square_symmetry)
 from ..perception.geometry import pixels_per_metre
@@ -68,6 +73,22 @@ class InferenceGraph(nn.Module):
         return out.params(), torch.softmax(out.robust_logits, dim=-1)[:, 1]
 
 
+_CWD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    """Run a block in `path`: ONNX Runtime's symbolic shape inference saves
+    `sym_shape_infer_temp.onnx` + `<uuid>.data` into the working directory when it fails."""
+    with _CWD_LOCK:
+        before = os.getcwd()
+        os.chdir(path)
+        try:
+            yield
+        finally:
+            os.chdir(before)
+
+
 def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = None, int8: bool = False):
     """Export `model` (one tensor in) to ONNX opset 20 (AffineGrid, GridSample) and open it in
     ONNX Runtime on CPU; int8=True applies dynamic int8 quantisation first."""
@@ -76,7 +97,6 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
     except ImportError as exc:
         raise BenchbotError("onnxruntime is not installed", "pip install 'benchbot[onnx]'") from exc
     import io
-    import os
     import tempfile
 
     import warnings
@@ -90,7 +110,7 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory() as d, _working_directory(d):
             src, pre, dst = (os.path.join(d, n) for n in ("m.onnx", "p.onnx", "q.onnx"))
             with open(src, "wb") as f:
                 f.write(data)
@@ -111,9 +131,9 @@ class OneShotDetector:
 
     def __init__(self, kind: str, weights: str | Path | None, device: str, source_size: int | None,
                  normalise_view: bool, **load: nn.Module | None) -> None:
+        self.device = pick_device(device)
         self.weights = resolve_weights(kind, weights)
         model, self.meta = load_model(self.weights, kind, **load)
-        self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.source_size = int(source_size or self.meta.get("source_size") or 0)
         self.view = self.meta.get("view") if normalise_view else None
@@ -187,6 +207,7 @@ class GQSTNSymmetries(GQSTNDetector):
     crop its frozen GQ-CNN rates most robust wins (same weights as `gqstn`, about 3× its CPU time)."""
 
     name = "gqstn-sym8"
+    forwards_options_to = "gqstn"
 
     def __init__(self, **options: object) -> None:
         super().__init__(**{"symmetries": 8, **options})  # type: ignore[arg-type]

@@ -46,6 +46,17 @@ def write_dryrun_hardware(folder: Path, **over) -> Path:
     return path
 
 
+def write_partial_run(base: Path) -> Path:
+    """A results DB (`base/r.db`) and folder (`base/res`) holding one unfinished --sim run of
+    3 centroid trials, 2 done; the protocol is `base/p.yaml`."""
+    from benchbot.harness.runner import RunConfig, Runner
+
+    proto = write_protocol(base, trials=1, name="p.yaml")
+    Runner(RunConfig(protocol_path=proto, db_path=base / "r.db", results_dir=base / "res", backend="replay",
+                     evaluator="none", max_trials=2)).run()
+    return base
+
+
 @pytest.fixture
 def protocol_writer():
     return write_protocol
