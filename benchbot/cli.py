@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import BenchbotError, check_number
+from .errors import BenchbotError, check_loopback, check_number
 from .protocol import default_protocol_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
@@ -301,7 +301,7 @@ app.add_typer(emulate_app, name="emulate")
 
 
 @emulate_app.command("gripper")
-def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
+def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
                     port: int = typer.Option(5020, "--port", help="0 picks a free port."),
                     framing: str = typer.Option("tcp", "--framing", help="tcp | rtu-tcp | serial."),
                     serial_port: Optional[str] = typer.Option(None, "--serial-port"),
@@ -318,6 +318,8 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
 
     _counts(port=(port, 0, 65535), baudrate=(baudrate, 1, 10_000_000))
     check_number("--time-scale", time_scale, 1e-3, 1e3)
+    if framing != "serial":
+        check_loopback("--host", host)
     if object_width_m is not None:
         check_number("--object-width-m", object_width_m, 0.0, 0.2, fix="use the object's width in metres, e.g. 0.05")
     serve_emulator(host, port, framing, time_scale, object_width_m, serial_port=serial_port, baudrate=baudrate,
@@ -337,6 +339,7 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
     from .arms.rtde_emulator import run_rtde_emulator
 
     check_number("--time-scale", time_scale, 1e-3, 1e3)
+    check_loopback("--host", host)
     if table_z_m is not None:
         check_number("--table-z-m", table_z_m, -2.0, 2.0, fix="use the table height in metres in the base frame")
     run_rtde_emulator(host, echo=lambda m: err.print(m, markup=False), time_scale=time_scale, table_z_m=table_z_m)

@@ -53,3 +53,17 @@ def shown(value: object, limit: int = 40) -> str:
         return f"{'-' if value < 0 else ''}<{value.bit_length()}-bit integer>"
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def check_loopback(name: str, host: str) -> str:
+    """`host` when it is a loopback address (an emulator must never pose as a device on the lab network)."""
+    import ipaddress
+
+    try:
+        ok = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise BenchbotError(f"{name} {shown(host)} is not a loopback address",
+                            "serve emulators on 127.0.0.1 (or another 127.x.y.z address)")
+    return host

@@ -280,6 +280,10 @@ CASES = {
     "emulate arm --time-scale nan": (lambda t, r, s: ["emulate", "arm", "--time-scale", "nan"], "--time-scale"),
     "emulate gripper --time-scale inf": (lambda t, r, s: ["emulate", "gripper", "--port", "0", "--time-scale", "inf"],
                                          "--time-scale"),
+    "emulate arm --host ''": (lambda t, r, s: ["emulate", "arm", "--host", ""], "not a loopback address"),
+    "emulate arm on the lab network": (lambda t, r, s: ["emulate", "arm", "--host", "0.0.0.0"], "not a loopback"),
+    "emulate gripper on the lab network": (lambda t, r, s: ["emulate", "gripper", "--port", "0", "--host",
+                                                            "192.168.1.10"], "not a loopback address"),
     "protocol seed beyond 64 bits": (lambda t, r, s: ["validate", str(_proto(t, r, seed=2**70))], "seed"),
     "eval --limit 0": (lambda t, r, s: ["eval", "centroid", "--data", str(t), "--limit", "0"], "--limit"),
     # weights files

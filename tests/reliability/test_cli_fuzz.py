@@ -259,7 +259,6 @@ def test_hardware_files(world, data):
 OUTCOME_ROWS = [[f"{o}/1/centroid", "success"] for o in ("soup-can", "banana", "sponge")]
 
 
-@pytest.mark.xfail(strict=False, reason="outcomes CSV encoding/coverage: run-integrity helper's scope (issue 13)")
 @fuzz(25)
 @given(data=st.data())
 def test_outcomes_csv(world, data):
@@ -273,8 +272,6 @@ def test_outcomes_csv(world, data):
                            "--yes", "--no-robustness", *db_args(d)])
 
 
-@pytest.mark.xfail(strict=False, reason="harness/operator.py prints operator text (object names, placement) as rich "
-                                        "markup: MarkupError mid-run (run-integrity helper's scope, issue 13)")
 @fuzz(10)
 @given(text=st.sampled_from(MARKUP), where=st.sampled_from(["object name", "placement", "before_trial", "notes"]))
 def test_user_text_in_protocol_and_objects_on_the_hardware_path(world, text, where):
