@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..perception.segment import fit_table_plane, height_map, object_mask
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.perception.segment import fit_table_plane, height_map, object_mask
 
 
 class NoObjectFound(BenchbotError):

@@ -22,20 +22,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BenchbotError
-from ..models.checkpoint import load_model, resolve_weights
-from ..models.device import pick_device
-from ..models.gqstn import (GQSTN, GQSTNOutput, Letterbox, letterbox, normalised_view, params_to_grasp,
-                            square_symmetry)
-from ..perception.geometry import pixels_per_metre
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.models.checkpoint import load_model, resolve_weights
+from benchbot.models.device import pick_device
+from benchbot.models.gqstn import (
+    GQSTN,
+    GQSTNOutput,
+    Letterbox,
+    letterbox,
+    normalised_view,
+    params_to_grasp,
+    square_symmetry,
+)
+from benchbot.perception.geometry import pixels_per_metre
 
 
 def view_transform(frame: DepthFrame, view: dict) -> tuple[float, float]:
     """(resize factor, depth offset m) from this frame to a model's training view {"px_per_m", "side",
     "table_distance_m"}: the ratio of pixels per metre at the table, and the shift that puts the table
     at the training distance (table distance: frame meta, else the median valid depth)."""
-    from ..robustness import estimate_table_distance
+    from benchbot.models.robustness import estimate_table_distance
 
     dist = float(frame.meta.get("table_distance_m") or estimate_table_distance(frame))
     offset = float(view["table_distance_m"]) - dist if view.get("table_distance_m") else 0.0
@@ -98,7 +105,6 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
         raise BenchbotError("onnxruntime is not installed", "pip install 'benchbot[onnx]'") from exc
     import io
     import tempfile
-
     import warnings
 
     buf = io.BytesIO()

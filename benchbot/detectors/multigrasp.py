@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..models.multigrasp import MultiGrasp, decode, decoded_to_grasp
-from ..types import DepthFrame, Grasp
-from .gqstn import OneShotDetector
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.detectors.gqstn import OneShotDetector
+from benchbot.models.multigrasp import MultiGrasp, decode, decoded_to_grasp
 
 
 class MultiGraspDetector(OneShotDetector):

@@ -24,11 +24,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..perception.inpaint import inpaint_frame
-from ..perception.sampler import Candidates, SamplerConfig, antipodal_candidates
-from ..perception.segment import fit_table_plane, object_mask
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.perception.inpaint import inpaint_frame
+from benchbot.perception.sampler import Candidates, SamplerConfig, antipodal_candidates
+from benchbot.perception.segment import fit_table_plane, object_mask
 
 Scorer = Callable[[DepthFrame, Sequence[Grasp]], np.ndarray]
 
@@ -200,7 +200,7 @@ class PropGQCNN:
         self.evaluator = None
         self.runtime = "custom"
         if scorer is None:
-            from ..robustness import load_evaluator
+            from benchbot.models.robustness import load_evaluator
 
             self.runtime = _pick_runtime(runtime, self.bf16)
             self.evaluator = load_evaluator(model, runtime=self.runtime)

@@ -5,21 +5,20 @@ Building a workcell validates its configuration and touches no device; `with wor
 the devices (RTDE control, gripper activation, camera stream) and leaving the block closes them."""
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import time
-
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import Arm, Camera, Execution, Gripper, Stage
-from ..protocol import LoadedProtocol, Protocol
-from ..types import DepthFrame, Grasp, GraspPose, Placement, Pose
-from .jawline import measure
-from .primitive import execute_grasp, go_home, release
-from .safety import GatedArm, SafetyGate, SafetyLimits
+from benchbot.config.protocol import LoadedProtocol, Protocol
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Arm, Camera, Execution, Gripper, Stage
+from benchbot.core.types import DepthFrame, Grasp, GraspPose, Placement, Pose
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
+from benchbot.harness.jawline import measure
+from benchbot.harness.primitive import execute_grasp, go_home, release
 
 # Camera looking straight down: camera x → base x, camera y (image rows) → base −y, optical axis → base −z.
 DOWN_LOOKING = np.diag([1.0, -1.0, -1.0])
@@ -38,7 +37,7 @@ def camera_transform_from_table(frame: DepthFrame, xy_m: tuple[float, float] = (
     """T_base_camera for a fixed camera above a table, from the table plane fitted in `frame`:
     base z is the table normal, the table is z = 0, base x follows the camera's x. Also returns
     the camera's distance to the table. (Real runs use the hand-eye calibration instead.)"""
-    from ..perception.segment import fit_table_plane
+    from benchbot.perception.segment import fit_table_plane
 
     plane = fit_table_plane(frame.depth_m, frame.intrinsics)
     z = plane.normal / np.linalg.norm(plane.normal)  # toward the camera: "up"
@@ -153,7 +152,7 @@ class ReplayStage:
         self.emulator.set_object_width(None if jaw.collision else jaw.object_width_m)
 
     def judge(self, placement: Placement, execution: Execution) -> Any:
-        from ..interfaces import Judgement
+        from benchbot.core.interfaces import Judgement
 
         if self._collision:
             return Judgement("failure", "simulated", "collision", self._collision)
@@ -165,8 +164,8 @@ class ReplayStage:
 
 
 def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
-    from ..arms.dryrun import DryRunArm
-    from ..cameras.recording import ReplayCamera, default_recording_path
+    from benchbot.devices.arms.dryrun import DryRunArm
+    from benchbot.devices.cameras.recording import ReplayCamera, default_recording_path
 
     camera = ReplayCamera(cfg.recording or default_recording_path())  # reads and checks the recording
     t_base_camera, table_m = camera_transform_from_table(camera.recording.frame(0))
@@ -175,7 +174,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     stage = ReplayStage(camera, None)
 
     def connect(wc: Workcell) -> None:
-        from ..grippers.robotiq_emulator import start_emulator
+        from benchbot.devices.grippers.robotiq_emulator import start_emulator
 
         emulator = start_emulator(time_scale=50.0)
         wc.on_close(emulator.stop)
@@ -197,7 +196,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
 
 def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
-    from ..sim.workcell import make_physics_workcell
+    from benchbot.harness.cells.mujoco import make_physics_workcell
 
     # cfg.seed is the run's seed (the runner passes a resumed run's stored seed): depth noise follows it
     sim = make_physics_workcell(loaded, seed=cfg.seed if cfg.seed is not None else loaded.protocol.seed)
@@ -225,7 +224,7 @@ def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
 
 def _hardware(loaded: LoadedProtocol, cfg: Any) -> Workcell:
-    from ..hardware import build_hardware_workcell
+    from benchbot.config.hardware import build_hardware_workcell
 
     return build_hardware_workcell(loaded, cfg)
 

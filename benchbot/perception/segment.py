@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import BenchbotError
-from ..types import Intrinsics
-from .geometry import deproject
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Intrinsics
+from benchbot.perception.geometry import deproject
 
 
 @dataclass(frozen=True)

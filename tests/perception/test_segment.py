@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchbot.core.types import Intrinsics
 from benchbot.perception.geometry import deproject
 from benchbot.perception.segment import fit_table_plane, height_map, object_mask
-from benchbot.types import Intrinsics
 
 INTR = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
@@ -55,7 +55,7 @@ def test_real_frames_mask_covers_the_object(shared_data, i, recall):
 
 
 def test_too_few_pixels_raises():
-    from benchbot.errors import BenchbotError
+    from benchbot.core.errors import BenchbotError
 
     with pytest.raises(BenchbotError):
         fit_table_plane(np.zeros((480, 640), np.float32), INTR)
