@@ -133,7 +133,14 @@ def test_page_verdicts_are_the_same_judgements_as_terminal_ones():
 def test_ctrl_c_while_waiting_closes_the_question_everywhere(terminal):
     op, type_, console = terminal
     mux, st, _ = terminal_and_page(op)
-    threading.Timer(0.3, _thread.interrupt_main).start()
+
+    def ctrl_c_once_asked():  # Ctrl-C lands while the question is open (retried if the first is lost)
+        wait_question(st, "confirm")
+        while st.question is not None:
+            _thread.interrupt_main()
+            time.sleep(2.0)
+
+    threading.Thread(target=ctrl_c_once_asked, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         mux.confirm("Object placed and hands clear?")
     assert st.question is None and st.last_answer["by"] is None
