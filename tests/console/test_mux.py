@@ -1,6 +1,6 @@
 """The operator multiplexer and the page's answer checks, without a browser."""
-import _thread
 import os
+import signal
 import threading
 import time
 
@@ -134,10 +134,10 @@ def test_ctrl_c_while_waiting_closes_the_question_everywhere(terminal):
     op, type_, console = terminal
     mux, st, _ = terminal_and_page(op)
 
-    def ctrl_c_once_asked():  # Ctrl-C lands while the question is open (retried if the first is lost)
+    def ctrl_c_once_asked():  # a real SIGINT while the question is open (retried if the first is lost)
         wait_question(st, "confirm")
         while st.question is not None:
-            _thread.interrupt_main()
+            os.kill(os.getpid(), signal.SIGINT)
             time.sleep(2.0)
 
     threading.Thread(target=ctrl_c_once_asked, daemon=True).start()
