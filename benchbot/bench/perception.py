@@ -7,7 +7,8 @@ Stages timed (median of `repeats` runs, `time.perf_counter`):
   gqcnn     — the evaluator's batched `qualities` on 1000 candidates: ONNX Runtime (when installed),
               torch fp32, torch bf16 autocast;
   detect    — whole `PropGQCNN.detect` (ranking, 1000 candidates, each runtime; and the CEM policy).
-Uses the shared real frames when found (../shared/data), else a synthetic table scene.
+Uses the shared real frames beside a source checkout (../shared/data), else (an installed wheel too) a
+synthetic table scene.
 The paper's Prop+GQ-CNN: 1.5 s per detection on a Titan X GPU.
 """
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from benchbot.core.paths import SOURCE_CHECKOUT
 from benchbot.core.types import DepthFrame, Intrinsics
 
 PRIMESENSE = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DEFAULT_DATA = SOURCE_CHECKOUT.parent / "shared" / "data" if SOURCE_CHECKOUT else None  # a developer's frames
 
 
 def _has_onnxruntime() -> bool:
