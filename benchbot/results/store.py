@@ -159,7 +159,7 @@ class Store:
             except OSError as e:
                 raise BenchbotError(f"cannot create the folder of results database {self.path}: "
                                     f"{e.strerror or e}", "pass a --db path in a folder you can write") from None
-        if not readonly and not _in_place and not self.path.exists():
+        if not readonly and not _in_place and str(path) != ":memory:" and not self.path.exists():
             self._create()
         try:
             if readonly:
