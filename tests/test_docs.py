@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from typer._click.core import Context
 
 from benchbot.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
+MODEL_CARD = ROOT / "benchbot" / "data" / "weights" / "MODEL_CARD.md"  # shipped with the weights, included in the site
+PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md", MODEL_CARD]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-MARK = re.compile(r"<!--\s*docs-test:\s*(\w+)\s*(.*?)-->\s*$")
+MARK = re.compile(r"<!--\s*docs-test:\s*([\w-]+)\s*(.*?)-->\s*$")
 
 
 def blocks(lang: str) -> list[tuple[str, str, str]]:
@@ -76,12 +76,11 @@ PYTHON = blocks("python")
 def test_readme_is_short_and_starts_with_the_two_commands_ci_runs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) <= 200
-    first, second = [
-        code.strip() for where, code, _ in blocks("bash") if where.startswith("README.md")][:2]
+    first, second = [code.strip() for _, code in FENCE.findall(readme)[:2]]  # the README's first code blocks
     assert first == "bash scripts/setup.sh && .venv/bin/benchbot run --sim && .venv/bin/benchbot report"
     assert second == "bash scripts/setup.sh --test && .venv/bin/python -m pytest -q"
-    assert second in (ROOT / ".ci" / "run").read_text()
-    assert readme.index(first) < readme.index("## Quickstart")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert second in ci and "mkdocs build --strict" in ci
 
 
 def test_the_docs_show_command_lines():
@@ -111,9 +110,25 @@ def imported_names(code: str) -> list[tuple[str, str | None]]:
     return names
 
 
+def run_benchbot(args: list[str], cwd: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "benchbot.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def sim_results(tmp_path_factory) -> Path:
+    """A folder whose results/ holds a short `benchbot run --sim` (for the examples that read a run)."""
+    cwd = tmp_path_factory.mktemp("sim-run")
+    run_benchbot(["run", "--sim", "-p", str(ROOT / "protocols" / "baselines.yaml"), "--method", "centroid",
+                  "--max-trials", "2", "--no-robustness"], cwd)
+    return cwd / "results"
+
+
 @pytest.mark.parametrize("where,code,mark", PYTHON, ids=[p[0] for p in PYTHON])
-def test_python_example(where, code, mark, tmp_path):
-    assert mark in ("run", "compile"), f"{where}: unknown docs-test mark {mark!r}"
+def test_python_example(where, code, mark, tmp_path, request):
+    assert mark in ("run", "compile", "after-sim-run"), f"{where}: unknown docs-test mark {mark!r}"
     compile(code, where, "exec")
     for module, name in imported_names(code):
         mod = importlib.import_module(module)
@@ -124,15 +139,18 @@ def test_python_example(where, code, mark, tmp_path):
     # Run in an empty folder that sees the repository's package data by its documented paths.
     for name in ("benchbot", "protocols", "objects.yaml"):
         (tmp_path / name).symlink_to(ROOT / name)
+    if mark == "after-sim-run":
+        (tmp_path / "results").symlink_to(request.getfixturevalue("sim_results"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=900)  # a loaded 2-core CI box: torch + GQ-CNN can take minutes
     assert proc.returncode == 0, f"{where}:\n{proc.stdout}\n{proc.stderr}"
 
 
 def test_site_builds_strict(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(tmp_path / "site")],
+    site = tmp_path / "site"  # never into the repository
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "benchbot run" in (tmp_path / "site" / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    assert "benchbot run" in (site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
