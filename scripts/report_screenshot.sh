@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate docs/images/report.png (the README's picture of the html report): a short replay run,
+# Regenerate docs/images/report.png (the docs' picture of the html report): a short replay run,
 # its html report, and a screenshot of the page in headless Chromium (tests/results/test_html.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."

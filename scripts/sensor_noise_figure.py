@@ -1,4 +1,4 @@
-"""Real vs synthetic depth-sensor statistics (docs/readme/sim.md): writes docs/images/sensor_noise.png
+"""Real vs synthetic depth-sensor statistics (docs/simulation/datagen.md): writes docs/images/sensor_noise.png
 and prints the markdown table. Real: the shipped PrimeSense (20 frames) and Kinect v2 (1 frame)
 recordings. Synthetic: `--scenes` frames per sensor, rendered at the real recordings' geometry
 (PrimeSense 0.663 m / 3.4°, Kinect v2 0.690 m / 2.1°, the others 0.66 m / 3°) with 1–5 low benchmark

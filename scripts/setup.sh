@@ -2,12 +2,12 @@
 # Set up benchbot on a fresh machine: system libraries for headless MuJoCo rendering (EGL),
 # a virtual environment in .venv and the package with its dependencies.
 #   bash scripts/setup.sh          # the application
-#   bash scripts/setup.sh --test   # plus the test dependencies
+#   bash scripts/setup.sh --test   # plus the test dependencies and the docs tools (MkDocs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--test" ] && extras="[test,docs]"
 
 # MuJoCo renders depth headless through EGL (Debian: libegl1 + libgl1-mesa-dri); socat lets the
 # Robotiq serial-RTU test run over a pty pair; the console page and the html report are tested in

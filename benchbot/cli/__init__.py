@@ -356,7 +356,8 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
                                                          "never drawn (e.g. benchbot/data/heldout_objects.yaml)."),
             progress: bool = typer.Option(True, "--progress/--no-progress"),
             randomize: bool = typer.Option(False, "--randomize", help="Domain randomisation: sensor, camera tilt "
-                                           "and height, 1–5 objects, distractors, fingers in view (docs/readme/sim.md)."),
+                                           "and height, 1–5 objects, distractors, fingers in view "
+                                           "(docs/simulation/datagen.md)."),
             sensors: Optional[str] = typer.Option(None, "--sensors", help="With --randomize: comma-separated "
                                                   "sensors (default: kinect2,primesense,d415,d435,azure-nfov)."),
             ) -> None:

@@ -2,7 +2,7 @@
 (GROUP BY): only per-group counts and two numeric columns (q and detection time, for medians,
 percentiles and plots) leave the database, so a 100k-trial run reports in about a second.
 
-Counting rules: see benchbot.results.report (and docs/readme/report.md).
+Counting rules: see benchbot.results.report (and docs/user-guide/report.md).
 """
 from __future__ import annotations
 

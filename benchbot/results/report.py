@@ -1,6 +1,6 @@
 """Table II of a run (and its setup) from the results store, rendered as md | csv | latex | json | html.
 
-Counting rules (also in docs/readme/report.md):
+Counting rules (also in docs/user-guide/report.md):
 - success rate = successes / final attempts with a verdict; aborted trials and voided attempts
   are counted and shown but never counted as failures; a detector that found no grasp is a failure;
 - robust prediction rate = final attempts labelled robust / final attempts whose q is known;

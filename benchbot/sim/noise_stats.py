@@ -1,5 +1,5 @@
 """Statistics of raw depth frames, computed the same way on real recordings and on synthetic frames, to
-choose and check the sensor noise models (`sensors.py`, docs/readme/sim.md):
+choose and check the sensor noise models (`sensors.py`, docs/simulation/datagen.md):
 
 * invalid fraction, and the border bands (columns / rows more than half invalid, from each side);
 * edge dropouts: invalid fraction by distance to a depth edge (> 1 cm jump, found on the inpainted

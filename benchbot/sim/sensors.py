@@ -1,6 +1,6 @@
 """Depth sensors for domain-randomised data: intrinsics of one depth mode and a noise model each.
 
-Measured here on real frames (docs/readme/sim.md, `scripts/sensor_noise_figure.py`):
+Measured here on real frames (docs/simulation/datagen.md, `scripts/sensor_noise_figure.py`):
 * primesense — the shipped raw Carmine 1.08 recording (benchbot/data/recordings/default, 20 frames):
   1/z quantised in steps of 2.906e-3 m⁻¹ (fits the observed millimetre values ≥ 0.6 m with Jaccard
   0.98; ≈ Kinect v1's f·b/Δd = 580 px · 7.5 cm · 8), then to 1 mm; table noise 0.5 mm locally (mostly

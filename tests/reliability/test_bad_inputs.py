@@ -1,7 +1,7 @@
 """Bad input sweep: every case runs the real CLI (`benchbot.cli.main`, in-process) against a
 results database and folder that already hold a partly-run benchmark, and must end with ONE line
 `error: <problem> — fix: <fix>`, exit code 2, and the database and results folder byte-for-byte
-unchanged (hashed before and after). The table in docs/readme/80-safety.md lists them.
+unchanged (hashed before and after). The table in docs/safety.md lists them.
 (tests/test_cli_errors.py covers 15 kinds of bad protocol/objects YAML; these are other inputs.)"""
 from __future__ import annotations
 

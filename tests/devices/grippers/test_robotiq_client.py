@@ -348,15 +348,6 @@ def test_emulator_argument_errors():
             emu.set_object_width(-0.01)
 
 
-def test_readme_emulator_example_runs(repo):
-    doc = repo / "docs" / "readme" / "gripper.md"
-    if not doc.is_file():
-        pytest.skip("docs/readme/gripper.md not present")
-    blocks = doc.read_text(encoding="utf-8").split("```python\n")[1:]
-    code = next(b.split("```")[0] for b in blocks if "start_emulator" in b)
-    exec(compile(code, str(doc), "exec"), {"print": lambda *a: None})
-
-
 def test_handle_client_config_points_at_the_emulator():
     with start_emulator(framing="rtu-tcp", time_scale=SCALE) as emu:
         with RobotiqGripper(emu.client_config(timeout_s=0.5)) as g:
