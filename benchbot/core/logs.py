@@ -89,9 +89,10 @@ class RunLog(logging.Handler):
     """The log of one run: records are held (bounded) until `open(run_dir)`, then written to
     `run_dir/run.log` (append, rotating). Attach with `with RunLog() as log:`; detached on exit."""
 
-    def __init__(self, logger: str = ROOT) -> None:
+    def __init__(self, logger: str = ROOT, max_bytes: int = RUN_LOG_MAX_BYTES, backups: int = RUN_LOG_BACKUPS) -> None:
         super().__init__(logging.DEBUG)
         self.logger = logging.getLogger(logger)
+        self.max_bytes, self.backups = max_bytes, backups
         self.pending: deque[logging.LogRecord] = deque(maxlen=PENDING_MAX)
         self.file: _RunFile | None = None
         self._saved_level = self.logger.level
@@ -114,8 +115,7 @@ class RunLog(logging.Handler):
 
     def open(self, run_dir: Path) -> None:
         """Start writing to run_dir/run.log (which must exist: the run's own folder), held records first."""
-        handler = _RunFile(run_dir / RUN_LOG_NAME, maxBytes=RUN_LOG_MAX_BYTES, backupCount=RUN_LOG_BACKUPS,
-                           encoding="utf-8", delay=False)
+        handler = _RunFile(run_dir / RUN_LOG_NAME, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8")
         handler.setFormatter(logging.Formatter(FILE_FORMAT, "%Y-%m-%dT%H:%M:%S"))
         with self.lock:
             self.file = handler
@@ -131,6 +131,9 @@ class RunLog(logging.Handler):
     def close(self) -> None:
         with self.lock:
             if self.file is not None:
-                self.file.close()
+                try:
+                    self.file.close()
+                except (OSError, ValueError):  # a full disk fails the last flush: the run goes on
+                    pass
             self.pending.clear()
         super().close()
