@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -21,7 +20,7 @@ HardwareOpt = typer.Option(..., "--hardware",
                            help="Hardware YAML (see benchbot/config/defaults/hardware.example.yaml).")
 
 
-def protocol_or_default(path: Optional[Path]) -> Path:
+def protocol_or_default(path: Path | None) -> Path:
     return path or default_protocol_path()
 
 

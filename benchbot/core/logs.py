@@ -11,8 +11,9 @@ import logging
 import logging.handlers
 import re
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any
 
 ROOT = "benchbot"
 RUN_LOG_NAME = "run.log"
@@ -46,7 +47,7 @@ class CommandLog(deque):
     def __reduce__(self) -> tuple:
         return type(self), (self.logger.name, list(self), self.maxlen)
 
-    def __copy__(self) -> "CommandLog":
+    def __copy__(self) -> CommandLog:
         return type(self)(self.logger, self, self.maxlen)
 
 
@@ -97,7 +98,7 @@ class RunLog(logging.Handler):
         self.file: _RunFile | None = None
         self._saved_level = self.logger.level
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         self._saved_level = self.logger.level
         if self.logger.getEffectiveLevel() > logging.DEBUG:
             self.logger.setLevel(logging.DEBUG)  # the file gets everything; console handlers filter

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchbot.core.errors import DeviceError
-from benchbot.core.logs import COMMAND_LOG_LEN, RUN_LOG_NAME, ROOT, CommandLog, RunLog, is_run_log
+from benchbot.core.logs import COMMAND_LOG_LEN, ROOT, RUN_LOG_NAME, CommandLog, RunLog, is_run_log
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
 
