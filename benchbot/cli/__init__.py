@@ -13,7 +13,8 @@ from benchbot.cli.common import err
 from benchbot.core.errors import BenchbotError
 from benchbot.core.logs import ROOT, ConsoleHandler, console_level
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",
                   help="benchbot — benchmark grasp detectors on a real or simulated robot (GQ-STN paper protocol).")
 bench_app = typer.Typer(help="Speed benchmarks: print figures for this machine.", no_args_is_help=True)
 
