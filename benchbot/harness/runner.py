@@ -24,8 +24,8 @@ from rich.markup import escape
 from benchbot.config.protocol import LoadedProtocol, load_protocol
 from benchbot.config.schedule import TrialSpec, make_schedule
 from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
-from benchbot.core.logs import SHOWN, RunLog
 from benchbot.core.interfaces import Detector, GraspPlan, Judgement, Operator, RobustnessEvaluator
+from benchbot.core.logs import SHOWN, RunLog
 from benchbot.core.types import DepthFrame, Grasp, Placement
 from benchbot.harness import artifacts
 from benchbot.harness.config import RunConfig, find_run, new_run_info, settings_of
@@ -159,6 +159,7 @@ class Runner:
             self.console.print(f"[bold]new run {escape(run_id)}[/]")
         else:
             removed = artifacts.remove_unreferenced(cfg.results_dir, run_id, store.unreferenced_files(run_id))
+            log.info("files of an interrupted attempt removed: %s", removed or "none")
             self.console.print(f"[bold]resuming run {escape(run_id)}[/] ({len(removed)} file(s) of an interrupted "
                                "attempt removed)")
         summary.run_id, summary.resumed, self._store = run_id, run is not None, store
@@ -452,7 +453,8 @@ class Runner:
         except BaseException as e:  # the attempt is dropped (disk full, second Ctrl-C, ...): so are its files
             artifacts.discard(self.cfg.results_dir, arts)
             log.warning("trial %s attempt %d dropped, nothing recorded: %s", trial.trial_id, attempt_no,
-                        getattr(e, "message", None) or type(e).__name__, extra=SHOWN)
+                        getattr(e, "message", None) or type(e).__name__, extra=SHOWN,
+                        exc_info=not isinstance(e, (BenchbotError, KeyboardInterrupt, Interrupted)))  # a bug: traceback
             raise
 
     def _from_judgement(self, j: Judgement, detection: DetectionRecord, finish: Callable[..., AttemptRecord]) -> AttemptRecord:
