@@ -39,10 +39,18 @@ class CommandLog(deque):
     def __init__(self, logger: str | logging.Logger, entries: Iterable[Any] = (), maxlen: int = COMMAND_LOG_LEN):
         super().__init__(entries, maxlen)
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.total = len(self)  # entries ever appended (len() stops growing at maxlen)
 
     def append(self, entry: Any) -> None:
         super().append(entry)
+        self.total += 1
         self.logger.debug("%s", entry)
+
+    def since(self, seen: int) -> tuple[list[Any], int]:
+        """The entries appended after the first `seen` (those still kept) and the new total: a
+        follower calls `new, seen = log.since(seen)` and never stalls at the cap."""
+        new = min(max(self.total - seen, 0), len(self))
+        return list(self)[len(self) - new:], self.total
 
     def __reduce__(self) -> tuple:
         return type(self), (self.logger.name, list(self), self.maxlen)

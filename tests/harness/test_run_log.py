@@ -148,3 +148,14 @@ def test_quiet_leaves_errors_only(tmp_path, small_protocol, run_cli, monkeypatch
     assert code == 0 and "WARNING benchbot.detectors: a warning" in err and "ERROR benchbot.detectors: an error" in err
     code, _, err = run_cli(["-q", "validate", str(small_protocol)])
     assert code == 0 and "a warning" not in err and "ERROR benchbot.detectors: an error" in err
+
+
+def test_a_follower_of_a_full_command_log_sees_every_new_entry():
+    log, seen, got = CommandLog("benchbot.devices.test", maxlen=5), 0, []
+    for i in range(23):
+        log.append(i)
+        if i % 3 == 0:
+            new, seen = log.since(seen)
+            got += new
+    new, seen = log.since(seen)
+    assert got + new == list(range(23)) and seen == 23 and log.since(seen) == ([], 23)
