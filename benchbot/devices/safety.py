@@ -23,6 +23,7 @@ like any linear move.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -32,8 +33,10 @@ import numpy as np
 from benchbot.config.protocol import Motion
 from benchbot.core.errors import UnsafeMotionError
 from benchbot.core.interfaces import Arm
+from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 
+log = logging.getLogger(__name__)
 DEFAULT_WORKSPACE_MIN_M = (-0.70, -0.70, 0.0)
 DEFAULT_WORKSPACE_MAX_M = (0.70, 0.70, 0.70)
 DEFAULT_TABLE_Z_M = 0.0
@@ -231,13 +234,14 @@ class GatedArm:
     """An `Arm` that checks every motion with a `SafetyGate` before forwarding it to `arm`.
 
     Straight-line paths are checked from the arm's current pose. Refused motions raise
-    UnsafeMotionError and never reach the wrapped arm. `log` records every command.
+    UnsafeMotionError and never reach the wrapped arm. `log` keeps the latest commands (the run
+    log all of them).
     """
 
     def __init__(self, arm: Arm, gate: SafetyGate) -> None:
         self.arm = arm
         self.gate = gate
-        self.log: list[dict[str, Any]] = []
+        self.log = CommandLog(__name__)  # the latest commands (bounded); the run log keeps them all
 
     def connect(self) -> None:
         self.log.append({"cmd": "connect"})
@@ -252,6 +256,7 @@ class GatedArm:
         entry["allowed"] = reason is None
         if reason is not None:
             entry["reason"] = reason
+            log.info("homing refused by the safety gate: %s", reason)
             raise UnsafeMotionError(f"unsafe homing refused: {reason}", _HOME_FIX)
         self.arm.home()
 
@@ -294,6 +299,7 @@ class GatedArm:
         entry["allowed"] = reason is None
         if reason is not None:
             entry["reason"] = reason
+            log.info("motion refused by the safety gate: %s", reason)
             raise UnsafeMotionError(f"unsafe motion refused: {reason}", _FIX)
         self.arm.move_linear(pose, speed_mps, accel_mps2)
 

@@ -8,6 +8,7 @@ a device before the run is sure to go ahead."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from benchbot.config.protocol import LoadedProtocol, load_protocol
 from benchbot.config.schedule import TrialSpec, make_schedule
 from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
 from benchbot.core.interfaces import Detector, GraspPlan, Judgement, Operator, RobustnessEvaluator
+from benchbot.core.logs import SHOWN, RunLog
 from benchbot.core.types import DepthFrame, Grasp, Placement
 from benchbot.harness import artifacts
 from benchbot.harness.config import RunConfig, find_run, new_run_info, settings_of
@@ -36,6 +38,7 @@ from benchbot.perception.geometry import grasp_to_camera
 from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_run_id, utc_now
 
 __all__ = ["RunConfig", "RunSummary", "Runner", "Interrupted", "validate_grasp"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Runner:
 
     def _start(self, stack: ExitStack, loaded: LoadedProtocol, methods: set[str], summary: RunSummary) -> _Session:
         self.signals.check()
+        run_log = stack.enter_context(RunLog())  # held until the run's folder is sure, closed last
         stack.enter_context(RunLock(self.cfg.db_path))
         store = stack.enter_context(Store(self.cfg.db_path)) if self.cfg.db_path.exists() else None
         run = find_run(store, loaded, self.cfg)
@@ -155,12 +159,17 @@ class Runner:
             self.console.print(f"[bold]new run {escape(run_id)}[/]")
         else:
             removed = artifacts.remove_unreferenced(cfg.results_dir, run_id, store.unreferenced_files(run_id))
+            log.info("files of an interrupted attempt removed: %s", removed or "none")
             self.console.print(f"[bold]resuming run {escape(run_id)}[/] ({len(removed)} file(s) of an interrupted "
                                "attempt removed)")
         summary.run_id, summary.resumed, self._store = run_id, run is not None, store
+        self._open_log(run_log, run_id)
+        log.info("%s run %s: backend %s, protocol %s (hash %s), %d trial(s) to run now", "resuming" if run else "new",
+                 run_id, cfg.backend, loaded.path, loaded.protocol_hash, len(todo))
         store.record_event(run_id, "resumed" if run else "started", f"backend {cfg.backend}")
         for m, why in summary.unavailable.items():
             self.console.print(f"[yellow]method {escape(m)} unavailable, its trials stay pending:[/] {escape(why)}")
+            log.warning("method %s unavailable, its trials stay pending: %s", m, why, extra=SHOWN)
             store.record_event(run_id, "method_unavailable", why, method=m)
         try:
             evaluator = self._evaluator(loaded, workcell.table_distance_m)
@@ -168,6 +177,7 @@ class Runner:
             self.console.print("[yellow]robustness evaluator unavailable (q stored as NULL):[/] "
                                + escape(e.one_line()))
             store.record_event(run_id, "evaluator_unavailable", e.one_line())
+            log.warning("robustness evaluator unavailable (q stored as NULL): %s", e.one_line(), extra=SHOWN)
             evaluator = None
         if evaluator is not None and hasattr(evaluator, "describe"):  # scale factor, table distance
             store.record_event(run_id, "evaluator", json.dumps(evaluator.describe(), default=str))
@@ -186,12 +196,15 @@ class Runner:
         store, run_id = self._store, summary.run_id
         if summary.interrupted:
             store.record_event(run_id, "interrupted", "stopped by a signal or the operator")
+            log.warning("run %s stopped by a signal or the operator", run_id, extra=SHOWN)
             self.console.print("[bold yellow]stopped:[/] every committed attempt is kept; an attempt cut short "
                                f"was dropped. Resume with: benchbot run --resume (run {escape(run_id)})")
         remaining = store.trials(run_id, pending_only=True)
         summary.pending = len(remaining)
         if not remaining:
             store.set_run_status(run_id, "finished")
+        log.info("run %s: %d judged, %d aborted, %d voided this session; %d trial(s) pending", run_id,
+                 summary.finals, summary.aborted, summary.voided, summary.pending)
         self._emit("finished", run_id=run_id, interrupted=summary.interrupted, pending=summary.pending,
                    finals=summary.finals, aborted=summary.aborted, voided=summary.voided)
 
@@ -200,6 +213,15 @@ class Runner:
         return self.operator is not None and workcell.backend == "hardware"
 
     # ---- set-up -------------------------------------------------------------------------------
+    def _open_log(self, run_log: RunLog, run_id: str) -> None:
+        """Write the run's log to results/<run>/run.log from now on (appended on resume)."""
+        run_dir = self.cfg.results_dir / run_id
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)  # a resumed run's folder may be gone
+            run_log.open(run_dir)
+        except OSError as e:
+            self.console.print(f"[yellow]no run log:[/] {escape(str(e))}")
+
     def _claim_run_folder(self, stack: ExitStack, loaded: LoadedProtocol) -> str:
         """A new run's id and its folder, released again if the run is not created after all."""
         run_id, folders = artifacts.claim_new_run(self.cfg.results_dir, self.cfg.run_id,
@@ -298,6 +320,7 @@ class Runner:
             workcell.recover()
         except Exception as e:
             self.console.print(f"[red]the workcell did not recover, stopping:[/] {escape(str(e))}")
+            log.error("the workcell did not recover, stopping: %s", e, extra=SHOWN)
             raise Interrupted() from None
 
     # ---- one attempt ---------------------------------------------------------------------------
@@ -323,10 +346,16 @@ class Runner:
         def finish(status: str, detection: DetectionRecord | None, outcome: OutcomeRecord | None,
                    reason: str | None = None) -> AttemptRecord:
             timings["total"] = time.perf_counter() - t_start
+            fault = bool(reason and reason.startswith(("device fault", "safety gate")))  # _after_fault prints it
+            log.log(logging.WARNING if fault else logging.INFO, "trial %s attempt %d: %s%s; timings %s",
+                    trial.trial_id, attempt_no, status, f" ({reason})" if reason else "",
+                    {k: round(v, 4) for k, v in timings.items()}, extra=SHOWN if fault else None)
             return AttemptRecord(run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no, status=status,
                                  started_at=started, finished_at=utc_now(), detection=detection, outcome=outcome,
                                  artifacts=arts, timings=timings, reason=reason)
 
+        log.info("trial %s attempt %d: %s on %s #%d", trial.trial_id, attempt_no, trial.method, trial.object_id,
+                 trial.trial_index)
         try:
             if self.operator is not None and workcell.backend == "hardware":
                 self.operator.instruct(f"trial {trial.seq + 1}: place the {obj.name} — {proto.operator.placement}")
@@ -421,8 +450,11 @@ class Runner:
             self._safe_stop(workcell)
             return finish("aborted", locals().get("detection"), OutcomeRecord(source, None, "device fault", e.one_line()),
                           f"device fault: {e.one_line()}")
-        except BaseException:  # the attempt is dropped (disk full, second Ctrl-C, ...): so are its files
+        except BaseException as e:  # the attempt is dropped (disk full, second Ctrl-C, ...): so are its files
             artifacts.discard(self.cfg.results_dir, arts)
+            log.warning("trial %s attempt %d dropped, nothing recorded: %s", trial.trial_id, attempt_no,
+                        getattr(e, "message", None) or type(e).__name__, extra=SHOWN,
+                        exc_info=not isinstance(e, (BenchbotError, KeyboardInterrupt, Interrupted)))  # a bug: traceback
             raise
 
     def _from_judgement(self, j: Judgement, detection: DetectionRecord, finish: Callable[..., AttemptRecord]) -> AttemptRecord:
@@ -483,3 +515,4 @@ class Runner:
             workcell.safe_state()
         except Exception as e:  # the fault itself may have taken the device down
             self.console.print(f"[red]could not bring the arm to a safe state:[/] {escape(str(e))}")
+            log.error("could not bring the arm to a safe state: %s", e, extra=SHOWN)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.logs import RUN_LOG_NAME, is_run_log
 from benchbot.harness import artifacts
 from benchbot.harness import runner as runner_mod
 from benchbot.harness.runner import RunConfig, Runner
@@ -66,13 +67,15 @@ def test_resume_deletes_only_journaled_orphans_never_other_files(tmp_path, small
         _cut_short(m, after_files=2)
         cut = Runner(_cfg(tmp_path, small_protocol)).run()
     assert cut.interrupted and cut.run_id == first.run_id
-    orphans = {p for p in run_dir.rglob("*") if p.is_file()} - {tmp_path / "res" / k for k in
+    orphans = {p for p in run_dir.rglob("*") if p.is_file() and p.name != RUN_LOG_NAME} - {tmp_path / "res" / k for k in
                                                                   _known(tmp_path / "r.db", first.run_id)} - set(theirs)
     assert len(orphans) == 3  # raw, inpainted and a half-written .tmp of the attempt cut short
     done = Runner(_cfg(tmp_path, small_protocol)).run()
     assert done.resumed and done.pending == 0
     known = _known(tmp_path / "r.db", first.run_id)
-    on_disk = {p.relative_to(tmp_path / "res").as_posix() for p in (tmp_path / "res").rglob("*") if p.is_file()}
+    on_disk = {p.relative_to(tmp_path / "res").as_posix() for p in (tmp_path / "res").rglob("*") if p.is_file()
+               and not is_run_log(p.relative_to(tmp_path / "res"))}  # the run's log is no artifact, never cleaned up
+    assert (run_dir / RUN_LOG_NAME).is_file()
     assert not list((tmp_path / "res").rglob("*.tmp"))  # the rerun attempt rewrote the others' paths, committed
     assert on_disk == known | {p.relative_to(tmp_path / "res").as_posix() for p in theirs if p.is_relative_to(
         tmp_path / "res")}
@@ -92,7 +95,7 @@ def test_two_databases_sharing_a_results_folder_never_collide(tmp_path, small_pr
     assert a.run_id != b.run_id
     assert a.run_id.startswith("20261125-091500-") and b.run_id.startswith("20261125-091500-")
     b_files = _files(tmp_path / "res" / b.run_id)
-    assert set(b_files) == {p.split("/", 1)[1] for p in _known(tmp_path / "b.db", b.run_id)}
+    assert set(b_files) - {RUN_LOG_NAME} == {p.split("/", 1)[1] for p in _known(tmp_path / "b.db", b.run_id)}
     with monkeypatch.context() as m:  # a's next session is cut short, leaving orphans; then it resumes
         _cut_short(m, after_files=1)
         Runner(_cfg(tmp_path, small_protocol, db="a.db")).run()

@@ -6,6 +6,7 @@ import pytest
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import Judgement
+from benchbot.core.logs import RUN_LOG_NAME
 from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.harness.lock import RunLock
 from benchbot.harness.operator import ScriptedOperator
@@ -32,7 +33,7 @@ def test_full_run_records_every_trial_once_with_artifacts(tmp_path, small_protoc
         assert store.get_run(summary.run_id).status == "finished"
     assert len(paths) == 18  # raw, inpainted, overlay per attempt
     on_disk = {p.relative_to(tmp_path / "res").as_posix() for p in (tmp_path / "res").rglob("*") if p.is_file()}
-    assert on_disk == paths
+    assert on_disk == paths | {f"{summary.run_id}/{RUN_LOG_NAME}"}  # the artifacts and the run's log
     raw = [p for p in paths if p.endswith("_raw.npy")][0]
     assert np.load(tmp_path / "res" / raw).ndim == 2
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchbot.core.logs import is_run_log
+
 REPO = Path(__file__).resolve().parents[2]
 WRAPPER = Path(__file__).resolve().parent / "phase_wrapper.py"
 ALL_OBJECTS = ("soup-can", "banana", "sponge", "mug", "marker", "clamp")
@@ -196,7 +198,8 @@ def check_consistency(db: Path, results: Path, *, complete: bool = False) -> dic
                 figures[tr.status] += 1
             figures["artifact_rows"] += len(t["artifacts"])
     figures["finished"] = figures["done"] + figures["aborted"]
-    on_disk = {p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file()} if results.exists() \
+    on_disk = {p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file()  # run logs: no artifacts
+               and not is_run_log(p.relative_to(results))} if results.exists() \
         else set()
     dangling = known - on_disk
     assert not dangling, f"DB rows point at missing files: {sorted(dangling)[:5]}"

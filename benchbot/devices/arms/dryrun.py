@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import numpy as np
 
 from benchbot.core.errors import DeviceError
+from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 from benchbot.devices.arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, home_path_samples, tcp_fk, tcp_ik
 from benchbot.devices.arms.ur_kinematics import profile_duration_s as move_duration_s  # trapezoidal profile duration
@@ -59,7 +60,7 @@ class DryRunArm:
         self.home_pose = home_pose
         self.gate = gate
         self.sleep = sleep
-        self.log: list[dict[str, Any]] = []
+        self.log = CommandLog(__name__)  # the latest commands (bounded); the run log keeps them all
         self.connected = False
         self.freedrive = False
         self.moves_done = 0

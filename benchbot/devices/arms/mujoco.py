@@ -2,11 +2,12 @@
 servo set-point travels the straight line at the commanded speed (trapezoidal profile)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchbot.core.errors import DeviceError
+from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 from benchbot.sim.scene import HOME_POSITION, TOOL_DOWN
 from benchbot.sim.world import SimWorld
@@ -27,7 +28,7 @@ class MujocoArm:
         self.home_pose = home_pose
         self.gate = gate
         self.connected = False
-        self.log: list[dict[str, Any]] = []
+        self.log = CommandLog(__name__)  # the latest commands (bounded); the run log keeps them all
         self.max_tracking_error_m = 0.0  # largest end-of-move servo lag since the last placement
 
     def connect(self) -> None:

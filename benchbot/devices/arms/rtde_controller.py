@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from benchbot.core.logs import CommandLog
 from benchbot.devices.arms.ur_kinematics import UR5_HOME_JOINTS_RAD as UR5_HOME_Q
 from benchbot.devices.arms.ur_kinematics import (
     matrix_to_pose,
@@ -104,7 +105,7 @@ class URControllerModel:
         self.move: _Move | None = None
         self.async_op_id = 0
         self.async_wr_count = 0
-        self.log: list[dict[str, Any]] = []  # every command and event, for tests and debugging
+        self.log = CommandLog(__name__)  # the latest commands and events (bounded), for tests and debugging
         self.scripts: list[str] = []  # names of uploaded programs
 
     # -- state published over RTDE -----------------------------------------------------------

@@ -576,11 +576,11 @@ def run_rtde_emulator(host: str = "127.0.0.1", *, echo: Callable[[str], None] = 
     try:
         while True:
             time.sleep(0.2)
-            log = emu.log
-            for entry in log[seen:]:
+            with emu.model.lock:
+                new, seen = emu.model.log.since(seen)  # the log is bounded: count, never index
+            for entry in new:
                 if not entry["event"].startswith(("dashboard", "rtde_setup")):
                     echo(" ".join(f"{k}={v}" for k, v in entry.items()))
-            seen = len(log)
     except KeyboardInterrupt:
         echo("stopping the emulator")
     finally:

@@ -10,6 +10,7 @@ script keeps running (no pendant jogging needed, which remote control would not 
 """
 from __future__ import annotations
 
+import logging
 import math
 import socket
 import time
@@ -19,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError, missing_extra
+from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 from benchbot.devices.arms.ur_kinematics import (
     ROBOTIQ_2F85_TCP_OFFSET,
@@ -37,6 +39,8 @@ SAFETY_MODES = {1: "NORMAL", 2: "REDUCED", 3: "PROTECTIVE_STOP", 4: "RECOVERY", 
                 10: "VALIDATE_JOINT_ID", 11: "UNDEFINED", 12: "AUTOMATIC_MODE_SAFEGUARD_STOP",
                 13: "SYSTEM_THREE_POSITION_ENABLING_STOP"}
 _MOVABLE_SAFETY_MODES = (1, 2)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,9 @@ class URDashboard:
                 f.readline()  # "Connected: Universal Robots Dashboard Server"
                 f.write(command + "\n")
                 f.flush()
-                return f.readline().strip()
+                reply = f.readline().strip()
+                log.debug("dashboard %s -> %s", command, reply)
+                return reply
         except OSError as e:
             raise DeviceError(f"UR dashboard server at {self.host}:{self.port} failed: {e}",
                               "check the network connection to the robot") from None
@@ -110,7 +116,7 @@ class URArm:
     config: URConfig
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.perf_counter
-    log: list[dict[str, Any]] = field(default_factory=list)
+    log: CommandLog = field(default_factory=lambda: CommandLog(__name__))  # the latest; all in the run log
     _c: Any = field(default=None, init=False, repr=False)  # rtde_control.RTDEControlInterface
     _r: Any = field(default=None, init=False, repr=False)  # rtde_receive.RTDEReceiveInterface
     _freedrive: bool = field(default=False, init=False, repr=False)
@@ -307,6 +313,7 @@ class URArm:
         except KeyboardInterrupt:
             self.stop()
             raise
+        log.debug("%s done in %.3f s (expected %.3f s)", name, self.clock() - t0, expected_s)
 
     def _watch(self, name: str, before: int, t0: float, deadline: float, arrived: Callable[[], bool]) -> None:
         while True:

@@ -9,6 +9,7 @@ Every wait is bounded: timeouts, gripper faults (gFLT) and lost connections rais
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -44,6 +45,8 @@ _MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "ille
                       4: "device failure", 6: "device busy", 10: "gateway path unavailable",
                       11: "gateway target did not respond"}
 TRANSPORTS = ("tcp", "rtu-tcp", "serial")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -163,6 +166,7 @@ class RobotiqGripper:
             raise DeviceError(f"cannot connect to the Robotiq gripper at {self.config.address} "
                               f"({self.config.transport})", self._connect_fix())
         self._client = client
+        log.debug("connected to the gripper at %s (%s)", self.config.address, self.config.transport)
 
     def _connect_fix(self) -> str:
         if self.config.transport == "serial":
@@ -206,6 +210,7 @@ class RobotiqGripper:
                 link_up = True
                 last = "timed out" if isinstance(e, ModbusIOException) else (str(e).strip() or type(e).__name__)
                 self._drop_client()  # a fresh socket also discards late replies
+                log.info("gripper at %s: no answer while trying to %s (%s)", cfg.address, what, last)
                 continue
             if response.isError():
                 code = getattr(response, "exception_code", None)
@@ -226,6 +231,7 @@ class RobotiqGripper:
     def write_command(self, cmd: Command) -> None:
         """Write the 3 command registers at 0x03E8 (FC16)."""
         regs = cmd.to_registers()
+        log.debug("write %s = %s", cmd, regs)
         self._request("write a command", lambda c: c.write_registers(OUTPUT_ADDR, regs,
                                                                      device_id=self.config.device_id))
 
@@ -265,8 +271,10 @@ class RobotiqGripper:
         """Reset (rACT=0), then activate (rACT=1) and wait for gSTA=3. Clears faults."""
         self.write_command(Command(act=False))
         self._wait(lambda s: not s.act and s.sta == STA_RESET, self.config.timeout_s * 2 + 1.0, "the reset")
+        t0 = time.perf_counter()
         self.write_command(Command(act=True))
         self._wait(lambda s: s.sta == STA_ACTIVE, self.config.activation_timeout_s, "the activation")
+        log.info("gripper at %s activated in %.2f s", self.config.address, time.perf_counter() - t0)
 
     def go_to(self, position: int, speed: int, force: int, doing: str = "moving") -> Status:
         """Raw move: request register position/speed/force (0–255 each) and wait until the fingers
@@ -276,9 +284,12 @@ class RobotiqGripper:
             raise DeviceError(f"Robotiq gripper is not activated (gACT={int(st.act)}, gSTA={st.sta}); cannot {doing}",
                               "call activate() first (the harness does it at the start of a run)")
         self._check_fault(st, doing)
+        t0 = time.perf_counter()
         self.write_command(Command(act=True, gto=True, position=position, speed=speed, force=force))
-        return self._wait(lambda s: s.position_request == position and s.obj != OBJ_MOVING,
-                          self.config.motion_timeout_s, doing)
+        st = self._wait(lambda s: s.position_request == position and s.obj != OBJ_MOVING,
+                        self.config.motion_timeout_s, doing)
+        log.debug("%s: gPO=%d gOBJ=%d after %.3f s", doing, st.position, st.obj, time.perf_counter() - t0)
+        return st
 
     def open(self, width_m: float) -> GripperStatus:
         """Open (or close) to `width_m` between the fingertips, at the configured open speed/force."""
