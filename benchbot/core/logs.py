@@ -46,6 +46,9 @@ class CommandLog(deque):
         self.total += 1
         self.logger.debug("%s", entry)
 
+    def __getitem__(self, index: Any) -> Any:  # slices too, as on the lists these logs used to be
+        return list(self)[index] if isinstance(index, slice) else super().__getitem__(index)
+
     def since(self, seen: int) -> tuple[list[Any], int]:
         """The entries appended after the first `seen` (those still kept) and the new total: a
         follower calls `new, seen = log.since(seen)` and never stalls at the cap."""
