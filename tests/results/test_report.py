@@ -252,7 +252,7 @@ def test_docs_example_runs(db, tmp_path, monkeypatch, capsys):
     import sqlite3
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "readme" / "report.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "report.md").read_text(encoding="utf-8")
     [code] = re.findall(r"```python\n(.*?)```", doc, re.S)
     (tmp_path / "results").mkdir()
     dst = sqlite3.connect(tmp_path / "results" / "benchbot.db")
