@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import BenchbotError
+from .perception.workspace import WorkspaceSpec, hardware_workspace
 from .protocol import _read_yaml, validate_mapping, validation_error
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -102,6 +103,8 @@ class HardwareConfig(_Strict):
     # where `benchbot calibrate` shows the board to the camera (base frame, m): in view, ~0.3–0.4 m below it
     calibration_center_m: tuple[float, float, float] | None = None
     workspace: Workspace = Workspace()
+    # where detectors may look (see docs): automatic table region, polygon_px (image) or polygon_m (base x/y)
+    detection_workspace: WorkspaceSpec | None = None
     table_z_m: float = 0.0  # table surface height in the base frame
     # where grasped objects are dropped: UR pose vector [x, y, z, rx, ry, rz], base frame
     drop_pose: tuple[float, float, float, float, float, float] = (0.30, -0.40, 0.25, 3.1416, 0.0, 0.0)
@@ -235,22 +238,21 @@ def table_distance_from(t_base_camera: Any, table_z_m: float) -> float | None:
     """Distance along the optical axis from the camera to the table plane (None if it looks away)."""
     import numpy as np
 
+    from .perception.table import TablePlane
+
     t = np.asarray(t_base_camera, float)
-    dz = t[2, 2]  # base z component of the optical axis
-    if dz >= -1e-6:
+    if t[2, 2] >= -1e-6 or t[2, 3] <= table_z_m:  # optical axis not pointing down at the table
         return None
-    dist = (table_z_m - t[2, 3]) / dz
-    return float(dist) if dist > 0 else None
+    return TablePlane.from_camera_pose(t, table_z_m).axis_distance_m
 
 
 def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
     """The workcell of `benchbot run --hardware hw.yaml`: camera, arm (behind the safety gate),
     gripper and an operator stage from the hardware config. Real devices need a calibration."""
-    import numpy as np
-
     from .cameras import make_camera
     from .harness.safety import GatedArm, SafetyGate, SafetyLimits
-    from .harness.workcell import Workcell, overhead_camera_transform
+    from .harness.workcell import Workcell, camera_transform_from_table
+    from .perception.table import TablePlane
     from .types import Pose
 
     if not getattr(run_cfg, "hardware", None):
@@ -266,14 +268,13 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
         closers.append(camera.close)
         if cal is not None:
             t_base_camera = cal.T_base_camera
-            table_m = table_distance_from(t_base_camera, hw.table_z_m)
-        else:  # dry-run bench without a calibration: a camera straight above the table
+            plane = TablePlane.from_camera_pose(t_base_camera, hw.table_z_m)
+        else:  # dry-run bench without a calibration: the camera pose from the table in its first frame
             rec = getattr(camera, "recording", None)
-            table_m = getattr(rec, "table_distance_m", None)
-            if not table_m:
-                first = camera.capture()
-                table_m = float(np.percentile(first.depth_m[first.valid_mask], 90))
-            t_base_camera = overhead_camera_transform(table_m, hw.table_z_m)
+            t_base_camera, plane = camera_transform_from_table(rec.frame(0) if rec is not None else camera.capture())
+            t_base_camera[2, 3] += hw.table_z_m
+        workspace = hardware_workspace(hw, cal.T_base_camera if cal is not None else None, camera.intrinsics,
+                                       getattr(camera, "recording", None))
         gripper, gripper_desc = _make_gripper(hw, closers)
         arm = _arm_factory(hw.robot.kind)(hw.robot, gate=gate)
         closers.append(arm.close)
@@ -287,7 +288,8 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
                 pass
         raise
     return Workcell("hardware", camera, arm, gripper, OperatorStage(), t_base_camera, limits,
-                    table_distance_m=table_m, drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
+                    table_distance_m=plane.axis_distance_m, drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
+                    table_prior=plane, workspace=workspace, table_z_m=hw.table_z_m,
                     describe={"camera": f"{hw.camera.kind}" + (f" (median of {hw.camera.median_frames})"
                                                                  if hw.camera.median_frames > 1 else ""),
                               "arm": hw.robot.kind + (f" at {hw.robot.host}" if hw.robot.host else ""),

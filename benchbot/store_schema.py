@@ -103,5 +103,11 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1]
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """detections.perception: JSON of what the detector saw — the table plane (camera frame), the
+    workspace mask, why q is NULL when the evaluator could not score the grasp."""
+    conn.execute("ALTER TABLE detections ADD COLUMN perception TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BenchbotError
+from ..perception.table import TablePlane
 from ..types import DepthFrame, Intrinsics
 from ..sim.noise import DepthNoise
 from ..sim.scene import sim_intrinsics
@@ -32,6 +33,7 @@ class MujocoCamera:
             log.captures += 1
             depth = self.noise.apply(depth, rng)
         meta: dict[str, Any] = {"source": "mujoco", "table_distance_m": self.world.camera_height_m,
+                                "table_plane": TablePlane.overhead(self.world.camera_height_m, "pose"),
                                 "sim_time_s": self.world.current().time, "noise": self.noise is not None}
         return DepthFrame(depth, self.intrinsics, captured_at, meta)
 

@@ -1,4 +1,5 @@
-"""The trial loop: schedule (stored once) → place → capture → inpaint → detect → robustness →
+"""The trial loop: schedule (stored once) → place → capture → inpaint → table plane + workspace mask
+(`perception.workspace.prepare_frame`: what detectors and the evaluator see) → detect → robustness →
 safety gate → execute → judge → one transaction per attempt. Resumable after any kill."""
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from .. import __version__
 from ..errors import BenchbotError, DeviceError, UnsafeMotionError
 from ..interfaces import Detector, Execution, Judgement, Operator, RobustnessEvaluator
 from ..perception.geometry import grasp_to_camera
+from ..perception.table import META_KEY as TABLE_KEY
+from ..perception.workspace import perception_record, prepare_frame
 from ..protocol import LoadedProtocol, load_protocol
 from ..schedule import TrialSpec, make_schedule
 from ..store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Store
@@ -92,6 +95,18 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return v
+
+
+def robustness_of(evaluator: RobustnessEvaluator, frame: DepthFrame, grasp: Grasp) -> tuple[float | None, str | None]:
+    """(q, None), or (None, why) when the evaluator could not score the grasp (crop off the frame)."""
+    if hasattr(evaluator, "assess"):
+        qs, why = evaluator.assess(frame, [grasp])
+        q, reason = float(qs[0]), why[0]
+    else:
+        q, reason = float(evaluator.quality(frame, grasp)), None
+    if not np.isfinite(q):
+        return None, reason or "the evaluator returned no finite q"
+    return q, None
 
 
 def validate_grasp(grasp: object, frame: DepthFrame) -> str | None:
@@ -167,14 +182,14 @@ class Runner:
                 unavailable[m] = e.one_line()
         return ready, unavailable
 
-    def _evaluator(self, loaded: LoadedProtocol, table_distance_m: float | None) -> RobustnessEvaluator | None:
+    def _evaluator(self, loaded: LoadedProtocol) -> RobustnessEvaluator | None:
         name = self.cfg.evaluator or loaded.protocol.robustness.evaluator
         if name == "none":
             return None
         threshold = self.cfg.threshold if self.cfg.threshold is not None else loaded.protocol.robustness.threshold
         from ..robustness import load_evaluator
 
-        return load_evaluator(name, threshold=threshold, table_distance_m=table_distance_m)
+        return load_evaluator(name, threshold=threshold)  # crop scale from each frame's table plane
 
     # ---- the loop ------------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -220,7 +235,7 @@ class Runner:
             self.console.print(f"[yellow]method {m} unavailable, its trials stay pending:[/] {escape(why)}")
             store.record_event(run_id, "method_unavailable", why, method=m)
         try:
-            evaluator = self._evaluator(loaded, workcell.table_distance_m)
+            evaluator = self._evaluator(loaded)
         except BenchbotError as e:
             self.console.print(f"[yellow]robustness evaluator unavailable (q stored as NULL):[/] {escape(e.one_line())}")
             store.record_event(run_id, "evaluator_unavailable", e.one_line())
@@ -325,8 +340,6 @@ class Runner:
             t_captured = time.perf_counter()
             if not isinstance(frame, DepthFrame):
                 raise DeviceError("camera returned no frame", "check the camera's connection and driver")
-            if workcell.table_distance_m:  # shared by detectors and the evaluator (camera scale)
-                frame.meta.setdefault("table_distance_m", workcell.table_distance_m)
             timings["capture"] = t_captured - frame.captured_at
             if not np.any(frame.valid_mask):
                 raise DeviceError("camera returned a frame with no valid depth pixel",
@@ -336,9 +349,10 @@ class Runner:
             t0 = time.perf_counter()
             clean = inpaint_frame(frame)
             timings["inpaint"] = time.perf_counter() - t0
-            grasp, error = None, None
-            try:
-                grasp = detector.detect(clean)
+            grasp, error, seen = None, None, clean
+            try:  # the table plane and workspace mask count as detection time
+                seen = prepare_frame(clean, workcell.workspace, workcell.table_prior)
+                grasp = detector.detect(seen)
             except BenchbotError as e:
                 error = e.one_line()
             t_grasp = time.perf_counter()
@@ -347,18 +361,22 @@ class Runner:
                 error = validate_grasp(grasp, clean)
             arts.append(("inpainted_depth", artifacts.save_array(
                 self.cfg.results_dir, prefix.with_name(prefix.name + "_inpainted.npy"), clean.depth_m)))
-            q = None
+            q, perception = None, perception_record(seen, workcell.workspace)
             if error is None and evaluator is not None:
                 t0 = time.perf_counter()
-                q = float(evaluator.quality(clean, grasp))
+                q, why = robustness_of(evaluator, seen, grasp)
                 timings["robust"] = time.perf_counter() - t0
+                if why:
+                    perception["q_null_reason"] = why
             if self.cfg.save_overlays:
                 arts.append(("overlay", self._overlay(prefix, clean, grasp if error is None else None, q,
                                                       f"{trial.method} {trial.trial_id}")))
             detection = self._detection_record(trial, grasp if error is None else None, q, evaluator, timings, error)
+            detection.perception = perception
             if error is not None:
                 return finish("final", detection, OutcomeRecord(source, False, "no grasp", error), error)
-            grasp_cam = grasp_to_camera(grasp, clean.intrinsics)
+            plane = seen.meta.get(TABLE_KEY)  # approach perpendicular to the table when it is known
+            grasp_cam = grasp_to_camera(grasp, clean.intrinsics, None if plane is None else plane.normal)
             grasp_base = grasp_in_base(grasp_cam, workcell.t_base_camera)
             detection.grasp_pose = {"center_m": grasp_base.center_m.tolist(),
                                     "approach": grasp_base.approach.tolist(),

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from ..errors import BenchbotError
+from ..perception.table import TablePlane, table_plane
 from ..interfaces import Arm, Camera, Execution, Gripper, Stage
 from ..protocol import LoadedProtocol, Protocol
 from ..types import DepthFrame, Grasp, GraspPose, Placement, Pose
@@ -30,21 +31,20 @@ def overhead_camera_transform(table_distance_m: float, table_z_m: float = 0.0,
     return t
 
 
-def camera_transform_from_table(frame: DepthFrame, xy_m: tuple[float, float] = (0.45, 0.0)) -> tuple[np.ndarray, float]:
-    """T_base_camera for a fixed camera above a table, from the table plane fitted in `frame`:
-    base z is the table normal, the table is z = 0, base x follows the camera's x. Also returns
-    the camera's distance to the table. (Real runs use the hand-eye calibration instead.)"""
-    from ..perception.segment import fit_table_plane
-
-    plane = fit_table_plane(frame.depth_m, frame.intrinsics)
-    z = plane.normal / np.linalg.norm(plane.normal)  # toward the camera: "up"
+def camera_transform_from_table(frame: DepthFrame, xy_m: tuple[float, float] = (0.45, 0.0)
+                                ) -> tuple[np.ndarray, TablePlane]:
+    """T_base_camera for a fixed camera above a table, from the frame's table plane: base z is the
+    table normal, the table is z = 0, base x follows the camera's x. Also returns the plane (its
+    distance_m is the camera's height). (Real runs use the hand-eye calibration instead.)"""
+    plane = table_plane(frame)
+    z = plane.normal  # toward the camera: "up"
     x = np.array([1.0, 0.0, 0.0]) - z[0] * z
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     t = np.eye(4)
     t[:3, :3] = np.stack([x, y, z])  # rows: base axes in camera coordinates
-    t[:3, 3] = [xy_m[0], xy_m[1], plane.offset_m]
-    return t, float(plane.offset_m)
+    t[:3, 3] = [xy_m[0], xy_m[1], plane.distance_m]
+    return t, plane
 
 
 @dataclass
@@ -58,6 +58,9 @@ class Workcell:
     limits: SafetyLimits
     table_distance_m: float | None = None
     drop_pose: Pose | None = None
+    table_prior: TablePlane | None = None  # used when a frame's own table fit fails (calibration / first frame)
+    workspace: Any = None  # perception.workspace.WorkspaceSpec: where detectors may look (None: automatic)
+    table_z_m: float = 0.0
     describe: dict[str, Any] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep  # the hold; simulated backends pass simulated time
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -140,8 +143,11 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     from ..grippers.robotiq import RobotiqConfig, RobotiqGripper
     from ..grippers.robotiq_emulator import start_emulator
 
+    from ..perception.workspace import recording_workspace
+
     camera = ReplayCamera(cfg.recording or default_recording_path())
-    t_base_camera, table_m = camera_transform_from_table(camera.recording.frame(0))
+    t_base_camera, plane = camera_transform_from_table(camera.recording.frame(0))
+    workspace = recording_workspace(camera.recording)
     limits = SafetyLimits.from_protocol(loaded.protocol.motion)
     gate = SafetyGate(limits)
     emulator = start_emulator(time_scale=50.0)
@@ -157,7 +163,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
             fn()
         raise
     return Workcell("replay", camera, arm, gripper, ReplayStage(camera, emulator),
-                    t_base_camera, limits, table_distance_m=table_m,
+                    t_base_camera, limits, table_distance_m=plane.distance_m, table_prior=plane, workspace=workspace,
                     describe={"camera": f"replay of {camera.recording.folder}", "arm": "dry-run (kinematic)",
                               "gripper": f"Robotiq 2F-85 emulator (Modbus TCP {emulator.host}:{emulator.port})"},
                     sleep=lambda _s: None, closers=closers)
@@ -178,6 +184,8 @@ def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
         raise
     return Workcell("mujoco", sim.camera, GatedArm(sim.arm, gate), sim.gripper, sim.stage, sim.t_base_camera,
                     limits, table_distance_m=getattr(sim, "table_distance_m", None),
+                    table_prior=TablePlane.from_camera_pose(sim.t_base_camera, sim.table_z_m),
+                    table_z_m=sim.table_z_m,
                     describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",
                               "gripper": "MuJoCo 2F-85"},
                     sleep=getattr(sim, "sleep", time.sleep), closers=[sim.close])

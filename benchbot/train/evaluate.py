@@ -181,6 +181,15 @@ def table_distance(meta: dict[str, Any]) -> float | None:
     return float(d) if isinstance(d, (int, float)) and d > 0 else None
 
 
+def table_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Frame meta with a dataset's table plane: its camera looks straight down from the recorded
+    table distance (datagen); empty when the dataset does not record one (the plane is then fitted)."""
+    from ..perception.table import TablePlane
+
+    dist = table_distance(meta)
+    return {"table_plane": TablePlane.overhead(dist, "dataset")} if dist else {}
+
+
 def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, evaluator: RobustnessEvaluator,
                        split: str = "val", limit: int | None = None, seed: int = 0,
                        on_image: Callable[[int, int], None] | None = None) -> "EvalTable":
@@ -194,10 +203,10 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
     intr, intr_note = frame_intrinsics(index.meta, index.height, index.width)
-    table_m = table_distance(index.meta)
+    plane_meta = table_meta(index.meta)
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
-        frame_meta = {"image": ref.image} | ({"table_distance_m": float(table_m)} if table_m else {})
+        frame_meta = {"image": ref.image, **plane_meta}
         gts = index.robust_grasps(ref.image)
         for name, det in detectors.items():
             frame = DepthFrame(depth.copy(), intr, time.perf_counter(), dict(frame_meta))

@@ -30,7 +30,7 @@ from ..perception.crops import scale_factor
 from ..perception.geometry import pixels_per_metre
 from ..types import DepthFrame, Grasp
 from .data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
-from .evaluate import frame_intrinsics, table_distance
+from .evaluate import frame_intrinsics, table_distance, table_meta
 
 CACHE_FORMAT = 1
 
@@ -69,8 +69,7 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
     """P(robust) per ground-truth grasp of every image (NaN where the grasp is not robust in the
     labels: those are never targets)."""
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
-    dist = table_distance(index.meta)
-    meta = {"table_distance_m": dist} if dist else {}
+    meta = table_meta(index.meta)
     out: dict[int, np.ndarray] = {}
     refs = index.images(None)
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
@@ -157,8 +156,7 @@ def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: 
     grasps-layout row whose G_METRIC column holds the classifier's P(robust). Seeds: the `cfg.seeds`
     robust ground-truth grasps with the highest `scores` (see `classifier_scores`)."""
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
-    dist = table_distance(index.meta)
-    meta = {"table_distance_m": dist} if dist else {}
+    meta = table_meta(index.meta)
     out: dict[int, np.ndarray] = {}
     for ref, depth in index.iter_depth(index.images(None)):
         g = index.grasps[ref.image]
