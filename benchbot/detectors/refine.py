@@ -86,9 +86,13 @@ def refine_grasp(frame: DepthFrame, grasp: Grasp, evaluator: RobustnessEvaluator
 
 
 class _Refining:
-    """Mixin: the parent detector's grasp, then `refine_grasp` (options: evaluations, rounds, seed)."""
+    """Mixin: the parent detector's grasp, then `refine_grasp` (options: evaluations, rounds, seed;
+    the rest go to the parent detector)."""
 
-    refine: RefineConfig
+    def __init__(self, evaluations: int = 128, rounds: int = 4, seed: int = 0, **options: Any) -> None:
+        self.refine = RefineConfig(evaluations=int(evaluations), rounds=int(rounds), seed=int(seed))
+        super().__init__(**options)  # type: ignore[call-arg]
+        _ = self.evaluator  # type: ignore[attr-defined]  # loaded now, not inside the first (timed) detection
 
     def detect(self, frame: DepthFrame) -> Grasp:
         g = super().detect(frame)  # type: ignore[misc]
@@ -98,27 +102,13 @@ class _Refining:
         return best
 
 
-def _config(evaluations: int, rounds: int, seed: int) -> RefineConfig:
-    return RefineConfig(evaluations=int(evaluations), rounds=int(rounds), seed=int(seed))
-
-
 class GQSTNRefine(_Refining, GQSTNDetector):
     """`gqstn-refine`: GQ-STN (one pass) + local GQ-CNN search."""
 
     name = "gqstn-refine"
-
-    def __init__(self, evaluations: int = 128, rounds: int = 4, seed: int = 0, **options: Any) -> None:
-        self.refine = _config(evaluations, rounds, seed)
-        super().__init__(**options)
-        _ = self.evaluator  # loaded now, not inside the first (timed) detection
 
 
 class MultiGraspRefine(_Refining, MultiGraspDetector):
     """`multigrasp-refine`: MultiGrasp's most confident grasp + local GQ-CNN search."""
 
     name = "multigrasp-refine"
-
-    def __init__(self, evaluations: int = 128, rounds: int = 4, seed: int = 0, **options: Any) -> None:
-        self.refine = _config(evaluations, rounds, seed)
-        super().__init__(**options)
-        _ = self.evaluator  # loaded now, not inside the first (timed) detection
