@@ -54,7 +54,7 @@ def detect_one(path: Path, method: str, *, index: int = 0, intrinsics: Path | No
                overlay: Path | None = None, robustness: bool = True, threshold: float = 0.5,
                options: dict[str, Any] | None = None) -> dict[str, Any]:
     from .detectors import load_detector
-    from .harness.runner import robustness_of
+    from .robustness import robustness_of
     from .perception.inpaint import inpaint_frame
     from .perception.overlay import save_overlay
     from .perception.workspace import perception_record, prepare_frame

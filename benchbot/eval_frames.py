@@ -143,7 +143,7 @@ class FramesTable:
 
 
 def _one(det: Any, seen: Any, prep_s: float, evaluator: Any, mask: np.ndarray, where: tuple[str, int]) -> FrameOutcome:
-    from .harness.runner import robustness_of
+    from .robustness import robustness_of
 
     t0 = time.perf_counter()
     try:

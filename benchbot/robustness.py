@@ -10,7 +10,7 @@ under the grasp centre), in bins of 1 %. A grasp whose crop would leave the fram
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from .models.weights import DEFAULT_MODEL, load_gqcnn
 from .perception.crops import SPECS, CropSpec, extract_crops, scale_factor
 from .perception.table import table_plane
 from .types import DepthFrame, Grasp
+
+if TYPE_CHECKING:
+    from .interfaces import RobustnessEvaluator
 
 NOMINAL_THRESHOLD = 0.5
 SCALE_BIN = 0.01  # crops share one resize when their scales agree to 1 % (±0.5 %: ±0.25 px at the crop edge)
@@ -150,6 +153,18 @@ class GQCNNEvaluator:
 
     def is_robust(self, q: float) -> bool:
         return bool(np.isfinite(q) and q >= self.threshold)
+
+
+def robustness_of(evaluator: "RobustnessEvaluator", frame: DepthFrame, grasp: Grasp) -> tuple[float | None, str | None]:
+    """(q, None), or (None, why) when the evaluator could not score the grasp (crop off the frame)."""
+    if hasattr(evaluator, "assess"):
+        qs, why = evaluator.assess(frame, [grasp])
+        q, reason = float(qs[0]), why[0]
+    else:
+        q, reason = float(evaluator.quality(frame, grasp)), None
+    if not np.isfinite(q):
+        return None, reason or "the evaluator returned no finite q"
+    return q, None
 
 
 def load_evaluator(name: str = DEFAULT_MODEL, threshold: float = NOMINAL_THRESHOLD,

@@ -93,7 +93,7 @@ def run_sweep(methods: Sequence[str] = ("gqstn", "gqstn-refine", "centroid"),
     """Run the sweep (see the module doc), print a table and return its rows."""
     from .detectors import load_detector
     from .errors import BenchbotError
-    from .harness.runner import robustness_of
+    from .robustness import robustness_of
     from .perception.table import META_KEY, TablePlane
     from .perception.workspace import prepare_frame
     from .protocol import load_objects

@@ -97,18 +97,6 @@ def _versions() -> dict[str, str]:
     return v
 
 
-def robustness_of(evaluator: RobustnessEvaluator, frame: DepthFrame, grasp: Grasp) -> tuple[float | None, str | None]:
-    """(q, None), or (None, why) when the evaluator could not score the grasp (crop off the frame)."""
-    if hasattr(evaluator, "assess"):
-        qs, why = evaluator.assess(frame, [grasp])
-        q, reason = float(qs[0]), why[0]
-    else:
-        q, reason = float(evaluator.quality(frame, grasp)), None
-    if not np.isfinite(q):
-        return None, reason or "the evaluator returned no finite q"
-    return q, None
-
-
 def validate_grasp(grasp: object, frame: DepthFrame) -> str | None:
     """Why a detector's output cannot be executed, or None when it is a usable grasp."""
     if not isinstance(grasp, Grasp):
@@ -364,6 +352,8 @@ class Runner:
             q, perception = None, perception_record(seen, workcell.workspace)
             if error is None and evaluator is not None:
                 t0 = time.perf_counter()
+                from ..robustness import robustness_of  # torch: imported when a q is due
+
                 q, why = robustness_of(evaluator, seen, grasp)
                 timings["robust"] = time.perf_counter() - t0
                 if why:

@@ -38,7 +38,7 @@ def test_run_detect_and_detector_score_agree(tmp_path):
 
 
 def test_q_is_null_with_a_reason_when_the_crop_leaves_the_frame(tmp_path):
-    from benchbot.harness.runner import robustness_of
+    from benchbot.robustness import robustness_of
     from benchbot.robustness import OFF_FRAME, load_evaluator
     from benchbot.types import Grasp
 
