@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..types import DepthFrame
+from .geometry import deproject, project
 from .table import TablePlane, table_plane
 
 
@@ -51,15 +52,27 @@ def object_mask(frame: DepthFrame, *, plane: TablePlane | None = None, min_heigh
 def isolate_largest_object(frame: DepthFrame, plane: TablePlane | None = None, margin_px: int = 3
                            ) -> tuple[DepthFrame, tuple[float, float] | None]:
     """The frame with every object blob but the largest replaced by the table (its depth along their
-    rays, blobs grown by `margin_px`), and the (row, col) centroid of that object; the frame itself
-    and None when no object is found."""
+    rays, blobs grown by `margin_px`), and the pixel (row, col) of that object's centre on the table
+    (the middle of its points dropped onto the table: nearly the same physical point from any camera
+    angle); the frame itself and None when no object is found."""
     plane = plane or table_plane(frame)
     mask = object_mask(frame, plane=plane, dilate_px=0)
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         return frame, None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    centre = (float(centroids[k][1]), float(centroids[k][0]))
+    rows, cols = np.nonzero(labels == k)
+    pts = deproject(frame.intrinsics, rows, cols, np.asarray(frame.depth_m, np.float64)[rows, cols])
+    feet = pts - plane.height_m(pts)[:, None] * plane.normal  # dropped onto the table
+    u = np.array([1.0, 0.0, 0.0]) - plane.normal[0] * plane.normal  # two axes in the table plane
+    u /= np.linalg.norm(u)
+    v = np.cross(plane.normal, u)
+    # middle of the footprint's extent (0.5–99.5 %): the sides a tilted camera also sees stay inside it
+    lo, hi = np.percentile(feet @ np.column_stack([u, v]), [0.5, 99.5], axis=0)
+    mid = 0.5 * (lo + hi)
+    foot = feet.mean(axis=0) + (mid[0] - feet.mean(axis=0) @ u) * u + (mid[1] - feet.mean(axis=0) @ v) * v
+    r, c = project(frame.intrinsics, foot)
+    centre = (float(r), float(c))
     others = (labels > 0) & (labels != k)
     if not others.any():
         return frame, centre

@@ -64,16 +64,24 @@ def test_too_few_pixels_raises():
 
 
 def test_isolate_largest_object_hides_the_others():
-    d, _ = _tilted_table()
-    table = d.copy()
-    d[200:260, 300:380] -= 0.04  # the largest object
-    d[100:130, 100:140] -= 0.03
-    d[350:370, 500:520] -= 0.06
-    frame = DepthFrame(d, INTR)
+    from benchbot.perception.geometry import project
+    from benchbot.perception.table import TablePlane
+
+    from .scenes import render, tilted_camera
+
+    t = tilted_camera(15.0, 0.7, azimuth_deg=40.0)
+    big, small = (0.03, -0.02, 0.4, 0.10, 0.06, 0.06), (-0.12, 0.09, 0.0, 0.04, 0.04, 0.03)
+    d = render(t, [big, small])
+    table = render(t, [])
+    frame = DepthFrame(d, INTR, meta={"table_plane": TablePlane.from_camera_pose(t)})
     out, (r, c) = isolate_largest_object(frame)
-    assert (r, c) == pytest.approx((229.5, 339.5), abs=0.5)
-    assert np.allclose(out.depth_m[100:130, 100:140], table[100:130, 100:140], atol=1e-3)
-    assert np.allclose(out.depth_m[350:370, 500:520], table[350:370, 500:520], atol=1e-3)
-    assert np.array_equal(out.depth_m[200:260, 300:380], d[200:260, 300:380]) and frame.depth_m is d
-    empty = DepthFrame(table, INTR)
+    # the centre returned is the big box's footprint centre on the table, seen by this camera
+    inv = np.linalg.inv(t)
+    foot = inv[:3, :3] @ np.array([big[0], big[1], 0.0]) + inv[:3, 3]
+    assert (r, c) == pytest.approx(tuple(project(INTR, foot)), abs=2.0)  # ~3 mm (image centroid: ~8 px)
+    small_px = (np.abs(d - table) > 1e-6) & (np.abs(d - render(t, [big])) > 1e-6)
+    assert small_px.sum() > 100 and np.allclose(out.depth_m[small_px], table[small_px], atol=1e-4)
+    big_px = np.abs(d - render(t, [small])) > 1e-6
+    assert np.array_equal(out.depth_m[big_px], d[big_px]) and frame.depth_m is d
+    empty = DepthFrame(table, INTR, meta={"table_plane": TablePlane.from_camera_pose(t)})
     assert isolate_largest_object(empty) == (empty, None)
