@@ -59,11 +59,12 @@ def _place_camera(sim, t_base_camera: np.ndarray) -> None:
     mujoco.mj_forward(sim.model, sim.data)
 
 
-def _capture(world, rng: np.random.Generator) -> np.ndarray:
-    from .perception.inpaint import inpaint
+def _capture(world, rng: np.random.Generator, intr) -> DepthFrame:
+    """A noisy render, inpainted as the runner inpaints camera frames."""
+    from .perception.inpaint import inpaint_frame
     from .sim.noise import DepthNoise
 
-    return inpaint(DepthNoise().apply(world.render_depth(), rng))
+    return inpaint_frame(DepthFrame(DepthNoise().apply(world.render_depth(), rng), intr))
 
 
 def to_overhead(grasp: Grasp, frame: DepthFrame, t_base_tilted: np.ndarray, t_base_overhead: np.ndarray) -> Grasp:
@@ -118,11 +119,12 @@ def run_sweep(methods: Sequence[str] = ("gqstn", "gqstn-refine", "centroid"),
             drop_object(sim, rng)
             azimuth = float(rng.uniform(0, 2 * math.pi))
             _place_camera(sim, t_overhead)
-            judge = DepthFrame(_capture(world, rng), intr, meta={META_KEY: TablePlane.overhead(DISTANCE_M, "pose")})
+            judge = _capture(world, rng, intr)
+            judge.meta[META_KEY] = TablePlane.overhead(DISTANCE_M, "pose")
             for tilt in tilts:
                 t_cam = tilted_pose(tilt, azimuth, target)
                 _place_camera(sim, t_cam)
-                seen = prepare_frame(DepthFrame(_capture(world, rng), intr))
+                seen = prepare_frame(_capture(world, rng, intr))
                 for m, det in dets.items():
                     t0 = time.perf_counter()
                     try:

@@ -1,15 +1,16 @@
 """Rectified view: a depth frame re-rendered by a virtual camera that looks straight down at the
 table from the height and with the focal length a learned detector was trained at.
 
-The frame's pixels are deprojected to 3-D points, moved into the virtual camera and splatted into
-its image with a z-buffer (each point to its nearest virtual pixel, the nearest point winning; source
-pixels are split into k×k sub-points when the virtual camera sees the table more finely than the real
-one). Virtual pixels whose table point lies outside the real view get the table depth; every other
-hole (a surface the real camera did not see, mostly behind an object) takes the largest depth on its
-border — what lies behind an occluder is background, so the object keeps a sharp edge instead of
-an inpainted slope. Grasps map between the two cameras
-exactly, through their 3-D pose: centre point, jaw axis parallel to the table, opening in metres,
-approach perpendicular to the table.
+The frame's measured pixels (not the inpainted ones) are deprojected to 3-D points, moved into the
+virtual camera and splatted into its image (each point to its nearest virtual pixel; source pixels
+are split into k×k sub-points when the virtual camera sees the table more finely than the real one).
+A z-buffer keeps the visible surface: a pixel shows the mean of the points within 4 mm of its nearest
+one (the nearest alone would pull a noisy surface toward the camera). Virtual pixels whose table
+point lies outside the real view get the table depth; every other hole (a surface the real camera
+did not see, mostly behind an object) takes the largest depth on its border — what lies behind an
+occluder is background, so the object keeps a sharp edge instead of an inpainted slope. Grasps map
+between the two cameras exactly, through their 3-D pose: centre point, jaw axis parallel to the
+table, opening in metres, approach perpendicular to the table.
 
 Virtual camera: principal point at the image centre, focal length px_per_m · table_distance_m,
 optical axis = −(table normal) through the table point seen at `center_px` of the real frame, image
@@ -30,6 +31,7 @@ from .inpaint import inpaint
 from .table import META_KEY, TablePlane
 
 MAX_OBJECT_HEIGHT_M = 0.30  # points higher above the table than this are not rendered
+INPAINTED_KEY = "inpainted_mask"  # set by perception.inpaint.inpaint_frame
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,19 @@ def model_view(frame: DepthFrame, view: View | dict[str, Any], focus: str = "lar
     return rectify(frame, plane, view, center_px=at)
 
 
+def zbuffer(cells: np.ndarray, z: np.ndarray, n: int, surface_m: float = 0.004) -> np.ndarray:
+    """Per cell, the mean depth of the points within `surface_m` of the nearest one (the visible
+    surface; farther points are hidden behind it): the nearest point alone would bias a noisy
+    surface toward the camera by the minimum of its noise. inf where no point lands."""
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, cells, z)
+    front = z <= nearest[cells] + surface_m
+    total = np.bincount(cells[front], weights=z[front], minlength=n)
+    count = np.bincount(cells[front], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.inf)
+
+
 def fill_from_background(depth: np.ndarray, holes: np.ndarray) -> np.ndarray:
     """Each connected hole takes the largest depth on its 1-px border (its background); holes
     without a valid border are inpainted."""
@@ -190,6 +205,9 @@ def rectify(frame: DepthFrame, plane: TablePlane, view: View | dict[str, Any],
     rr, cc = np.indices(sub.shape)
     rr, cc = rr + rows_w.start, cc + cols_w.start
     ok = np.isfinite(sub) & (sub > 0)
+    filled_in = frame.meta.get(INPAINTED_KEY)
+    if filled_in is not None and np.shape(filled_in) == d.shape:  # only measured points are moved
+        ok &= ~np.asarray(filled_in, bool)[rows_w, cols_w]
     rr, cc, zz = rr[ok].astype(np.float64), cc[ok].astype(np.float64), sub[ok]
     if supersample is None:
         ratio = view.px_per_m / pixels_per_metre(intr, plane.axis_distance_m)
@@ -197,8 +215,8 @@ def rectify(frame: DepthFrame, plane: TablePlane, view: View | dict[str, Any],
     k = int(supersample)
     offsets = (np.arange(k) + 0.5) / k - 0.5
     s = view.side
-    buf = np.full(s * s, np.inf)
     rot_t, origin = t[:3, :3], t[:3, 3]
+    cells, zs = [], []
     for dr in offsets:
         for dc in offsets:
             p = deproject(intr, rr + dr, cc + dc, zz)
@@ -208,8 +226,9 @@ def rectify(frame: DepthFrame, plane: TablePlane, view: View | dict[str, Any],
             u = np.rint(pv[keep, 0] * vintr.fx / z[keep] + vintr.cx).astype(np.int64)
             v = np.rint(pv[keep, 1] * vintr.fy / z[keep] + vintr.cy).astype(np.int64)
             inside = (u >= 0) & (u < s) & (v >= 0) & (v < s)
-            np.minimum.at(buf, v[inside] * s + u[inside], z[keep][inside])
-    depth = buf.reshape(s, s)
+            cells.append(v[inside] * s + u[inside])
+            zs.append(z[keep][inside])
+    depth = zbuffer(np.concatenate(cells), np.concatenate(zs), s * s).reshape(s, s)
     # virtual pixels whose table point lies outside the real image: table depth, not filled
     vr, vc = np.indices((s, s))
     table_pts = deproject(vintr, vr, vc, np.full((s, s), view.table_distance_m)) @ rot_t.T + origin

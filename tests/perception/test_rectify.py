@@ -110,3 +110,23 @@ def test_holes_take_their_background():
     out = fill_from_background(d, holes)
     assert np.allclose(out[5:15, 10:13], 0.7) and np.allclose(out[8, 6:8], 0.65)
     assert fill_from_background(d, np.zeros_like(holes)) is d
+
+
+def test_only_measured_points_are_moved_and_noise_is_not_pulled_forward():
+    from benchbot.perception.inpaint import inpaint_frame
+    from benchbot.perception.rectify import zbuffer
+
+    frame, t = _scene(12.0)
+    plane = fit_table(frame)
+    raw = frame.depth_m.copy()
+    raw[200:260, 0:640:2] = 0.0  # a band of missing pixels: inpainted, then never re-projected
+    filled = inpaint_frame(DepthFrame(raw, PRIME))
+    assert filled.meta["inpainted_mask"].sum() == (raw == 0).sum()
+    filled.depth_m[filled.meta["inpainted_mask"]] = 0.3  # garbage where nothing was measured
+    rect = rectify(filled, plane, VIEW)
+    assert rect.frame.depth_m.min() > 0.6  # the garbage never reaches the view
+    # the z-buffer keeps the surface's mean, not its nearest noisy sample, and hides what is behind
+    cells = np.array([0, 0, 0, 0, 1, 1])
+    z = np.array([0.700, 0.702, 0.698, 0.760, 0.5, 0.7])
+    out = zbuffer(cells, z, 3)
+    assert out[0] == pytest.approx(0.700) and out[1] == pytest.approx(0.5) and np.isinf(out[2])
