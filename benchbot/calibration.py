@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
@@ -28,6 +27,10 @@ from .errors import BenchbotError, DeviceError
 from .types import Intrinsics, Pose
 
 MIN_POSES = 3
+DEFAULT_TILT_DEG = 35.0  # board tilt of the calibration poses: ≥ 35° constrains the rotation well
+MAX_TILT_DEG = 60.0
+POSE_Z_SPAN_M = 0.06  # the calibration poses step up and down by half of this around the centre
+TOOL_DOWN = np.diag([1.0, -1.0, -1.0])  # tool z straight down, tool x along base x
 _ARUCO_DICTS = ("DICT_4X4_50", "DICT_4X4_100", "DICT_5X5_50", "DICT_5X5_100", "DICT_6X6_50", "DICT_6X6_100")
 
 
@@ -398,13 +401,10 @@ def save_calibration(path: str | Path, cal: Calibration) -> Path:
         "notes": cal.notes,
     }
     _CalibrationFile.model_validate(data)  # never write what we could not read back
-    text = "# camera-to-robot-base calibration (benchbot calibrate): p_base = T_base_camera @ p_camera\n"
-    text += yaml.safe_dump(data, sort_keys=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from .protocol import write_yaml_atomic
+
+    return write_yaml_atomic(path, data, "camera-to-robot-base calibration (benchbot calibrate): "
+                                         "p_base = T_base_camera @ p_camera")
 
 
 def load_calibration(path: str | Path) -> Calibration:
@@ -482,12 +482,13 @@ def intensity_source(camera: Any) -> ImageSource:
     return grab
 
 
-def calibration_poses(center_m: Sequence[float], n: int = 12, tilt_deg: float = 20.0, radius_m: float = 0.08,
-                      z_span_m: float = 0.06, base_rotation: np.ndarray | None = None) -> list[Pose]:
+def calibration_poses(center_m: Sequence[float], n: int = 12, tilt_deg: float = DEFAULT_TILT_DEG,
+                      radius_m: float = 0.08, z_span_m: float = POSE_Z_SPAN_M,
+                      base_rotation: np.ndarray | None = None) -> list[Pose]:
     """Arm poses around `center_m` (base frame, where the camera sees the board), with the tool
     tilted about varying horizontal axes and turned about its own axis: what a good hand-eye
     calibration needs. base_rotation: the tool orientation at zero tilt (default: pointing down)."""
-    base = np.diag([1.0, -1.0, -1.0]) if base_rotation is None else np.asarray(base_rotation, float)
+    base = TOOL_DOWN if base_rotation is None else np.asarray(base_rotation, float)
     c = np.asarray(center_m, float)
     poses = []
     for i in range(n):
@@ -558,8 +559,9 @@ def run_touch_check(arm: Any, camera: Any, board: BoardSpec, cal: Calibration, o
                     accel_mps2: float = 0.3, tool_rotation: np.ndarray | None = None,
                     intr: Intrinsics | None = None) -> CheckReport:
     """`benchbot check-calibration`: detect the board lying on the table, move the TCP to hover
-    `hover_m` above each chosen corner as predicted by the calibration, ask the operator to jog
-    it down until it touches the corner, and read back where the TCP really is."""
+    `hover_m` above each chosen corner as predicted by the calibration, switch the arm to freedrive
+    (ur_rtde teachMode: no pendant jogging, which remote control forbids) for the operator to guide
+    the TCP onto the corner by hand, read back where the TCP really is, and lift straight up."""
     intr = intr or camera.intrinsics
     obs = detect_board(intensity_source(camera)(), board, intr)
     if obs is None:
@@ -567,47 +569,74 @@ def run_touch_check(arm: Any, camera: Any, board: BoardSpec, cal: Calibration, o
                           "lay the board flat on the table in view of the camera")
     cam_pts = board_points_in_camera(obs, board, indices)
     pred = transform_points(cal.T_base_camera, cam_pts)
-    rot = np.diag([1.0, -1.0, -1.0]) if tool_rotation is None else tool_rotation
+    rot = TOOL_DOWN if tool_rotation is None else tool_rotation
     touched = []
     for k, p in zip(indices, pred):
         arm.move_linear(Pose(p + np.array([0.0, 0.0, hover_m]), rot, "base"), speed_mps, accel_mps2)
-        if not operator.confirm(f"Jog the TCP down onto board corner {k} (it hovers {hover_m * 1000:.0f} mm "
-                                "above the predicted point), then confirm"):
-            raise BenchbotError("calibration check cancelled by the operator", "run it again when ready")
-        touched.append(arm.current_pose().position_m)
+        touched.append(_touch_by_hand(arm, operator, k, hover_m))
+        here = arm.current_pose()
+        arm.move_linear(Pose(here.position_m + np.array([0.0, 0.0, hover_m]), here.rotation, "base"),
+                        speed_mps, accel_mps2)
     return check_calibration(cal.T_base_camera, cam_pts, np.array(touched))
+
+
+def _touch_by_hand(arm: Any, operator: Any, corner: int, hover_m: float) -> np.ndarray:
+    """Freedrive on, the operator guides the TCP onto the corner and confirms, freedrive off
+    (the arm then holds still); the TCP position there."""
+    arm.start_freedrive()
+    try:
+        ok = operator.confirm(f"Freedrive is on: guide the TCP by hand onto board corner {corner} (it hovers "
+                              f"{hover_m * 1000:.0f} mm above the predicted point), hold it there and confirm")
+    finally:
+        arm.end_freedrive()
+    if not ok:
+        raise BenchbotError("calibration check cancelled by the operator", "run it again when ready")
+    return arm.current_pose().position_m
 
 
 # ---------------------------------------------------------------- the CLI workflows
 
 def calibrate_hardware(hw_path: str | Path, out: str | Path | None = None, n_poses: int = 12,
-                       tilt_deg: float = 20.0, center_m: Sequence[float] | None = None,
+                       tilt_deg: float = DEFAULT_TILT_DEG, center_m: Sequence[float] | None = None,
                        board: BoardSpec | None = None, speed_mps: float = 0.1, settle_s: float = 0.5,
-                       arm_factory: Callable[[Any], Any] | None = None,
+                       arm_factory: Callable[..., Any] | None = None,
                        camera_factory: Callable[[Any], Any] | None = None,
                        sleep: Callable[[float], None] | None = None) -> tuple[Calibration, HandEyeResult, Path]:
-    """`benchbot calibrate`: home, wave the board through `n_poses` poses around the centre
-    (`--center` or the config's calibration_center_m), home, solve and save the calibration
-    (to `out`, else the config's `calibration:` path, else calibration.yaml beside the config)."""
+    """`benchbot calibrate`: home, hold the board at the centre (`--center` or the config's
+    calibration_center_m) and refuse if the camera cannot range it there, wave it through `n_poses`
+    poses tilted `tilt_deg`, home, solve and save the calibration (to `out`, else the config's
+    `calibration:` path, else calibration.yaml beside the config). The safety gate allows the tilt.
+    `arm_factory(hw, **safety_limit_overrides)` builds the gated arm (default: make_gated_arm)."""
     import time
 
+    from .calibration_range import check_board_distance, measure_board_distance
     from .cameras import make_camera
     from .hardware import load_hardware, make_gated_arm
+    from .harness.safety import DEFAULT_MAX_TILT_DEG
 
     hw = load_hardware(hw_path)
     center = center_m if center_m is not None else hw.calibration_center_m
     if center is None:
         raise BenchbotError("no calibration centre: where should the robot show the board to the camera?",
                             "set calibration_center_m in the hardware YAML or pass --center x,y,z")
+    if not 0.0 < tilt_deg <= MAX_TILT_DEG:
+        raise BenchbotError(f"calibration tilt {tilt_deg}° outside (0, {MAX_TILT_DEG:.0f}]°",
+                            f"use --tilt {DEFAULT_TILT_DEG:.0f} (≥ 35° constrains the camera rotation well)")
     board = board or BoardSpec()
     path = Path(out) if out else Path(hw.calibration) if hw.calibration else Path(hw_path).parent / "calibration.yaml"
     pause = sleep or time.sleep
     camera = (camera_factory or make_camera)(hw)
     try:
-        arm = (arm_factory or make_gated_arm)(hw)
+        arm = (arm_factory or make_gated_arm)(hw, max_tilt_deg=max(DEFAULT_MAX_TILT_DEG, tilt_deg))
         try:
             arm.home()
             poses = calibration_poses(center, n_poses, tilt_deg)
+            distance = measure_board_distance(arm, camera, board, center, speed_mps, lambda: pause(settle_s))
+            try:
+                check_board_distance(distance, hw.camera.kind, hw.camera.depth_mode, POSE_Z_SPAN_M)
+            except BenchbotError:
+                arm.home()
+                raise
             serial = hw.camera.serial or getattr(camera, "serial", None)
             cal, res = run_calibration(arm, camera, poses, board, speed_mps=speed_mps,
                                        settle=lambda: pause(settle_s), camera_serial=serial,
@@ -626,8 +655,9 @@ def check_hardware(hw_path: str | Path, operator: Any, indices: Sequence[int] = 
                    board: BoardSpec | None = None, hover_m: float = 0.03,
                    arm_factory: Callable[[Any], Any] | None = None,
                    camera_factory: Callable[[Any], Any] | None = None) -> CheckReport:
-    """`benchbot check-calibration`: touch chosen corners of the board lying on the table and
-    compare with the calibration's prediction (default corners: the four outer ones of a 7×5 ChArUco)."""
+    """`benchbot check-calibration`: touch chosen corners of the board lying on the table (guiding
+    the TCP by hand in freedrive) and compare with the calibration's prediction (default corners:
+    the four outer ones of a 7×5 ChArUco)."""
     from .cameras import make_camera
     from .hardware import load_hardware, make_gated_arm, require_calibration
 
@@ -640,8 +670,6 @@ def check_hardware(hw_path: str | Path, operator: Any, indices: Sequence[int] = 
         try:
             arm.home()
             report = run_touch_check(arm, camera, board, cal, operator, indices, hover_m)
-            arm.move_linear(Pose(arm.current_pose().position_m + np.array([0.0, 0.0, hover_m]),
-                                 arm.current_pose().rotation, "base"), 0.05, 0.3)
             arm.home()
         finally:
             arm.close()

@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import BenchbotError
+from .errors import BenchbotError, check_loopback, check_number
 from .protocol import default_protocol_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="benchbot — benchmark grasp detectors on a real or simulated robot (GQ-STN paper protocol).")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, emoji=False)  # no :emoji: codes in paths and names a user typed
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 DEFAULT_DB = Path("results/benchbot.db")
 DEFAULT_RESULTS = Path("results")
@@ -28,6 +28,17 @@ DbOpt = typer.Option(DEFAULT_DB, "--db", help="SQLite results database.")
 
 def _protocol(path: Optional[Path]) -> Path:
     return path or default_protocol_path()
+
+
+def _say(text: str) -> None:
+    """Print a line that holds user text (paths, names, ids) as it is: no markup, no highlighting."""
+    out.print(text, markup=False, highlight=False)
+
+
+def _counts(**limits: tuple[int, int, int]) -> None:
+    """Refuse a count option outside its range: name=(value, lowest, highest); `--` form in the message."""
+    for name, (value, lo, hi) in limits.items():
+        check_number(f"--{name.replace('_', '-')}", value, lo, hi, integer=True)
 
 
 @app.command()
@@ -48,6 +59,10 @@ def run(protocol: Optional[Path] = ProtocolOpt,
         max_trials: Optional[int] = typer.Option(None, "--max-trials", help="Stop after N attempts."),
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Robust label threshold on q."),
         no_robustness: bool = typer.Option(False, "--no-robustness", help="Do not run the GQ-CNN evaluator."),
+        console: bool = typer.Option(False, "--console", help="Serve the operator console page (for a tablet)."),
+        console_host: str = typer.Option("127.0.0.1", "--console-host",
+                                         help="Serve the console on this address (not loopback: network-reachable)."),
+        console_port: int = typer.Option(8765, "--console-port", help="Console port (0: any free one)."),
         ) -> None:
     """Run (or resume) the benchmark.
 
@@ -56,6 +71,7 @@ def run(protocol: Optional[Path] = ProtocolOpt,
     * `benchbot run --sim` — the whole schedule on replayed frames (no robot needed)
     * `benchbot run --backend mujoco` — the whole protocol in MuJoCo physics
     * `benchbot run --hardware hw.yaml --method gqstn` — GQ-STN's trials on the real robot
+    * `benchbot run --hardware hw.yaml --console` — plus the operator console page (see `benchbot console`)
     """
     from .harness.operator import ConsoleOperator
     from .harness.runner import RunConfig, Runner
@@ -70,12 +86,19 @@ def run(protocol: Optional[Path] = ProtocolOpt,
                     hardware=hardware, outcomes_csv=outcomes, assume_yes=yes, max_trials=max_trials,
                     threshold=threshold, evaluator="none" if no_robustness else None)
     operator = None if outcomes else ConsoleOperator(err, assume_yes=yes)
-    summary = Runner(cfg, operator=operator, console=err).run()
+    if console:
+        from .cli_console import run_with_console
+
+        summary = run_with_console(cfg, operator, err, console_host, console_port)
+    else:
+        summary = Runner(cfg, operator=operator, console=err).run()
+    if summary.run_id is None:  # stopped during start-up
+        raise typer.Exit(130)
     err.print(f"run {summary.run_id}: {summary.finals} judged, {summary.aborted} aborted, "
-              f"{summary.voided} voided this session; {summary.pending} trial(s) pending")
+              f"{summary.voided} voided this session; {summary.pending} trial(s) pending", markup=False)
     for m, why in summary.unavailable.items():
-        err.print(f"[yellow]unavailable:[/] {m}: {escape(why)}")
-    err.print(f"report: benchbot report --db {db} --run {summary.run_id}")
+        err.print(f"[yellow]unavailable:[/] {escape(m)}: {escape(why)}")
+    err.print(f"report: benchbot report --db {db} --run {summary.run_id}", markup=False)
     if summary.interrupted:
         raise typer.Exit(130)
 
@@ -83,22 +106,20 @@ def run(protocol: Optional[Path] = ProtocolOpt,
 @app.command()
 def report(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: the latest)."),
            db: Path = DbOpt,
-           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json | html."),
+           fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json | html | pdf."),
            by_object: bool = typer.Option(False, "--by-object", help="Add the method × object table."),
            compare_paper: bool = typer.Option(False, "--compare-paper", help="Show the paper's Table II beside."),
+           out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (pdf needs it)."),
+           results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Artifacts folder (html/pdf gallery)."),
            ) -> None:
-    """Print Table II (success rate with Wilson CI, robust prediction rate, detection time) for a run.
+    """Print Table II (success rate with Wilson CI, robust prediction rate, detection time) and the
+    paired method comparisons for a run; html/pdf: one page with plots and a grasp gallery.
 
-    Example: `benchbot report --by-object --compare-paper`
+    Examples: `benchbot report --by-object --compare-paper`, `benchbot report --format html -o report.html`
     """
-    from .report import build_report, render
-    from .store import Store
+    from .cli_results import report_command
 
-    if not db.is_file():
-        raise BenchbotError(f"{db}: no results database", "run `benchbot run --sim` first or pass --db")
-    with Store(db, readonly=True) as store:
-        rep = build_report(store, run_id, by_object=by_object, compare_paper=compare_paper)
-    out.print(render(rep, fmt), markup=False, highlight=False, soft_wrap=True)
+    report_command(db, run_id, fmt, by_object, compare_paper, out_file, results, out)
 
 
 @app.command()
@@ -112,9 +133,10 @@ def runs(db: Path = DbOpt) -> None:
         rows = store.list_runs()
     table = Table("run", "created", "protocol", "backend", "outcomes", "status", "done", "aborted", "pending",
                   "voided")
-    for r in rows:
-        table.add_row(*(str(r.get(k, "")) for k in ("run_id", "created_at", "protocol", "backend", "outcome_source",
-                                                     "status", "done", "aborted", "pending", "voided")))
+    for r in rows:  # text from the database is data, never rich markup
+        table.add_row(*(escape(str(r.get(k, ""))) for k in ("run_id", "created_at", "protocol", "backend",
+                                                             "outcome_source", "status", "done", "aborted", "pending",
+                                                             "voided")))
     out.print(table)
 
 
@@ -131,8 +153,8 @@ def validate(protocol: Optional[Path] = typer.Argument(None, help="Protocol YAML
     loaded = load_protocol(_protocol(protocol), objects)
     check_methods(loaded.protocol.methods, str(loaded.path))
     n = len(make_schedule(loaded))
-    out.print(f"ok: {loaded.path} — {len(loaded.objects)} objects × {loaded.protocol.trials_per_object} trials × "
-              f"{len(loaded.protocol.methods)} methods = {n} trials (hash {loaded.protocol_hash})")
+    _say(f"ok: {loaded.path} — {len(loaded.objects)} objects × {loaded.protocol.trials_per_object} trials × "
+         f"{len(loaded.protocol.methods)} methods = {n} trials (hash {loaded.protocol_hash})")
 
 
 @app.command()
@@ -181,7 +203,7 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
               out_path: Optional[Path] = typer.Option(None, "--out", help="Calibration YAML to write."),
               poses: int = typer.Option(12, "--poses", help="Number of arm poses."),
               center: Optional[str] = typer.Option(None, "--center", help="Board centre x,y,z in the base frame (m)."),
-              tilt: float = typer.Option(20.0, "--tilt", help="Board tilt range (degrees)."),
+              tilt: float = typer.Option(35.0, "--tilt", help="Board tilt of the calibration poses (degrees)."),
               print_board: Optional[Path] = typer.Option(None, "--print-board", help="Write a printable board PNG."),
               dpi: int = typer.Option(300, "--dpi"),
               ) -> None:
@@ -190,25 +212,59 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
     Examples: `benchbot calibrate --print-board board.png`, then `benchbot calibrate --hardware hw.yaml`
     """
     from .calibration import BoardSpec, calibrate_hardware, save_board_image
+    from .detect import check_output_file
 
     if print_board is not None:
+        _counts(dpi=(dpi, 72, 1200))
+        check_output_file(print_board, ".png", "--print-board board.png")
         path = save_board_image(print_board, BoardSpec(), dpi)
-        out.print(f"board written to {path} (print at 100 % scale, measure a square)")
+        _say(f"board written to {path} (print at 100 % scale, measure a square)")
         return
     if hardware is None:
         raise BenchbotError("calibrate needs --hardware FILE (or --print-board PNG)", "pass --hardware hw.yaml")
-    c = [float(v) for v in center.split(",")] if center else None
-    if c is not None and len(c) != 3:
-        raise BenchbotError(f"--center '{center}' is not x,y,z", "e.g. --center 0.45,0,0.25")
+    c = _xyz(center) if center else None
     cal, res, path = calibrate_hardware(hardware, out_path, n_poses=poses, tilt_deg=tilt, center_m=c)
-    out.print(f"calibration written to {path}: residual {res.residual_mm:.2f} mm / {res.residual_deg:.3f}° RMS "
-              f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
+    _say(f"calibration written to {path}: residual {res.residual_mm:.2f} mm / {res.residual_deg:.3f}° RMS "
+         f"over {cal.n_poses} poses; rejected poses: {res.rejected or 'none'}")
+
+
+def _xyz(text: str) -> list[float]:
+    """'x,y,z' in metres → three finite floats, or a one-line error."""
+    import math
+
+    try:
+        c = [float(v) for v in text.split(",")]
+    except ValueError:
+        c = []
+    if len(c) != 3 or not all(math.isfinite(v) for v in c):
+        raise BenchbotError(f"--center '{text}' is not x,y,z in metres", "e.g. --center 0.45,0,0.15 (base frame)")
+    return c
+
+
+@app.command("calibrate-gripper")
+def calibrate_gripper_cmd(hardware: Path = HardwareOpt,
+                          out_path: Optional[Path] = typer.Option(None, "--out", help="Gripper calibration YAML to write."),
+                          ) -> None:
+    """Measure where the 2F-85's fingers stop: close fully and open fully with EMPTY jaws, read gPO.
+
+    Writes --out, else gripper.calibration, else gripper_calibration.yaml beside the hardware YAML.
+    Example: `benchbot calibrate-gripper --hardware hw.yaml`
+    """
+    from .hardware import calibrate_gripper_hardware
+
+    err.print("the gripper closes and opens fully: keep the jaws empty and fingers clear", markup=False)
+    cal, path = calibrate_gripper_hardware(hardware, out_path)
+    out.print(f"gripper calibration written to {path}: open gPO {cal.open_position}, closed gPO "
+              f"{cal.closed_position} (0x{cal.closed_position:02X}); set gripper.calibration to it", markup=False)
 
 
 @app.command("check-calibration")
 def check_calibration_cmd(hardware: Path = HardwareOpt,
                           tolerance_mm: float = typer.Option(5.0, "--tolerance-mm")) -> None:
-    """Touch board corners with the TCP and compare with where the calibration predicts them."""
+    """Touch board corners with the TCP and compare with where the calibration predicts them.
+
+    The arm hovers above each predicted corner, then switches to freedrive: guide the TCP onto the
+    corner by hand and confirm (no pendant jogging needed)."""
     from .calibration import check_hardware
     from .harness.operator import ConsoleOperator
 
@@ -232,8 +288,12 @@ def record(hardware: Path = HardwareOpt,
     """Capture frames from the configured camera into a recording folder (input of `run --sim --recording`)."""
     from .hardware import record_from_hardware
 
+    _counts(frames=(frames, 1, 100_000))
+    check_number("--interval", interval, 0.0, 3600.0, fix="use seconds between 0 and 3600")
+    if fmt not in ("png", "npy"):
+        raise BenchbotError(f"unknown recording format '{fmt}'", "use png (16-bit mm) or npy (float32 m)")
     path = record_from_hardware(hardware, out_dir, frames, interval, fmt, notes)
-    out.print(f"recorded {frames} frame(s) to {path}")
+    _say(f"recorded {frames} frame(s) to {path}")
 
 
 emulate_app = typer.Typer(help="Protocol-level emulators other software can connect to.", no_args_is_help=True)
@@ -241,7 +301,7 @@ app.add_typer(emulate_app, name="emulate")
 
 
 @emulate_app.command("gripper")
-def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
+def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
                     port: int = typer.Option(5020, "--port", help="0 picks a free port."),
                     framing: str = typer.Option("tcp", "--framing", help="tcp | rtu-tcp | serial."),
                     serial_port: Optional[str] = typer.Option(None, "--serial-port"),
@@ -256,6 +316,12 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host"),
     """
     from .grippers.robotiq_emulator import serve_emulator
 
+    _counts(port=(port, 0, 65535), baudrate=(baudrate, 1, 10_000_000))
+    check_number("--time-scale", time_scale, 1e-3, 1e3)
+    if framing != "serial":
+        check_loopback("--host", host)
+    if object_width_m is not None:
+        check_number("--object-width-m", object_width_m, 0.0, 0.2, fix="use the object's width in metres, e.g. 0.05")
     serve_emulator(host, port, framing, time_scale, object_width_m, serial_port=serial_port, baudrate=baudrate,
                    on_ready=lambda h: err.print(f"emulated Robotiq 2F-85 on {h.address} ({framing}, unit "
                                                 f"{h.device_id}) — Ctrl-C to stop"))
@@ -272,6 +338,10 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
     """
     from .arms.rtde_emulator import run_rtde_emulator
 
+    check_number("--time-scale", time_scale, 1e-3, 1e3)
+    check_loopback("--host", host)
+    if table_z_m is not None:
+        check_number("--table-z-m", table_z_m, -2.0, 2.0, fix="use the table height in metres in the base frame")
     run_rtde_emulator(host, echo=lambda m: err.print(m, markup=False), time_scale=time_scale, table_z_m=table_z_m)
 
 
@@ -283,25 +353,37 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
             grasps_per_image: int = typer.Option(50, "--grasps-per-image"),
             perturbations: int = typer.Option(4, "--perturbations", help="Extra perturbed trials per grasp."),
             objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: training objects)."),
+            exclude_objects: Optional[Path] = typer.Option(None, "--exclude-objects", help="Objects YAML whose ids are "
+                                                         "never drawn (e.g. benchbot/data/heldout_objects.yaml)."),
             progress: bool = typer.Option(True, "--progress/--no-progress"),
+            randomize: bool = typer.Option(False, "--randomize", help="Domain randomisation: sensor, camera tilt "
+                                           "and height, 1–5 objects, distractors, fingers in view (docs/readme/sim.md)."),
+            sensors: Optional[str] = typer.Option(None, "--sensors", help="With --randomize: comma-separated "
+                                                  "sensors (default: kinect2,primesense,d415,d435,azure-nfov)."),
             ) -> None:
     """Generate a physics-labelled synthetic dataset in Dex-Net 2.0's format (resumable, sharded by seed).
 
     Example: `benchbot datagen datasets/train --images 1000 --workers 2 --perturbations 1`
     """
     from .sim.datagen import generate
+    from .sim.randomize import Randomization
     from .train_objects import training_objects
 
-    objects_file, ids = training_objects(objects)
+    if sensors and not randomize:
+        raise BenchbotError("--sensors needs --randomize", "add --randomize or drop --sensors")
+    rnd = None
+    if randomize:
+        rnd = Randomization(sensors=tuple(s.strip() for s in sensors.split(","))) if sensors else Randomization()
+    objects_file, ids = training_objects(objects, exclude_objects)
     meta = generate(out_dir, n_images=images, seed_start=seed_start, workers=workers,
                     grasps_per_image=grasps_per_image, perturbations=perturbations, progress=progress,
-                    objects_file=objects_file, object_ids=ids)
+                    objects_file=objects_file, object_ids=ids, randomize=rnd)
     _print_counts(out_dir, meta)
 
 
 def _print_counts(out_dir: Path, meta: dict) -> None:
     counts = meta.get("counts") or {}
-    out.print(f"{out_dir}: {counts.get('images')} images, {counts.get('grasps')} labelled grasps")
+    _say(f"{out_dir}: {counts.get('images')} images, {counts.get('grasps')} labelled grasps")
 
 
 @app.command("datagen-merge")
@@ -357,7 +439,7 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                       limit_val=limit_val, augment=augment, target=target, view_m=view_m,
                       model_overrides=model_overrides(kind, input_size, width, coords, position_sigma, refine))
     result = train_model(kind, data, out_dir, cfg)
-    out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
+    _say(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
 
 
 @app.command("eval")
@@ -378,26 +460,34 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
     Examples: `benchbot eval gqstn multigrasp --data datasets/train`,
     `benchbot eval gqstn gqstn-refine multigrasp --frames benchbot/data/recordings/default`
     """
-    from .detect import parse_options
+    from .detect import detector_options, parse_options
     from .train.evaluate import evaluate
 
+    if fmt not in ("md", "csv", "json"):
+        raise BenchbotError(f"unknown format '{fmt}'", "use md, csv or json")
+    if limit is not None:
+        _counts(limit=(limit, 1, 10**9))
     if bool(frames) == (data is not None):
         raise BenchbotError("give either --data (a dataset) or --frames (recordings)", "e.g. --frames "
                             "benchbot/data/recordings/default")
+    extra = [b for b in ((("prop-gqcnn", "centroid") if frames else ("centroid",)) if baselines else ())
+             if b not in models]
+    paths = parse_options(weights, "--weights")
+    for name, path in paths.items():
+        if name not in [*models, *extra]:
+            raise BenchbotError(f"--weights {name}=…: {name} is not evaluated", "evaluate it too, or drop that --weights")
+        detector_options(name, {"weights": path})  # refuses detectors that take no weights
     if frames:
         from .eval_frames import evaluate_frames, frames_acceptance
 
-        extra = [b for b in (("prop-gqcnn", "centroid") if baselines else ()) if b not in models]
-        opts = {k: {"weights": str(v)} for k, v in parse_options(weights).items()}
-        result = evaluate_frames(frames, [*models, *extra], limit=limit, options=opts)
+        result = evaluate_frames(frames, [*models, *extra], limit=limit,
+                                 options={k: {"weights": v} for k, v in paths.items()})
         out.print(result.render(fmt), markup=False, highlight=False)
         if fmt == "md":
             for check, ok in frames_acceptance(result).items():
                 out.print(f"{'met' if ok else 'NOT met'}: {check}", markup=False, highlight=False)
         return
-
-    table = evaluate(models, data, weights={k: str(v) for k, v in parse_options(weights).items()},
-                     baselines=("centroid",) if baselines else (), split=split, limit=limit)
+    table = evaluate(models, data, weights=paths, baselines=extra, split=split, limit=limit)
     out.print(table.render(fmt), markup=False, highlight=False)
 
 
@@ -408,8 +498,11 @@ def gqcnn_convert(src: Path = typer.Argument(..., help="Berkeley GQ-CNN release 
     """Convert a Berkeley GQ-CNN release (e.g. GQCNN-2.0) into benchbot's weights_only .pt format."""
     from .models.weights import convert_release
 
+    from .detect import check_output_file
+
+    check_output_file(dst, ".pt", "gqcnn-4.0-pj.pt")
     path = convert_release(src, dst, name)
-    out.print(f"written {path}")
+    _say(f"written {path}")
 
 
 @app.command("calibrate-threshold")
@@ -418,8 +511,10 @@ def calibrate_threshold_cmd(run_id: Optional[str] = typer.Option(None, "--run", 
     """Pick the robustness threshold that best separates judged successes from failures in a run
     (real or physics outcomes); recorded in the run's events. Use it with `run --threshold`."""
     from .robustness import calibrate_threshold
-    from .store import Store
+    from .store import Store, check_run_id
 
+    if run_id is not None:
+        check_run_id(run_id)
     if not db.is_file():
         raise BenchbotError(f"{db}: no results database", "pass --db")
     with Store(db) as store:
@@ -446,6 +541,7 @@ def bench_perception(candidates: int = typer.Option(1000, "--candidates"),
     prop-gqcnn on the shipped recordings (the 1 s target)."""
     from .bench_perception import run_benchmark, shipped_recordings
 
+    _counts(candidates=(candidates, 1, 100_000), repeats=(repeats, 1, 1000))
     if recordings_only:
         res = shipped_recordings()
         out.print(f"prop-gqcnn ({res['shipped_runtime']}) on {res['shipped_frames']} shipped frames: median "
@@ -474,6 +570,7 @@ def bench_gqcnn(n: int = typer.Option(1000, "--n"), repeats: int = typer.Option(
     """Crop extraction and GQ-CNN 2.0 / 4.0-PJ forward at batch 1 and n."""
     from .bench_gqcnn import run_benchmark
 
+    _counts(n=(n, 1, 100_000), repeats=(repeats, 1, 1000))
     run_benchmark(n=n, repeats=repeats)  # prints its own table
 
 
@@ -482,6 +579,7 @@ def bench_models(repeats: int = typer.Option(10, "--repeats"), threads: int = ty
     """GQ-STN and MultiGrasp detect latency per stage (paper, small and shipped architectures)."""
     from .bench_models import run_benchmark
 
+    _counts(repeats=(repeats, 1, 1000), threads=(threads, 1, 256))
     run_benchmark(("paper", "small", "shipped"), repeats=repeats, threads=threads)
 
 
@@ -491,7 +589,13 @@ def bench_sim(trials: int = typer.Option(12, "--trials"), images: int = typer.Op
     """Depth render, one grasp trial, the 180-trial physics run and datagen throughput."""
     from .sim.bench import run_benchmark
 
+    _counts(trials=(trials, 1, 10_000), images=(images, 1, 10_000), workers=(workers, 1, 256))
     run_benchmark(n_trials=trials, datagen_images=images, workers=workers, echo=lambda m: out.print(m, markup=False))
+
+
+from .cli_console import register as _register_console  # noqa: E402  (`console`, `bench console`)
+
+_register_console(app, bench_app)
 
 
 def main() -> None:
@@ -513,6 +617,10 @@ def main() -> None:
             sys.exit(2)
         raise
 
+
+from .cli_results import register as _register_results  # noqa: E402 - compare, export, merge, browse, bench report
+
+_register_results(app, bench_app)
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,13 @@
 """`benchbot doctor`: check a workcell before a run. Pure functions returning `CheckResult`s;
-the CLI prints them as a table. Every check is bounded in time and never raises."""
+the CLI prints them as a table. Every check has a total deadline (not just a timeout per socket
+read) and never raises: a check still running at its deadline is reported FAIL and abandoned."""
 from __future__ import annotations
 
 import datetime as dt
 import importlib
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +20,9 @@ from .hardware import HardwareConfig
 RTDE_PORT = 30004  # UR controller's RTDE interface
 DASHBOARD_PORT = 29999  # UR dashboard server (robot mode, safety mode)
 CALIBRATION_MAX_AGE_DAYS = 30.0
+MAX_REPLY_BYTES = 4096  # a dashboard reply line longer than this is not a UR dashboard
+# Total seconds per group of checks (a camera needs time to start streaming).
+DEADLINES_S = {"robot": 10.0, "home": 10.0, "gripper": 10.0, "camera": 30.0, "calibration": 10.0}
 
 
 @dataclass(frozen=True)
@@ -39,14 +45,57 @@ def tcp_reachable(host: str, port: int, timeout_s: float = 1.0) -> tuple[bool, s
         return False, f"{host}:{port}: {e.strerror or e}"
 
 
-def dashboard_query(host: str, command: str, port: int = DASHBOARD_PORT, timeout_s: float = 1.0) -> str:
-    """One UR dashboard command → its reply line (raises OSError on network problems)."""
-    with socket.create_connection((host, port), timeout=timeout_s) as s:
-        f = s.makefile("rw", encoding="utf-8", newline="\n")
-        f.readline()  # greeting: "Connected: Universal Robots Dashboard Server"
-        f.write(command + "\n")
-        f.flush()
-        return f.readline().strip()
+def dashboard_query(host: str, command: str, port: int = DASHBOARD_PORT, timeout_s: float = 1.0,
+                    deadline: float | None = None) -> str:
+    """One UR dashboard command → its reply line. Raises OSError on network problems, and
+    TimeoutError once `deadline` (a `time.monotonic()` value; default now + timeout_s) passes,
+    even if the server keeps trickling bytes."""
+    deadline = time.monotonic() + timeout_s if deadline is None else deadline
+    with socket.create_connection((host, port), timeout=_left(deadline)) as s:
+        _read_line(s, deadline)  # greeting: "Connected: Universal Robots Dashboard Server"
+        s.sendall(command.encode() + b"\n")
+        return _read_line(s, deadline)
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no complete reply before the deadline")
+    return left
+
+
+def _read_line(s: socket.socket, deadline: float) -> str:
+    buf = b""
+    while b"\n" not in buf:
+        if len(buf) > MAX_REPLY_BYTES:
+            raise OSError(f"reply longer than {MAX_REPLY_BYTES} bytes without a line end")
+        s.settimeout(_left(deadline))
+        chunk = s.recv(256)
+        if not chunk:
+            raise OSError("connection closed before a full reply line")
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+
+
+def bounded(name: str, deadline_s: float, fix: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    """Run `check` in a daemon thread for at most `deadline_s`; past it (a hung driver call cannot
+    be interrupted from Python) report FAIL and leave the thread behind. Exceptions become FAILs."""
+    box: list[list[CheckResult]] = []
+
+    def work() -> None:
+        try:
+            box.append(check())
+        except BenchbotError as e:
+            box.append([CheckResult(name, False, e.message, e.fix)])
+        except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
+            box.append([CheckResult(name, False, f"{type(e).__name__}: {e}", fix)])
+
+    t = threading.Thread(target=work, name=f"doctor-{name}", daemon=True)
+    t.start()
+    t.join(deadline_s)
+    if t.is_alive() or not box:
+        return [CheckResult(name, False, f"no result within {deadline_s:g} s (check abandoned)", fix)]
+    return box[0]
 
 
 def _importable(module: str) -> bool:
@@ -63,7 +112,7 @@ def default_gripper_factory(cfg: HardwareConfig) -> Any:
     from .grippers.robotiq import make_gripper
     from .hardware import robotiq_config
 
-    return make_gripper(robotiq_config(cfg, retries=0))
+    return make_gripper(robotiq_config(cfg, retries=0, require_calibration=False))
 
 
 def default_camera_factory(cfg: HardwareConfig) -> Any:
@@ -95,9 +144,14 @@ def check_robot(cfg: HardwareConfig, timeout_s: float = 1.0, rtde_port: int = RT
 
 
 def _robot_state(host: str, port: int, timeout_s: float) -> CheckResult:
+    deadline = time.monotonic() + 2 * timeout_s  # both queries together
     try:
-        mode = dashboard_query(host, "robotmode", port, timeout_s)
-        safety = dashboard_query(host, "safetymode", port, timeout_s)
+        mode = dashboard_query(host, "robotmode", port, timeout_s, deadline)
+        safety = dashboard_query(host, "safetymode", port, timeout_s, deadline)
+    except TimeoutError:
+        return CheckResult("robot state", False, f"dashboard server {host}:{port} sent no full reply within "
+                           f"{2 * timeout_s:g} s", "check robot.host is the UR controller and its dashboard "
+                           "server (port 29999) answers; on e-Series enable remote control")
     except OSError as e:
         return CheckResult("robot state", False, f"dashboard server {host}:{port}: {e}",
                            "check the network; on e-Series enable remote control")
@@ -145,8 +199,9 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
             return out
         out.append(CheckResult("gripper reachable", True, f"serial port {port} present"))
     else:
-        host = g.host or cfg.robot.host or "127.0.0.1"
-        ok, detail = tcp_reachable(host, g.port, timeout_s)
+        from .grippers.robotiq import DEFAULT_PORTS
+
+        ok, detail = tcp_reachable(g.host or "", g.port or DEFAULT_PORTS[g.transport], timeout_s)
         out.append(CheckResult("gripper reachable", ok, f"Modbus {g.transport} {detail}", "" if ok else
                                "power the gripper; for rtu-tcp install/enable the UR RS485 URCap; check host/port"))
         if not ok:
@@ -164,6 +219,24 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
     else:
         out.append(CheckResult("gripper status", True, f"activated, opening {st.position_m * 1000:.0f} mm"))
     return out
+
+
+def check_gripper_calibration(cfg: HardwareConfig) -> list[CheckResult]:
+    """The finger stops file of a Modbus gripper (runs refuse to start without it)."""
+    from .grippers.robotiq_calibration import FIX, load_gripper_calibration
+
+    g = cfg.gripper
+    if g.kind == "dryrun":
+        return []
+    if not g.calibration:
+        return [CheckResult("gripper calibration", False, "no gripper.calibration in the hardware config",
+                            f"{FIX} and set gripper.calibration to its output")]
+    try:
+        cal = load_gripper_calibration(g.calibration)
+    except BenchbotError as e:
+        return [CheckResult("gripper calibration", False, e.message, e.fix)]
+    return [CheckResult("gripper calibration", True, f"{Path(g.calibration).name}: open gPO {cal.open_position}, "
+                        f"closed gPO {cal.closed_position} (0x{cal.closed_position:02X}), {cal.created_at}")]
 
 
 _CAMERA_MODULES = {"kinect2": ("freenect2", "pip install 'benchbot[kinect2]' (needs libfreenect2 built from source)"),
@@ -201,6 +274,35 @@ def check_camera(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] |
     return out
 
 
+def check_home(cfg: HardwareConfig) -> list[CheckResult]:
+    """The configured home (forward kinematics of robot.home_joints_rad with robot.tcp_offset): TCP and
+    fingertips inside the workspace, above the table, outside the base keep-out, tool down within the
+    tilt limit, wrist and flange inside the box; and the straight line from home to where the camera
+    looks (calibration_center_m) clear of the keep-out, as the first move of a run will be."""
+    from .arms.ur_kinematics import arm_points
+    from .harness.safety import SafetyGate, SafetyLimits, tilt_deg
+    from .types import Pose
+
+    limits = SafetyLimits(workspace_min_m=cfg.workspace.min_m, workspace_max_m=cfg.workspace.max_m,
+                          table_z_m=cfg.table_z_m)
+    gate = SafetyGate(limits)
+    tcp, points = arm_points(cfg.robot.home_joints_rad, cfg.robot.tcp_offset)
+    home = Pose.from_matrix(tcp)
+    x, y, z = (float(v) for v in home.position_m)
+    detail = f"home TCP at ({x:.3f}, {y:.3f}, {z:.3f}) m, tool {tilt_deg(home.rotation):.1f}° from straight down"
+    speed, accel = limits.max_speed_mps, limits.max_accel_mps2
+    reason = gate.violation(home, speed, accel) or gate.arm_violation(home, points)
+    c = cfg.calibration_center_m
+    if reason is None and c is not None:
+        reason = gate.violation(Pose(np.array([c[0], c[1], z]), home.rotation), speed, accel, start=home)
+        reason = reason and f"the way from home to calibration_center_m: {reason}"
+    if reason is not None:
+        return [CheckResult("home posture", False, f"{detail}: {reason}",
+                            "set robot.home_joints_rad to a tool-down posture beside the workspace "
+                            "(see benchbot/data/hardware.example.yaml)")]
+    return [CheckResult("home posture", True, f"{detail}, inside every safety limit")]
+
+
 def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
                            max_age_days: float = CALIBRATION_MAX_AGE_DAYS) -> list[CheckResult]:
     from .calibration import load_calibration
@@ -234,10 +336,20 @@ def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
 def run_checks(cfg: HardwareConfig, gripper_factory: Callable[[HardwareConfig], Any] | None = None,
                camera_factory: Callable[[HardwareConfig], Any] | None = None, timeout_s: float = 1.0,
                now: dt.datetime | None = None, rtde_port: int = RTDE_PORT,
-               dashboard_port: int = DASHBOARD_PORT) -> list[CheckResult]:
-    """All checks for one hardware config, in the order a person would fix them."""
-    return [*check_robot(cfg, timeout_s, rtde_port, dashboard_port), *check_gripper(cfg, gripper_factory, timeout_s),
-            *check_camera(cfg, camera_factory), *check_calibration_file(cfg, now)]
+               dashboard_port: int = DASHBOARD_PORT, deadlines_s: dict[str, float] | None = None) -> list[CheckResult]:
+    """All checks for one hardware config, in the order a person would fix them; each group is
+    bounded by its deadline (`DEADLINES_S`, overridable per group)."""
+    limit = {**DEADLINES_S, **(deadlines_s or {})}
+    return [*bounded("robot", limit["robot"], "check the robot's network link and robot.host",
+                     lambda: check_robot(cfg, timeout_s, rtde_port, dashboard_port)),
+            *bounded("home", limit["home"], "check robot.home_joints_rad and the workspace",
+                     lambda: check_home(cfg)),
+            *bounded("gripper", limit["gripper"], "check the gripper's link and power",
+                     lambda: check_gripper(cfg, gripper_factory, timeout_s) + check_gripper_calibration(cfg)),
+            *bounded("camera", limit["camera"], "replug the camera; check its driver with the vendor's viewer",
+                     lambda: check_camera(cfg, camera_factory)),
+            *bounded("calibration", limit["calibration"], "check the calibration file's disk",
+                     lambda: check_calibration_file(cfg, now))]
 
 
 def all_ok(results: list[CheckResult]) -> bool:

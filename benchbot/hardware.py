@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD
 from .errors import BenchbotError
 from .perception.workspace import WorkspaceSpec, hardware_workspace
 from .protocol import _read_yaml, validate_mapping, validation_error
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 EXAMPLE = "benchbot/data/hardware.example.yaml"
-UR5_HOME_JOINTS_RAD = (0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0)  # tool pointing down
 
 
 def example_hardware_path() -> Path:
@@ -32,10 +32,14 @@ class _Strict(BaseModel):
 class RobotConfig(_Strict):
     kind: Literal["ur5", "dryrun"] = "dryrun"
     host: str | None = None  # controller IP (RTDE); required for ur5
+    # tool down beside the workspace (+x, −y), clear of the camera's view; `doctor` checks it
     home_joints_rad: tuple[float, float, float, float, float, float] = UR5_HOME_JOINTS_RAD
     # TCP offset from the flange, UR pose vector [x, y, z, rx, ry, rz] (m, axis-angle rad):
     # the fingertip centre of a Robotiq 2F-85 with its coupling is ~0.174 m along tool z.
-    tcp_offset: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
+    tcp_offset: tuple[float, float, float, float, float, float] = ROBOTIQ_2F85_TCP_OFFSET
+    # what hangs on the flange, set on connect (setPayload): Robotiq 2F-85 + coupling ≈ 0.925 kg
+    payload_kg: float = Field(0.925, ge=0.0, le=5.0)  # UR5: 5 kg maximum
+    payload_cog_m: tuple[float, float, float] = (0.0, 0.0, 0.055)  # centre of gravity, flange frame (estimate)
     rtde_frequency_hz: float = Field(125.0, gt=0.0, le=500.0)  # CB3 UR5: 125 Hz; e-Series: 500 Hz
     connect_timeout_s: float = Field(2.0, gt=0.0, le=60.0)
 
@@ -43,27 +47,34 @@ class RobotConfig(_Strict):
     def _host(self) -> "RobotConfig":
         if self.kind == "ur5" and not self.host:
             raise ValueError("robot kind 'ur5' needs 'host' (the controller's IP address)")
-        if any(not math.isfinite(v) for v in (*self.home_joints_rad, *self.tcp_offset)):
-            raise ValueError("home_joints_rad and tcp_offset must be finite numbers")
+        if any(not math.isfinite(v) for v in (*self.home_joints_rad, *self.tcp_offset, *self.payload_cog_m)):
+            raise ValueError("home_joints_rad, tcp_offset and payload_cog_m must be finite numbers")
         return self
 
 
 class GripperConfig(_Strict):
     kind: Literal["robotiq-2f85", "emulator", "dryrun"] = "dryrun"
-    # tcp: Modbus TCP (gateway, port 502); rtu-tcp: RTU frames over TCP (RS-485 gateway, or a UR
-    # e-Series wrist via the rs485 URCap on port 54321); serial: RTU on a USB/RS-485 adapter.
-    transport: Literal["tcp", "rtu-tcp", "serial"] = "tcp"
-    host: str | None = None  # defaults to the robot host
-    port: int = Field(502, ge=0, le=65535)
+    # serial: RTU on a USB/RS-485 adapter (CB3 arms have no RS-485 at the wrist); rtu-tcp: RTU frames
+    # over TCP (an RS-485 gateway, or an e-Series wrist via UR's rs485 URCap, port 54321); tcp: a
+    # Modbus TCP gateway (port 502). Never the robot controller's own port 502: that is not the gripper.
+    transport: Literal["tcp", "rtu-tcp", "serial"] = "serial"
+    host: str | None = None  # tcp / rtu-tcp: required, no fallback to the robot's IP
+    port: int | None = Field(None, ge=1, le=65535)  # default 502 (tcp) or 54321 (rtu-tcp)
     serial_port: str | None = None  # e.g. /dev/ttyUSB0
     baudrate: int = Field(115200, gt=0)
     device_id: int = Field(9, ge=1, le=247)  # Robotiq's default Modbus slave id
     timeout_s: float = Field(1.0, gt=0.0, le=30.0)
+    calibration: str | None = None  # finger stops file written by `benchbot calibrate-gripper`
 
     @model_validator(mode="after")
     def _transport(self) -> "GripperConfig":
-        if self.kind == "robotiq-2f85" and self.transport == "serial" and not self.serial_port:
+        if self.kind == "dryrun":
+            return self
+        if self.transport == "serial" and not self.serial_port:
             raise ValueError("transport 'serial' needs 'serial_port' (e.g. /dev/ttyUSB0)")
+        if self.transport != "serial" and not self.host:
+            raise ValueError(f"transport '{self.transport}' needs 'host' (the gateway's or e-Series robot's "
+                             "address; it never defaults to the robot's IP)")
         return self
 
 
@@ -121,6 +132,16 @@ class HardwareConfig(_Strict):
             raise ValueError("calibration_center_m lies outside the workspace box")
         return self
 
+    @model_validator(mode="after")
+    def _gripper_is_not_the_robot(self) -> "HardwareConfig":
+        g = self.gripper
+        if (g.kind != "dryrun" and g.transport == "tcp" and g.host and g.host == self.robot.host
+                and (g.port or 502) == 502):
+            raise ValueError("gripper tcp on the robot's IP, port 502, is the UR controller's own Modbus server, "
+                             "not the gripper: use serial (USB/RS-485), rtu-tcp port 54321 (e-Series rs485 "
+                             "URCap) or a Modbus TCP gateway's own address")
+        return self
+
     @property
     def is_real(self) -> bool:
         """True when any device is physical (then a calibration is mandatory)."""
@@ -149,7 +170,9 @@ def load_hardware(path: str | Path) -> HardwareConfig:
     _check_camera_kind(path, cfg.camera.kind)
     base = path.resolve().parent
     camera = cfg.camera.model_copy(update={"recording": _resolve(base, cfg.camera.recording)})
-    return cfg.model_copy(update={"calibration": _resolve(base, cfg.calibration), "camera": camera})
+    gripper = cfg.gripper.model_copy(update={"calibration": _resolve(base, cfg.gripper.calibration)})
+    return cfg.model_copy(update={"calibration": _resolve(base, cfg.calibration), "camera": camera,
+                                  "gripper": gripper})
 
 
 def _check_camera_kind(path: Path, kind: str) -> None:
@@ -189,9 +212,10 @@ ARM_KINDS: dict[str, Any] = {
 
 
 def _dryrun_arm(robot: RobotConfig, gate: Any = None) -> Any:
+    """A kinematic UR5 twin with the configured home and TCP: its homing is checked like the real one."""
     from .arms.dryrun import DryRunArm
 
-    return DryRunArm(gate=gate)
+    return DryRunArm(gate=gate, home_joints_rad=robot.home_joints_rad, tcp_offset=robot.tcp_offset)
 
 
 def _ur5_arm(robot: RobotConfig, gate: Any = None) -> Any:
@@ -203,7 +227,9 @@ def _ur5_arm(robot: RobotConfig, gate: Any = None) -> Any:
                             "update benchbot or use robot kind 'dryrun'") from None
 
     return URArm(URConfig(host=robot.host or "", tcp_offset=tuple(robot.tcp_offset),
-                          home_joints_rad=tuple(robot.home_joints_rad), connect_timeout_s=robot.connect_timeout_s))
+                          home_joints_rad=tuple(robot.home_joints_rad), payload_kg=robot.payload_kg,
+                          payload_cog_m=tuple(robot.payload_cog_m), rtde_frequency_hz=robot.rtde_frequency_hz,
+                          connect_timeout_s=robot.connect_timeout_s))
 
 
 def _arm_factory(kind: str) -> Any:
@@ -248,7 +274,8 @@ def table_distance_from(t_base_camera: Any, table_z_m: float) -> float | None:
 
 def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
     """The workcell of `benchbot run --hardware hw.yaml`: camera, arm (behind the safety gate),
-    gripper and an operator stage from the hardware config. Real devices need a calibration."""
+    gripper and an operator stage from the hardware config. Real devices need a calibration.
+    Building it only checks the config; `with workcell:` connects the devices."""
     from .cameras import make_camera
     from .harness.safety import GatedArm, SafetyGate, SafetyLimits
     from .harness.workcell import Workcell, camera_transform_from_table
@@ -259,82 +286,119 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
         raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/data/hardware.example.yaml)")
     hw = load_hardware(run_cfg.hardware)
     cal = require_calibration(hw) if (hw.is_real or hw.calibration) else None
+    if hw.gripper.kind != "dryrun":
+        robotiq_config(hw)  # the gripper calibration must load before any device opens
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=hw.workspace.min_m,
-                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m)
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
+                                        jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
-    closers: list[Any] = []
-    try:
+    arm = GatedArm(_arm_factory(hw.robot.kind)(hw.robot, gate=gate), gate)  # not connected yet
+
+    def connect(wc: Any) -> None:
         camera = make_camera(hw)
-        closers.append(camera.close)
-        if cal is not None:
-            t_base_camera = cal.T_base_camera
-            plane = TablePlane.from_camera_pose(t_base_camera, hw.table_z_m)
-        else:  # dry-run bench without a calibration: the camera pose from the table in its first frame
+        wc.on_close(camera.close)
+        wc.camera = camera
+        if cal is None:  # dry-run bench without a calibration: the camera pose from the table in its first frame
             rec = getattr(camera, "recording", None)
             t_base_camera, plane = camera_transform_from_table(rec.frame(0) if rec is not None else camera.capture())
             t_base_camera[2, 3] += hw.table_z_m
-        workspace = hardware_workspace(hw, cal.T_base_camera if cal is not None else None, camera.intrinsics,
-                                       getattr(camera, "recording", None))
-        gripper, gripper_desc = _make_gripper(hw, closers)
-        arm = _arm_factory(hw.robot.kind)(hw.robot, gate=gate)
-        closers.append(arm.close)
-        arm = GatedArm(arm, gate)
+            wc.t_base_camera, wc.table_distance_m, wc.table_prior = t_base_camera, plane.axis_distance_m, plane
+        wc.workspace = hardware_workspace(hw, cal.T_base_camera if cal is not None else None, camera.intrinsics,
+                                          getattr(camera, "recording", None))
+        closers: list[Any] = []
+        try:
+            wc.gripper, wc.describe["gripper"] = _make_gripper(hw, closers)
+        finally:
+            for fn in closers:
+                wc.on_close(fn)
+        wc.on_close(arm.close)
         arm.connect()
-    except BaseException:
-        for fn in reversed(closers):
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - keep the original error
-                pass
-        raise
-    return Workcell("hardware", camera, arm, gripper, OperatorStage(), t_base_camera, limits,
-                    table_distance_m=plane.axis_distance_m, drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
-                    table_prior=plane, workspace=workspace, table_z_m=hw.table_z_m,
+
+    plane = TablePlane.from_camera_pose(cal.T_base_camera, hw.table_z_m) if cal is not None else None
+    return Workcell("hardware", limits, connect, arm=arm, stage=OperatorStage(),
+                    t_base_camera=cal.T_base_camera if cal is not None else None,
+                    table_distance_m=plane.axis_distance_m if plane is not None else None,
+                    drop_pose=Pose.from_rotvec(list(hw.drop_pose)), table_prior=plane, table_z_m=hw.table_z_m,
                     describe={"camera": f"{hw.camera.kind}" + (f" (median of {hw.camera.median_frames})"
-                                                                 if hw.camera.median_frames > 1 else ""),
+                                                               if hw.camera.median_frames > 1 else ""),
                               "arm": hw.robot.kind + (f" at {hw.robot.host}" if hw.robot.host else ""),
-                              "gripper": gripper_desc,
+                              "gripper": hw.gripper.kind,
                               "calibration": str(cal.path) if cal is not None else "none (overhead camera assumed)",
-                              "hardware": str(run_cfg.hardware)},
-                    closers=closers)
+                              "hardware": str(run_cfg.hardware)})
 
 
-def robotiq_config(cfg: HardwareConfig, retries: int = 2) -> Any:
-    """The Robotiq client config for this hardware config (gripper host defaults to the robot's)."""
+def robotiq_config(cfg: HardwareConfig, retries: int = 2, require_calibration: bool = True) -> Any:
+    """The Robotiq client config for this hardware config, with the finger stops of its
+    `gripper.calibration` file (required unless `require_calibration` is False: then used if it loads)."""
     from .grippers.robotiq import RobotiqConfig
+    from .grippers.robotiq_calibration import FIX, load_gripper_calibration
 
     g = cfg.gripper
-    host = g.host or cfg.robot.host or "127.0.0.1"
-    return RobotiqConfig(transport=g.transport, host=host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
-                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=retries)
+    if require_calibration and not g.calibration:
+        raise BenchbotError("no gripper calibration in the hardware config (where do the fingers stop?)",
+                            f"{FIX} and set gripper.calibration to its output")
+    ends: dict[str, int] = {}
+    try:
+        if g.calibration:
+            cal = load_gripper_calibration(g.calibration)
+            ends = {"open_position": cal.open_position, "closed_position": cal.closed_position}
+    except BenchbotError:
+        if require_calibration:
+            raise
+    return RobotiqConfig(transport=g.transport, host=g.host, port=g.port, serial_port=g.serial_port or "/dev/ttyUSB0",
+                         baudrate=g.baudrate, device_id=g.device_id, timeout_s=g.timeout_s, retries=retries, **ends)
 
 
 def _make_gripper(hw: HardwareConfig, closers: list[Any]) -> tuple[Any, str]:
-    from .grippers.robotiq import RobotiqConfig, RobotiqGripper
+    from .grippers.robotiq import RobotiqGripper
 
     if hw.gripper.kind == "dryrun":  # an in-process 2F-85 emulator: real Modbus, no hardware
         from .grippers.robotiq_emulator import start_emulator
 
         emu = start_emulator(time_scale=50.0)
         closers.append(emu.stop)
-        gripper = RobotiqGripper(RobotiqConfig(transport="tcp", host=emu.host, port=emu.port))
-        desc = f"Robotiq 2F-85 emulator (in-process, {emu.host}:{emu.port})"
-    else:
-        rc = robotiq_config(hw)
-        gripper = RobotiqGripper(rc)
-        desc = f"Robotiq 2F-85 ({rc.transport} {rc.address})"
+        gripper = emu.calibrated_client(poll_s=0.01)  # activated, finger stops measured
+        closers.append(gripper.close)
+        return gripper, f"Robotiq 2F-85 emulator (in-process, {emu.host}:{emu.port})"
+    rc = robotiq_config(hw)
+    gripper = RobotiqGripper(rc)
     closers.append(gripper.close)
     gripper.activate()
-    return gripper, desc
+    return gripper, f"Robotiq 2F-85 ({rc.transport} {rc.address})"
 
 
-def make_gated_arm(hw: HardwareConfig, motion: Any = None) -> Any:
-    """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected."""
+def calibrate_gripper_hardware(hw_path: str | Path, out: str | Path | None = None) -> tuple[Any, Path]:
+    """`benchbot calibrate-gripper`: measure the configured gripper's finger stops (jaws EMPTY) and
+    save them to `out`, else the config's `gripper.calibration`, else beside the hardware YAML."""
+    from .grippers.robotiq import RobotiqGripper
+    from .grippers.robotiq_calibration import calibrate_gripper, save_gripper_calibration
+
+    hw = load_hardware(hw_path)
+    if hw.gripper.kind == "dryrun":
+        raise BenchbotError("gripper kind 'dryrun' has no finger stops to measure",
+                            "set gripper.kind to robotiq-2f85 (or emulator) in the hardware YAML")
+    path = Path(out) if out else Path(hw.gripper.calibration) if hw.gripper.calibration else \
+        Path(hw_path).parent / "gripper_calibration.yaml"
+    if path.exists() and not path.is_file():
+        raise BenchbotError(f"{path} exists and is not a file", "pass --out with a file path")
+    with RobotiqGripper(robotiq_config(hw, require_calibration=False)) as gripper:
+        cal = calibrate_gripper(gripper)
+    try:
+        return cal, save_gripper_calibration(path, cal)
+    except OSError as e:
+        raise BenchbotError(f"cannot write {path}: {e.strerror or e} (measured open gPO {cal.open_position}, "
+                            f"closed gPO {cal.closed_position})", "pass --out with a writable file path") from None
+
+
+def make_gated_arm(hw: HardwareConfig, motion: Any = None, **limits_overrides: Any) -> Any:
+    """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected.
+    `limits_overrides`: SafetyLimits fields to change (calibration allows a steeper tilt)."""
     from .harness.safety import GatedArm, SafetyGate, SafetyLimits
     from .protocol import Motion
 
     limits = SafetyLimits.from_protocol(motion or Motion(), workspace_min_m=hw.workspace.min_m,
-                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m)
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
+                                        **limits_overrides)
     gate = SafetyGate(limits)
     arm = GatedArm(_arm_factory(hw.robot.kind)(hw.robot, gate=gate), gate)
     arm.connect()

@@ -1,6 +1,7 @@
 """Small typed interfaces every backend implements. The harness only knows these."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -106,11 +107,44 @@ class Stage(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class GraspPlan:
+    """What the operator is shown before the arm moves: the detected grasp of one attempt.
+    `trial_no` counts from 1 in the run's schedule of `n_trials`; `overlay` is the overlay PNG
+    (depth + grasp), absolute, or None when overlays are off."""
+
+    run_id: str
+    trial_id: str
+    trial_no: int
+    n_trials: int
+    method: str
+    object_name: str
+    attempt_no: int
+    grasp: Grasp
+    q: float | None
+    threshold: float | None
+    timings_s: dict[str, float]
+    overlay: str | None = None
+
+    def summary(self) -> str:
+        q = "n/a" if self.q is None else f"{self.q:.3f}"
+        g = self.grasp
+        return (f"trial {self.trial_no}/{self.n_trials} {self.method} on {self.object_name}: grasp at "
+                f"({g.row:.0f}, {g.col:.0f}) θ={math.degrees(g.angle_rad):.0f}° width {g.width_px:.0f} px "
+                f"depth {g.depth_m:.3f} m q={q}")
+
+
+REVIEW_ANSWERS = ("go", "skip", "abort")  # go: execute; skip: void this attempt, nothing moves; abort: stop the run
+
+
 class Operator(Protocol):
-    """The person at the bench (or a script standing in for one)."""
+    """The person at the bench (or a script standing in for one). `review` (optional: the runner
+    falls back to `confirm`) answers one of REVIEW_ANSWERS for the planned grasp before motion."""
 
     def instruct(self, message: str) -> None: ...
 
     def confirm(self, message: str) -> bool: ...
+
+    def review(self, plan: GraspPlan) -> str: ...
 
     def judge(self, summary: str) -> Judgement: ...

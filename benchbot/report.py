@@ -9,21 +9,19 @@ Counting rules (also in docs/readme/report.md):
 """
 from __future__ import annotations
 
-import html as html_lib
 import json
 import math
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .errors import BenchbotError
+from .results import aggregate, paired
+from .results.aggregate import PHASES
+from .results.stats import Z95, wilson_ci  # noqa: F401 - part of this module's API
 from .store import RunInfo, Store
 
-Z95 = 1.959963984540054  # two-sided 95 % normal quantile
-PHASES = ("place", "capture", "inpaint", "detect", "robust", "execute", "judge", "total")
 FORMATS = ("md", "csv", "latex", "json", "html")
 
 PAPER_CITATION = ("A. Gariépy, J.-C. Ruel, B. Chaib-draa and P. Giguère, \"GQ-STN: Optimizing One-Shot "
@@ -46,111 +44,10 @@ class Report:
     by_object: pd.DataFrame | None = None  # long: method, outcome_source, object_id, judged, successes
     compare_paper: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-def wilson_ci(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (fractions); (nan, nan) when n == 0."""
-    if n <= 0:
-        return math.nan, math.nan
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact bounds at 0 and n (no round-off)
-    hi = 1.0 if successes == n else min(1.0, centre + half)
-    return lo, hi
-
-
-def _pct(num: float, den: float) -> float:
-    return 100.0 * num / den if den else math.nan
-
-
-def _wall_s(a: pd.DataFrame) -> float:
-    start = pd.to_datetime(a["started_at"], utc=True, format="ISO8601")
-    end = pd.to_datetime(a["finished_at"], utc=True, format="ISO8601")
-    return float((end - start).dt.total_seconds().sum())
-
-
-def _reasons(a: pd.DataFrame) -> str:
-    counts = Counter(r if isinstance(r, str) and r else "no reason given" for r in a["reason"])
-    return "; ".join(f"{r} (×{n})" for r, n in counts.most_common())
-
-
-def _method_row(method: str, source: str, trials: pd.DataFrame, a: pd.DataFrame) -> dict[str, Any]:
-    """One Table II row: `trials` are the method's scheduled trials, `a` its attempts from `source`."""
-    final = a[a["status"] == "final"]
-    judged = final[final["success"].notna()]
-    n, k = len(judged), int(judged["success"].astype(bool).sum())
-    lo, hi = wilson_ci(k, n)
-    q = final["q_robust"].dropna()
-    robust = final["robust"].dropna().astype(bool)
-    thresholds = sorted(final["robust_threshold"].dropna().unique())
-    det = final["detect_s"].dropna()
-    aborted = a[a["status"] == "aborted"]
-    redo_time = a[a["trial_id"].isin(final["trial_id"])]  # final attempts and the redos before them
-    wall_s = _wall_s(redo_time) if len(redo_time) else 0.0
-    row: dict[str, Any] = {
-        "method": method, "outcome_source": source,
-        "scheduled": len(trials), "pending": int((trials["status"] == "pending").sum()),
-        "judged": n, "successes": k, "success_pct": _pct(k, n),
-        "success_ci_low_pct": 100 * lo, "success_ci_high_pct": 100 * hi,
-        "robust_pct": _pct(int(robust.sum()), len(robust)),
-        "robust_threshold": "/".join(f"{t:g}" for t in thresholds) or None,
-        "q_known": len(q), "q_mean": q.mean() if len(q) else math.nan,
-        "q_median": q.median() if len(q) else math.nan,
-        "q_ge_half_pct": _pct(int((q >= 0.5).sum()), len(q)),
-        "detect_mean_s": det.mean() if len(det) else math.nan,
-        "detect_median_s": det.median() if len(det) else math.nan,
-        "detect_p95_s": float(np.percentile(det, 95)) if len(det) else math.nan,
-        "no_grasp": int(final["detection_error"].notna().sum()),
-        "voided": int((a["status"] == "voided").sum()), "aborted": len(aborted),
-        "abort_reasons": _reasons(aborted) if len(aborted) else None,
-        "picks_per_hour": len(final) / (wall_s / 3600.0) if wall_s > 0 else math.nan,
-    }
-    for phase in PHASES:
-        col = f"time_{phase}_s"
-        row[f"time_{phase}_mean_s"] = final[col].mean() if col in final and final[col].notna().any() else math.nan
-    return row
-
-
-def _attempts_with_source(attempts: pd.DataFrame, run: RunInfo) -> pd.DataFrame:
-    a = attempts.copy()
-    a["source"] = a["outcome_source"].fillna(run.outcome_source)  # no outcome (e.g. crash) → the run's
-    return a
-
-
-def _setup(run: RunInfo, trials: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, str]:
-    status = trials["status"].value_counts()
-    setup = {
-        "run": run.run_id, "status": run.status, "created (UTC)": run.created_at,
-        "protocol": f"{run.protocol_name} (hash {run.protocol_hash})", "protocol file": run.protocol_path,
-        "seed": str(run.seed), "backend": run.backend, "outcome source": run.outcome_source,
-        "git SHA": run.git_sha or "unknown (not a git checkout)", "host": run.host,
-        "versions": ", ".join(f"{k} {v}" for k, v in sorted(run.versions.items())) or "unknown",
-        "trials": (f"{len(trials)} scheduled: {status.get('done', 0)} done, {status.get('aborted', 0)} aborted, "
-                   f"{status.get('pending', 0)} pending; "
-                   f"{int((attempts['status'] == 'voided').sum())} voided attempt(s)"),
-    }
-    for key, value in sorted(run.config.items()):  # camera, calibration, evaluator, threshold, ...
-        if value is not None and value != {}:
-            setup[f"config: {key}"] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return setup
-
-
-def _by_object(trials: pd.DataFrame, a: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
-    final = a[(a["status"] == "final") & a["success"].notna()]
-    objects = list(dict.fromkeys(trials.sort_values("seq")["object_id"]))  # first-run order
-    rows = []
-    sources = {m: sorted(set(final[final["method"] == m]["source"])) or [None] for m in methods}
-    for method, obj in ((m, o) for m in methods for o in objects):
-        sel = final[(final["method"] == method) & (final["object_id"] == obj)]
-        for source in sources[method]:  # one row per method and source, zero counts included
-            s = sel[sel["source"] == source]
-            k = int(s["success"].astype(bool).sum())
-            rows.append({"method": method, "outcome_source": source, "object_id": obj, "judged": len(s),
-                         "successes": k, "success_pct": _pct(k, len(s))})
-    return pd.DataFrame(rows, columns=["method", "outcome_source", "object_id", "judged", "successes",
-                                       "success_pct"])
+    comparisons: pd.DataFrame | None = None  # paired method comparisons (benchbot.results.paired)
+    object_effects: pd.DataFrame | None = None  # the same per object (with by_object)
+    data: aggregate.RunData | None = None  # aggregated values behind the table (for plots)
+    details: Any = None  # plots and gallery of the html page (benchbot.results.html.Details)
 
 
 def _add_paper(table: pd.DataFrame) -> pd.DataFrame:
@@ -165,41 +62,65 @@ def _add_paper(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(store: Store, run_id: str | None = None, *, by_object: bool = False,
-                 compare_paper: bool = False) -> Report:
-    """Table II (and optionally the method × object table and the paper's numbers) for a run.
-    Every number comes from one snapshot of the database, even while a run is committing."""
+                 compare_paper: bool = False, details: bool = False, results_dir: Any = None) -> Report:
+    """Table II, the paired method comparisons (and optionally the method × object table, the
+    per-object effects and the paper's numbers) for a run; `details` adds what the html page
+    shows (distributions, failure causes, the grasp gallery from `results_dir`). Every number
+    comes from one snapshot of the database, even while a run is committing."""
     with store.snapshot():
-        return _build_report(store, run_id, by_object=by_object, compare_paper=compare_paper)
+        run_id = run_id or store.latest_run_id()
+        if run_id is None:
+            raise BenchbotError(f"no runs in {store.path}", "start one with `benchbot run`")
+        run = store.get_run(run_id)
+        if run is None:
+            raise BenchbotError(f"no run {run_id} in {store.path}", "list the runs with `benchbot runs`")
+        with aggregate.RunView(store, run) as view:
+            report = _build_report(view, store.events(run_id), by_object=by_object, compare_paper=compare_paper)
+            if details:
+                from .results.html import load_details
+
+                report.details = load_details(view, report, results_dir)
+        return report
 
 
-def _build_report(store: Store, run_id: str | None, *, by_object: bool, compare_paper: bool) -> Report:
-    run_id = run_id or store.latest_run_id()
-    if run_id is None:
-        raise BenchbotError(f"no runs in {store.path}", "start one with `benchbot run`")
-    run = store.get_run(run_id)
-    if run is None:
-        raise BenchbotError(f"no run {run_id} in {store.path}", "list the runs with `benchbot runs`")
-    tables = store.tables(run_id)
-    events = store.events(run_id)
-    trials, attempts = tables["trials"], _attempts_with_source(tables["attempts"], run)
-    order = list(PAPER_TABLE_II)  # the paper's row order first, then any other method
-    methods = sorted(set(trials["method"]), key=lambda m: (order.index(m) if m in order else len(order), m))
-    rows = []
-    for method in methods:
-        mt, ma = trials[trials["method"] == method], attempts[attempts["method"] == method]
-        for source in sorted(set(ma["source"])) or [run.outcome_source]:
-            rows.append(_method_row(method, source, mt, ma[ma["source"] == source]))
+def _build_report(view: aggregate.RunView, events: list[dict], *, by_object: bool, compare_paper: bool) -> Report:
+    run = view.run
+    data = aggregate.load_run(view, list(PAPER_TABLE_II))  # the paper's row order first
     unavailable = {e["method"]: e["message"] for e in events if e["kind"] == "method_unavailable"}
-    for r in rows:  # latest reason a method could not run (its trials stay pending)
+    for r in data.table_rows:  # latest reason a method could not run (its trials stay pending)
         r["unavailable_reason"] = unavailable.get(r["method"]) if r["pending"] else None
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(data.table_rows)
     if compare_paper and not table.empty:
         table = _add_paper(table)
-    report = Report(run=run, setup=_setup(run, trials, attempts), table=table,
-                    by_object=_by_object(trials, attempts, methods) if by_object else None,
-                    compare_paper=compare_paper)
+    objects = None
+    if by_object:
+        objects = pd.DataFrame(aggregate.by_object(view, data.methods, data.objects),
+                               columns=["method", "outcome_source", "object_id", "judged", "successes", "success_pct"])
+    comparisons, effects = paired.compare_methods(view, data.methods, per_object=by_object)
+    report = Report(run=run, setup=_setup(run, data), table=table, by_object=objects, compare_paper=compare_paper,
+                    comparisons=comparisons, object_effects=effects, data=data)
     report.notes = _notes(report, events)
     return report
+
+
+def _setup(run: RunInfo, data: aggregate.RunData) -> dict[str, str]:
+    status: dict[str, int] = {}
+    for counts in data.trial_counts.values():
+        for k, n in counts.items():
+            status[k] = status.get(k, 0) + n
+    setup = {
+        "run": run.run_id, "status": run.status, "created (UTC)": run.created_at,
+        "protocol": f"{run.protocol_name} (hash {run.protocol_hash})", "protocol file": run.protocol_path,
+        "seed": str(run.seed), "backend": run.backend, "outcome source": run.outcome_source,
+        "git SHA": run.git_sha or "unknown (not a git checkout)", "host": run.host,
+        "versions": ", ".join(f"{k} {v}" for k, v in sorted(run.versions.items())) or "unknown",
+        "trials": (f"{sum(status.values())} scheduled: {status.get('done', 0)} done, {status.get('aborted', 0)} "
+                   f"aborted, {status.get('pending', 0)} pending; {data.voided} voided attempt(s)"),
+    }
+    for key, value in sorted(run.config.items()):  # camera, calibration, evaluator, threshold, ...
+        if value is not None and value != {}:
+            setup[f"config: {key}"] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return setup
 
 
 def _notes(report: Report, events: list[dict]) -> list[str]:
@@ -296,7 +217,19 @@ def _display_tables(report: Report) -> list[tuple[str, list[str], list[list[str]
             cells = {o: f"{s}/{j}" for o, s, j in zip(sel["object_id"], sel["successes"], sel["judged"])}
             rows_o.append([method] + ([str(source)] if split else []) + [cells.get(o, "0/0") for o in objects])
         out.append(("Successes / judged attempts by object", head_o, rows_o))
+    if report.comparisons is not None and not report.comparisons.empty:
+        out.append(("Paired comparisons (shared placements)", *paired.display(report.comparisons)))
+    if report.object_effects is not None and not report.object_effects.empty:
+        out.append(("Paired comparisons per object", *paired.display(report.object_effects, per_object=True)))
     return out
+
+
+STATS_NOTE = ("Success % with Wilson 95 % interval over final attempts with a verdict (aborted trials "
+              "and voided attempts excluded); robust % over final attempts with known q; detection time "
+              "from image capture to grasp, inpainting excluded. Paired comparisons: placements where both "
+              "methods have a final verdict (robust: a known label); difference with Newcombe's paired 95 % "
+              "interval, exact McNemar test, Holm's adjustment across the pairs (per object: across every "
+              "object and pair).")
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -316,9 +249,7 @@ def _render_md(report: Report) -> str:
         parts += ["", f"## {title}", "", _md_table(head, rows)]
     if report.notes:
         parts += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
-    parts += ["", "Success % with Wilson 95 % interval over final attempts with a verdict (aborted trials "
-              "and voided attempts excluded); robust % over final attempts with known q; detection time "
-              "from image capture to grasp, inpainting excluded."]
+    parts += ["", STATS_NOTE]
     if report.compare_paper:
         parts += [f"Paper values: {PAPER_CITATION}."]
     return "\n".join(parts) + "\n"
@@ -368,7 +299,9 @@ def _render_json(report: Report) -> str:
     doc = {"run": asdict(report.run), "setup": report.setup,
            "table_ii": report.table.to_dict(orient="records"),
            "by_object": None if report.by_object is None else report.by_object.to_dict(orient="records"),
-           "notes": report.notes}
+           "notes": report.notes,
+           "comparisons": None if report.comparisons is None else report.comparisons.to_dict(orient="records"),
+           "object_effects": None if report.object_effects is None else report.object_effects.to_dict(orient="records")}
     if report.compare_paper:
         doc["paper"] = {"citation": PAPER_CITATION, "attempts_per_method": PAPER_ATTEMPTS_PER_METHOD,
                         "table_ii": PAPER_TABLE_II}
@@ -384,17 +317,9 @@ def _render_csv(report: Report) -> str:
 
 
 def _render_html(report: Report) -> str:
-    e = html_lib.escape
-    parts = [f"<h1>Grasp benchmark report — run {e(report.run.run_id)}</h1>", "<ul>"]
-    parts += [f"<li><b>{e(k)}</b>: {e(str(v))}</li>" for k, v in report.setup.items()] + ["</ul>"]
-    for title, head, rows in _display_tables(report):
-        parts += [f"<h2>{e(title)}</h2>", "<table>", "<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows] + ["</table>"]
-    if report.notes:
-        parts += ["<ul>"] + [f"<li>{e(n)}</li>" for n in report.notes] + ["</ul>"]
-    if report.compare_paper:
-        parts.append(f"<p>Paper values: {e(PAPER_CITATION)}.</p>")
-    return "\n".join(parts) + "\n"
+    from .results.html import render_page
+
+    return render_page(report)
 
 
 def render(report: Report, fmt: str = "md") -> str:

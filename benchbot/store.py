@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -21,17 +22,19 @@ import sqlite_utils
 
 from .errors import BenchbotError
 from .schedule import TrialSpec
-from .store_schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from .store_schema import MIGRATIONS, READER_MIN_VERSION, READER_TABLES, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     import pandas
 
 __all__ = ["SCHEMA_VERSION", "RunInfo", "DetectionRecord", "OutcomeRecord", "AttemptRecord",
-           "Store", "utc_now", "new_run_id"]
+           "Store", "utc_now", "new_run_id", "check_run_id"]
 
 RUN_STATUSES = ("running", "finished", "aborted")
 ATTEMPT_STATUSES = ("final", "voided", "aborted")
 APPLICATION = "benchbot-results"
+# a run id names a folder under the results folder: letters, digits, '-' and '_' only (no dot, no slash)
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass
@@ -101,10 +104,19 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable, unique run id such as 20261125-091500-3fa2."""
+def new_run_id(protocol_hash: str, now: datetime | None = None) -> str:
+    """A run id that sorts by creation time and is unique: UTC time, the protocol's hash and a
+    random part, e.g. 20261125-091500-87a717-3fa2c9 (two runs started in the same second differ)."""
     now = now or datetime.now(timezone.utc)
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{now:%Y%m%d-%H%M%S}-{protocol_hash[:6]}-{secrets.token_hex(3)}"
+
+
+def check_run_id(run_id: object) -> str:
+    """`run_id` if it is a valid run id (it becomes a folder name), else a BenchbotError."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise BenchbotError(f"invalid run id {run_id!r}",
+                            "use 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+    return run_id
 
 
 def _json(value: Any) -> str:
@@ -141,11 +153,14 @@ class Store:
             raise BenchbotError(f"results database {self.path} not found",
                                 "check --db, or start a run first with `benchbot run`")
         if not readonly and self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise BenchbotError(f"cannot create the folder of results database {self.path}: "
+                                    f"{e.strerror or e}", "pass a --db path in a folder you can write") from None
         try:
             if readonly:
-                conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
-                                       timeout=busy_timeout_s, check_same_thread=False)
+                conn = self._connect_readonly()
             else:
                 conn = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False)
         except sqlite3.Error as e:
@@ -163,6 +178,27 @@ class Store:
         except BaseException:
             conn.close()
             raise
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. On read-only media SQLite cannot create the WAL index (-shm):
+        then the file is opened `immutable` (no locks, no WAL index), which is exact only when no
+        committed data waits in a -wal file, so a non-empty -wal there is refused."""
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=self._busy_timeout_s, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # SQLite opens lazily
+            return conn
+        except sqlite3.Error as e:  # CANTOPEN (read-only mount) or READONLY_DIRECTORY (no write permission)
+            if "unable to open" not in str(e) and "readonly" not in str(e):
+                return conn  # not a database, locked, ...: the checks that follow say so
+            conn.close()
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            raise BenchbotError(f"results database {self.path} is on read-only media with committed data still in "
+                                f"{wal.name}", f"copy {self.path.name} and {wal.name} to a writable folder and "
+                                "read the copy")
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=self._busy_timeout_s,
+                               check_same_thread=False)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -257,11 +293,12 @@ class Store:
             if self.readonly and version == 0:
                 raise BenchbotError(f"{self.path} holds no benchbot results (empty database)",
                                     "check --db, or start a run first with `benchbot run`")
-            if self.readonly:
+            if self.readonly and version < READER_MIN_VERSION:
                 raise BenchbotError(
-                    f"{self.path} has results schema v{version}, older than v{SCHEMA_VERSION}",
+                    f"{self.path} has results schema v{version}, older than v{READER_MIN_VERSION}",
                     "migrate it once with write access: python -c \"from benchbot.store import Store; "
                     f"Store('{self.path}').close()\"")
+        if version < SCHEMA_VERSION and not self.readonly:  # a reader never migrates
             with self._write():
                 version = self._version()  # another process may have migrated meanwhile
                 for migrate in MIGRATIONS[version:]:
@@ -269,7 +306,7 @@ class Store:
                 self.db["meta"].upsert_all(
                     [{"key": "schema_version", "value": str(SCHEMA_VERSION)},
                      {"key": "application", "value": APPLICATION}], pk="key")
-        missing = [t for t in TABLES if t not in set(self.db.table_names())]
+        missing = [t for t in (READER_TABLES if self.readonly else TABLES) if t not in set(self.db.table_names())]
         if missing:
             raise BenchbotError(f"{self.path}: results database lacks table(s) {', '.join(missing)}",
                                 "pass the path of an intact results .db file, or a new path")
@@ -279,6 +316,7 @@ class Store:
         """Store a run and its whole schedule (all trials pending) in one transaction."""
         if info.status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {info.status!r}")
+        check_run_id(info.run_id)
         with self._write() as db:
             if db["runs"].count_where("run_id = ?", [info.run_id]):
                 raise BenchbotError(f"run {info.run_id} already exists in {self.path}",
@@ -432,6 +470,21 @@ class Store:
             rows = self.conn.execute(
                 "SELECT f.path FROM artifacts f JOIN attempts a ON a.id = f.attempt_id WHERE a.run_id = ?",
                 [run_id])
+            return {r[0] for r in rows}
+
+    # -- file journal ------------------------------------------------------------------------
+    def journal_file(self, run_id: str, path: str) -> None:
+        """Commit that a run is about to create `path` (relative to the results folder). Call it
+        before creating the file: a resume then deletes only journaled files no attempt references."""
+        with self._write() as db:
+            db["files"].insert({"run_id": run_id, "path": path, "at": utc_now()})
+
+    def unreferenced_files(self, run_id: str) -> set[str]:
+        """Paths this run journaled that no committed attempt references (left by a cut-short attempt)."""
+        with self._errors():
+            rows = self.conn.execute(
+                "SELECT path FROM files WHERE run_id = ? EXCEPT SELECT f.path FROM artifacts f "
+                "JOIN attempts a ON a.id = f.attempt_id WHERE a.run_id = ?", [run_id, run_id])
             return {r[0] for r in rows}
 
     # -- run events -------------------------------------------------------------------------

@@ -94,20 +94,37 @@ CREATE TABLE events (
 CREATE INDEX events_run ON events (run_id);
 """
 
-TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events")
+# v2: the file journal. Every artifact path is committed here before its file is created, so a
+# resume deletes only files a run wrote and no committed attempt references (never anything else).
+V2 = """
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    path TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX files_run ON files (run_id);
+"""
+
+TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events", "files")
+READER_TABLES = TABLES[:-1]  # what `report`/`runs` read: present since v1
+READER_MIN_VERSION = 1  # oldest schema readers can read without migrating (raise it when a migration changes them)
 
 
-def _v0_to_v1(conn: sqlite3.Connection) -> None:
-    for statement in V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def migrate(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return migrate
 
 
-def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """detections.perception: JSON of what the detector saw — the table plane (camera frame), the
+def _add_perception(conn: sqlite3.Connection) -> None:
+    """v3 — detections.perception: JSON of what the detector saw — the table plane (camera frame), the
     workspace mask, why q is NULL when the evaluator could not score the grasp."""
     conn.execute("ALTER TABLE detections ADD COLUMN perception TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2), _add_perception]
 SCHEMA_VERSION = len(MIGRATIONS)

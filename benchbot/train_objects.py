@@ -7,17 +7,24 @@ from pathlib import Path
 
 import yaml
 
+from .errors import BenchbotError
 from .protocol import REPO_ROOT, load_objects
 
 TRAIN_OBJECTS = Path(__file__).resolve().parent / "data" / "train_objects.yaml"
 
 
-def training_objects(path: Path | None = None) -> tuple[Path, list[str]]:
-    """(objects file that also holds the benchmark objects, ids to sample from).
+def training_objects(path: Path | None = None, exclude: Path | None = None) -> tuple[Path, list[str]]:
+    """(objects file that also holds the benchmark objects, ids to sample from); the ids of the
+    objects in `exclude` (e.g. benchbot/data/heldout_objects.yaml) are never sampled.
 
     datagen resolves objects through the benchmark protocol, so the training objects are merged
     with objects.yaml into one validated temporary file."""
     chosen = load_objects(path or TRAIN_OBJECTS)
+    if exclude is not None:
+        drop = set(load_objects(exclude))
+        chosen = {k: v for k, v in chosen.items() if k not in drop}
+        if not chosen:
+            raise BenchbotError(f"every object is excluded by {exclude}", "exclude fewer objects")
     bench = load_objects(REPO_ROOT / "objects.yaml")
     merged = {**bench, **chosen}
     tmp = Path(tempfile.mkdtemp(prefix="benchbot-objects-")) / "objects.yaml"

@@ -10,6 +10,7 @@ from benchbot.calibration import (BoardSpec, Calibration, calibration_poses, che
                                   invert, load_calibration, make_transform, rotation_angle_deg, run_calibration,
                                   run_touch_check, save_calibration, solve_hand_eye, transform_points)
 from benchbot.errors import BenchbotError, DeviceError
+from benchbot.harness.safety import tilt_deg
 from benchbot.types import Intrinsics, Pose
 
 INTR = Intrinsics(fx=600.0, fy=600.0, cx=319.5, cy=239.5, width=640, height=480)
@@ -203,20 +204,35 @@ def test_touch_check_with_dry_run_arm():
     off[0, 3] += 0.003
     cal = Calibration(off, "test", 0.0, 0.0, 10, "2026-01-01T00:00:00+00:00")
 
-    class Jogger:  # the operator jogs the TCP onto the true corner
+    class Hand:  # the operator guides the TCP onto the true corner in freedrive
         def __init__(self):
             self.i = 0
 
         def confirm(self, message):
+            assert "Freedrive is on" in message
+            with pytest.raises(DeviceError, match="freedrive"):  # nothing commands the arm meanwhile
+                arm.move_linear(arm.current_pose(), 0.01, 0.1)
             target = corners[[0, -1][self.i]]
             self.i += 1
-            arm.move_linear(Pose(target, np.diag([1.0, -1, -1])), 0.01, 0.1)
+            arm.guide(Pose(target, np.diag([1.0, -1, -1])))
             return True
 
-    rep = run_touch_check(arm, TableCamera(), BOARD, cal, Jogger(), indices=(0, -1))
+    rep = run_touch_check(arm, TableCamera(), BOARD, cal, Hand(), indices=(0, -1))
     assert rep.errors_mm.shape == (2,)
     assert np.all(np.abs(rep.errors_mm - 3.0) < 1.5)
     assert np.all(np.abs(rep.errors_xyz_mm[:, 0] + 3.0) < 1.5)
+    cmds = [e["cmd"] for e in arm.log if e["cmd"] != "connect"]
+    touch = ["move_linear", "start_freedrive", "move_linear", "guided", "end_freedrive", "move_linear"]
+    assert cmds == touch * 2  # hover, freedrive (a refused move), guided, freedrive off, lift
+    assert not arm.freedrive and arm.current_pose().position_m[2] == pytest.approx(corners[-1][2] + 0.03)
+
+    class Cancels:
+        def confirm(self, message):
+            return False
+
+    with pytest.raises(BenchbotError, match="cancelled"):
+        run_touch_check(arm, TableCamera(), BOARD, cal, Cancels(), indices=(0,))
+    assert not arm.freedrive and arm.log[-1]["cmd"] == "end_freedrive"
 
 
 def test_load_calibration_errors_are_one_line(tmp_path):
@@ -272,15 +288,16 @@ def _hw(tmp_path, **extra):
     import yaml
 
     data = {"robot": {"kind": "dryrun"}, "camera": {"kind": "replay", "serial": "CAM7"}, **extra}
+    data["camera"].setdefault("serial", "CAM7")
     p = tmp_path / "hw.yaml"
     p.write_text(yaml.safe_dump(data))
     return p
 
 
-def _gated_dry_run_arm():
-    from benchbot.harness.safety import GatedArm, SafetyGate
+def _gated_dry_run_arm(**limits):
+    from benchbot.harness.safety import GatedArm, SafetyGate, SafetyLimits
 
-    gate = SafetyGate()
+    gate = SafetyGate(SafetyLimits(**limits))
     arm = GatedArm(DryRunArm(gate=gate), gate)
     arm.connect()
     return arm
@@ -288,15 +305,27 @@ def _gated_dry_run_arm():
 
 def test_calibrate_hardware_end_to_end(tmp_path):
     from benchbot.calibration import calibrate_hardware, check_hardware
+    from benchbot.hardware import make_gated_arm
 
-    arm = _gated_dry_run_arm()
-    hw = _hw(tmp_path, calibration="cal.yaml", calibration_center_m=[0.5, 0.0, 0.45])
-    cal, res, path = calibrate_hardware(hw, n_poses=12, tilt_deg=18, arm_factory=lambda cfg: arm,
-                                        camera_factory=lambda cfg: BoardOnGripperCamera(arm), sleep=lambda s: None)
+    camera = BoardOnGripperCamera(None)  # type: ignore[arg-type]
+    made = []
+
+    def factory(cfg, **limits):  # the default gated arm: a dry-run UR5 twin, tilt allowance from calibrate
+        made.append(limits)
+        camera.arm = make_gated_arm(cfg, **limits)
+        return camera.arm
+
+    hw = _hw(tmp_path, calibration="cal.yaml", calibration_center_m=[0.5, 0.0, 0.4])
+    cal, res, path = calibrate_hardware(hw, n_poses=12, arm_factory=factory, camera_factory=lambda cfg: camera,
+                                        sleep=lambda s: None)
+    arm = camera.arm
+    assert made == [{"max_tilt_deg": 35.0}] and arm.gate.limits.max_tilt_deg == 35.0
     assert path == tmp_path / "cal.yaml" and path.is_file()
     assert np.linalg.norm(cal.T_base_camera[:3, 3] - X_TRUE[:3, 3]) * 1000 < 5.0
     assert cal.camera_serial == "CAM7" and cal.camera_kind == "replay"
-    # every motion went through the safety gate and ended at home
+    # every motion went through the safety gate, the board was tilted 35°, and it ended at home
+    tilts = [tilt_deg(Pose.from_rotvec(e["pose"]).rotation) for e in arm.log if e["cmd"] == "move_linear"]
+    assert max(tilts) == pytest.approx(35.0, abs=1e-3)
     assert not arm.refused and arm.arm.log[-2]["cmd"] == "home"
 
     t_base_board = make_transform(np.diag([1.0, -1, -1]), [0.35, -0.12, 0.02])  # on a 2 cm plate
@@ -311,21 +340,59 @@ def test_calibrate_hardware_end_to_end(tmp_path):
         def close(self):
             pass
 
-    class Jogger:  # jogs with the pendant: the raw arm, not through benchbot's gate
+    class Hand:  # guides the arm in freedrive: by hand, not through benchbot's gate
         def __init__(self):
             self.k = iter((0, 5, 18, 23))
 
         def confirm(self, message):
-            arm.arm.move_linear(Pose(corners[next(self.k)], np.diag([1.0, -1, -1])), 0.01, 0.1)
+            arm.arm.guide(Pose(corners[next(self.k)], np.diag([1.0, -1, -1])))
             return True
 
-    rep = check_hardware(hw, Jogger(), arm_factory=lambda cfg: _reuse(arm), camera_factory=lambda cfg: TableCamera())
+    rep = check_hardware(hw, Hand(), arm_factory=lambda cfg: _reuse(arm), camera_factory=lambda cfg: TableCamera())
     assert rep.errors_mm.shape == (4,) and rep.max_mm < 6.0
+    assert [e["cmd"] for e in arm.log].count("start_freedrive") == 4 and arm.arm.log[-2]["cmd"] == "home"
 
 
 def _reuse(arm):
     arm.connect()
     return arm
+
+
+@pytest.mark.parametrize("kind, depth_mode, centre_z, words", [
+    ("kinect2", "NFOV_UNBINNED", 0.66, r"0\.57 m from the kinect2 camera: closer than its 0\.5 m minimum range "
+                                       r"allows \(need ≥ 0\.58 m\)"),  # poses go 3 cm closer, plus 5 cm
+    ("k4a", "NFOV_UNBINNED", 0.66, r"0\.57 m from the k4a camera"),
+    ("kinect2", "NFOV_UNBINNED", 0.6, None),  # 0.63 m away
+])
+def test_calibrate_refuses_a_centre_the_camera_cannot_range(tmp_path, kind, depth_mode, centre_z, words):
+    from benchbot.calibration import calibrate_hardware
+
+    arm = _gated_dry_run_arm(max_tilt_deg=35.0)
+    hw = _hw(tmp_path, calibration_center_m=[0.5, 0.0, centre_z], camera={"kind": kind, "depth_mode": depth_mode})
+    run = lambda: calibrate_hardware(hw, n_poses=6, arm_factory=lambda cfg, **kw: arm,  # noqa: E731
+                                     camera_factory=lambda cfg: BoardOnGripperCamera(arm), sleep=lambda s: None)
+    if words is None:
+        run()
+        return
+    with pytest.raises(BenchbotError, match=words) as e:
+        run()
+    assert "lower calibration_center_m" in e.value.fix
+    moves = [e["pose"][:3] for e in arm.arm.log if e["cmd"] == "move_linear"]
+    assert moves == [[0.5, 0.0, centre_z]]  # only the untilted look at the centre, then home
+    assert arm.arm.log[-2]["cmd"] == "home" and not (tmp_path / "calibration.yaml").exists()
+
+
+def test_depth_ranges_of_the_supported_cameras():
+    from benchbot.calibration_range import allowed_board_distance_m, check_board_distance
+
+    assert allowed_board_distance_m("kinect2", "NFOV_UNBINNED", 0.06) == pytest.approx((0.58, 4.42))
+    assert allowed_board_distance_m("k4a", "NFOV_UNBINNED", 0.06) == pytest.approx((0.58, 3.78))
+    assert allowed_board_distance_m("k4a", "WFOV_2X2BINNED", 0.06) == pytest.approx((0.33, 2.80))
+    assert allowed_board_distance_m("replay", "NFOV_UNBINNED", 0.06) is None
+    check_board_distance(0.45, "k4a", "WFOV_2X2BINNED", 0.06)  # fine for the wide mode
+    with pytest.raises(BenchbotError, match="beyond its range") as e:
+        check_board_distance(4.6, "kinect2", "NFOV_UNBINNED", 0.06)
+    assert "closer to the camera" in e.value.fix
 
 
 def test_calibrate_hardware_needs_a_centre_and_an_ir_camera(tmp_path):
@@ -349,3 +416,22 @@ def test_record_from_hardware_stores_the_calibrated_pose(tmp_path):
     assert len(rec) == 2 and rec.metadata.camera_kind == "replay" and rec.metadata.serial == "CAM7"
     assert np.allclose(rec.T_camera_world, X_TRUE, atol=1e-6)
     assert rec.table_distance_m == pytest.approx(1.2 / math.cos(math.radians(5)), abs=0.01)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--center", "a,b,c"], "--center 'a,b,c' is not x,y,z"),
+    (["--center", "0.4,0,nan"], "is not x,y,z"),
+    (["--tilt", "75"], "calibration tilt 75.0° outside"),
+])
+def test_calibrate_cli_refuses_bad_centre_and_tilt_in_one_line(tmp_path, capsys, monkeypatch, args, words):
+    import sys
+
+    from benchbot import cli
+
+    hw = _hw(tmp_path, calibration_center_m=[0.5, 0.0, 0.4])
+    monkeypatch.setattr(sys, "argv", ["benchbot", "calibrate", "--hardware", str(hw), *args])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and words in err and "Traceback" not in err
+    assert not (tmp_path / "calibration.yaml").exists()

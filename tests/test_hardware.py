@@ -25,6 +25,21 @@ def test_example_loads_and_is_real(tmp_path):
     assert cfg.is_real and cfg.camera.median_frames == 5
     assert Path(cfg.calibration).is_absolute()
     assert Path(cfg.calibration).parent == example_hardware_path().parent
+    assert Path(cfg.gripper.calibration).parent == example_hardware_path().parent
+
+
+def test_gripper_address_is_never_implied_by_the_robot(tmp_path):
+    """Port 502 on the robot's IP is the UR controller's own Modbus server: never a default."""
+    from benchbot.hardware import robotiq_config
+
+    assert load_hardware(write(tmp_path, {})).gripper.transport == "serial"
+    wrist = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
+             "gripper": {"kind": "robotiq-2f85", "transport": "rtu-tcp", "host": "10.0.0.2"}}
+    rc = robotiq_config(load_hardware(write(tmp_path, wrist)), require_calibration=False)
+    assert rc.address == "10.0.0.2:54321"  # e-Series wrist through UR's rs485 URCap
+    gateway = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
+               "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": "10.0.0.7"}}
+    assert robotiq_config(load_hardware(write(tmp_path, gateway)), require_calibration=False).address == "10.0.0.7:502"
 
 
 def test_defaults_are_a_dry_run_workcell(tmp_path):
@@ -37,9 +52,17 @@ def test_defaults_are_a_dry_run_workcell(tmp_path):
     ({"robot": {"kind": "ur10"}}, "robot.kind"),
     ({"robot": {"kind": "ur5"}}, "needs 'host'"),
     ({"robot": {"home_joints_rad": [0, 1, 2]}}, "robot.home_joints_rad"),
+    ({"robot": {"payload_kg": 7}}, "robot.payload_kg"),
+    ({"robot": {"payload_cog_m": [0, 0]}}, "robot.payload_cog_m"),
     ({"gripper": {"port": "fifty"}}, "gripper.port"),
     ({"gripper": {"kind": "robotiq-2f85", "transport": "serial"}}, "serial_port"),
     ({"gripper": {"device_id": 0}}, "gripper.device_id"),
+    ({"gripper": {"kind": "robotiq-2f85", "transport": "tcp"}}, "transport 'tcp' needs 'host'"),
+    ({"robot": {"kind": "ur5", "host": "10.0.0.2"}, "gripper": {"kind": "robotiq-2f85", "transport": "rtu-tcp"}},
+     "never defaults to the robot's IP"),
+    ({"robot": {"kind": "ur5", "host": "10.0.0.2"},
+      "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": "10.0.0.2"}}, "UR controller's own Modbus"),
+    ({"gripper": {"port": 0}}, "gripper.port"),
     ({"camera": {"kind": "webcam"}}, "unknown camera kind 'webcam'"),
     ({"camera": {"median_frames": 0}}, "camera.median_frames"),
     ({"workspace": {"min_m": [0, 0, 0], "max_m": [1, -1, 1]}}, "below the matching max_m"),
@@ -143,17 +166,15 @@ def test_hardware_workcell_pieces(tmp_path):
     class Cfg:
         hardware = write(tmp_path, {"camera": {"kind": "replay"}, "drop_pose": [0.3, -0.3, 0.3, 3.1416, 0, 0]})
 
-    wc = build_hardware_workcell(loaded, Cfg)
-    try:
+    with build_hardware_workcell(loaded, Cfg) as wc:  # building checks the config; entering connects
         assert wc.backend == "hardware" and wc.stage.outcome_source == "operator"
         assert wc.stage.judge(None, None) is None
         assert wc.table_distance_m == pytest.approx(0.664, abs=0.002)  # the fitted plane, along the optical axis
         assert wc.table_prior.tilt_deg == pytest.approx(3.4, abs=0.2) and wc.workspace.polygon_px
         assert np.allclose(wc.drop_pose.position_m, [0.3, -0.3, 0.3])
         assert wc.gripper.status().activated
+        assert wc.gripper.grip().position_m == 0.0  # the in-process emulator's finger stops were measured
         assert wc.t_base_camera[2, 3] == pytest.approx(0.663, abs=0.002)
-    finally:
-        wc.close()
     # a real robot without a calibration is refused before anything moves
     Cfg.hardware = write(tmp_path, {"robot": {"kind": "ur5", "host": "127.0.0.1"}})
     with pytest.raises(BenchbotError, match="calibration"):
@@ -165,7 +186,7 @@ def test_hardware_workcell_pieces(tmp_path):
     assert table_distance_from(np.eye(4), 0.0) is None  # looking up
 
 
-def test_ur5_arm_is_built_from_the_robot_section():
+def test_ur5_arm_is_built_from_the_robot_section(tmp_path):
     pytest.importorskip("benchbot.arms.ur_rtde")
     from benchbot.hardware import ARM_KINDS, _arm_factory
 
@@ -173,6 +194,13 @@ def test_ur5_arm_is_built_from_the_robot_section():
     arm = _arm_factory("ur5")(cfg.robot)
     assert arm.config.host == "192.168.1.10" and arm.config.tcp_offset[2] == pytest.approx(0.174)
     assert tuple(arm.config.home_joints_rad) == tuple(cfg.robot.home_joints_rad)
+    assert (arm.config.payload_kg, arm.config.payload_cog_m) == (0.925, (0.0, 0.0, 0.055))
+    assert arm.config.rtde_frequency_hz == 125  # passed on to ur_rtde (it was ignored)
+    hz = example()
+    hz["robot"].update(rtde_frequency_hz=500, payload_kg=1.4, payload_cog_m=[0.0, 0.0, 0.07])
+    robot = load_hardware(write(tmp_path, hz)).robot
+    arm = _arm_factory("ur5")(robot)
+    assert (arm.config.rtde_frequency_hz, arm.config.payload_kg, arm.config.payload_cog_m) == (500, 1.4, (0.0, 0.0, 0.07))
     assert {"ur5", "dryrun"} <= set(ARM_KINDS)
     with pytest.raises(BenchbotError, match="unknown robot kind"):
         _arm_factory("ur10")

@@ -1,9 +1,16 @@
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from benchbot import cli
 from benchbot import store as store_mod
 from benchbot.errors import BenchbotError
 from benchbot.protocol import default_protocol_path, load_protocol
@@ -240,8 +247,11 @@ def test_older_schema_is_migrated(db_path, schedule, monkeypatch):
 
     monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS + [add_operator_column])
     monkeypatch.setattr(store_mod, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Store(db_path, readonly=True) as ro:  # readers read older schemas they understand...
+        assert ro.get_run("run-1") is not None
+    monkeypatch.setattr(store_mod, "READER_MIN_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(BenchbotError, match="older"):
-        Store(db_path, readonly=True)  # a reader never migrates
+        Store(db_path, readonly=True)  # ...and refuse the others: a reader never migrates
     with Store(db_path) as s:
         assert "operator" in s.db["runs"].columns_dict
         assert s.trials("run-1") == schedule[:3]
@@ -296,3 +306,90 @@ def test_readonly_after_the_writer_closed(db_path, schedule):
     assert not db_path.with_name(db_path.name + "-wal").exists()  # checkpointed on close
     with Store(db_path, readonly=True) as ro:
         assert len(ro.trials("run-1")) == 3
+
+
+# ---------------------------------------------------------------- read-only media
+
+@contextmanager
+def read_only_view(folder):
+    """`folder` as read-only media: a read-only bind mount (root ignores file permissions, so
+    chmod alone would prove nothing), or, for a normal user, a folder without write permission."""
+    view = folder.with_name(folder.name + "-ro")
+    view.mkdir()
+    ok = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True).returncode == 0
+    if ok and subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True).returncode:
+        subprocess.run(["umount", str(view)], capture_output=True)
+        ok = False
+    if ok:
+        try:
+            yield view
+        finally:
+            subprocess.run(["umount", str(view)], check=True)
+        return
+    if os.geteuid() == 0:
+        pytest.skip("cannot make a read-only mount here, and root ignores file permissions")
+    folder.chmod(0o555)
+    try:
+        yield folder
+    finally:
+        folder.chmod(0o755)
+
+
+def _closed_wal_db(folder, schedule):
+    folder.mkdir()
+    with Store(folder / "r.db") as s:  # WAL mode; closing checkpoints and removes the -wal file
+        s.create_run(info(), schedule[:3])
+        s.record_attempt(attempt(schedule[0]))
+    return folder / "r.db"
+
+
+def _copy_mid_run(src, dst, trial, with_shm):
+    """dst/: a copy taken while a writer holds committed data in the -wal (not yet in the .db)."""
+    with Store(src) as s:
+        s.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        s.record_attempt(attempt(trial))
+        dst.mkdir()
+        for suffix in ("", "-wal") + (("-shm",) if with_shm else ()):
+            shutil.copy(f"{src}{suffix}", dst / f"r.db{suffix}")
+
+
+def test_a_wal_database_on_read_only_media_is_read(tmp_path, schedule, capsys, monkeypatch):
+    db = _closed_wal_db(tmp_path / "src", schedule)
+    (tmp_path / "usb").mkdir()
+    shutil.copy(db, tmp_path / "usb" / "r.db")  # a finished run's database, copied
+    _copy_mid_run(db, tmp_path / "copy", schedule[1], with_shm=True)
+    _copy_mid_run(db, tmp_path / "copy-no-shm", schedule[2], with_shm=False)
+    with read_only_view(tmp_path / "usb") as usb:
+        with Store(usb / "r.db", readonly=True) as ro:  # immutable: no -shm can be created there
+            assert len(ro.tables("run-1")["attempts"]) == 1
+        for command in (["runs"], ["report", "--format", "json"]):
+            monkeypatch.setattr(sys, "argv", ["benchbot", *command, "--db", str(usb / "r.db")])
+            cli.main()
+            assert "run-1" in capsys.readouterr().out
+        assert sorted(p.name for p in usb.iterdir()) == ["r.db"]
+    with read_only_view(tmp_path / "copy") as copy:  # -wal and -shm there: the WAL's data is read
+        with Store(copy / "r.db", readonly=True) as ro:
+            assert len(ro.tables("run-1")["attempts"]) == 2
+    with read_only_view(tmp_path / "copy-no-shm") as copy:  # immutable would miss the WAL's data: refused
+        with pytest.raises(BenchbotError, match="committed data still in r.db-wal") as e:
+            Store(copy / "r.db", readonly=True)
+        assert "copy r.db and r.db-wal to a writable folder" in e.value.one_line()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_a_reader_without_write_permission_reads_a_wal_database(tmp_path, schedule, repo):
+    """As another user (uid 65534) on a folder it cannot write: `runs` and `report` work."""
+    shared = Path(tempfile.mkdtemp(prefix="benchbot-ro-"))  # pytest's tmp_path is private to root
+    try:
+        shared.chmod(0o755)
+        db = _closed_wal_db(shared / "results", schedule)
+        (shared / "results").chmod(0o555)
+        db.chmod(0o444)
+        for command in (["runs"], ["report", "--format", "json"]):
+            out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                  "-m", "benchbot.cli", *command, "--db", str(db)], capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(repo), "HOME": "/tmp"}, timeout=120)
+            assert out.returncode == 0 and "run-1" in out.stdout, out.stderr[-2000:]
+        assert sorted(p.name for p in (shared / "results").iterdir()) == ["r.db"]
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

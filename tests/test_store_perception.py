@@ -1,4 +1,4 @@
-"""Schema v2: detections carry a `perception` JSON column (table plane, workspace, why q is NULL);
+"""Schema v3: detections carry a `perception` JSON column (table plane, workspace, why q is NULL);
 a v1 database is migrated in place, its rows kept with perception NULL."""
 import json
 import sqlite3
@@ -28,7 +28,7 @@ def test_perception_is_stored_and_a_v1_database_is_migrated(tmp_path):
     conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     conn.commit()
     conn.close()
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3  # v2: the file journal, v3: detections.perception
     with Store(path) as s:
         assert "perception" in s.db["detections"].columns_dict
         s.create_run(info(), schedule[:2])

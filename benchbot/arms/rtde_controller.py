@@ -2,8 +2,12 @@
 handshake of ur_rtde's control script (input_int_register_0 = command, output_int_register_0:
 1 ready, 2 done). Thread-safe; stepped by the emulator's clock thread.
 
+Also modelled: the payload (setPayload, published as `payload`/`payload_cog`), teach (freedrive)
+mode, in which a test's "hand" may move the arm (`hand_guide`), moves are a runtime error and
+isSteady is false.
 Not modelled: dynamics, joint limits, self-collision, blending, force mode, servoing,
 speed scaling; the uploaded URScript is never interpreted (its command protocol is emulated).
+Command numbers are those of ur_rtde 1.6.5's control script (RTDE::RobotCommand::Type).
 """
 from __future__ import annotations
 
@@ -15,15 +19,16 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from .ur_kinematics import UR5_HOME_JOINTS_RAD as UR5_HOME_Q
 from .ur_kinematics import matrix_to_pose, pose_to_matrix, profile_duration_s, tcp_fk, tcp_ik
 
-UR5_HOME_Q = (0.0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0.0)
-
-# ur_rtde control-script command numbers (RTDE::RobotCommand::Type)
+# ur_rtde 1.6.5 control-script command numbers (`elif cmd == N:` in its rtde_control script)
 NO_CMD, MOVEJ, MOVEJ_IK, MOVEL, MOVEL_FK = 0, 1, 2, 3, 4
+SET_PAYLOAD, TEACH_MODE, END_TEACH_MODE = 17, 18, 19
 SET_TCP, PROTECTIVE_STOP, STOPL, STOPJ = 29, 31, 33, 34
-GET_TCP_OFFSET, IS_STEADY, STOP_SCRIPT = 40, 48, 255
+GET_TCP_OFFSET, IS_STEADY, STOP_SCRIPT = 40, 47, 255
 COMMAND_NAMES = {MOVEJ: "movej", MOVEJ_IK: "movej_ik", MOVEL: "movel", MOVEL_FK: "movel_fk",
+                 SET_PAYLOAD: "set_payload", TEACH_MODE: "teach_mode", END_TEACH_MODE: "end_teach_mode",
                  SET_TCP: "set_tcp", PROTECTIVE_STOP: "protective_stop", STOPL: "stopl", STOPJ: "stopj",
                  GET_TCP_OFFSET: "get_tcp_offset", IS_STEADY: "is_steady", STOP_SCRIPT: "stop_script"}
 
@@ -77,6 +82,9 @@ class URControllerModel:
         self.q = np.array(home_q, dtype=float)
         self.qd = np.zeros(6)
         self.tcp_offset = np.zeros(6)
+        self.payload_kg = 0.0
+        self.payload_cog_m = np.zeros(3)
+        self.teach_mode = False
         self.tcp = tcp_fk(self.q, self.tcp_offset)
         self.tcp_speed = np.zeros(6)
         self.t_s = 0.0
@@ -110,6 +118,8 @@ class URControllerModel:
                 return list(tcp)
             if name in ("actual_TCP_speed", "target_TCP_speed"):
                 return list(self.tcp_speed)
+            if name == "payload_cog":
+                return list(self.payload_cog_m)
             simple = {
                 "timestamp": self.t_s, "robot_mode": ROBOT_MODE_RUNNING, "joint_mode": [JOINT_MODE_RUNNING] * 6,
                 "safety_mode": self.safety_mode, "safety_status": self.safety_mode,
@@ -117,6 +127,7 @@ class URControllerModel:
                 "robot_status_bits": STATUS_BIT_POWER_ON | (STATUS_BIT_PROGRAM_RUNNING if self.program_running else 0),
                 "safety_status_bits": SAFETY_BIT_PROTECTIVE if self.protective_stopped else SAFETY_BIT_NORMAL,
                 "speed_scaling": 1.0, "target_speed_fraction": 1.0, "actual_main_voltage": 48.0,
+                "payload": self.payload_kg,
                 "actual_robot_voltage": 48.0, "joint_temperatures": [30.0] * 6, "actual_joint_voltage": [48.0] * 6,
             }
             if name in simple:
@@ -147,6 +158,7 @@ class URControllerModel:
             self.scripts.append(name)
             self.executing = False
             self.move = None
+            self.teach_mode = False
             if name == "rtde_control":
                 self.out_int[0] = 1  # signal_ready()
                 self.out_int[2] = 0
@@ -161,6 +173,7 @@ class URControllerModel:
             self.program = None
             self.move = None
             self.executing = False
+            self.teach_mode = False  # teach_mode() ends with the program that started it
 
     def trigger_protective_stop(self, reason: str = "requested") -> None:
         with self.lock:
@@ -170,6 +183,18 @@ class URControllerModel:
             self.tcp_speed[:] = 0.0
             self._event("protective_stop", reason=reason)
             self.stop_program("protective stop")
+
+    def hand_guide(self, pose: Any) -> None:
+        """The operator's hand moves the TCP to `pose` ([x, y, z, rx, ry, rz]); only in teach mode."""
+        with self.lock:
+            if not self.teach_mode:
+                raise RuntimeError("the arm is not in teach (freedrive) mode: its brakes hold it")
+            target = pose_to_matrix(pose)
+            q = tcp_ik(target, self.q, self.tcp_offset)
+            if q is None:
+                raise RuntimeError("the hand cannot take the arm there (outside its reach)")
+            self.q, self.tcp = q, target
+            self._event("hand_guided", pose=[float(v) for v in pose])
 
     def unlock_protective_stop(self) -> None:
         with self.lock:
@@ -229,6 +254,10 @@ class URControllerModel:
         name = COMMAND_NAMES.get(cmd, f"unsupported({cmd})")
         entry = self._event("command", cmd=cmd, name=name)
         done = True
+        if cmd in (MOVEL, MOVEL_FK, MOVEJ, MOVEJ_IK) and self.teach_mode:
+            self._event("runtime_error", reason="move commanded while in teach mode")
+            self.stop_program("move while in teach mode")
+            return
         if cmd in (MOVEL, MOVEL_FK, MOVEJ, MOVEJ_IK):
             asynchronous = self.in_int[1] == 1
             entry.update(target=[float(x) for x in d[0:6]], speed=d[6], accel=d[7], asynchronous=asynchronous)
@@ -242,8 +271,14 @@ class URControllerModel:
             entry["tcp_offset"] = list(self.tcp_offset)
         elif cmd == GET_TCP_OFFSET:
             self.out_double[0:6] = [float(x) for x in self.tcp_offset]
+        elif cmd == SET_PAYLOAD:
+            self.payload_kg = float(d[0])
+            self.payload_cog_m = np.array(d[1:4], dtype=float)  # CB3 script: set_payload(mass, cog)
+            entry.update(mass_kg=self.payload_kg, cog_m=list(self.payload_cog_m))
+        elif cmd in (TEACH_MODE, END_TEACH_MODE):
+            self.teach_mode = cmd == TEACH_MODE
         elif cmd == IS_STEADY:
-            self.out_int[1] = 1 if self.move is None else 0
+            self.out_int[1] = 1 if self.move is None and not self.teach_mode else 0
         elif cmd in (STOPL, STOPJ):
             if self.move is not None:
                 self._event("move_stopped", kind=self.move.kind)

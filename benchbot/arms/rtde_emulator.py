@@ -459,12 +459,16 @@ class EmulatorProcess:
     def log(self) -> list[dict[str, Any]]:
         return self._call("log")
 
+    def hand_guide(self, pose: list[float]) -> None:
+        """Move the arm by hand to the TCP pose [x, y, z, rx, ry, rz] (only in teach/freedrive mode)."""
+        self._call("hand_guide", [float(v) for v in pose])
+
     def commands(self) -> list[str]:
         """Names of the control-script commands received so far, in order."""
         return [e["name"] for e in self.log() if e["event"] == "command"]
 
     def state(self) -> dict[str, Any]:
-        """q, TCP pose, TCP offset, safety mode, running program and emulated time."""
+        """q, TCP pose, TCP offset, payload, teach mode, safety mode, running program, emulated time."""
         return self._call("state")
 
     def stop(self) -> None:
@@ -530,12 +534,15 @@ def _child_op(emu: RTDEEmulator, op: str, args: list[Any]) -> Any:
         return emu.trigger_protective_stop(*args)
     if op == "log":
         return _jsonable(emu.log)
+    if op == "hand_guide":
+        return m.hand_guide(*args)
     if op == "state":
         with m.lock:
             return {"q": [float(x) for x in m.q], "tcp_pose": [float(x) for x in matrix_to_pose(m.tcp)],
                     "tcp_offset": [float(x) for x in m.tcp_offset], "safety_mode": m.safety_mode,
                     "program": m.program, "moving": m.move is not None, "t_s": m.t_s,
-                    "rtde_connections": emu.connections}
+                    "payload_kg": m.payload_kg, "payload_cog_m": [float(x) for x in m.payload_cog_m],
+                    "teach_mode": m.teach_mode, "rtde_connections": emu.connections}
     raise ValueError(f"unknown emulator operation {op!r}")
 
 

@@ -3,6 +3,10 @@
 Moves are sent asynchronously and watched from Python, so that Ctrl-C, a protective stop, an
 emergency stop, a stopped control script or a timeout all end the move with `stopL` and a
 DeviceError naming the cause. Safety status is checked before, during and after every motion.
+On connect: RTDE at the configured frequency, then the TCP offset and the payload are set.
+Homing is a moveJ; `home_path()` reports its sampled path so the safety gate can check it first.
+Freedrive (ur_rtde's teachMode) lets the operator position the arm by hand while our control
+script keeps running (no pendant jogging needed, which remote control would not allow).
 """
 from __future__ import annotations
 
@@ -16,11 +20,11 @@ import numpy as np
 
 from ..errors import BenchbotError, DeviceError, UnsafeMotionError, missing_extra
 from ..types import Pose
-from .ur_kinematics import profile_duration_s
+from .ur_kinematics import (ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD, home_path_samples, profile_duration_s,
+                            tcp_fk)
 
-UR5_HOME_JOINTS_RAD = (0.0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0.0)
-# Robotiq 2F-85 on the UR flange (with its coupling): fingertip centre ~174 mm along the flange z.
-ROBOTIQ_2F85_TCP_OFFSET = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
+# Robotiq 2F-85 with its coupling: ≈ 0.925 kg; centre of gravity an estimate, ~55 mm out along tool z.
+ROBOTIQ_2F85_PAYLOAD_KG, ROBOTIQ_2F85_COG_M = 0.925, (0.0, 0.0, 0.055)
 RTDE_PORT, DASHBOARD_PORT = 30004, 29999
 
 SAFETY_MODES = {1: "NORMAL", 2: "REDUCED", 3: "PROTECTIVE_STOP", 4: "RECOVERY", 5: "SAFEGUARD_STOP",
@@ -37,6 +41,9 @@ class URConfig:
     host: str
     tcp_offset: tuple[float, ...] = ROBOTIQ_2F85_TCP_OFFSET  # flange → fingertip centre, UR pose vector
     home_joints_rad: tuple[float, ...] = UR5_HOME_JOINTS_RAD
+    payload_kg: float = ROBOTIQ_2F85_PAYLOAD_KG  # set on connect (setPayload): mass on the flange
+    payload_cog_m: tuple[float, ...] = ROBOTIQ_2F85_COG_M  # its centre of gravity, flange frame
+    rtde_frequency_hz: float = 125.0  # CB3: 125; e-Series: up to 500
     home_speed_radps: float = 0.5
     home_accel_radps2: float = 0.8
     connect_timeout_s: float = 5.0
@@ -49,9 +56,9 @@ class URConfig:
     dashboard_port: int = DASHBOARD_PORT
 
     def __post_init__(self) -> None:
-        if len(self.tcp_offset) != 6 or len(self.home_joints_rad) != 6:
-            raise BenchbotError("UR config: tcp_offset and home_joints_rad need 6 values each",
-                                "give [x, y, z, rx, ry, rz] and six joint angles in radians")
+        if len(self.tcp_offset) != 6 or len(self.home_joints_rad) != 6 or len(self.payload_cog_m) != 3:
+            raise BenchbotError("UR config: tcp_offset and home_joints_rad need 6 values each, payload_cog_m 3",
+                                "give [x, y, z, rx, ry, rz], six joint angles in radians and [cx, cy, cz] in metres")
 
 
 def _modules() -> tuple[Any, Any]:
@@ -101,6 +108,7 @@ class URArm:
     log: list[dict[str, Any]] = field(default_factory=list)
     _c: Any = field(default=None, init=False, repr=False)  # rtde_control.RTDEControlInterface
     _r: Any = field(default=None, init=False, repr=False)  # rtde_receive.RTDEReceiveInterface
+    _freedrive: bool = field(default=False, init=False, repr=False)
 
     # -- connection ----------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -108,9 +116,10 @@ class URArm:
         host = self.config.host
         for port in (RTDE_PORT, self.config.dashboard_port):
             _probe(host, port, self.config.connect_timeout_s)
+        hz = self.config.rtde_frequency_hz
         try:
-            self._r = rtde_receive.RTDEReceiveInterface(host)
-            self._c = rtde_control.RTDEControlInterface(host)
+            self._r = rtde_receive.RTDEReceiveInterface(host, hz)
+            self._c = rtde_control.RTDEControlInterface(host, hz)
         except RuntimeError as e:
             self._disconnect_quietly()
             raise DeviceError(f"could not start RTDE control of the UR at {host}: {e}",
@@ -118,9 +127,18 @@ class URArm:
                               "no other program controls it") from None
         self.log.append({"cmd": "connect", "host": host})
         self._check_safe("after connecting")
-        if not self._c.setTcp(list(self.config.tcp_offset)):
-            raise DeviceError("the UR controller refused setTcp", "check the tcp_offset in the UR config")
+        self._set_tool()
         self._wait_fresh_state()
+
+    def _set_tool(self) -> None:
+        """TCP offset and payload (mass, centre of gravity): the controller's collision detection and
+        dynamics depend on the payload, the motion targets on the TCP."""
+        cfg = self.config
+        if not self._c.setTcp(list(cfg.tcp_offset)):
+            raise DeviceError("the UR controller refused setTcp", "check robot.tcp_offset in the hardware config")
+        if not self._c.setPayload(float(cfg.payload_kg), [float(v) for v in cfg.payload_cog_m]):
+            raise DeviceError("the UR controller refused setPayload",
+                              "check robot.payload_kg / payload_cog_m (within the UR5's 5 kg)")
 
     def close(self) -> None:
         self.log.append({"cmd": "close"})
@@ -141,6 +159,16 @@ class URArm:
         self._c = self._r = None
 
     # -- motion ------------------------------------------------------------------------------------
+    @property
+    def home_pose(self) -> Pose:
+        """The TCP pose at the home joints (forward kinematics with the configured TCP offset)."""
+        return Pose.from_matrix(tcp_fk(self.config.home_joints_rad, self.config.tcp_offset))
+
+    def home_path(self) -> list[tuple[Pose, dict[str, np.ndarray]]]:
+        """Sampled TCP poses and wrist/flange centres along the moveJ from the current joints to home."""
+        q = self._receiver().getActualQ()
+        return home_path_samples(q, self.config.home_joints_rad, self.config.tcp_offset)
+
     def home(self) -> None:
         cfg = self.config
         target = list(cfg.home_joints_rad)
@@ -176,6 +204,25 @@ class URArm:
             self._c.stopL(self.config.stop_decel_mps2)
         except RuntimeError:
             self._c.stopScript()
+
+    def start_freedrive(self) -> None:
+        """Teach (freedrive) mode: the operator moves the arm by hand; moves are refused until ended."""
+        self.log.append({"cmd": "start_freedrive"})
+        self._check_safe("before freedrive")
+        self._ensure_script()
+        if not self._c.teachMode():
+            raise DeviceError("the UR controller refused freedrive (teach mode)",
+                              "check the pendant for a popup or an active safety stop")
+        self._freedrive = True
+
+    def end_freedrive(self) -> None:
+        """Back to position control: the arm holds where the operator left it."""
+        self.log.append({"cmd": "end_freedrive"})
+        if self._c is not None and self._freedrive:
+            if not self._c.endTeachMode():
+                raise DeviceError("the UR controller did not leave freedrive", "end it on the teach pendant")
+            self._wait_fresh_state()
+        self._freedrive = False
 
     def recover(self) -> None:
         """Unlock a protective stop through the dashboard and restart the control script."""
@@ -232,11 +279,14 @@ class URArm:
                 raise DeviceError("the ur_rtde control script does not start on the UR",
                                   "put the robot in remote control mode and check the pendant for errors")
             self.sleep(self.config.poll_period_s)
-        self._c.setTcp(list(self.config.tcp_offset))
+        self._freedrive = False  # a restarted script is in position control
+        self._set_tool()
 
     def _run_async(self, name: str, send: Callable[[], bool], expected_s: float,
                    arrived: Callable[[], bool]) -> None:
         """Send an async move, then watch it until done; stop the arm on any problem."""
+        if self._freedrive:
+            raise DeviceError(f"{name} refused: the arm is in freedrive", "end freedrive first")
         self._check_safe(f"before {name}")
         self._ensure_script()
         before = self._c.getAsyncOperationProgressEx().operationId()

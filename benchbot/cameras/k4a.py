@@ -108,22 +108,37 @@ class K4ACamera:
 
     @staticmethod
     def _open(pyk4a: Any, config: Any, serial: str | None) -> Any:
+        """Try every device: the one with `serial`, else the first that opens and starts."""
         n = pyk4a.connected_device_count()
         if n == 0:
             raise DeviceError("no Azure Kinect found", _FIX_USB)
+        tried = []
         for i in range(n):
             dev = pyk4a.PyK4A(config, device_id=i)
             try:
                 dev.open()
-                if serial and getattr(dev, "serial", None) != serial:
+            except pyk4a.K4AException as e:
+                tried.append(f"#{i} cannot open ({e})")
+                continue
+            found = None
+            try:
+                found = dev.serial
+                if serial and found != serial:
+                    tried.append(f"#{i} serial {found}")
                     dev.close()
                     continue
                 dev.start()
                 return dev
             except pyk4a.K4AException as e:
-                raise DeviceError(f"cannot start Azure Kinect #{i}: {e}", _FIX_USB) from None
-        raise DeviceError(f"no Azure Kinect with serial {serial} among {n} device(s)",
-                          "check camera.serial in the hardware config (k4arecorder --list shows serials)")
+                tried.append(f"#{i} serial {found} failed ({e})")
+                try:
+                    dev.close()
+                except pyk4a.K4AException:
+                    pass
+        what = f"with serial {serial}" if serial else "that opens"
+        raise DeviceError(f"no Azure Kinect {what} among {n} device(s): {'; '.join(tried)}",
+                          "check camera.serial (k4arecorder --list shows serials) and close other programs "
+                          "using the camera" if serial else _FIX_USB)
 
     def _get(self, timeout_s: float) -> Any:
         try:

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,25 @@ from ..types import DepthFrame, Intrinsics
 
 WIDTH, HEIGHT = 512, 424
 _FIX_USB = "plug the Kinect v2 into a USB 3 port and check that libfreenect2's Protonect shows depth"
+USB_SYSFS = Path("/sys/bus/usb/devices")  # Linux: one folder per USB device
+USB_IDS = {("045e", "02d8"), ("045e", "02c4")}  # libfreenect2's Kinect v2 vendor/product ids (and preview)
+
+
+def kinect2_serials(sysfs: Path | None = None) -> list[str] | None:
+    """Serial numbers of the Kinect v2 sensors on the USB bus (the USB serial string that
+    libfreenect2 opens devices by), sorted; None where sysfs cannot be read (not Linux)."""
+    root = USB_SYSFS if sysfs is None else sysfs
+    if not root.is_dir():
+        return None
+    found = []
+    for dev in root.iterdir():
+        try:
+            ids = ((dev / "idVendor").read_text().strip().lower(), (dev / "idProduct").read_text().strip().lower())
+            if ids in USB_IDS:
+                found.append((dev / "serial").read_text().strip())
+        except OSError:  # interfaces and hubs lack these files; unreadable ones are skipped
+            continue
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -152,11 +172,9 @@ class Kinect2Camera:
     def __init__(self, serial: str | None = None, timeout_s: float = 2.0, undistort_lens: bool = True,
                  unmirror: bool = True, warmup_frames: int = 5) -> None:
         fn2 = _import_freenect2()
-        try:
-            self._device = fn2.Device()  # the binding opens the default (first) device only
-        except fn2.NoDeviceError:
-            raise DeviceError("no Kinect v2 found", _FIX_USB) from None
-        self.serial = serial
+        self._device = _open_device(fn2, serial)
+        serials = kinect2_serials() if serial is None else None
+        self.serial = serial or (serials[0] if serials and len(serials) == 1 else None)
         self.timeout_s = timeout_s
         self.undistort_lens = undistort_lens
         self.unmirror = unmirror
@@ -187,6 +205,27 @@ class Kinect2Camera:
             self._device.close()
         except Exception:  # noqa: BLE001 - closing a dead device must not raise
             pass
+
+
+def _open_device(fn2: Any, serial: str | None) -> Any:
+    """The device with this USB serial (libfreenect2's openDevice(serial)), else the default one."""
+    if serial is None:
+        try:
+            return fn2.Device()
+        except fn2.NoDeviceError:
+            raise DeviceError("no Kinect v2 found", _FIX_USB) from None
+    # the binding's Device class opens only the default device; its C API opens one by serial
+    ref = fn2.lib.freenect2_open_device_by_serial(fn2._get_freenect2(), serial.encode())
+    try:
+        return fn2.Device(ref)  # NoDeviceError for a NULL handle
+    except fn2.NoDeviceError:
+        found = kinect2_serials()
+    if found and serial in found:
+        raise DeviceError(f"Kinect v2 {serial} is connected but could not be opened",
+                          "close other programs using it (Protonect), check the udev rule and USB 3 port") from None
+    listed = "unknown (cannot read /sys/bus/usb)" if found is None else ", ".join(found) or "none"
+    raise DeviceError(f"no Kinect v2 with serial {serial} is connected; serials found: {listed}",
+                      "plug it in, or set camera.serial to one of the serials found") from None
 
 
 def from_config(cfg: Any, **_: Any) -> Kinect2Camera:

@@ -4,7 +4,7 @@ A recording is a folder:
 
     intrinsics.yaml   fx, fy, cx, cy, width, height [, depth_units, T_camera_world, table_distance_m, ...]
     metadata.json     camera_kind, serial, created_at, source, notes [, frame_notes]   (optional)
-    frames/NNNNN.npy  float32 metres, H×W (a trailing channel of 1 is accepted); 0 or NaN = invalid
+    frames/NNNNN.npy  float32 metres, H×W (a trailing channel of 1 is accepted); 0, negative, NaN, inf = invalid
     frames/NNNNN.png  uint16 millimetres, H×W; 0 = invalid
 
 Frames play in file-name order. Every problem found on reading raises a one-line `BenchbotError`
@@ -19,17 +19,17 @@ import os
 import shutil
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..protocol import validate_mapping
+from ..protocol import _read_yaml, duplicates, validate_mapping
 from ..errors import BenchbotError, DeviceError
+from ..npyfile import load_npy
 from ..types import DepthFrame, Intrinsics
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "recordings"
@@ -48,12 +48,16 @@ def utc_now() -> str:
 
 # ---------------------------------------------------------------- intrinsics.yaml / metadata.json
 
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+FocalPx = Annotated[float, Field(ge=1.0, le=1e5, allow_inf_nan=False)]  # 1 px … 10× the widest image
+
+
 class _Transform(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     from_frame: str = "camera"
     to_frame: str = "world"
-    translation: tuple[float, float, float]
-    rotation: tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+    translation: tuple[Finite, Finite, Finite]
+    rotation: tuple[tuple[Finite, Finite, Finite], tuple[Finite, Finite, Finite], tuple[Finite, Finite, Finite]]
 
     @field_validator("rotation")
     @classmethod
@@ -75,14 +79,14 @@ class IntrinsicsFile(BaseModel):
     p_world = R @ p_camera + t."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    fx: float = Field(gt=0)
-    fy: float = Field(gt=0)
-    cx: float
-    cy: float
+    fx: FocalPx
+    fy: FocalPx
+    cx: Finite  # principal point: inside the image (checked below)
+    cy: Finite
     width: int = Field(gt=0, le=10000)
     height: int = Field(gt=0, le=10000)
     depth_units: Literal["meters", "millimeters"] | None = None  # informational: .npy m, .png mm
-    skew: float = 0.0
+    skew: Finite = 0.0
     sensor: str = ""
     frame: str = "camera"
     T_camera_world: _Transform | None = None
@@ -94,6 +98,13 @@ class IntrinsicsFile(BaseModel):
         if abs(v) > 1e-9:
             raise ValueError("skewed pixels are not supported (skew must be 0)")
         return v
+
+    @model_validator(mode="after")
+    def _principal_point_in_image(self) -> "IntrinsicsFile":
+        if not (0.0 <= self.cx <= self.width and 0.0 <= self.cy <= self.height):
+            raise ValueError(f"principal point ({self.cx:g}, {self.cy:g}) lies outside the "
+                             f"{self.width}×{self.height} image")
+        return self
 
     def intrinsics(self) -> Intrinsics:
         return Intrinsics(self.fx, self.fy, self.cx, self.cy, self.width, self.height)
@@ -118,11 +129,7 @@ def read_intrinsics_file(path: Path) -> IntrinsicsFile:
     if not path.is_file():
         raise BenchbotError(f"{path}: intrinsics file not found",
                             "add intrinsics.yaml (fx, fy, cx, cy, width, height) to the recording folder")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise BenchbotError(f"{path}: is not valid YAML", "fix the YAML syntax") from None
-    return validate_mapping(IntrinsicsFile, path, data, RECORDING_EXAMPLE)
+    return validate_mapping(IntrinsicsFile, path, _read_yaml(path), RECORDING_EXAMPLE)
 
 
 def read_metadata(path: Path) -> RecordingMetadata:
@@ -130,34 +137,36 @@ def read_metadata(path: Path) -> RecordingMetadata:
         return RecordingMetadata()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise BenchbotError(f"{path}: is not valid JSON", "fix or delete metadata.json") from None
     return validate_mapping(RecordingMetadata, path, data, RECORDING_EXAMPLE)
 
 
 # ---------------------------------------------------------------- frame files
 
+def _read_frame_array(path: Path, suffix: str, fix: str) -> np.ndarray:
+    from PIL import Image
+
+    if suffix == ".npy":
+        return load_npy(path, "save each frame with numpy.save: one H×W float32 array in metres")
+    if suffix != ".png":
+        raise BenchbotError(f"{path}: unknown frame format '{suffix}'", "frames must be .npy (m) or .png (mm)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.array(im)
+    except (OSError, ValueError, EOFError, SyntaxError, MemoryError, Image.DecompressionBombError) as e:
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise BenchbotError(f"{path}: cannot read frame (truncated or corrupt: {reason})", fix) from None
+
+
 def load_depth_file(path: Path, intr: Intrinsics | None = None) -> np.ndarray:
     """Read one frame file (.npy metres or 16-bit .png millimetres) → float32 metres H×W, 0 = invalid.
+    Zero, negative and non-finite depths are invalid pixels (returned as 0: no detector sees them).
     Raises BenchbotError naming the file for unreadable, mis-typed, mis-shaped or empty frames."""
     fix = "re-record it or delete that frame file"
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            raw = np.load(path, allow_pickle=False)
-        elif suffix == ".png":
-            from PIL import Image
-
-            with Image.open(path) as im:
-                im.load()
-                raw = np.array(im)
-        else:
-            raise BenchbotError(f"{path}: unknown frame format '{suffix}'", "frames must be .npy (m) or .png (mm)")
-    except BenchbotError:
-        raise
-    except (OSError, ValueError, EOFError, SyntaxError, zipfile.BadZipFile) as e:
-        reason = " ".join(str(e).split())[:120] or type(e).__name__
-        raise BenchbotError(f"{path}: cannot read frame (truncated or corrupt: {reason})", fix) from None
+    raw = _read_frame_array(path, suffix, fix)
 
     if raw.ndim == 3 and raw.shape[2] == 1:
         raw = raw[:, :, 0]
@@ -179,12 +188,12 @@ def load_depth_file(path: Path, intr: Intrinsics | None = None) -> np.ndarray:
                             f"{intr.width}×{intr.height}", "fix width/height in intrinsics.yaml or the frame")
     valid = np.isfinite(depth) & (depth > 0)
     if not valid.any():
-        raise BenchbotError(f"{path}: frame has no valid depth (all zero or NaN)", fix)
+        raise BenchbotError(f"{path}: frame has no valid depth (all zero, negative or NaN)", fix)
     median = float(np.median(depth[valid]))
     if not MIN_PLAUSIBLE_DEPTH_M <= median <= MAX_PLAUSIBLE_DEPTH_M:
         raise BenchbotError(f"{path}: median depth {median:g} m is implausible (wrong units?)",
                             ".npy frames must be metres and .png frames millimetres")
-    return np.where(np.isfinite(depth), depth, 0.0).astype(np.float32, copy=False)
+    return np.where(valid, depth, 0.0).astype(np.float32, copy=False)
 
 
 def _frame_files(frames_dir: Path) -> list[Path]:
@@ -194,8 +203,7 @@ def _frame_files(frames_dir: Path) -> list[Path]:
     files = sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".npy", ".png") and p.is_file())
     if not files:
         raise BenchbotError(f"{frames_dir}: no .npy or .png frames", "record frames with `benchbot record`")
-    stems = [p.stem for p in files]
-    dup = sorted({s for s in stems if stems.count(s) > 1})
+    dup = duplicates(p.stem for p in files)
     if dup:
         raise BenchbotError(f"{frames_dir}: frame '{dup[0]}' exists as both .npy and .png", "delete one of them")
     return files

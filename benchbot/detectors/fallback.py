@@ -15,6 +15,7 @@ from .gqstn import GQSTNDetector
 
 class GQSTNFallback:
     name = "gqstn-fallback"
+    forwards_options_to = "prop-gqcnn"  # other keyword options configure the fallback detector
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu",
                  evaluator: RobustnessEvaluator | None = None, fallback: Detector | None = None,

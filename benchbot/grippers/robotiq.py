@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from ..errors import BenchbotError, DeviceError, missing_extra
@@ -23,6 +23,11 @@ from .robotiq_registers import (
 )
 
 Transport = Literal["tcp", "rtu-tcp", "serial"]
+# Default TCP ports: a Modbus TCP gateway listens on 502; UR's rs485 URCap forwards the e-Series
+# wrist RS-485 on 54321. Port 502 of the robot controller itself is the UR's OWN Modbus server.
+DEFAULT_PORTS = {"tcp": 502, "rtu-tcp": 54321}
+# Contact this close to the calibrated closed stop is the fingers meeting, not an object (≈ 1 mm).
+CLOSED_MARGIN = 3
 _MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
                       4: "device failure", 6: "device busy", 10: "gateway path unavailable",
                       11: "gateway target did not respond"}
@@ -33,14 +38,16 @@ TRANSPORTS = ("tcp", "rtu-tcp", "serial")
 class RobotiqConfig:
     """How to reach the gripper and how to map its positions to metres.
 
-    transport: "tcp" (Modbus TCP, e.g. a Modbus TCP ↔ RTU gateway), "rtu-tcp" (RTU frames over a
-    TCP socket: a transparent RS-485 ↔ TCP gateway, or a UR e-Series wrist port forwarded by UR's
-    rs485 tool-communication URCap on port 54321) or "serial" (USB–RS-485 adapter, 115200 8N1).
+    transport: "serial" (USB–RS-485 adapter, 115200 8N1; the default), "rtu-tcp" (RTU frames over
+    a TCP socket: a transparent RS-485 ↔ TCP gateway, or a UR e-Series wrist port forwarded by UR's
+    rs485 tool-communication URCap, port 54321) or "tcp" (a Modbus TCP ↔ RTU gateway, port 502).
+    tcp and rtu-tcp need an explicit `host`: there is no fallback to the robot's IP, whose port 502
+    is the UR controller's own Modbus server, not the gripper.
     """
 
-    transport: Transport = "tcp"
-    host: str = "127.0.0.1"
-    port: int = 502
+    transport: Transport = "serial"
+    host: str | None = None  # tcp / rtu-tcp: the gateway's (or e-Series robot's) address
+    port: int | None = None  # None: 502 for tcp, 54321 for rtu-tcp
     serial_port: str = "/dev/ttyUSB0"
     baudrate: int = 115200
     device_id: int = UNIT_ID
@@ -50,8 +57,8 @@ class RobotiqConfig:
     motion_timeout_s: float = 5.0
     poll_s: float = 0.01  # pause between status reads while waiting
     stroke_m: float = 0.085
-    open_position: int = 0  # register value at full opening (calibrate per unit)
-    closed_position: int = 255  # register value at full closure
+    open_position: int = 0  # gPO at full opening (`benchbot calibrate-gripper` measures it)
+    closed_position: int = 255  # gPO at full closure, empty jaws (real units: ≈ 0xE3–0xE6)
     open_speed: float = 1.0  # fraction of max for open()
     open_force: float = 1.0
 
@@ -59,6 +66,11 @@ class RobotiqConfig:
         if self.transport not in TRANSPORTS:
             raise BenchbotError(f"unknown gripper transport '{self.transport}'",
                                 f"use one of: {', '.join(TRANSPORTS)}")
+        if self.transport != "serial" and not self.host:
+            raise BenchbotError(f"gripper config: transport '{self.transport}' needs 'host' (the gateway's address)",
+                                "set gripper.host explicitly, or use transport 'serial' for a USB–RS-485 adapter")
+        if self.port is not None and not 1 <= self.port <= 65535:
+            raise BenchbotError(f"gripper config: port {self.port} out of 1..65535", "fix gripper.port")
         for name in ("timeout_s", "activation_timeout_s", "motion_timeout_s", "stroke_m"):
             if not getattr(self, name) > 0:
                 raise BenchbotError(f"gripper config: {name} must be > 0", f"set a positive {name}")
@@ -85,8 +97,12 @@ class RobotiqConfig:
         return asdict(self)
 
     @property
+    def tcp_port(self) -> int:
+        return self.port if self.port is not None else DEFAULT_PORTS.get(self.transport, 502)
+
+    @property
     def address(self) -> str:
-        return self.serial_port if self.transport == "serial" else f"{self.host}:{self.port}"
+        return self.serial_port if self.transport == "serial" else f"{self.host}:{self.tcp_port}"
 
 
 def _fraction_to_byte(value: float, name: str) -> int:
@@ -121,7 +137,7 @@ class RobotiqGripper:
                                       bytesize=8, parity="N", stopbits=1, timeout=cfg.timeout_s,
                                       retries=0, reconnect_delay=0)
         framer = FramerType.SOCKET if cfg.transport == "tcp" else FramerType.RTU
-        return ModbusTcpClient(cfg.host, port=cfg.port, framer=framer, timeout=cfg.timeout_s,
+        return ModbusTcpClient(cfg.host or "", port=cfg.tcp_port, framer=framer, timeout=cfg.timeout_s,
                                retries=0, reconnect_delay=0)
 
     def connect(self) -> None:
@@ -162,31 +178,38 @@ class RobotiqGripper:
 
     # ---- raw register access with bounded retries ----
     def _request(self, what: str, call):
-        from pymodbus.exceptions import ModbusException
+        from pymodbus.exceptions import ModbusException, ModbusIOException
 
-        last = "no answer"
-        for attempt in range(self.config.retries + 1):
+        cfg = self.config
+        last, link_up = "no answer", False
+        for _ in range(cfg.retries + 1):
             try:
                 self.connect()
-                response = call(self._client)
             except DeviceError as e:
-                last = e.message
-                self._drop_client()
+                last, link_up = e.message, False
                 continue
+            try:
+                response = call(self._client)
             except (ModbusException, OSError) as e:
-                last = str(e).strip() or type(e).__name__
+                link_up = True
+                last = "timed out" if isinstance(e, ModbusIOException) else (str(e).strip() or type(e).__name__)
                 self._drop_client()  # a fresh socket also discards late replies
                 continue
             if response.isError():
                 code = getattr(response, "exception_code", None)
-                raise DeviceError(f"Robotiq gripper at {self.config.address} (unit {self.config.device_id}) "
+                raise DeviceError(f"Robotiq gripper at {cfg.address} (unit {cfg.device_id}) "
                                   f"refused to {what}: Modbus exception {code} "
                                   f"({_MODBUS_EXCEPTIONS.get(code, 'unknown')})",
-                                  f"check device_id (the 2F-85 uses {UNIT_ID}) and the transport framing")
+                                  f"check gripper.device_id (the 2F-85 uses {UNIT_ID}) and the transport framing")
             return response
-        raise DeviceError(f"lost contact with the Robotiq gripper at {self.config.address} while trying to "
-                          f"{what} ({self.config.retries + 1} attempts, {self.config.timeout_s:g} s timeout each): "
-                          f"{last}", self._connect_fix())
+        tries = f"{cfg.retries + 1} attempts, {cfg.timeout_s:g} s timeout each"
+        if link_up:  # the link is up but nothing answers: wrong unit id, framing, baud rate or power
+            raise DeviceError(f"lost contact with the Robotiq gripper at {cfg.address} (unit {cfg.device_id}): "
+                              f"no answer while trying to {what} ({tries}; {last})",
+                              f"check gripper.device_id (a 2F-85 answers only its own unit id, {UNIT_ID} by "
+                              f"default), the transport ('{cfg.transport}') and baud rate, and the gripper's power")
+        raise DeviceError(f"lost contact with the Robotiq gripper at {cfg.address} while trying to {what} "
+                          f"({tries}): {last}", self._connect_fix())
 
     def write_command(self, cmd: Command) -> None:
         """Write the 3 command registers at 0x03E8 (FC16)."""
@@ -233,7 +256,9 @@ class RobotiqGripper:
         self.write_command(Command(act=True))
         self._wait(lambda s: s.sta == STA_ACTIVE, self.config.activation_timeout_s, "the activation")
 
-    def _move(self, position: int, speed: int, force: int, doing: str) -> Status:
+    def go_to(self, position: int, speed: int, force: int, doing: str = "moving") -> Status:
+        """Raw move: request register position/speed/force (0–255 each) and wait until the fingers
+        stop (at the request, or on contact). Returns the final status registers."""
         st = self.read_status()
         if not st.activated:
             raise DeviceError(f"Robotiq gripper is not activated (gACT={int(st.act)}, gSTA={st.sta}); cannot {doing}",
@@ -248,24 +273,30 @@ class RobotiqGripper:
         if not (math.isfinite(width_m) and 0.0 <= width_m <= self.config.stroke_m + 1e-9):
             raise BenchbotError(f"gripper opening {width_m} m is outside 0..{self.config.stroke_m} m",
                                 "ask for an opening within the gripper's stroke")
-        st = self._move(self.map.to_position(width_m), _fraction_to_byte(self.config.open_speed, "open_speed"),
+        st = self.go_to(self.map.to_position(width_m), _fraction_to_byte(self.config.open_speed, "open_speed"),
                         _fraction_to_byte(self.config.open_force, "open_force"), f"opening to {width_m * 1000:.1f} mm")
         return self._to_status(st)
 
     def grip(self, force: float = 1.0, speed: float = 1.0) -> GripperStatus:
-        """Close until the fingers stop on an object (gOBJ=2) or close fully (gOBJ=3)."""
-        st = self._move(self.map.closed_position, _fraction_to_byte(speed, "speed"),
-                        _fraction_to_byte(force, "force"), "gripping")
+        """Close (rPR=255) until the fingers stop on an object (gOBJ=2) or at their closed stop."""
+        st = self.go_to(255, _fraction_to_byte(speed, "speed"), _fraction_to_byte(force, "force"), "gripping")
         return self._to_status(st)
+
+    def use_calibration(self, open_position: int, closed_position: int) -> None:
+        """Map positions with these measured ends (see `robotiq_calibration.calibrate_gripper`)."""
+        self.config = replace(self.config, open_position=open_position, closed_position=closed_position)
+        self.map = PositionMap(self.config.stroke_m, open_position, closed_position)
 
     def status(self) -> GripperStatus:
         return self._to_status(self.read_status())
 
     def _to_status(self, st: Status) -> GripperStatus:
+        contact = st.obj in (OBJ_CONTACT_OPENING, OBJ_CONTACT_CLOSING)
+        fingers_met = st.position >= self.map.closed_position - CLOSED_MARGIN  # no object between them
         return GripperStatus(
             activated=st.activated,
             moving=st.moving,
-            object_detected=st.activated and st.gto and st.obj in (OBJ_CONTACT_OPENING, OBJ_CONTACT_CLOSING),
+            object_detected=st.activated and st.gto and contact and not fingers_met,
             position_m=self.map.to_width_m(st.position),
             fault=fault_message(st.fault) if st.fault else None,
         )

@@ -11,189 +11,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import BenchbotError, missing_extra
-from .robotiq_registers import (
-    INPUT_ADDR, MAJOR_FAULTS, N_REGISTERS, OBJ_AT_POSITION, OBJ_CONTACT_CLOSING, OBJ_MOVING,
-    OUTPUT_ADDR, STA_ACTIVATING, STA_ACTIVE, STA_RESET, UNIT_ID, Command, PositionMap, Status,
-    quiet_pymodbus_logs,
-)
+from .robotiq_model import GripperModel, ModelParams
+from .robotiq_registers import INPUT_ADDR, N_REGISTERS, OUTPUT_ADDR, UNIT_ID, Command, Status, quiet_pymodbus_logs
 
 Framing = Literal["tcp", "rtu-tcp", "serial"]
 FRAMINGS = ("tcp", "rtu-tcp", "serial")
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    """Physical figures of a 2F-85 (manual: 20–150 mm/s, 20–235 N, 85 mm stroke)."""
-
-    stroke_m: float = 0.085
-    min_speed_mps: float = 0.020
-    max_speed_mps: float = 0.150
-    activation_s: float = 1.5  # reset → gSTA=3 (the real unit opens/closes to find its limits)
-    release_speed_mps: float = 0.020  # automatic release moves slowly
-
-
-class GripperModel:
-    """What the gripper does over (simulated) time. Not thread-safe: callers hold a lock.
-
-    Times passed in are simulated seconds; positions are register units (0 open … 255 closed)
-    kept as floats so slow motions are smooth.
-    """
-
-    def __init__(self, params: ModelParams = ModelParams(), object_width_m: float | None = None) -> None:
-        self.params = params
-        self.map = PositionMap(params.stroke_m)
-        self.cmd = Command()
-        self.sta = STA_RESET
-        self.obj = OBJ_MOVING
-        self.fault = 0
-        self.position = 0.0
-        self.current = 0
-        self.t = 0.0
-        self.activation_end: float | None = None
-        self.moving = False
-        self.releasing = False
-        self.target = 0.0
-        self.rate = 0.0  # register units per second
-        self.object_width_m = object_width_m
-
-    # ---- inputs ----
-    def set_object_width(self, width_m: float | None, t: float) -> None:
-        """An object of this width between the jaws (None: nothing). A held object that gets
-        narrower or disappears makes the fingers close on (gOBJ 3 = object lost)."""
-        self.advance(t)
-        self.object_width_m = width_m
-        if self.obj == OBJ_CONTACT_CLOSING and self.cmd.gto and not self.moving:
-            contact = self._contact_position()
-            if contact is None or contact > self.position + 0.5:
-                self._start_motion(self.cmd.position, self.cmd.speed)
-
-    def inject_fault(self, code: int, t: float) -> None:
-        """Raise gFLT=code and stop; cleared by a reset (rACT=0), like the real unit."""
-        self.advance(t)
-        self.fault = int(code) & 0x0F
-        if self.fault:
-            self.moving = False
-            self.current = 0
-
-    def command(self, cmd: Command, t: float) -> None:
-        """A new robot-output register set was written."""
-        self.advance(t)
-        rising = cmd.act and not self.cmd.act
-        self.cmd = cmd
-        if not cmd.act:  # reset: stop, clear every fault
-            self.sta, self.obj, self.fault, self.current = STA_RESET, OBJ_MOVING, 0, 0
-            self.moving = self.releasing = False
-            self.activation_end = None
-            if cmd.gto:
-                self.fault = 0x07  # action asked without activation
-            return
-        if cmd.atr:  # automatic release overrides everything but rACT
-            self.sta, self.fault, self.releasing = STA_RESET, 0x0B, True
-            target = self.map.open_position if cmd.ard else self.map.closed_position
-            self._start_motion(target, None)
-            return
-        if self.fault in MAJOR_FAULTS or self.fault in (0x08, 0x09):
-            return  # needs a reset first
-        if rising or self.sta == STA_RESET:
-            self.sta, self.obj, self.fault = STA_ACTIVATING, OBJ_MOVING, 0
-            self.moving = False
-            self.activation_end = t + self.params.activation_s
-        if self.sta == STA_ACTIVATING:
-            if cmd.gto:
-                self.fault = 0x05  # delayed until the activation completes
-            return
-        if self.fault in (0x05, 0x07):
-            self.fault = 0
-        if cmd.gto:
-            self._start_motion(cmd.position, cmd.speed)
-        else:
-            self.moving = False
-            self.current = 0
-
-    # ---- time ----
-    def advance(self, t: float) -> None:
-        """Bring the state forward to simulated time t."""
-        while self.t < t:
-            if self.sta == STA_ACTIVATING and self.activation_end is not None:
-                if self.activation_end > t:
-                    self.t = t
-                    return
-                self.t = self.activation_end
-                self._finish_activation()
-                continue
-            if not self.moving:
-                self.t = t
-                return
-            stop_at, contact = self._stop_point()
-            needed = abs(stop_at - self.position) / self.rate
-            if self.t + needed > t:
-                step = self.rate * (t - self.t)
-                self.position += step if stop_at > self.position else -step
-                self.t = t
-                return
-            self.t += needed
-            self._arrive(stop_at, contact)
-
-    def status(self) -> Status:
-        return Status(act=self.cmd.act, gto=self.cmd.gto and self.cmd.act, sta=self.sta, obj=self.obj,
-                      fault=self.fault, position_request=self.cmd.position,
-                      position=int(min(255, max(0, round(self.position)))), current=self.current)
-
-    # ---- internals ----
-    def _finish_activation(self) -> None:
-        self.sta, self.activation_end = STA_ACTIVE, None
-        self.position = float(self.map.open_position)  # ends open after finding its limits
-        self.obj, self.current = OBJ_MOVING, 0
-        if self.fault == 0x05:
-            self.fault = 0
-        if self.cmd.gto:
-            self._start_motion(self.cmd.position, self.cmd.speed)
-
-    def _start_motion(self, target: int, speed: int | None) -> None:
-        p = self.params
-        speed_mps = (p.release_speed_mps if speed is None
-                     else p.min_speed_mps + (p.max_speed_mps - p.min_speed_mps) * speed / 255.0)
-        span = self.map.closed_position - self.map.open_position
-        self.rate = speed_mps / p.stroke_m * span
-        self.target = float(target)
-        self.obj = OBJ_MOVING
-        self.current = int(round(10 + 15 * speed_mps / p.max_speed_mps))  # ≈ 100–250 mA moving
-        self.moving = True
-        stop_at, contact = self._stop_point()
-        if abs(stop_at - self.position) < 1e-9:  # already there, or already touching
-            self._arrive(stop_at, contact)
-
-    def _contact_position(self) -> float | None:
-        if self.object_width_m is None:
-            return None
-        m = self.map
-        frac = min(1.0, max(0.0, self.object_width_m / m.stroke_m))
-        return m.closed_position - frac * (m.closed_position - m.open_position)
-
-    def _stop_point(self) -> tuple[float, bool]:
-        """Where the current motion ends and whether that is a contact with the object."""
-        contact = None if self.releasing else self._contact_position()
-        closing = self.target > self.position
-        if closing and contact is not None and contact < self.target:
-            # an object at least as wide as the opening is touched at once
-            return max(contact, self.position), True
-        return self.target, False
-
-    def _arrive(self, position: float, contact: bool) -> None:
-        self.position = position
-        self.moving = False
-        if self.releasing:
-            self.releasing = False
-            self.fault = 0x0F
-            self.current = 0
-            return
-        self.obj = OBJ_CONTACT_CLOSING if contact else OBJ_AT_POSITION
-        # Holding an object draws current that grows with the force request; free fingers none.
-        self.current = int(round(5 + 40 * self.cmd.force / 255)) if contact else 0
 
 
 class EmulatorHandle:
@@ -216,6 +41,7 @@ class EmulatorHandle:
         self._server = None
         self._thread: threading.Thread | None = None
         self.requests = 0  # Modbus requests answered (for tests and diagnostics)
+        self.ignored = 0  # requests for other unit ids, left unanswered
 
     # ---- user controls ----
     def sim_time(self) -> float:
@@ -260,6 +86,21 @@ class EmulatorHandle:
         cfg.update(overrides)
         return RobotiqConfig(**cfg)
 
+    def calibrated_client(self, **overrides):
+        """An activated `RobotiqGripper` for this emulator, calibrated as `benchbot calibrate-gripper`
+        calibrates a real unit (close and open fully, read gPO): the jaws must be empty."""
+        from .robotiq import RobotiqGripper
+        from .robotiq_calibration import calibrate_gripper
+
+        gripper = RobotiqGripper(self.client_config(**overrides))
+        try:
+            cal = calibrate_gripper(gripper)
+        except BaseException:
+            gripper.close()
+            raise
+        gripper.use_calibration(cal.open_position, cal.closed_position)
+        return gripper
+
     def status(self) -> Status:
         with self._lock:
             self.model.advance(self.sim_time())
@@ -295,6 +136,14 @@ class EmulatorHandle:
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         return b"" if (sending and self._unresponsive) else data
 
+    def _trace_pdu(self, sending: bool, pdu):
+        """Drop requests for other unit ids before pymodbus handles them: a device on an RS-485
+        bus stays silent (no exception reply), so the client times out."""
+        if not sending and pdu.dev_id != self.device_id:
+            self.ignored += 1
+            return None
+        return pdu
+
     # ---- lifecycle ----
     def _device(self):
         from pymodbus.simulator import DataType, SimData, SimDevice
@@ -312,10 +161,10 @@ class EmulatorHandle:
 
         if self.framing == "serial":
             return ModbusSerialServer(self._device(), framer=FramerType.RTU, port=serial_port or "",
-                                      baudrate=baudrate, trace_packet=self._trace_packet)
+                                      baudrate=baudrate, trace_packet=self._trace_packet, trace_pdu=self._trace_pdu)
         framer = FramerType.SOCKET if self.framing == "tcp" else FramerType.RTU
         return ModbusTcpServer(self._device(), framer=framer, address=(host, port),
-                               trace_packet=self._trace_packet)
+                               trace_packet=self._trace_packet, trace_pdu=self._trace_pdu)
 
     def _start(self, host: str, port: int, serial_port: str | None, baudrate: int) -> None:
         ready = threading.Event()

@@ -101,20 +101,29 @@ def run_benchmark(*, n_trials: int = 12, datagen_images: int = 4, workers: int =
 
     if workers > 1:  # every worker needs at least one unit of images
         datagen_images = max(datagen_images, workers * UNIT_IMAGES)
+    from ..train_objects import training_objects
+    from .randomize import Randomization
+
+    objects_file, train_ids = training_objects()
     with tempfile.TemporaryDirectory() as tmp:
-        for pert in (0, 4):
+        for pert, rnd in ((0, None), (4, None), (1, Randomization())):
+            key = f"p{pert}" + ("_randomized" if rnd else "")
+            extra = dict(objects_file=objects_file, object_ids=train_ids, randomize=rnd) if rnd else {}
             t, cpu = time.perf_counter(), time.process_time()
-            meta = generate(f"{tmp}/p{pert}", n_images=datagen_images, seed_start=0, workers=workers,
-                            grasps_per_image=50, perturbations=pert, progress=False)
+            meta = generate(f"{tmp}/{key}", n_images=datagen_images, seed_start=0, workers=workers,
+                            grasps_per_image=50, perturbations=pert, progress=False, **extra)
             dt, cpu = time.perf_counter() - t, time.process_time() - cpu
-            n = meta["counts"]["grasps"]
-            out[f"datagen_grasps_per_h_p{pert}"] = n / dt * 3600
-            out[f"datagen_trials_per_h_p{pert}"] = n * (1 + pert) / dt * 3600
-            line = (f"datagen ({workers} worker(s), {pert} perturbations, incl. start-up): {n} grasps in {dt:.1f} s "
+            n, n_img = meta["counts"]["grasps"], meta["counts"]["images"]
+            out[f"datagen_grasps_per_h_{key}"] = n / dt * 3600
+            out[f"datagen_trials_per_h_{key}"] = n * (1 + pert) / dt * 3600
+            what = "--randomize (1–5 objects, all sensors), " if rnd else ""
+            line = (f"datagen ({what}{workers} worker(s), {pert} perturbations, incl. start-up): {n} grasps in "
+                    f"{dt:.1f} s "
                     f"→ {n / dt * 3600:,.0f} labelled grasps/h ({n * (1 + pert) / dt * 3600:,.0f} physics trials/h)")
             if workers == 1:  # CPU time: what one dedicated core would do
-                out[f"datagen_grasps_per_cpu_h_p{pert}"] = n / cpu * 3600
-                line += f"; per CPU-hour {n / cpu * 3600:,.0f}"
+                out[f"datagen_grasps_per_cpu_h_{key}"] = n / cpu * 3600
+                out[f"datagen_images_per_cpu_h_{key}"] = n_img / cpu * 3600
+                line += f"; per CPU-hour {n / cpu * 3600:,.0f} grasps, {n_img / cpu * 3600:,.0f} images"
             echo(line)
     return out
 

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import BenchbotError
 from ..interfaces import Detector, RobustnessEvaluator
 from ..types import DepthFrame, Grasp, Intrinsics
+from ..perception.workspace import prepare_frame
 from .data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
 
 ANGLE_TOL_RAD = math.radians(30.0)
@@ -181,15 +182,6 @@ def table_distance(meta: dict[str, Any]) -> float | None:
     return float(d) if isinstance(d, (int, float)) and d > 0 else None
 
 
-def table_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """Frame meta with a dataset's table plane: its camera looks straight down from the recorded
-    table distance (datagen); empty when the dataset does not record one (the plane is then fitted)."""
-    from ..perception.table import TablePlane
-
-    dist = table_distance(meta)
-    return {"table_plane": TablePlane.overhead(dist, "dataset")} if dist else {}
-
-
 def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, evaluator: RobustnessEvaluator,
                        split: str = "val", limit: int | None = None, seed: int = 0,
                        on_image: Callable[[int, int], None] | None = None) -> "EvalTable":
@@ -202,14 +194,13 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
     if not refs:
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
-    intr, intr_note = frame_intrinsics(index.meta, index.height, index.width)
-    plane_meta = table_meta(index.meta)
+    intr_note = "per-image scene records" if index.scenes else frame_intrinsics(index.meta, index.height, index.width)[1]
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
-        frame_meta = {"image": ref.image, **plane_meta}
+        seen = prepare_frame(index.frame(ref.image, depth, {"image": ref.image}))  # as in a trial
         gts = index.robust_grasps(ref.image)
         for name, det in detectors.items():
-            frame = DepthFrame(depth.copy(), intr, time.perf_counter(), dict(frame_meta))
+            frame = DepthFrame(seen.depth_m.copy(), seen.intrinsics, time.perf_counter(), dict(seen.meta))
             t0 = time.perf_counter()
             try:
                 g = det.detect(frame)

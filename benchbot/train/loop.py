@@ -24,8 +24,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import BenchbotError
+from ..errors import BenchbotError, check_number, shown
 from ..models.checkpoint import build_model, load_file, load_state, model_record, save_atomic
+from ..models.device import pick_device
 from ..models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
 from ..models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
 from .data import ImageIndex, ImageStream
@@ -58,6 +59,23 @@ class TrainConfig:
     target: str = "classifier"  # GQ-STN target: "classifier" (best-rated robust grasp) | "search" | "metric"
     view_m: float | None = None  # models see only the central view_m × view_m metres of the table (None: whole frame)
 
+    def __post_init__(self) -> None:
+        """Refuse settings that would crash or silently mean something else (e.g. epochs 0 = all)."""
+        if self.preset not in ("small", "paper"):
+            raise BenchbotError(f"unknown preset {shown(self.preset)}", "use small or paper")
+        if self.target not in ("classifier", "search", "metric"):
+            raise BenchbotError(f"unknown target {shown(self.target)}", "use classifier, search or metric")
+        check_number("--batch-size", self.batch_size, 1, 65536, integer=True)
+        check_number("--compress", self.compress, 1e-3, 1e6, fix="use a factor > 0, e.g. 10 for a quick run")
+        check_number("--seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_number("robust_threshold", self.robust_threshold, 0.0, 1.0)
+        for flag, value, lo, hi in (("--epochs", self.max_epochs, 1, 10**6), ("--source-size", self.source_size, 16, 4096),
+                                    ("--limit-train", self.limit_train, 1, 10**9), ("--limit-val", self.limit_val, 1, 10**9)):
+            if value is not None:
+                check_number(flag, value, lo, hi, integer=True)
+        if self.view_m is not None:
+            check_number("--view-m", self.view_m, 1e-3, 10.0, fix="use a view side in metres, e.g. 0.4")
+
 
 def model_overrides(kind: str, input_size: int | None = None, width: int | None = None, coords: bool = False,
                     position_sigma: float | None = None, refine: int | None = None) -> dict[str, Any]:
@@ -70,7 +88,9 @@ def model_overrides(kind: str, input_size: int | None = None, width: int | None 
     if kind != "gqstn" and any(v is not None for v in gq.values()):
         raise BenchbotError("--coords, --position-sigma and --refine are GQ-STN options", f"drop them for {kind}")
     both = {"input_size": input_size, "backbone_width": width, **gq}
-    return {k: v for k, v in both.items() if v is not None}
+    overrides = {k: v for k, v in both.items() if v is not None}
+    (GQSTNConfig if kind == "gqstn" else MultiGraspConfig).small(**overrides)  # range checks, before any data is read
+    return overrides
 
 
 @dataclass
@@ -81,18 +101,6 @@ class TrainResult:
     stopped_early: bool
     history: list[dict[str, Any]]
     model: nn.Module | None = None  # the model as it ended (the best one is in model_path)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise BenchbotError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchbotError(f"device {name} requested but CUDA is not available", "use --device cpu or auto")
-    return dev
 
 
 class Step(nn.Module):

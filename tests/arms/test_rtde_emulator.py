@@ -199,3 +199,24 @@ def test_receive_interface_reads_the_emulator(emulator_factory):
         assert r.isProtectiveStopped() and r.getSafetyMode() == 3
     finally:
         r.disconnect()
+
+
+def test_is_steady_answers_ur_rtde_1_6_5_on_its_own_command_number(emulator_factory):
+    """ur_rtde 1.6.5's script handles is_steady as command 47 (48 does not exist there)."""
+    import rtde_control
+
+    emulator = emulator_factory(time_scale=1.0)
+    c = rtde_control.RTDEControlInterface(emulator.host)
+    try:
+        assert c.isSteady() is True  # at rest
+        assert emulator.commands()[-1] == "is_steady"
+        c.moveL([0.3, -0.3, 0.2, np.pi, 0.0, 0.0], 0.05, 0.5, True)  # asynchronous
+        assert c.isSteady() is False
+        c.stopL(2.0)
+        c.teachMode()
+        assert c.isSteady() is False  # as documented: false in teach mode
+        c.endTeachMode()
+        assert c.isSteady() is True
+    finally:
+        c.stopScript()
+        c.disconnect()

@@ -170,3 +170,82 @@ def test_no_controller_is_a_quick_device_error():
     arm = URArm(URConfig(host="127.0.0.1", connect_timeout_s=0.5, dashboard_port=1))
     with pytest.raises(DeviceError, match="no UR controller"):
         arm.connect()  # nothing listens on port 1 (and maybe not on 30004)
+
+
+# ---- homing through the gate, freedrive, payload, RTDE frequency (issue 13)
+
+def test_gated_homing_retracts_straight_up_then_joint_moves_home(emulator_factory):
+    emu = emulator_factory(time_scale=8.0)
+    arm = connected_arm(emu)
+    gated = GatedArm(arm, SafetyGate())
+    try:
+        home = arm.home_pose
+        low = Pose(np.array([0.45, 0.05, 0.03]), DOWN, "base")
+        gated.move_linear(low, 0.25, 1.0)
+        gated.home()
+        moves = [e for e in emu.log() if e["event"] == "command" and e["name"] in ("movel", "movej")]
+        assert [m["name"] for m in moves] == ["movel", "movel", "movej"]
+        retract = moves[1]["target"]
+        assert np.allclose(retract[:3], [0.45, 0.05, home.position_m[2]], atol=1e-6)
+        assert np.allclose(emu.state()["q"], UR5_HOME_Q, atol=0.01)
+    finally:
+        arm.close()
+
+
+def test_a_dangerous_joint_path_home_is_refused_before_any_movej(emulator_factory):
+    over_the_top = [np.radians(a) for a in (205, -160, 90, -10, -90, -155)]  # reaching back over the robot
+    emu = emulator_factory(time_scale=8.0, home_q=over_the_top)
+    arm = connected_arm(emu)
+    gated = GatedArm(arm, SafetyGate())
+    try:
+        with pytest.raises(UnsafeMotionError, match="unsafe homing refused: TCP is 0.1.. m from the base axis"):
+            gated.home()
+        assert not any(n in ("movej", "movel") for n in emu.commands())
+        assert np.allclose(emu.state()["q"], over_the_top, atol=1e-9)
+    finally:
+        arm.close()
+
+
+def test_freedrive_lets_the_hand_move_the_arm_and_blocks_commanded_motion(emulator_factory):
+    emu = emulator_factory(time_scale=4.0)
+    arm = connected_arm(emu)
+    try:
+        start = arm.current_pose()
+        with pytest.raises(RuntimeError, match="not in teach"):
+            emu.hand_guide([0.4, -0.2, 0.2, np.pi, 0.0, 0.0])  # the brakes hold it
+        arm.start_freedrive()
+        assert emu.state()["teach_mode"] and "teach_mode" in emu.commands()
+        with pytest.raises(DeviceError, match="freedrive"):
+            arm.move_linear(start, 0.1, 0.5)
+        touched = [0.42, -0.18, 0.05, np.pi, 0.0, 0.0]
+        emu.hand_guide(touched)
+        arm.end_freedrive()
+        assert not emu.state()["teach_mode"] and emu.commands()[-1] == "end_teach_mode"
+        assert np.allclose(arm.current_pose().position_m, touched[:3], atol=1e-4)
+        up = Pose(np.array([0.42, -0.18, 0.10]), DOWN, "base")
+        arm.move_linear(up, 0.1, 0.5)  # position control again
+        assert np.linalg.norm(arm.current_pose().position_m - up.position_m) < 0.002
+    finally:
+        arm.close()
+
+
+def test_connect_sets_payload_and_rtde_frequency(emulator_factory):
+    import rtde_receive
+
+    emu = emulator_factory()
+    arm = connected_arm(emu, payload_kg=1.3, payload_cog_m=(0.0, 0.01, 0.06), rtde_frequency_hz=250.0)
+    try:
+        state = emu.state()
+        assert state["payload_kg"] == pytest.approx(1.3) and np.allclose(state["payload_cog_m"], [0.0, 0.01, 0.06])
+        assert emu.commands()[:2] == ["set_tcp", "set_payload"]
+        setups = [e for e in emu.log() if e["event"] == "rtde_setup_outputs"]
+        assert setups and all(e["frequency"] == 250.0 for e in setups)  # receive and control interfaces
+        r = rtde_receive.RTDEReceiveInterface(emu.host)  # the controller publishes the payload
+        try:
+            assert r.getPayload() == pytest.approx(1.3) and np.allclose(r.getPayloadCog(), [0.0, 0.01, 0.06])
+        finally:
+            r.disconnect()
+    finally:
+        arm.close()
+    default = URConfig(host="x")
+    assert (default.payload_kg, default.rtde_frequency_hz) == (0.925, 125.0)  # a 2F-85 on a CB3

@@ -59,8 +59,11 @@ def test_intrinsics_from_camera_matrix():
 
 # ---- device and playback classes against a stand-in for the pyk4a API
 
-def _fake_pyk4a(n_devices: int = 1, serials=("000123",), captures: int = 3):
+def _fake_pyk4a(n_devices: int = 1, serials=("000123",), captures: int = 3, fail_open=(), fail_start=()):
+    """pyk4a's surface; devices whose index is in `fail_open`/`fail_start` raise K4AException there
+    (e.g. a camera held by another program), as the SDK does."""
     mod = types.ModuleType("pyk4a")
+    mod.closed = []
 
     class K4AException(Exception):
         pass
@@ -97,18 +100,29 @@ def _fake_pyk4a(n_devices: int = 1, serials=("000123",), captures: int = 3):
 
     class PyK4A:
         def __init__(self, config, device_id=0):
-            self.serial = serials[device_id]
+            self.device_id = device_id
+            self.opened = False
             self.calibration = Calibration()
             self.queue = 2
 
+        @property
+        def serial(self):
+            if not self.opened:
+                raise K4AException("device not opened")
+            return serials[self.device_id]
+
         def open(self):
-            pass
+            if self.device_id in fail_open:
+                raise K4AException("Failed to open device (in use by another process?)")
+            self.opened = True
 
         def start(self):
-            pass
+            if self.device_id in fail_start:
+                raise K4AException("Failed to start cameras")
 
         def close(self):
-            pass
+            mod.closed.append(self.device_id)
+            self.opened = False
 
         def stop(self):
             pass
@@ -164,6 +178,29 @@ def test_device_selection_by_serial(monkeypatch):
         K4ACamera(serial="C3")
     monkeypatch.setitem(sys.modules, "pyk4a", _fake_pyk4a(0))
     with pytest.raises(DeviceError, match="no Azure Kinect found"):
+        K4ACamera()
+
+
+def test_a_device_that_fails_to_open_does_not_hide_the_others(monkeypatch):
+    fake = _fake_pyk4a(3, ("A1", "B2", "C3"), fail_open={0})
+    monkeypatch.setitem(sys.modules, "pyk4a", fake)
+    assert K4ACamera(warmup_frames=0).serial == "B2"  # the first that opens
+    assert K4ACamera(serial="C3", warmup_frames=0).serial == "C3"
+    assert 1 in fake.closed  # B2 was opened, checked and closed again
+
+
+def test_no_matching_device_lists_what_was_tried(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyk4a", _fake_pyk4a(3, ("A1", "B2", "C3"), fail_open={0}, fail_start={2}))
+    with pytest.raises(DeviceError) as err:
+        K4ACamera(serial="Z9")
+    msg = err.value.message
+    assert msg.startswith("no Azure Kinect with serial Z9 among 3 device(s): ")
+    assert "#0 cannot open (Failed to open device" in msg and "#1 serial B2" in msg and "#2 serial C3" in msg
+    assert "camera.serial" in err.value.fix and "\n" not in err.value.one_line()
+    with pytest.raises(DeviceError, match="#2 serial C3 failed \\(Failed to start cameras\\)"):
+        K4ACamera(serial="C3")
+    monkeypatch.setitem(sys.modules, "pyk4a", _fake_pyk4a(2, ("A1", "B2"), fail_open={0, 1}))
+    with pytest.raises(DeviceError, match="no Azure Kinect that opens among 2 device"):
         K4ACamera()
 
 

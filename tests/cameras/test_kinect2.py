@@ -117,8 +117,15 @@ class _FakeFrame:
         return self._arr
 
 
-def _fake_freenect2(frames: np.ndarray, ir: np.ndarray, present: bool = True):
+NULL = object()  # the binding's ffi.NULL: what libfreenect2's openDevice returns for no device
+
+
+def _fake_freenect2(frames: np.ndarray, ir: np.ndarray, present: bool = True, serials=("0123",),
+                    busy=()):
+    """Same surface as rjw57's freenect2: Device() opens the default device, Device(ref) wraps a
+    handle from its cffi `lib` (freenect2_open_device_by_serial), a NULL handle → NoDeviceError."""
     mod = types.ModuleType("freenect2")
+    serials = tuple(serials) if present else ()
 
     class NoDeviceError(RuntimeError):
         pass
@@ -129,9 +136,12 @@ def _fake_freenect2(frames: np.ndarray, ir: np.ndarray, present: bool = True):
         Color = types.SimpleNamespace(name="Color")
 
     class Device:
-        def __init__(self):
-            if not present:
+        def __init__(self, c_object=None):
+            if c_object is None:
+                c_object = serials[0] if serials else NULL
+            if c_object is NULL:
                 raise NoDeviceError()
+            self.opened_serial = c_object
             self.ir_camera_params = types.SimpleNamespace(**P.__dict__)
             self.running = False
 
@@ -157,7 +167,14 @@ def _fake_freenect2(frames: np.ndarray, ir: np.ndarray, present: bool = True):
         def close(self):
             pass
 
+    def open_by_serial(context, serial: bytes):
+        assert context == "freenect2-context"
+        s = serial.decode()
+        return s if s in serials and s not in busy else NULL
+
     mod.NoDeviceError, mod.FrameType, mod.Device = NoDeviceError, FrameType, Device
+    mod.lib = types.SimpleNamespace(freenect2_open_device_by_serial=open_by_serial)
+    mod._get_freenect2 = lambda: "freenect2-context"
     return mod
 
 
@@ -175,6 +192,72 @@ def test_camera_class_with_stand_in_binding(monkeypatch):
         assert img.shape == (HEIGHT, WIDTH) and img.dtype == np.float32
     finally:
         cam.close()
+
+
+def fake_usb(root, devices):
+    """A /sys/bus/usb/devices tree: (vendor, product, serial) per device, plus folders without ids."""
+    for i, (vendor, product, serial) in enumerate(devices):
+        d = root / f"2-{i + 1}"
+        d.mkdir(parents=True)
+        (d / "idVendor").write_text(vendor + "\n")
+        (d / "idProduct").write_text(product + "\n")
+        (d / "serial").write_text(serial + "\n")
+    (root / "2-1:1.0").mkdir()  # an interface folder: no idVendor
+    return root
+
+
+TWO_KINECTS = [("045e", "02d8", "A1"), ("045e", "02d8", "B2"), ("046d", "c077", "MOUSE")]
+
+
+def test_usb_serials_come_from_sysfs(tmp_path):
+    from benchbot.cameras.kinect2 import kinect2_serials
+
+    root = fake_usb(tmp_path / "usb", [*TWO_KINECTS, ("045e", "02c4", "PREVIEW")])
+    assert kinect2_serials(root) == ["A1", "B2", "PREVIEW"]
+    assert kinect2_serials(tmp_path / "missing") is None
+
+
+def test_serial_opens_that_device(monkeypatch, tmp_path):
+    import benchbot.cameras.kinect2 as k2
+
+    monkeypatch.setattr(k2, "USB_SYSFS", fake_usb(tmp_path / "usb", TWO_KINECTS))
+    monkeypatch.setitem(sys.modules, "freenect2", _fake_freenect2(native_frame(), native_frame(), serials=("A1", "B2")))
+    cam = from_config(CameraConfig(kind="kinect2", serial="B2", warmup_frames=1))
+    try:
+        assert cam._device.opened_serial == "B2" and cam.serial == "B2"
+        assert cam.capture().meta["serial"] == "B2"
+    finally:
+        cam.close()
+    first = Kinect2Camera(warmup_frames=0)  # no serial: the default device, serial unknown with two plugged in
+    assert first._device.opened_serial == "A1" and first.serial is None
+    first.close()
+
+
+def test_missing_serial_lists_the_serials_found(monkeypatch, tmp_path):
+    import benchbot.cameras.kinect2 as k2
+
+    monkeypatch.setattr(k2, "USB_SYSFS", fake_usb(tmp_path / "usb", TWO_KINECTS))
+    monkeypatch.setitem(sys.modules, "freenect2", _fake_freenect2(native_frame(), native_frame(), serials=("A1", "B2"),
+                                                                  busy=("B2",)))
+    with pytest.raises(DeviceError) as err:
+        Kinect2Camera(serial="C3")
+    assert err.value.message == "no Kinect v2 with serial C3 is connected; serials found: A1, B2"
+    assert "camera.serial" in err.value.fix
+    with pytest.raises(DeviceError, match="B2 is connected but could not be opened"):
+        Kinect2Camera(serial="B2")
+    monkeypatch.setattr(k2, "USB_SYSFS", tmp_path / "no-sysfs")
+    with pytest.raises(DeviceError, match="serials found: unknown"):
+        Kinect2Camera(serial="C3")
+
+
+def test_single_device_serial_is_recorded(monkeypatch, tmp_path):
+    import benchbot.cameras.kinect2 as k2
+
+    monkeypatch.setattr(k2, "USB_SYSFS", fake_usb(tmp_path / "usb", [("045e", "02d8", "ONLY1")]))
+    monkeypatch.setitem(sys.modules, "freenect2", _fake_freenect2(native_frame(), native_frame(), serials=("ONLY1",)))
+    cam = Kinect2Camera(warmup_frames=0)
+    assert cam.serial == "ONLY1"
+    cam.close()
 
 
 def test_no_device_is_a_device_error(monkeypatch):

@@ -153,6 +153,29 @@ def test_empty_frames(rec_dir, fill):
     assert "00002.npy" in _one_line(e) and "no valid depth" in e.value.message
 
 
+def test_negative_and_infinite_depths_are_invalid_pixels(rec_dir):
+    """A depth sensor never measures behind itself: negative (and ±inf) depths are holes (0), like
+    NaN, so no detector or inpainting ever sees them."""
+    d = np.full((24, 32), 0.7, np.float32)
+    d[0, :4], d[1, :2], d[2, 0] = -0.7, np.inf, -np.inf
+    np.save(rec_dir / "frames" / "00001.npy", d)
+    got = read_recording(rec_dir).depths[1]
+    assert (got >= 0).all() and np.isfinite(got).all()
+    assert (got[0, :4] == 0).all() and (got[1, :2] == 0).all() and got[2, 0] == 0 and got[5, 5] == np.float32(0.7)
+    np.save(rec_dir / "frames" / "00001.npy", np.full((24, 32), -0.7, np.float32))
+    with pytest.raises(BenchbotError, match="no valid depth"):
+        read_recording(rec_dir)
+
+
+def test_intrinsics_must_be_finite_and_inside_the_image(rec_dir):
+    info = yaml.safe_load((rec_dir / "intrinsics.yaml").read_text())
+    for key, value, words in (("cx", float("nan"), "finite"), ("fx", float("inf"), "fx"), ("fy", 0.0, "fy"),
+                              ("cy", 1e6, "principal point"), ("width", 0, "width")):
+        (rec_dir / "intrinsics.yaml").write_text(yaml.safe_dump({**info, key: value}))
+        with pytest.raises(BenchbotError, match=words):
+            read_recording(rec_dir)
+
+
 def test_millimetres_in_npy_are_caught(rec_dir):
     np.save(rec_dir / "frames" / "00000.npy", np.full((24, 32), 700.0, np.float32))
     with pytest.raises(BenchbotError, match="wrong units"):

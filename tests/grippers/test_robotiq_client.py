@@ -9,7 +9,7 @@ import pytest
 
 from benchbot.errors import BenchbotError, DeviceError
 from benchbot.grippers.robotiq import RobotiqConfig, RobotiqGripper, make_gripper
-from benchbot.grippers.robotiq_emulator import start_emulator
+from benchbot.grippers.robotiq_emulator import ModelParams, start_emulator
 from benchbot.grippers.robotiq_registers import (
     FAULT_MESSAGES, Command, Status, check_crc, status_response_frame, write_response_frame,
 )
@@ -35,8 +35,7 @@ def test_client_implements_gripper_interface():
 
 
 def test_open_grip_cycle_with_and_without_object(emu):
-    with client_for(emu) as g:
-        g.activate()
+    with emu.calibrated_client(timeout_s=0.5) as g:  # activated, finger stops measured
         st = g.open(0.085)
         assert st.activated and not st.moving and st.position_m == pytest.approx(0.085)
         emu.set_object_width(0.05)
@@ -48,7 +47,7 @@ def test_open_grip_cycle_with_and_without_object(emu):
         g.open(0.085)
         st = g.grip()
         assert not st.object_detected and st.position_m == 0.0
-        assert emu.status().obj == 3 and emu.status().position == 255
+        assert emu.status().obj == 3 and emu.status().position == ModelParams().closed_stop
         st = g.open(0.04)
         assert st.position_m == pytest.approx(0.04, abs=0.0004) and not st.object_detected
 
@@ -90,7 +89,7 @@ def test_unresponsive_gripper_times_out_with_device_error(emu):
     with client_for(emu, timeout_s=0.2, retries=1) as g:
         g.activate()
         emu.set_unresponsive(True)
-        with pytest.raises(DeviceError, match="lost contact"):
+        with pytest.raises(DeviceError, match="no answer"):
             g.grip()
         emu.set_unresponsive(False)
         assert g.grip().activated  # recovers once the gripper answers again
@@ -125,18 +124,35 @@ def test_reconnects_after_emulator_restart():
         first.stop()
 
 
-def test_wrong_unit_id_is_a_clear_error(emu):
-    with client_for(emu, device_id=3) as g:
-        with pytest.raises(DeviceError, match="unit 3") as err:
+def test_wrong_unit_id_gets_silence_and_a_timeout_naming_device_id(emu):
+    """A device on an RS-485 bus ignores frames for other unit ids: no reply at all, not an
+    exception reply. The client times out with one line that points at gripper.device_id."""
+    from pymodbus import FramerType
+    from pymodbus.client import ModbusTcpClient
+    from pymodbus.exceptions import ModbusIOException
+
+    framer = FramerType.SOCKET if emu.framing == "tcp" else FramerType.RTU
+    raw = ModbusTcpClient(emu.host, port=emu.port, framer=framer, timeout=0.3, retries=0)
+    try:
+        assert raw.connect()
+        with pytest.raises(ModbusIOException):  # silence, where an exception reply would be returned
+            raw.read_input_registers(0x07D0, count=3, device_id=3)
+    finally:
+        raw.close()
+    with client_for(emu, device_id=3, timeout_s=0.2, retries=1) as g:
+        with pytest.raises(DeviceError, match=r"\(unit 3\): no answer while trying to read its status") as err:
             g.status()
-        assert "device_id" in err.value.fix
+        assert "gripper.device_id" in err.value.fix and "\n" not in err.value.one_line()
+    assert emu.requests == 0 and emu.ignored >= 3  # the model never saw them
+    with client_for(emu) as g:
+        assert not g.status().activated  # unit 9 still answers
 
 
 def test_nothing_listening_is_a_device_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    g = RobotiqGripper(RobotiqConfig(host="127.0.0.1", port=port, timeout_s=0.2, retries=0))
+    g = RobotiqGripper(RobotiqConfig(transport="tcp", host="127.0.0.1", port=port, timeout_s=0.2, retries=0))
     with pytest.raises(DeviceError, match="cannot connect"):
         g.activate()
 
@@ -154,6 +170,17 @@ def test_bad_arguments_are_user_errors(emu):
         make_gripper({"slave": 9})
     with pytest.raises(BenchbotError):
         RobotiqConfig(open_position=255, closed_position=0)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "rtu-tcp"])
+def test_socket_transports_need_an_explicit_host(transport):
+    """No default host: a gripper must never be looked for on the robot controller by accident."""
+    with pytest.raises(BenchbotError, match="needs 'host'") as err:
+        RobotiqConfig(transport=transport)
+    assert "gripper.host" in err.value.fix
+    assert RobotiqConfig().transport == "serial"  # the default cannot reach a robot controller
+    assert RobotiqConfig(transport="tcp", host="10.0.0.5").address == "10.0.0.5:502"
+    assert RobotiqConfig(transport="rtu-tcp", host="10.0.0.2").address == "10.0.0.2:54321"  # UR rs485 URCap
 
 
 def test_serial_without_pyserial_names_the_extra(monkeypatch):
@@ -287,7 +314,8 @@ def test_serve_emulator_blocks_until_stopped_and_reports_its_port():
         assert ready.wait(10)
         h = seen["handle"]
         assert h.port and h.port > 0
-        with client_for(h) as g:
+        p = ModelParams()  # an object is between the jaws, so use the model's known stops
+        with client_for(h, open_position=p.open_stop, closed_position=p.closed_stop) as g:
             g.activate()
             st = g.grip()
             assert st.object_detected and st.position_m == pytest.approx(0.06, abs=0.0004)
@@ -325,7 +353,10 @@ def test_readme_emulator_example_runs(repo):
 
 
 def test_handle_client_config_points_at_the_emulator():
-    with start_emulator(framing="rtu-tcp", time_scale=SCALE, object_width_m=0.02) as emu:
+    with start_emulator(framing="rtu-tcp", time_scale=SCALE) as emu:
         with RobotiqGripper(emu.client_config(timeout_s=0.5)) as g:
             g.activate()
+            assert g.status().activated
+        with emu.calibrated_client(timeout_s=0.5) as g:
+            emu.set_object_width(0.02)
             assert g.grip().position_m == pytest.approx(0.02, abs=0.0004)

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from benchbot.grippers.robotiq import make_gripper
-from benchbot.grippers.robotiq_emulator import start_emulator
+from benchbot.grippers.robotiq_calibration import calibrate_gripper
+from benchbot.grippers.robotiq_emulator import ModelParams, start_emulator
 
 
 @pytest.fixture
@@ -33,10 +34,14 @@ def pty_pair(tmp_path):
 
 def test_serial_rtu_cycle(pty_pair):
     emu_port, host_port = pty_pair
-    with start_emulator(framing="serial", serial_port=emu_port, time_scale=1000.0, object_width_m=0.03) as emu:
+    params = ModelParams(open_stop=3, closed_stop=0xE5)
+    with start_emulator(framing="serial", serial_port=emu_port, time_scale=1000.0, params=params) as emu:
         assert emu.address == emu_port and os.path.exists(emu_port)
         with make_gripper(dict(transport="serial", serial_port=host_port, timeout_s=0.5, poll_s=0.0)) as g:
-            g.activate()
+            cal = calibrate_gripper(g)  # over RS-485 framing, as on a real USB adapter
+            assert (cal.open_position, cal.closed_position) == (3, 0xE5) and "serial" in cal.gripper
+            g.use_calibration(cal.open_position, cal.closed_position)
+            emu.set_object_width(0.03)
             assert g.open(0.085).position_m == pytest.approx(0.085)
             st = g.grip(force=0.3, speed=0.3)
             assert st.object_detected and st.position_m == pytest.approx(0.03, abs=0.0004)
