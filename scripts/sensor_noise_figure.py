@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbot.protocol import default_protocol_path, load_protocol  # noqa: E402
+from benchbot.config.protocol import default_protocol_path, load_protocol  # noqa: E402
 from benchbot.sim.noise_stats import EDGE_BINS_PX, frame_stats, synthetic_frame  # noqa: E402
 from benchbot.sim.sensors import SENSORS  # noqa: E402
 from benchbot.sim.world import SimWorld  # noqa: E402

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from benchbot import cli
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((REPO / "protocols" / "paper.yaml").read_text())
@@ -108,7 +108,7 @@ def test_validate_paper_protocol(capsys, monkeypatch):
 def test_duplicate_ids_among_40k_objects_are_named_on_one_line(tmp_path, capsys, monkeypatch):
     """The duplicate checks count once (they compared every id with every other: 47 s for 40k objects).
     40k ids validate here; the duplicates are still found, named, and the line stays short."""
-    from benchbot.protocol import ObjectsFile, validate_mapping
+    from benchbot.config.protocol import ObjectsFile, validate_mapping
 
     objs = [{"id": f"o{i}", "name": f"object {i}", "size_m": [0.1, 0.1, 0.1], "mass_kg": 0.1} for i in range(40_000)]
     assert len(validate_mapping(ObjectsFile, tmp_path / "o.yaml", {"objects": objs}).objects) == 40_000
@@ -171,7 +171,7 @@ def test_detector_options_are_typed_from_the_detector_signature(monkeypatch):
     from pathlib import Path as P
 
     from benchbot import detectors
-    from benchbot.detect import detector_options
+    from benchbot.harness.detect import detector_options
 
     class Typed:
         def __init__(self, n: int = 1, x_m: float = 0.1, flag: bool = False, path: str | P | None = None,

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from ..perception.overlay import depth_to_gray
+from benchbot.perception.overlay import depth_to_gray
 
 
 def frame_jpeg(depth_m: np.ndarray, quality: int = 85) -> bytes:

@@ -8,9 +8,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from ..errors import BenchbotError
-from ..harness.operator import ConsoleOperator
-from ..interfaces import GraspPlan, Judgement
+from benchbot.core.errors import BenchbotError
+from benchbot.harness.operator import ConsoleOperator
+from benchbot.core.interfaces import GraspPlan, Judgement
 
 Offer = Callable[[Any, str], bool]  # (answer, source name) -> True when it was the first answer
 

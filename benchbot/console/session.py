@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import BenchbotError
-from ..harness.operator import ConsoleOperator
-from ..interfaces import Operator
-from .mux import OperatorMux, TerminalSource
-from .server import ConsoleServer, Hub, is_loopback
-from .state import ConsoleState
+from benchbot.core.errors import BenchbotError
+from benchbot.harness.operator import ConsoleOperator
+from benchbot.core.interfaces import Operator
+from benchbot.console.mux import OperatorMux, TerminalSource
+from benchbot.console.server import ConsoleServer, Hub, is_loopback
+from benchbot.console.state import ConsoleState
 
 
 def discovery_path(db_path: Path) -> Path:
@@ -33,8 +33,8 @@ def _finite(x: Any, nd: int = 1) -> float | None:
 
 def table_source(db_path: Path) -> Any:
     """run_id → Table II rows (Wilson intervals from report.build_report) and progress counts."""
-    from ..report import build_report
-    from ..store import Store
+    from benchbot.results.report import build_report
+    from benchbot.results.store import Store
 
     def table(run_id: str) -> dict:
         with Store(db_path, readonly=True) as store:

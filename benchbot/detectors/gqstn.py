@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BenchbotError
-from ..interfaces import RobustnessEvaluator
-from ..models.checkpoint import load_model, resolve_weights
-from ..models.device import pick_device
-from ..models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp, square_symmetry
-from ..perception.rectify import Rectified, View, check_focus, model_view
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.models.checkpoint import load_model, resolve_weights
+from benchbot.models.device import pick_device
+from benchbot.models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp, square_symmetry
+from benchbot.perception.rectify import Rectified, View, check_focus, model_view
+from benchbot.core.types import DepthFrame, Grasp
 
 
 @dataclass
@@ -137,7 +137,7 @@ class OneShotDetector:
     def evaluator(self) -> RobustnessEvaluator:
         """The robustness evaluator (default: the runner's default, GQ-CNN 4.0-PJ), built on first use."""
         if self._evaluator is None:
-            from ..robustness import load_evaluator
+            from benchbot.models.robustness import load_evaluator
 
             self._evaluator = load_evaluator()
         return self._evaluator

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 
 def attempt_prefix(run_id: str, seq: int, trial_id: str, attempt_no: int) -> Path:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..errors import BenchbotError
-from ..protocol import LoadedProtocol
-from ..store import RUN_ID_PATTERN, RunInfo, Store, check_run_id, utc_now
-from .workcell import BACKENDS
+from benchbot import __version__
+from benchbot.core.errors import BenchbotError
+from benchbot.config.protocol import LoadedProtocol
+from benchbot.results.store import RUN_ID_PATTERN, RunInfo, Store, check_run_id, utc_now
+from benchbot.harness.workcell import BACKENDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from typing import Any, Callable, Iterator, Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from ..schedule import TrialSpec
-from ..store import AttemptRecord
+from benchbot.config.schedule import TrialSpec
+from benchbot.results.store import AttemptRecord
 
 # An observer gets every run event as (kind, data): run, trial, detected (grasp + inpainted depth,
 # before q and artifacts), plan (q, timings, overlay), executing, attempt (committed), finished.

@@ -5,7 +5,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 
 class RunLock:

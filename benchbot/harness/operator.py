@@ -10,9 +10,9 @@ from typing import IO, Any
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import BenchbotError
-from ..interfaces import GraspPlan, Judgement
-from .terminal import LineReader, detect_preview, inline_image
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import GraspPlan, Judgement
+from benchbot.harness.terminal import LineReader, detect_preview, inline_image
 
 FAILURE_CAUSES = ("slipped", "missed", "collision", "dropped", "other")
 KINDS = ("success", "failure", "redo", "abort")

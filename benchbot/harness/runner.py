@@ -21,22 +21,22 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import BenchbotError, DeviceError, UnsafeMotionError
-from ..interfaces import Detector, Execution, GraspPlan, Judgement, Operator, RobustnessEvaluator
-from ..perception.geometry import grasp_to_camera
-from ..perception.table import META_KEY as TABLE_KEY
-from ..perception.workspace import perception_record, prepare_frame
-from ..protocol import LoadedProtocol, load_protocol
-from ..schedule import TrialSpec, make_schedule
-from ..store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_run_id, utc_now
-from ..types import DepthFrame, Grasp, Placement
-from . import artifacts
-from .config import RunConfig, find_run, new_run_info, settings_of
-from .events import Observer, attempt_event, emit, progress_paused
-from .lock import RunLock
-from .primitive import grasp_in_base
-from .signals import Interrupted, StopSignals
-from .workcell import Workcell, build_workcell
+from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
+from benchbot.core.interfaces import Detector, Execution, GraspPlan, Judgement, Operator, RobustnessEvaluator
+from benchbot.perception.geometry import grasp_to_camera
+from benchbot.perception.table import META_KEY as TABLE_KEY
+from benchbot.perception.workspace import perception_record, prepare_frame
+from benchbot.config.protocol import LoadedProtocol, load_protocol
+from benchbot.config.schedule import TrialSpec, make_schedule
+from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_run_id, utc_now
+from benchbot.core.types import DepthFrame, Grasp, Placement
+from benchbot.harness import artifacts
+from benchbot.harness.config import RunConfig, find_run, new_run_info, settings_of
+from benchbot.harness.events import Observer, attempt_event, emit, progress_paused
+from benchbot.harness.lock import RunLock
+from benchbot.harness.primitive import grasp_in_base
+from benchbot.harness.signals import Interrupted, StopSignals
+from benchbot.harness.workcell import Workcell, build_workcell
 
 __all__ = ["RunConfig", "RunSummary", "Runner", "Interrupted", "validate_grasp"]
 
@@ -113,11 +113,11 @@ class Runner:
         if cfg.method != "all" and cfg.method not in loaded.protocol.methods:
             raise BenchbotError(f"method '{cfg.method}' is not in protocol {loaded.path.name}",
                                 f"use one of: all, {', '.join(loaded.protocol.methods)}")
-        from ..detectors import check_methods
+        from benchbot.detectors import check_methods
 
         check_methods(loaded.protocol.methods, str(loaded.path))
         if cfg.outcomes_csv is not None:
-            from .operator import ScriptedOperator
+            from benchbot.harness.operator import ScriptedOperator
 
             self.operator = ScriptedOperator.from_csv(cfg.outcomes_csv)
         summary = RunSummary(run_id=None)
@@ -235,7 +235,7 @@ class Runner:
         return "scripted" if self.cfg.outcomes_csv else "operator"
 
     def _detectors(self, methods: set[str]) -> tuple[dict[str, Detector], dict[str, str]]:
-        from ..detectors import load_detector
+        from benchbot.detectors import load_detector
 
         ready, unavailable = {}, {}
         for m in sorted(methods):
@@ -250,7 +250,7 @@ class Runner:
         if name == "none":
             return None
         threshold = self.cfg.threshold if self.cfg.threshold is not None else loaded.protocol.robustness.threshold
-        from ..robustness import load_evaluator
+        from benchbot.models.robustness import load_evaluator
 
         return load_evaluator(name, threshold=threshold)  # crop scale from each frame's table plane
 
@@ -306,7 +306,7 @@ class Runner:
     # ---- one attempt ---------------------------------------------------------------------------
     def _attempt(self, store: Store, loaded: LoadedProtocol, run_id: str, trial: TrialSpec, detector: Detector,
                  evaluator: RobustnessEvaluator | None, workcell: Workcell) -> AttemptRecord:
-        from ..perception.inpaint import inpaint_frame
+        from benchbot.perception.inpaint import inpaint_frame
 
         proto = loaded.protocol
         attempt_no = store.next_attempt_no(run_id, trial.trial_id)
@@ -370,7 +370,7 @@ class Runner:
             q, perception = None, perception_record(seen, workcell.workspace)
             if error is None and evaluator is not None:
                 t0 = time.perf_counter()
-                from ..robustness import robustness_of  # torch: imported when a q is due
+                from benchbot.models.robustness import robustness_of  # torch: imported when a q is due
 
                 q, why = robustness_of(evaluator, seen, grasp)
                 timings["robust"] = time.perf_counter() - t0
@@ -481,7 +481,7 @@ class Runner:
 
     def _overlay(self, prefix: Path, frame: DepthFrame, grasp: Grasp | None, q: float | None, label: str,
                  journal: Callable[[str], None]) -> str:
-        from ..perception.overlay import draw_grasp
+        from benchbot.perception.overlay import draw_grasp
 
         image = draw_grasp(frame.depth_m, grasp, q, label)
         return artifacts.save_png(self.cfg.results_dir, prefix.with_name(prefix.name + "_overlay.png"), image, journal)

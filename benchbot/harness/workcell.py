@@ -13,14 +13,14 @@ import time
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..perception.table import TablePlane, table_plane
-from ..interfaces import Arm, Camera, Execution, Gripper, Stage
-from ..protocol import LoadedProtocol, Protocol
-from ..types import DepthFrame, Grasp, GraspPose, Placement, Pose
-from .jawline import measure
-from .primitive import execute_grasp, go_home, release
-from .safety import GatedArm, SafetyGate, SafetyLimits
+from benchbot.core.errors import BenchbotError
+from benchbot.perception.table import TablePlane, table_plane
+from benchbot.core.interfaces import Arm, Camera, Execution, Gripper, Stage
+from benchbot.config.protocol import LoadedProtocol, Protocol
+from benchbot.core.types import DepthFrame, Grasp, GraspPose, Placement, Pose
+from benchbot.harness.jawline import measure
+from benchbot.harness.primitive import execute_grasp, go_home, release
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 
 # Camera looking straight down: camera x → base x, camera y (image rows) → base −y, optical axis → base −z.
 DOWN_LOOKING = np.diag([1.0, -1.0, -1.0])
@@ -156,7 +156,7 @@ class ReplayStage:
         self.emulator.set_object_width(None if jaw.collision else jaw.object_width_m)
 
     def judge(self, placement: Placement, execution: Execution) -> Any:
-        from ..interfaces import Judgement
+        from benchbot.core.interfaces import Judgement
 
         if self._collision:
             return Judgement("failure", "simulated", "collision", self._collision)
@@ -168,11 +168,11 @@ class ReplayStage:
 
 
 def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
-    from ..arms.dryrun import DryRunArm
-    from ..cameras.recording import ReplayCamera, default_recording_path
+    from benchbot.devices.arms.dryrun import DryRunArm
+    from benchbot.devices.cameras.recording import ReplayCamera, default_recording_path
 
     camera = ReplayCamera(cfg.recording or default_recording_path())  # reads and checks the recording
-    from ..perception.workspace import recording_workspace
+    from benchbot.perception.workspace import recording_workspace
 
     t_base_camera, plane = camera_transform_from_table(camera.recording.frame(0))
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, jaw_opening_m=loaded.protocol.gripper.opening_m)
@@ -180,7 +180,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     stage = ReplayStage(camera, None)
 
     def connect(wc: Workcell) -> None:
-        from ..grippers.robotiq_emulator import start_emulator
+        from benchbot.devices.grippers.robotiq_emulator import start_emulator
 
         emulator = start_emulator(time_scale=50.0)
         wc.on_close(emulator.stop)
@@ -203,7 +203,7 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
 
 def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
-    from ..sim.workcell import make_physics_workcell
+    from benchbot.harness.cells.mujoco import make_physics_workcell
 
     # cfg.seed is the run's seed (the runner passes a resumed run's stored seed): depth noise follows it
     sim = make_physics_workcell(loaded, seed=cfg.seed if cfg.seed is not None else loaded.protocol.seed)
@@ -232,7 +232,7 @@ def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
 
 def _hardware(loaded: LoadedProtocol, cfg: Any) -> Workcell:
-    from ..hardware import build_hardware_workcell
+    from benchbot.config.hardware import build_hardware_workcell
 
     return build_hardware_workcell(loaded, cfg)
 

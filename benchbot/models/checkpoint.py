@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import BenchbotError, check_number, shown
-from .gqstn import GQSTN, GQSTNConfig
-from .multigrasp import MultiGrasp, MultiGraspConfig
+from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.models.gqstn import GQSTN, GQSTNConfig
+from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig
 
 KINDS = ("gqstn", "multigrasp")
 VERSION = 1
@@ -198,7 +198,7 @@ def load_model(path: str | Path, kind: str | None = None, classifier: nn.Module 
     load_state(model, rec["state_dict"], path)
     if isinstance(model, GQSTN) and attach_classifier:
         if classifier is None:
-            from .weights import load_gqcnn
+            from benchbot.models.weights import load_gqcnn
 
             classifier = load_gqcnn(model.cfg.classifier)
         model.set_classifier(classifier)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 
 def pick_device(name: object = "auto") -> torch.device:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BenchbotError, check_number
+from benchbot.core.errors import BenchbotError, check_number
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BenchbotError, check_number, shown
-from ..perception.geometry import grasp_to_camera
-from ..types import Grasp, GraspPose, Intrinsics
-from .resnet import ResNet, check_backbone
+from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.perception.geometry import grasp_to_camera
+from benchbot.core.types import Grasp, GraspPose, Intrinsics
+from benchbot.models.resnet import ResNet, check_backbone
 
 
 @dataclass(frozen=True)

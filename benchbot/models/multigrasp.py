@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import check_number
-from ..types import Grasp
-from .gqstn import Letterbox, wrap_half_turn
-from .resnet import ResNet, check_backbone
+from benchbot.core.errors import check_number
+from benchbot.core.types import Grasp
+from benchbot.models.gqstn import Letterbox, wrap_half_turn
+from benchbot.models.resnet import ResNet, check_backbone
 
 N_OUT = 8  # conf, x, y, sin2θ, cos2θ, w, h, z
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import BenchbotError, check_number, shown
+from benchbot.core.errors import BenchbotError, check_number, shown
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 

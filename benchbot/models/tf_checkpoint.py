@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_LEN = 48

@@ -14,12 +14,12 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..errors import BenchbotError, shown
-from ..perception.crops import DEXNET2_PX_PER_M, DEXNET4_PJ_PX_PER_M
-from ..npyfile import load_npy
-from .checkpoint import torch_file
-from .gqcnn import GQCNN, GQCNNConfig, Normalisation, config_from_berkeley
-from .tf_checkpoint import read_checkpoint
+from benchbot.core.errors import BenchbotError, shown
+from benchbot.perception.crops import DEXNET2_PX_PER_M, DEXNET4_PJ_PX_PER_M
+from benchbot.core.npyfile import load_npy
+from benchbot.models.checkpoint import torch_file
+from benchbot.models.gqcnn import GQCNN, GQCNNConfig, Normalisation, config_from_berkeley
+from benchbot.models.tf_checkpoint import read_checkpoint
 
 FORMAT = "benchbot-gqcnn"
 FORMAT_VERSION = 1

@@ -2,7 +2,7 @@
 (GROUP BY): only per-group counts and two numeric columns (q and detection time, for medians,
 percentiles and plots) leave the database, so a 100k-trial run reports in about a second.
 
-Counting rules: see benchbot.report (and docs/readme/report.md).
+Counting rules: see benchbot.results.report (and docs/readme/report.md).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..store import RunInfo, Store
-from .stats import wilson_ci
+from benchbot.results.store import RunInfo, Store
+from benchbot.results.stats import wilson_ci
 
 PHASES = ("place", "capture", "inpaint", "detect", "robust", "execute", "judge", "total")
 

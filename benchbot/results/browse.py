@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "meta": ("Database settings.", {"key": "setting name (schema_version, application)", "value": "its value"}),
@@ -98,7 +98,7 @@ def metadata(db_name: str) -> dict[str, Any]:
 
 def serve(db: Path, *, host: str = "127.0.0.1", port: int = 8001, open_browser: bool = True) -> None:
     """Serve `db` read-only with Datasette until Ctrl-C."""
-    from ..store import Store
+    from benchbot.results.store import Store
 
     try:
         from datasette.cli import cli

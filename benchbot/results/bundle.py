@@ -15,11 +15,11 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .. import __version__
-from ..errors import BenchbotError
-from ..store import RunInfo, Store, utc_now
-from .copyrun import copy_run, open_target, sha256_file, write_atomic
-from .gallery import safe_artifact_path
+from benchbot import __version__
+from benchbot.core.errors import BenchbotError
+from benchbot.results.store import RunInfo, Store, utc_now
+from benchbot.results.copyrun import copy_run, open_target, sha256_file, write_atomic
+from benchbot.results.gallery import safe_artifact_path
 
 BUNDLE_FORMAT = "benchbot-bundle"
 BUNDLE_VERSION = 1
@@ -38,7 +38,7 @@ def _resolve_run(db: Path, run_id: str | None) -> RunInfo:
 
 def _protocol_files(run: RunInfo, protocol: Path | None) -> list[tuple[str, Path]]:
     """The run's protocol and objects files, refused unless they hash to the run's protocol hash."""
-    from ..protocol import load_protocol
+    from benchbot.config.protocol import load_protocol
 
     path = Path(protocol) if protocol else Path(run.protocol_path)
     fix = f"pass --protocol with the protocol file this run used (hash {run.protocol_hash})"
@@ -68,7 +68,7 @@ def _hardware_files(run: RunInfo) -> tuple[list[tuple[str, Path]], list[str]]:
 
 def export_run(db: Path, run_id: str | None, out: Path, results_dir: Path, protocol: Path | None = None) -> dict:
     """Write the bundle of one run to `out`; returns its manifest."""
-    from ..report import build_report, render
+    from benchbot.results.report import build_report, render
 
     run = _resolve_run(db, run_id)
     out = Path(out)

@@ -15,12 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BenchbotError
-from ..store import RunInfo, Store
-from .aggregate import RunView
-from .paired import fmt_p
-from .stats import (PairedCounts, fisher_exact_p, holm, mcnemar_exact_p, newcombe_independent_ci,
-                    newcombe_paired_ci, wilson_ci)
+from benchbot.core.errors import BenchbotError
+from benchbot.results.store import RunInfo, Store
+from benchbot.results.aggregate import RunView
+from benchbot.results.paired import fmt_p
+from benchbot.results.stats import (
+    PairedCounts,
+    fisher_exact_p,
+    holm,
+    mcnemar_exact_p,
+    newcombe_independent_ci,
+    newcombe_paired_ci,
+    wilson_ci,
+)
 
 
 @dataclass
@@ -162,7 +169,7 @@ def comparison_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[s
 
 
 def render_compare(sides: list[RunSide], fmt: str = "md") -> str:
-    from ..report import _md_table
+    from benchbot.results.report import _md_table
 
     setup_head, setup_rows, differs = setup_table(sides)
     comparisons = compare_runs(sides)

@@ -10,8 +10,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
-from ..errors import BenchbotError
-from ..store import Store
+from benchbot.core.errors import BenchbotError
+from benchbot.results.store import Store
 
 _ATTEMPT_CHILDREN = ("detections", "outcomes")
 

@@ -6,8 +6,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import BenchbotError
-from .aggregate import RunView
+from benchbot.core.errors import BenchbotError
+from benchbot.results.aggregate import RunView
 
 KINDS = ("overlay", "keyframes")
 MAX_WIDTH_PX = {"overlay": 420, "keyframes": 1100}

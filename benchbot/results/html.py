@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BenchbotError
-from . import aggregate, gallery, plots
+from benchbot.core.errors import BenchbotError
+from benchbot.results import aggregate, gallery, plots
 
 if TYPE_CHECKING:
-    from ..report import Report
+    from benchbot.results.report import Report
 
 CSS = """
 :root { --ink:#1f2933; --muted:#616e7c; --line:#e4e7eb; --bg:#f5f7fa; --card:#fff; --ok:#2f8f5b; --bad:#c0392b;
@@ -147,7 +147,7 @@ def _gallery(details: Details | None) -> str:
 
 def render_page(report: "Report") -> str:
     """The whole report as one html document."""
-    from ..report import PAPER_CITATION, STATS_NOTE, _display_tables
+    from benchbot.results.report import PAPER_CITATION, STATS_NOTE, _display_tables
 
     e = html.escape
     run, details = report.run, report.details

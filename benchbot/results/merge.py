@@ -17,11 +17,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BenchbotError
-from ..store import utc_now
-from .bundle import DB_NAME, read_bundle
-from .copyrun import copy_run, open_target, run_ids, sha256_file
-from .gallery import safe_artifact_path
+from benchbot.core.errors import BenchbotError
+from benchbot.results.store import utc_now
+from benchbot.results.bundle import DB_NAME, read_bundle
+from benchbot.results.copyrun import copy_run, open_target, run_ids, sha256_file
+from benchbot.results.gallery import safe_artifact_path
 
 CLASH_POLICIES = ("refuse", "rename")
 

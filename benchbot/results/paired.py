@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .aggregate import RunView
-from .stats import PairedCounts, holm, mcnemar_exact_p, newcombe_paired_ci
+from benchbot.results.aggregate import RunView
+from benchbot.results.stats import PairedCounts, holm, mcnemar_exact_p, newcombe_paired_ci
 
 METRICS = ("success", "robust")
 

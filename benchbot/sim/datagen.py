@@ -26,14 +26,22 @@ from typing import Iterable
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..protocol import ObjectSpec, default_protocol_path, load_protocol
-from ..types import Intrinsics
-from .dataset_io import (IMAGES_PER_FILE, ROWS_PER_FILE, TENSOR_FIELDS, ImageWriter, Rechunker,  # noqa: F401
-                         merge_shards, save_npz_atomic, write_json_atomic)
-from .randomize import Randomization
-from .scene import KINECT2_SIZE
-from .sensors import sensor
+from benchbot.core.errors import BenchbotError
+from benchbot.config.protocol import ObjectSpec, default_protocol_path, load_protocol
+from benchbot.core.types import Intrinsics
+from benchbot.sim.dataset_io import (
+    IMAGES_PER_FILE,
+    ROWS_PER_FILE,
+    TENSOR_FIELDS,
+    ImageWriter,
+    Rechunker,
+    merge_shards,
+    save_npz_atomic,
+    write_json_atomic,
+)
+from benchbot.sim.randomize import Randomization
+from benchbot.sim.scene import KINECT2_SIZE
+from benchbot.sim.sensors import sensor
 
 UNIT_IMAGES = 10
 ROBUST_THRESHOLD = 0.5
@@ -85,7 +93,7 @@ class _Worker:
     """Per-process state: the compiled scenes (one per object) and their renderers."""
 
     def __init__(self, objects: dict[str, ObjectSpec], camera_height_m: float | None) -> None:
-        from .world import SimWorld
+        from benchbot.sim.world import SimWorld
 
         self.objects = objects
         self.world = SimWorld(objects, camera_height_m or 0.70)
@@ -93,8 +101,8 @@ class _Worker:
     def image(self, seed: int, cfg: GenConfig) -> ImageResult:
         if cfg.randomize is None:
             return self._fixed_image(seed, cfg)
-        from .dr_image import make_image
-        from .randomize import plan_scene
+        from benchbot.sim.dr_image import make_image
+        from benchbot.sim.randomize import plan_scene
 
         plan = plan_scene(seed, cfg.randomize, cfg.object_ids)
         img = make_image(self.world, self.objects, plan, cfg.grasps_per_image, cfg.perturbations,
@@ -105,13 +113,13 @@ class _Worker:
 
     def _fixed_image(self, seed: int, cfg: GenConfig) -> ImageResult:
         """One image of the fixed overhead scene: one random object."""
-        from ..perception.geometry import grasp_to_camera
-        from ..perception.inpaint import inpaint
-        from .grasps import sample_grasps
-        from .noise import DepthNoise
-        from .placement import drop_object
-        from .scene import camera_pose_base
-        from .trial import run_trial, sample_perturbations
+        from benchbot.perception.geometry import grasp_to_camera
+        from benchbot.perception.inpaint import inpaint
+        from benchbot.sim.grasps import sample_grasps
+        from benchbot.sim.noise import DepthNoise
+        from benchbot.sim.placement import drop_object
+        from benchbot.sim.scene import camera_pose_base
+        from benchbot.sim.trial import run_trial, sample_perturbations
 
         rng = np.random.default_rng([seed, 7919])
         label = int(rng.integers(len(cfg.object_ids)))
@@ -136,8 +144,14 @@ def _unit_path(out: Path, unit: int) -> Path:
 
 def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
     """Generate one unit of images and save it atomically; returns the number of grasps."""
-    from ..perception.crops import (DEXNET2, DEXNET2_PX_PER_M, DEXNET4, DEXNET4_PJ_PX_PER_M, extract_crops,
-                                    scale_factor)
+    from benchbot.perception.crops import (
+        DEXNET2,
+        DEXNET2_PX_PER_M,
+        DEXNET4,
+        DEXNET4_PJ_PX_PER_M,
+        extract_crops,
+        scale_factor,
+    )
 
     first = unit * cfg.unit_images
     idx = range(first, min(first + cfg.unit_images, cfg.n_images))
@@ -217,9 +231,9 @@ def _pack(out: Path, n_units: int) -> tuple[int, int]:
 
 
 def _meta(cfg: GenConfig, n_images: int, n_grasps: int, objects: dict[str, ObjectSpec], wall_s: float) -> dict:
-    from ..perception.crops import DEXNET2, DEXNET4
-    from .scene import GripperGeometry, sim_intrinsics
-    from .trial import TrialSettings
+    from benchbot.perception.crops import DEXNET2, DEXNET4
+    from benchbot.sim.scene import GripperGeometry, sim_intrinsics
+    from benchbot.sim.trial import TrialSettings
 
     g = GripperGeometry()
     rnd = cfg.randomize
@@ -269,7 +283,7 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
         raise BenchbotError("n_images, grasps_per_image and workers must be >= 1, perturbations >= 0",
                             "pass positive counts")
     proto = load_protocol(default_protocol_path(), objects_file)
-    from ..protocol import load_objects
+    from benchbot.config.protocol import load_objects
 
     all_objects = load_objects(objects_file) if objects_file else dict(proto.objects)
     ids = tuple(object_ids) if object_ids else tuple(proto.protocol.objects)

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 ROWS_PER_FILE = 1000
 IMAGES_PER_FILE = 100

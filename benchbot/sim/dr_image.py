@@ -12,13 +12,13 @@ from typing import Iterator
 
 import numpy as np
 
-from ..protocol import ObjectSpec
-from ..types import Grasp, Intrinsics, Pose
-from .physics import Sim
-from .randomize import ScenePlan, table_plane_in_camera
-from .scene import TABLE_CENTER_XY, CameraSetup, build_model, mesh_in_body
-from .sensors import Sensor, sensor
-from .world import SimWorld
+from benchbot.config.protocol import ObjectSpec
+from benchbot.core.types import Grasp, Intrinsics, Pose
+from benchbot.sim.physics import Sim
+from benchbot.sim.randomize import ScenePlan, table_plane_in_camera
+from benchbot.sim.scene import TABLE_CENTER_XY, CameraSetup, build_model, mesh_in_body
+from benchbot.sim.sensors import Sensor, sensor
+from benchbot.sim.world import SimWorld
 
 DR_TABLE_HALF = (0.8, 0.8, 0.02)  # a larger table top: tilted wide-angle cameras see far
 FINGER_GROUPS = (0, 1, 2)  # scene + pads and finger links + the 2F-85 housing (visual)
@@ -127,7 +127,7 @@ def planned_scene(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePl
                   rng: np.random.Generator) -> Iterator[Rendered]:
     """Build the scene of `plan`, drop its objects, render it through the planned sensor; the scene
     is dropped again on exit."""
-    from .placement import drop_clutter
+    from benchbot.sim.placement import drop_clutter
 
     sens = sensor(plan.camera.sensor)
     camera = CameraSetup(plan.camera.t_table_camera(), sens.intrinsics)
@@ -164,10 +164,10 @@ def planned_scene(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePl
 
 def make_image(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePlan, grasps_per_image: int,
                perturbations: int, rng: np.random.Generator) -> DrImage:
-    from ..perception.geometry import grasp_to_camera
-    from ..perception.inpaint import inpaint
-    from .grasps import sample_grasps
-    from .trial import run_trial, sample_perturbations
+    from benchbot.perception.geometry import grasp_to_camera
+    from benchbot.perception.inpaint import inpaint
+    from benchbot.sim.grasps import sample_grasps
+    from benchbot.sim.trial import run_trial, sample_perturbations
 
     with planned_scene(world, objects, plan, rng) as sc:
         sim, intr, t_tc = sc.sim, sc.sensor.intrinsics, sc.camera.t_table_camera

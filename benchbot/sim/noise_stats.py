@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import DepthFrame, Intrinsics
+from benchbot.core.types import DepthFrame, Intrinsics
 
 EDGE_BINS_PX = (0.0, 1.5, 3.0, 6.0, 12.0, np.inf)
 BORDER_PX = 45  # edge statistics ignore this margin (bands)
@@ -37,8 +37,8 @@ def edge_dropout_profile(depth_m: np.ndarray, jump_m: float = 0.01) -> list[floa
     than the minimum range at the border)."""
     import cv2
 
-    from ..perception.inpaint import inpaint
-    from .noise import edge_distance_px
+    from benchbot.perception.inpaint import inpaint
+    from benchbot.sim.noise import edge_distance_px
 
     d = np.asarray(depth_m, np.float32)
     dist = edge_distance_px(inpaint(d), jump_m)
@@ -90,7 +90,7 @@ def table_noise(depth_m: np.ndarray, intr: Intrinsics, inlier_m: float = 0.004) 
     """(local std, plane std) in metres of the table pixels (within `inlier_m` of the fitted plane)."""
     import cv2
 
-    from ..perception.table import fit_table
+    from benchbot.perception.table import fit_table
 
     h = fit_table(DepthFrame(depth_m, intr)).heights(depth_m, intr)
     table = np.abs(np.nan_to_num(h, nan=1.0)) < inlier_m
@@ -123,8 +123,8 @@ def synthetic_frame(world, objects: dict, sensor_name: str, object_ids: list[str
     """A raw (noisy, not inpainted) synthetic frame of `object_ids` seen by `sensor_name` at a given
     height and tilt (default: the real recording's for that sensor, else 0.66 m, 3°), with the
     fingers reaching in from the bottom when asked. Returns (depth, intrinsics, Rendered-less record)."""
-    from .dr_image import planned_scene
-    from .randomize import CameraPlan, FingerPlan, ScenePlan
+    from benchbot.sim.dr_image import planned_scene
+    from benchbot.sim.randomize import CameraPlan, FingerPlan, ScenePlan
 
     h, t = REAL_SETUPS.get(sensor_name, (0.66, 3.0))
     rng = np.random.default_rng([seed, 7919])

@@ -8,8 +8,8 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from ..types import Pose
-from .scene import HOME_POSITION, TOOL_DOWN, SceneInfo
+from benchbot.core.types import Pose
+from benchbot.sim.scene import HOME_POSITION, TOOL_DOWN, SceneInfo
 
 CONTROL_DT = 0.01  # servo set-points are updated at 100 Hz
 

@@ -7,9 +7,9 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..types import Pose
-from .physics import Sim
-from .scene import HOME_POSITION, TABLE_CENTER_XY, TOOL_DOWN
+from benchbot.core.types import Pose
+from benchbot.sim.physics import Sim
+from benchbot.sim.scene import HOME_POSITION, TABLE_CENTER_XY, TOOL_DOWN
 
 DROP_RADIUS_M = 0.05  # the box's footprint around the table centre
 KEEP_RADIUS_M = 0.15  # a rolling object is put back inside this radius

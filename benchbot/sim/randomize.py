@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..errors import BenchbotError
-from .sensors import SENSORS, sensor
+from benchbot.core.errors import BenchbotError
+from benchbot.sim.sensors import SENSORS, sensor
 
 DISTRACTOR_SHAPES = ("box", "cylinder", "plate")
 

@@ -18,10 +18,10 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 
-from ..errors import BenchbotError  # noqa: E402
-from ..protocol import ObjectSpec  # noqa: E402
-from ..types import Intrinsics  # noqa: E402
-from .objects import load_object_mesh, piece_stl_bytes  # noqa: E402
+from benchbot.core.errors import BenchbotError  # noqa: E402
+from benchbot.config.protocol import ObjectSpec  # noqa: E402
+from benchbot.core.types import Intrinsics  # noqa: E402
+from benchbot.sim.objects import load_object_mesh, piece_stl_bytes  # noqa: E402
 
 # Kinect v2 depth camera (BerkeleyAutomation gqcnn kinect2_overhead.intr). MuJoCo's principal
 # point is the image centre, so the simulated camera has cx, cy = (W-1)/2, (H-1)/2.

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import BenchbotError
-from ..types import Intrinsics
-from .noise import SensorNoise
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Intrinsics
+from benchbot.sim.noise import SensorNoise
 
 
 @dataclass(frozen=True)

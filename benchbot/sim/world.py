@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..protocol import ObjectSpec
-from .physics import Sim
-from .scene import build_model
+from benchbot.core.errors import BenchbotError
+from benchbot.config.protocol import ObjectSpec
+from benchbot.sim.physics import Sim
+from benchbot.sim.scene import build_model
 
 DEPTH_GROUPS = (0,)  # table + object visuals; the gripper is not in the depth image (arm at home)
 VIEW_GROUPS = (0, 1, 2)
@@ -148,7 +148,7 @@ class SimWorld:
 
     def keyframe(self, label: str) -> None:
         if self.record_video and self.sim is not None:
-            from .arm_view import pose_arm
+            from benchbot.sim.arm_view import pose_arm
 
             pose_arm(self.sim)
             self.log.frames.append((label, self.render_view()))

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from ..errors import BenchbotError
-from ..models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
-from ..models.multigrasp import MultiGraspConfig, encode_targets
-from ..perception.table import TablePlane
-from ..types import DepthFrame, Intrinsics
+from benchbot.core.errors import BenchbotError
+from benchbot.models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
+from benchbot.models.multigrasp import MultiGraspConfig, encode_targets
+from benchbot.perception.table import TablePlane
+from benchbot.core.types import DepthFrame, Intrinsics
 
 DEXNET_THRESHOLD = 0.002
 TRAIN_FRACTION = 0.8
@@ -282,7 +282,7 @@ class ImageIndex:
         are stored padded), its intrinsics, and meta "table_plane" (the exact table plane from the
         recorded T_table_camera) and "table_distance_m" (along the optical axis); other datasets: the
         camera of meta.json (see `evaluate.frame_intrinsics`) and its table distance."""
-        from .evaluate import frame_intrinsics, table_distance
+        from benchbot.train.evaluate import frame_intrinsics, table_distance
 
         rec = (self.scenes or {}).get(image)
         if rec is None:

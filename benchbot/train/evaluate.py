@@ -25,11 +25,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import Detector, RobustnessEvaluator
-from ..types import DepthFrame, Grasp, Intrinsics
-from ..perception.workspace import prepare_frame
-from .data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Detector, RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.workspace import prepare_frame
+from benchbot.train.data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
 
 ANGLE_TOL_RAD = math.radians(30.0)
 JACCARD_MIN = 0.25
@@ -268,7 +268,7 @@ def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str
              evaluator: RobustnessEvaluator | None = None, device: str = "cpu") -> EvalTable:
     """Table I for named detectors (gqstn, multigrasp, ...) plus simple baselines, loaded through
     the detector registry (a learned model without weights raises BenchbotError)."""
-    from ..detectors import load_detector
+    from benchbot.detectors import load_detector
 
     weights = weights or {}
     dets: dict[str, Detector] = {}
@@ -280,7 +280,7 @@ def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str
             opts["device"] = device
         dets[name] = load_detector(name, **opts)
     if evaluator is None:
-        from ..robustness import load_evaluator
+        from benchbot.models.robustness import load_evaluator
 
         evaluator = load_evaluator()
     return evaluate_detectors(dets, data_dir, evaluator, split, limit)

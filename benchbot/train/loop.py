@@ -24,14 +24,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import BenchbotError, check_number, shown
-from ..models.checkpoint import build_model, load_file, load_state, model_record, save_atomic
-from ..models.device import pick_device
-from ..models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
-from ..models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
-from .data import ImageIndex, ImageStream
-from .ddp import init_from_env, wrap
-from .schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
+from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.models.checkpoint import build_model, load_file, load_state, model_record, save_atomic
+from benchbot.models.device import pick_device
+from benchbot.models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
+from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
+from benchbot.train.data import ImageIndex, ImageStream
+from benchbot.train.ddp import init_from_env, wrap
+from benchbot.train.schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
 
 STATE_FORMAT = "benchbot-train-state"
 LOG_FIELDS = ["epoch", "phase", "xi", "lr", "teacher_forcing", "train_loss", "train_a", "train_b", "train_robust",
@@ -196,7 +196,7 @@ def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> 
     """Restrict the models' input to the central view_m-metre square of the table."""
     if view_m is None:
         return
-    from .targets import dataset_view
+    from benchbot.train.targets import dataset_view
 
     view = dataset_view(index)
     if view is None:
@@ -214,9 +214,9 @@ def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConf
     """GQ-STN targets from the frozen classifier (targets.py): its crop footprint (the model's fixed
     crop scale); with target="classifier" the target grasp is the robust one it rates highest, with
     "search" the best-rated grasp found around those."""
-    from ..models.gqcnn import GQCNN
-    from ..perception.crops import SPECS
-    from .targets import cached_scores, cached_search, crop_footprint_px
+    from benchbot.models.gqcnn import GQCNN
+    from benchbot.perception.crops import SPECS
+    from benchbot.train.targets import cached_scores, cached_search, crop_footprint_px
 
     if cfg.target not in ("classifier", "search", "metric"):
         raise BenchbotError(f"unknown target {cfg.target!r}", "use classifier, search or metric")
@@ -228,7 +228,7 @@ def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConf
     if cfg.target != "metric":
         import copy
 
-        from ..robustness import GQCNNEvaluator
+        from benchbot.models.robustness import GQCNNEvaluator
 
         evaluator = GQCNNEvaluator(copy.deepcopy(classifier).to(device), threshold=cfg.robust_threshold,
                                    batch_size=1000 if device.type == "cuda" else 100)
@@ -257,7 +257,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     state = load_file(state_path, (STATE_FORMAT,)) if state_path.is_file() else None
     if kind == "gqstn":
         if classifier is None:
-            from ..models.weights import load_gqcnn
+            from benchbot.models.weights import load_gqcnn
 
             classifier = load_gqcnn(cfg.model_overrides.get("classifier", GQSTNConfig.classifier))
         _classifier_targets(index, classifier, cfg, out, device)
@@ -296,7 +296,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
 
-    from .targets import dataset_view
+    from benchbot.train.targets import dataset_view
 
     view = dataset_view(index)  # detectors resample other cameras' frames to it
     epoch = start - 1

@@ -24,13 +24,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import RobustnessEvaluator
-from ..perception.crops import scale_factor
-from ..perception.geometry import pixels_per_metre
-from ..types import Grasp
-from .data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
-from .evaluate import frame_intrinsics, table_distance
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.perception.crops import scale_factor
+from benchbot.perception.geometry import pixels_per_metre
+from benchbot.core.types import Grasp
+from benchbot.train.data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
+from benchbot.train.evaluate import frame_intrinsics, table_distance
 
 CACHE_FORMAT = 1
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from benchbot.console.mux import OperatorMux, TerminalSource
 from benchbot.console.state import ConsoleState, Refused, parse_answer
 from benchbot.harness.operator import ConsoleOperator
-from benchbot.interfaces import Judgement
+from benchbot.core.interfaces import Judgement
 
 
 def state_for(run_id="run-1"):

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from benchbot.console.bench import write_rehearsal
+from benchbot.bench.console import write_rehearsal
 from benchbot.console.browser import PageDriver, Tap, launch, sync_playwright
 from benchbot.console.session import console_session, discovery_path
 from benchbot.harness.operator import ConsoleOperator
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = os.environ.get("BENCHBOT_SCREENSHOTS")

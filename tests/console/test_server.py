@@ -10,7 +10,7 @@ import pytest
 from benchbot.console.mux import OperatorMux
 from benchbot.console.server import ConsoleServer, Hub, is_loopback
 from benchbot.console.state import ConsoleState
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from benchbot.detectors.refine import RefineConfig, refine_grasp
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.perception.rectify import View, rectify
 from benchbot.perception.table import fit_table
-from benchbot.types import DepthFrame, Grasp
+from benchbot.core.types import DepthFrame, Grasp
 
 from ..perception.scenes import PRIME, render, tilted_camera
 
@@ -75,7 +75,7 @@ def test_bad_options():
 
 
 def test_shipped_gqstn_refine_on_the_kinect_frame():
-    from benchbot.cameras.recording import DATA_DIR, read_recording
+    from benchbot.devices.cameras.recording import DATA_DIR, read_recording
     from benchbot.detectors import available_detectors, load_detector
     from benchbot.perception.inpaint import inpaint_frame
     from benchbot.perception.workspace import prepare_frame, recording_workspace

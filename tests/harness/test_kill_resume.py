@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 KILLS = 20
 

@@ -11,7 +11,7 @@ import yaml
 from benchbot.harness.lock import RunLock
 from benchbot.harness.runner import RunConfig
 from benchbot.harness.workcell import build_workcell
-from benchbot.protocol import load_protocol
+from benchbot.config.protocol import load_protocol
 
 GOOD_T = [[1, 0, 0, 0.45], [0, -1, 0, 0], [0, 0, -1, 0.7], [0, 0, 0, 1]]
 
@@ -20,9 +20,9 @@ GOOD_T = [[1, 0, 0, 0.45], [0, -1, 0, 0], [0, 0, -1, 0.7], [0, 0, 0, 1]]
 def cell(tmp_path):
     """A UR5 and a 2F-85, both emulated, and a hardware config (with a calibration) naming them."""
     pytest.importorskip("rtde_control", reason="ur-rtde is not installed (pip install 'benchbot[ur]')")
-    from benchbot.arms.rtde_emulator import start_rtde_emulator
-    from benchbot.grippers.robotiq_emulator import start_emulator
-    from tests.arms.conftest import _free_loopback
+    from benchbot.devices.arms.rtde_emulator import start_rtde_emulator
+    from benchbot.devices.grippers.robotiq_emulator import start_emulator
+    from tests.devices.arms.conftest import _free_loopback
 
     host = _free_loopback()
     if host is None:

@@ -12,9 +12,9 @@ from benchbot.harness.operator import ConsoleOperator, ScriptedOperator, clean_n
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.terminal import LineReader, detect_preview, inline_image, sixel
 from benchbot.harness.workcell import build_workcell
-from benchbot.interfaces import GraspPlan, Judgement
-from benchbot.store import Store
-from benchbot.types import Grasp
+from benchbot.core.interfaces import GraspPlan, Judgement
+from benchbot.results.store import Store
+from benchbot.core.types import Grasp
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.harness import artifacts, runner as runner_mod
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
-from benchbot.store import Store, check_run_id, new_run_id
+from benchbot.results.store import Store, check_run_id, new_run_id
 
 
 def _cfg(tmp: Path, protocol: Path, db="r.db", **kw) -> RunConfig:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/setup.sh --test)")

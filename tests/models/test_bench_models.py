@@ -2,7 +2,7 @@
 command, not by tests)."""
 from pathlib import Path
 
-from benchbot.bench_models import main
+from benchbot.bench.models import main
 
 
 def test_bench_models_prints_every_stage(capsys) -> None:
@@ -15,7 +15,7 @@ def test_bench_models_prints_every_stage(capsys) -> None:
 
 
 def test_bench_models_times_the_shipped_architecture(capsys) -> None:
-    from benchbot.bench_models import build_gqstn, shipped_config
+    from benchbot.bench.models import build_gqstn, shipped_config
 
     assert build_gqstn("shipped").cfg.trans_refine == shipped_config("gqstn").get("trans_refine", 0)
     main(["--presets", "shipped", "--repeats", "1", "--threads", "1", "--no-onnx"])
@@ -30,7 +30,7 @@ def test_int8_export_leaves_the_working_directory_empty(tmp_path, monkeypatch) -
     sym_shape_infer_temp.onnx + <uuid>.data into the working directory: it must run elsewhere."""
     import torch
 
-    from benchbot.bench_models import build_gqstn
+    from benchbot.bench.models import build_gqstn
     from benchbot.detectors.gqstn import InferenceGraph, onnx_session
 
     monkeypatch.chdir(tmp_path)

@@ -1,8 +1,8 @@
 """Smoke test of the GQ-CNN benchmark function (no timing assertions)."""
 import math
 
-from benchbot.bench_gqcnn import dense_grasps, run_benchmark
-from benchbot.types import DepthFrame, Intrinsics
+from benchbot.bench.gqcnn import dense_grasps, run_benchmark
+from benchbot.core.types import DepthFrame, Intrinsics
 
 import numpy as np
 

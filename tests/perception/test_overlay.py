@@ -2,7 +2,7 @@
 import numpy as np
 
 from benchbot.perception.overlay import depth_to_gray, draw_grasp, q_color, save_overlay
-from benchbot.types import Grasp
+from benchbot.core.types import Grasp
 
 
 def _depth():

@@ -7,7 +7,7 @@ import pytest
 from benchbot.perception.geometry import camera_to_grasp, grasp_to_camera
 from benchbot.perception.rectify import View, rectify
 from benchbot.perception.table import fit_table
-from benchbot.types import DepthFrame, GraspPose, Intrinsics
+from benchbot.core.types import DepthFrame, GraspPose, Intrinsics
 
 from .scenes import PRIME, render, tilted_camera
 

@@ -161,7 +161,7 @@ def check_consistency(db: Path, results: Path, *, complete: bool = False) -> dic
     with every attempt but a counted last one voided, every artifact row pointing at a file.
     With `complete`: no pending trial and no file on disk that the DB does not know.
     Returns figures and `attempts`: {(run, trial, attempt_no): status} of everything committed."""
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     figures = {"runs": 0, "trials": 0, "finished": 0, "done": 0, "aborted": 0, "pending": 0, "counted": 0,
                "duplicated": 0, "voided": 0, "attempts": {}, "artifact_rows": 0}

@@ -61,14 +61,14 @@ def _mid_transaction(original, args, kwargs, hold_s):
 
 
 def install(phase: str, nth: int, hold_s: float) -> None:
-    from benchbot.arms.dryrun import DryRunArm
-    from benchbot.cameras.recording import ReplayCamera
+    from benchbot.devices.arms.dryrun import DryRunArm
+    from benchbot.devices.cameras.recording import ReplayCamera
     from benchbot.detectors.centroid import CentroidDetector
-    from benchbot.grippers.robotiq import RobotiqGripper
+    from benchbot.devices.grippers.robotiq import RobotiqGripper
     from benchbot.harness import artifacts
     from benchbot.harness.workcell import Workcell
     from benchbot.perception import inpaint
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     targets = {
         "capture": (ReplayCamera, "capture", None),

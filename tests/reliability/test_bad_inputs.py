@@ -425,7 +425,7 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(case, tmp_path, bas
         argv += ["--results", str(state / "res")]
     for h in HOLD:
         if isinstance(h, tuple) and h[0] == "busy":
-            from benchbot.store import Store
+            from benchbot.results.store import Store
 
             monkeypatch.setattr(Store.__init__, "__kwdefaults__", {"readonly": False, "busy_timeout_s": h[1]})
         if isinstance(h, tuple) and h[0] == "disk_full":

@@ -228,8 +228,8 @@ def test_gqcnn_release_folders(world, data):
 
 def _real_devices(path: Path) -> bool:
     """True when the file is a valid hardware config naming a device that needs a network or hardware."""
-    from benchbot.errors import BenchbotError
-    from benchbot.hardware import load_hardware
+    from benchbot.core.errors import BenchbotError
+    from benchbot.config.hardware import load_hardware
 
     try:
         hw = load_hardware(path)

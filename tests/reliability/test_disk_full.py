@@ -31,7 +31,7 @@ def test_disk_full_while_writing_an_artifact(tmp_path, rel, run_cli, monkeypatch
     assert not list(res.rglob("*.tmp"))
     figures = rel.check_consistency(db, res)
     on_disk = {p.relative_to(res).as_posix() for p in res.rglob("*") if p.is_file()}
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     with Store(db, readonly=True) as store:
         known = set().union(*(store.artifact_paths(r["run_id"]) for r in store.list_runs()))

@@ -132,7 +132,7 @@ def test_signals_during_wind_down_never_cut_it_short(tmp_path, rel):
     assert _resume_hint(text), text[-2000:]
     figures = rel.check_consistency(tmp_path / "r.db", tmp_path / "res")
     assert figures["done"] == 2
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     with Store(tmp_path / "r.db", readonly=True) as store:
         (run,) = store.list_runs()

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchbot.report import build_report
-from benchbot.results.bench import synthetic_run
-from benchbot.store import Store
+from benchbot.results.report import build_report
+from benchbot.bench.report import synthetic_run
+from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 

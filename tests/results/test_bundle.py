@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from benchbot.errors import BenchbotError
-from benchbot.report import build_report, render
+from benchbot.core.errors import BenchbotError
+from benchbot.results.report import build_report, render
 from benchbot.results.bundle import export_run, read_bundle
 from benchbot.results.merge import merge
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 

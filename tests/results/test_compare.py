@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from benchbot.results.compare import compare_runs, load_side, render_compare
-from benchbot.results.stats import (PairedCounts, fisher_exact_p, mcnemar_exact_p, newcombe_independent_ci,
-                                    newcombe_paired_ci)
-from benchbot.schedule import TrialSpec
-from benchbot.store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Store
+from benchbot.results.stats import (
+    PairedCounts,
+    fisher_exact_p,
+    mcnemar_exact_p,
+    newcombe_independent_ci,
+    newcombe_paired_ci,
+)
+from benchbot.config.schedule import TrialSpec
+from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Store
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchbot.report import build_report, render
+from benchbot.results.report import build_report, render
 from benchbot.results.html import CHROMIUM_FLAGS
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def page(sim_results, tmp_path_factory):
     db, results, run_id, _proto = sim_results
     out = tmp_path_factory.mktemp("html") / "report.html"
     # a keyframe strip for one attempt, as the physics backend writes them
-    from benchbot.sim.keyframes import save_strip
+    from benchbot.harness.cells.keyframes import save_strip
 
     with Store(db, readonly=True) as store:
         attempt_id, path = store.conn.execute(

@@ -10,8 +10,15 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from benchbot.results.stats import (PairedCounts, fisher_exact_p, holm, mcnemar_exact_p, newcombe_independent_ci,
-                                    newcombe_paired_ci, wilson_ci)
+from benchbot.results.stats import (
+    PairedCounts,
+    fisher_exact_p,
+    holm,
+    mcnemar_exact_p,
+    newcombe_independent_ci,
+    newcombe_paired_ci,
+    wilson_ci,
+)
 
 # Cavo et al. (2012), complete response before/after consolidation therapy: the paired 2×2 table
 # [[59, 6], [16, 80]] worked in Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency

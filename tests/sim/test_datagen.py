@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.sim import datagen
 from benchbot.sim.datagen import TENSOR_FIELDS, generate, merge_shards
 
@@ -218,8 +218,8 @@ def test_datagen_command_randomizes_with_chosen_sensors(tmp_path, capsys, monkey
 
 
 def test_held_out_objects_can_be_kept_out_of_a_training_set(tmp_path):
-    from benchbot.protocol import load_objects
-    from benchbot.train_objects import TRAIN_OBJECTS, training_objects
+    from benchbot.config.protocol import load_objects
+    from benchbot.train.objects import TRAIN_OBJECTS, training_objects
 
     held = TRAIN_OBJECTS.parent / "heldout_objects.yaml"
     _, ids = training_objects(None, held)

@@ -4,10 +4,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from benchbot.harness.primitive import execute_grasp
-from benchbot.interfaces import Arm, Camera, Gripper, Stage
+from benchbot.core.interfaces import Arm, Camera, Gripper, Stage
 from benchbot.sim.scene import TOOL_DOWN
-from benchbot.sim.workcell import make_physics_workcell
-from benchbot.types import GraspPose, Placement, Pose
+from benchbot.harness.cells.mujoco import make_physics_workcell
+from benchbot.core.types import GraspPose, Placement, Pose
 
 
 @pytest.fixture(scope="module")

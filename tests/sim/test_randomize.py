@@ -6,17 +6,24 @@ import math
 import numpy as np
 import pytest
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.perception.geometry import project
 from benchbot.perception.table import fit_table
-from benchbot.types import DepthFrame
+from benchbot.core.types import DepthFrame
 from benchbot.sim.dr_image import make_image, planned_scene
-from benchbot.sim.randomize import (CameraPlan, FingerPlan, Randomization, ScenePlan, camera_pose_table,
-                                    plan_scene, table_plane_in_camera)
+from benchbot.sim.randomize import (
+    CameraPlan,
+    FingerPlan,
+    Randomization,
+    ScenePlan,
+    camera_pose_table,
+    plan_scene,
+    table_plane_in_camera,
+)
 from benchbot.sim.scene import TABLE_CENTER_XY, CameraSetup, build_model
 from benchbot.sim.sensors import SENSORS
 from benchbot.sim.world import SimWorld
-from benchbot.types import Intrinsics
+from benchbot.core.types import Intrinsics
 
 IDS = ["soup-can", "foam-brick", "mug", "banana", "sponge"]
 

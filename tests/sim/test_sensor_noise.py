@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchbot.protocol import REPO_ROOT
+from benchbot.config.protocol import REPO_ROOT
 from benchbot.sim.noise_stats import flying_fraction, frame_stats, synthetic_frame
 from benchbot.sim.sensors import SENSORS
 from benchbot.sim.world import SimWorld

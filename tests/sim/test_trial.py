@@ -4,7 +4,7 @@ import numpy as np
 from benchbot.sim.placement import drop_object
 from benchbot.sim.trial import Perturbation, TrialSettings, run_trial
 from benchbot.sim.world import SimWorld
-from benchbot.types import GraspPose
+from benchbot.core.types import GraspPose
 
 
 def _centre_grasp(sim) -> GraspPose:

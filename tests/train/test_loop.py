@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.models.checkpoint import load_model
 from benchbot.train.loop import TrainConfig, train
 from benchbot.train.schedule import Phase, Schedule
