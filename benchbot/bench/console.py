@@ -43,9 +43,9 @@ def run_benchmark(trials: int = 10, method: str = "centroid", robustness: bool =
                   echo: Callable[[str], None] = print) -> dict[str, float]:
     from rich.console import Console
 
-    from benchbot.harness.runner import RunConfig, Runner
     from benchbot.console.browser import PageDriver, Tap
     from benchbot.console.session import console_session
+    from benchbot.harness.runner import RunConfig, Runner
 
     with tempfile.TemporaryDirectory(prefix="benchbot-bench-console-") as tmp:
         folder = Path(tmp)

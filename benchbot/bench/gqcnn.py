@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from benchbot.bench.models import _median_s
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.models.gqcnn import GQCNN, predict_quality
+from benchbot.models.robustness import GQCNNEvaluator
 from benchbot.models.weights import load_gqcnn
 from benchbot.perception.crops import DEXNET2, DEXNET4, extract_crops
-from benchbot.models.robustness import GQCNNEvaluator
-from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 
 
 def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:

@@ -127,15 +127,16 @@ def run_benchmark(data: Path | None = DEFAULT_DATA, repeats: int = 3, candidates
 def shipped_recordings(**options: Any) -> dict[str, Any]:
     """`prepare_frame` + `PropGQCNN.detect` on every frame of the shipped recordings, as in a trial
     (inpainting excluded, like the runner's detection time): median wall and CPU seconds."""
-    from benchbot.devices.cameras.recording import DATA_DIR, read_recording
+    from benchbot.core.paths import RECORDINGS_DIR
     from benchbot.detectors.prop_gqcnn import PropGQCNN
+    from benchbot.devices.cameras.recording import read_recording
     from benchbot.perception.inpaint import inpaint_frame
     from benchbot.perception.workspace import prepare_frame, recording_workspace
 
     det = PropGQCNN(**options)
     wall, cpu, n = [], [], 0
     for name in ("default", "kinect2_overhead"):
-        rec = read_recording(DATA_DIR / name)
+        rec = read_recording(RECORDINGS_DIR / name)
         spec = recording_workspace(rec)
         for i in range(len(rec)):
             clean = inpaint_frame(rec.frame(i))

@@ -24,10 +24,10 @@ def _top_grasp(depth: np.ndarray, frame, rng: np.random.Generator) -> Grasp:
 def physics_trials(lp: LoadedProtocol, n_trials: int, seed: int = 0) -> dict:
     """Run `n_trials` benchmark trials (objects in protocol order) through the harness primitive:
     place → capture → inpaint → sample a grasp → execute → judge. Returns timings and outcomes."""
+    from benchbot.harness.cells.mujoco import make_physics_workcell
     from benchbot.harness.primitive import execute_grasp, grasp_in_base
     from benchbot.perception.geometry import grasp_to_camera
     from benchbot.perception.inpaint import inpaint
-    from benchbot.harness.cells.mujoco import make_physics_workcell
 
     p = lp.protocol
     wc = make_physics_workcell(lp, seed=seed)
@@ -101,8 +101,8 @@ def run_benchmark(*, n_trials: int = 12, datagen_images: int = 4, workers: int =
 
     if workers > 1:  # every worker needs at least one unit of images
         datagen_images = max(datagen_images, workers * UNIT_IMAGES)
-    from benchbot.train.objects import training_objects
     from benchbot.sim.randomize import Randomization
+    from benchbot.train.objects import training_objects
 
     objects_file, train_ids = training_objects()
     with tempfile.TemporaryDirectory() as tmp:

@@ -92,13 +92,12 @@ def run_sweep(methods: Sequence[str] = ("gqstn", "gqstn-refine", "centroid"),
               tilts: Sequence[float] = (0.0, 5.0, 10.0, 15.0, 20.0), scenes: int = 30, seed: int = 91000,
               echo: Callable[[str], None] = print) -> list[TiltRow]:
     """Run the sweep (see the module doc), print a table and return its rows."""
-    from benchbot.detectors import load_detector
+    from benchbot.config.protocol import load_objects
     from benchbot.core.errors import BenchbotError
-    from benchbot.models.robustness import robustness_of
+    from benchbot.detectors import load_detector
+    from benchbot.models.robustness import load_evaluator, robustness_of
     from benchbot.perception.table import META_KEY, TablePlane
     from benchbot.perception.workspace import prepare_frame
-    from benchbot.config.protocol import load_objects
-    from benchbot.models.robustness import load_evaluator
     from benchbot.sim.placement import drop_object
     from benchbot.sim.scene import TABLE_CENTER_XY, camera_pose_base, sim_intrinsics
     from benchbot.sim.world import SimWorld

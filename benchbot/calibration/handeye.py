@@ -609,9 +609,9 @@ def calibrate_hardware(hw_path: str | Path, out: str | Path | None = None, n_pos
     `arm_factory(hw, **safety_limit_overrides)` builds the gated arm (default: make_gated_arm)."""
     import time
 
-    from benchbot.calibration.handeye.camera_range import check_board_distance, measure_board_distance
-    from benchbot.devices.cameras import make_camera
+    from benchbot.calibration.camera_range import check_board_distance, measure_board_distance
     from benchbot.config.hardware import load_hardware, make_gated_arm
+    from benchbot.devices.cameras import make_camera
     from benchbot.devices.safety import DEFAULT_MAX_TILT_DEG
 
     hw = load_hardware(hw_path)
@@ -658,8 +658,8 @@ def check_hardware(hw_path: str | Path, operator: Any, indices: Sequence[int] = 
     """`benchbot check-calibration`: touch chosen corners of the board lying on the table (guiding
     the TCP by hand in freedrive) and compare with the calibration's prediction (default corners:
     the four outer ones of a 7×5 ChArUco)."""
-    from benchbot.devices.cameras import make_camera
     from benchbot.config.hardware import load_hardware, make_gated_arm, require_calibration
+    from benchbot.devices.cameras import make_camera
 
     hw = load_hardware(hw_path)
     cal = require_calibration(hw)

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from benchbot.core.errors import BenchbotError, check_loopback, check_number
 from benchbot.config.protocol import default_protocol_path
+from benchbot.core.errors import BenchbotError, check_loopback, check_number
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="benchbot — benchmark grasp detectors on a real or simulated robot (GQ-STN paper protocol).")
@@ -147,7 +147,6 @@ def validate(protocol: Optional[Path] = typer.Argument(None, help="Protocol YAML
     """Check a protocol file and its objects file; exit 2 with a one-line error if anything is wrong."""
     from benchbot.config.protocol import load_protocol
     from benchbot.config.schedule import make_schedule
-
     from benchbot.detectors import check_methods
 
     loaded = load_protocol(_protocol(protocol), objects)
@@ -178,15 +177,15 @@ def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .p
     out.print_json(json.dumps(result))
 
 
-HardwareOpt = typer.Option(..., "--hardware", help="Hardware YAML (see benchbot/data/hardware.example.yaml).")
+HardwareOpt = typer.Option(..., "--hardware", help="Hardware YAML (see benchbot/config/defaults/hardware.example.yaml).")
 
 
 @app.command()
 def doctor(hardware: Path = HardwareOpt) -> None:
     """Check every configured device (driver, reachable, gripper activated, camera streaming,
     calibration age) and print a table; exit 1 if any check fails."""
-    from benchbot.harness.doctor import all_ok, run_checks
     from benchbot.config.hardware import load_hardware
+    from benchbot.harness.doctor import all_ok, run_checks
 
     results = run_checks(load_hardware(hardware))
     table = Table("check", "status", "detail", "fix")
@@ -211,7 +210,7 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
 
     Examples: `benchbot calibrate --print-board board.png`, then `benchbot calibrate --hardware hw.yaml`
     """
-    from benchbot.calibration.handeye.handeye import BoardSpec, calibrate_hardware, save_board_image
+    from benchbot.calibration.handeye import BoardSpec, calibrate_hardware, save_board_image
     from benchbot.harness.detect import check_output_file
 
     if print_board is not None:
@@ -265,7 +264,7 @@ def check_calibration_cmd(hardware: Path = HardwareOpt,
 
     The arm hovers above each predicted corner, then switches to freedrive: guide the TCP onto the
     corner by hand and confirm (no pendant jogging needed)."""
-    from benchbot.calibration.handeye.handeye import check_hardware
+    from benchbot.calibration.handeye import check_hardware
     from benchbot.harness.operator import ConsoleOperator
 
     report_ = check_hardware(hardware, ConsoleOperator(err))
@@ -430,7 +429,8 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
     Examples: `benchbot train gqstn --data datasets/train --out runs/gqstn` (CPU preset);
     `torchrun --nproc_per_node 4 -m benchbot.train.ddp gqstn --data D --out R --preset paper` (GPUs)
     """
-    from benchbot.train.loop import TrainConfig, model_overrides, train as train_model
+    from benchbot.train.loop import TrainConfig, model_overrides
+    from benchbot.train.loop import train as train_model
 
     if kind not in ("gqstn", "multigrasp"):
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
@@ -496,9 +496,8 @@ def gqcnn_convert(src: Path = typer.Argument(..., help="Berkeley GQ-CNN release 
                   dst: Path = typer.Argument(..., help="Our .pt file to write."),
                   name: Optional[str] = typer.Option(None, "--name", help="Model name stored in the file.")) -> None:
     """Convert a Berkeley GQ-CNN release (e.g. GQCNN-2.0) into benchbot's weights_only .pt format."""
-    from benchbot.models.weights import convert_release
-
     from benchbot.harness.detect import check_output_file
+    from benchbot.models.weights import convert_release
 
     check_output_file(dst, ".pt", "gqcnn-4.0-pj.pt")
     path = convert_release(src, dst, name)
@@ -621,6 +620,3 @@ def main() -> None:
 from benchbot.cli.results import register as _register_results  # noqa: E402 - compare, export, merge, browse, bench report
 
 _register_results(app, bench_app)
-
-if __name__ == "__main__":
-    main()

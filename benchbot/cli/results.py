@@ -25,8 +25,8 @@ def _need_db(db: Path) -> None:
 def report_command(db: Path, run_id: Optional[str], fmt: str, by_object: bool, compare_paper: bool,
                    out_file: Optional[Path], results: Path, console: Console) -> None:
     """`benchbot report`: build, render, then print or write (html and pdf embed plots and images)."""
-    from benchbot.results.report import build_report, render
     from benchbot.results.copyrun import write_atomic
+    from benchbot.results.report import build_report, render
     from benchbot.results.store import Store, check_run_id
 
     if run_id is not None:

@@ -2,7 +2,7 @@
 
 Validated at the edge like the protocol (unknown keys, wrong types → one line naming file, key
 and fix). Relative paths (calibration, camera recording) are resolved against the YAML's folder.
-See benchbot/data/hardware.example.yaml for a commented example.
+See benchbot/config/defaults/hardware.example.yaml for a commented example.
 """
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from benchbot.devices.arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD
-from benchbot.core.errors import BenchbotError
-from benchbot.perception.workspace import WorkspaceSpec, hardware_workspace
 from benchbot.config.protocol import _read_yaml, validate_mapping, validation_error
+from benchbot.core.errors import BenchbotError
+from benchbot.core.paths import DEFAULTS_DIR
+from benchbot.devices.arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD
+from benchbot.perception.workspace import WorkspaceSpec, hardware_workspace
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-EXAMPLE = "benchbot/data/hardware.example.yaml"
+EXAMPLE = "benchbot/config/defaults/hardware.example.yaml"
 
 
 def example_hardware_path() -> Path:
-    return DATA_DIR / "hardware.example.yaml"
+    return DEFAULTS_DIR / "hardware.example.yaml"
 
 
 class _Strict(BaseModel):
@@ -186,7 +186,7 @@ def _check_camera_kind(path: Path, kind: str) -> None:
 def require_calibration(cfg: HardwareConfig):
     """The camera-to-base calibration for a run on this hardware; raises BenchbotError when it is
     missing or invalid (runs on real hardware must not start without one)."""
-    from benchbot.calibration.handeye.handeye import load_calibration
+    from benchbot.calibration.handeye import load_calibration
 
     if not cfg.calibration:
         raise BenchbotError("no camera-to-robot calibration in the hardware config",
@@ -276,14 +276,14 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
     """The workcell of `benchbot run --hardware hw.yaml`: camera, arm (behind the safety gate),
     gripper and an operator stage from the hardware config. Real devices need a calibration.
     Building it only checks the config; `with workcell:` connects the devices."""
+    from benchbot.core.types import Pose
     from benchbot.devices.cameras import make_camera
     from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
     from benchbot.harness.workcell import Workcell, camera_transform_from_table
     from benchbot.perception.table import TablePlane
-    from benchbot.core.types import Pose
 
     if not getattr(run_cfg, "hardware", None):
-        raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/data/hardware.example.yaml)")
+        raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/config/defaults/hardware.example.yaml)")
     hw = load_hardware(run_cfg.hardware)
     cal = require_calibration(hw) if (hw.is_real or hw.calibration) else None
     if hw.gripper.kind != "dryrun":
@@ -393,8 +393,8 @@ def calibrate_gripper_hardware(hw_path: str | Path, out: str | Path | None = Non
 def make_gated_arm(hw: HardwareConfig, motion: Any = None, **limits_overrides: Any) -> Any:
     """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected.
     `limits_overrides`: SafetyLimits fields to change (calibration allows a steeper tilt)."""
-    from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
     from benchbot.config.protocol import Motion
+    from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 
     limits = SafetyLimits.from_protocol(motion or Motion(), workspace_min_m=hw.workspace.min_m,
                                         workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
@@ -415,7 +415,7 @@ def record_from_hardware(hw_path: str | Path, out: str | Path, n_frames: int, in
     hw = load_hardware(hw_path)
     extra: dict[str, Any] = {}
     if hw.calibration and Path(hw.calibration).is_file():
-        from benchbot.calibration.handeye.handeye import load_calibration
+        from benchbot.calibration.handeye import load_calibration
 
         t = load_calibration(hw.calibration).T_base_camera
         extra["T_camera_world"] = {"from_frame": "camera", "to_frame": "robot_base",

@@ -11,8 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from benchbot.core.errors import BenchbotError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchbot.core.paths import DEFAULTS_DIR
 
 
 def duplicates(values: Iterable[str]) -> list[str]:
@@ -217,4 +216,4 @@ def load_protocol(path: str | Path, objects_path: str | Path | None = None) -> L
 
 
 def default_protocol_path() -> Path:
-    return REPO_ROOT / "protocols" / "paper.yaml"
+    return DEFAULTS_DIR / "protocols" / "paper.yaml"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from benchbot.core.errors import BenchbotError
-from benchbot.harness.operator import ConsoleOperator
 from benchbot.core.interfaces import GraspPlan, Judgement
+from benchbot.harness.operator import ConsoleOperator
 
 Offer = Callable[[Any, str], bool]  # (answer, source name) -> True when it was the first answer
 

@@ -11,8 +11,8 @@ import threading
 from importlib import resources
 from typing import Any, AsyncIterator
 
-from benchbot.core.errors import BenchbotError
 from benchbot.console.state import ConsoleState, Refused
+from benchbot.core.errors import BenchbotError
 
 MAX_BODY_BYTES = 4096
 KEEPALIVE_S = 15.0

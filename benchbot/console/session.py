@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from benchbot.core.errors import BenchbotError
-from benchbot.harness.operator import ConsoleOperator
-from benchbot.core.interfaces import Operator
 from benchbot.console.mux import OperatorMux, TerminalSource
 from benchbot.console.server import ConsoleServer, Hub, is_loopback
 from benchbot.console.state import ConsoleState
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Operator
+from benchbot.harness.operator import ConsoleOperator
 
 
 def discovery_path(db_path: Path) -> Path:

@@ -10,10 +10,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from benchbot.harness.operator import FAILURE_CAUSES, KINDS, NOTE_MAX_CHARS, clean_note
-from benchbot.core.interfaces import REVIEW_ANSWERS, Judgement
 from benchbot.console.frames import frame_jpeg
 from benchbot.console.mux import Offer, Question, answer_label
+from benchbot.core.interfaces import REVIEW_ANSWERS, Judgement
+from benchbot.harness.operator import FAILURE_CAUSES, KINDS, NOTE_MAX_CHARS, clean_note
 
 RECENT_ATTEMPTS = 8
 QUESTION_NAMES = {"confirm": "placement", "review": "planned grasp", "judge": "verdict"}

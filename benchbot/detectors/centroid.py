@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
 from benchbot.perception.segment import object_mask
 from benchbot.perception.table import table_plane
-from benchbot.core.types import DepthFrame, Grasp
 
 
 class NoObjectFound(BenchbotError):

@@ -30,11 +30,11 @@ from torch import nn
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp
 from benchbot.models.checkpoint import load_model, resolve_weights
 from benchbot.models.device import pick_device
 from benchbot.models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp, square_symmetry
 from benchbot.perception.rectify import Rectified, View, check_focus, model_view
-from benchbot.core.types import DepthFrame, Grasp
 
 
 @dataclass
@@ -87,7 +87,6 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
         raise BenchbotError("onnxruntime is not installed", "pip install 'benchbot[onnx]'") from exc
     import io
     import tempfile
-
     import warnings
 
     buf = io.BytesIO()

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from benchbot.core.interfaces import RobustnessEvaluator
-from benchbot.models.multigrasp import MultiGrasp, decode, decoded_to_grasp
 from benchbot.core.types import DepthFrame, Grasp
 from benchbot.detectors.gqstn import OneShotDetector, OneShotInfo
+from benchbot.models.multigrasp import MultiGrasp, decode, decoded_to_grasp
 
 
 class MultiGraspDetector(OneShotDetector):

@@ -26,11 +26,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
 from benchbot.perception.inpaint import inpaint_frame
 from benchbot.perception.sampler import Candidates, SamplerConfig, antipodal_candidates
 from benchbot.perception.segment import object_mask
 from benchbot.perception.table import table_plane
-from benchbot.core.types import DepthFrame, Grasp
 
 Scorer = Callable[[DepthFrame, Sequence[Grasp]], np.ndarray]
 

@@ -17,10 +17,10 @@ import numpy as np
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import RobustnessEvaluator
-from benchbot.perception.rectify import Rectified
 from benchbot.core.types import DepthFrame, Grasp
 from benchbot.detectors.gqstn import GQSTNDetector
 from benchbot.detectors.multigrasp import MultiGraspDetector
+from benchbot.perception.rectify import Rectified
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from benchbot.config.protocol import Motion
 from benchbot.core.errors import UnsafeMotionError
 from benchbot.core.interfaces import Arm
-from benchbot.config.protocol import Motion
 from benchbot.core.types import Pose
 
 DEFAULT_WORKSPACE_MIN_M = (-0.70, -0.70, 0.0)

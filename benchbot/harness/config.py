@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from benchbot import __version__
-from benchbot.core.errors import BenchbotError
 from benchbot.config.protocol import LoadedProtocol
-from benchbot.results.store import RUN_ID_PATTERN, RunInfo, Store, check_run_id, utc_now
+from benchbot.core.errors import BenchbotError
+from benchbot.core.paths import SOURCE_CHECKOUT
 from benchbot.harness.workcell import BACKENDS
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from benchbot.results.store import RUN_ID_PATTERN, RunInfo, Store, check_run_id, utc_now
 
 SEED_MAX = 2**63 - 1  # SQLite INTEGER is int64; numpy seeds must be ≥ 0
 
@@ -153,8 +152,10 @@ def new_run_info(run_id: str, loaded: LoadedProtocol, cfg: RunConfig, outcome_so
 
 
 def _git_sha() -> str | None:
+    if SOURCE_CHECKOUT is None:  # an installed wheel: no repository of ours to ask
+        return None
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+        out = subprocess.run(["git", "-C", str(SOURCE_CHECKOUT), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)
         return out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):

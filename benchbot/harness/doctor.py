@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchbot.core.errors import BenchbotError
 from benchbot.config.hardware import HardwareConfig
+from benchbot.core.errors import BenchbotError
 
 RTDE_PORT = 30004  # UR controller's RTDE interface
 DASHBOARD_PORT = 29999  # UR dashboard server (robot mode, safety mode)
@@ -109,8 +109,8 @@ def _importable(module: str) -> bool:
 
 
 def default_gripper_factory(cfg: HardwareConfig) -> Any:
-    from benchbot.devices.grippers.robotiq import make_gripper
     from benchbot.config.hardware import robotiq_config
+    from benchbot.devices.grippers.robotiq import make_gripper
 
     return make_gripper(robotiq_config(cfg, retries=0, require_calibration=False))
 
@@ -279,9 +279,9 @@ def check_home(cfg: HardwareConfig) -> list[CheckResult]:
     fingertips inside the workspace, above the table, outside the base keep-out, tool down within the
     tilt limit, wrist and flange inside the box; and the straight line from home to where the camera
     looks (calibration_center_m) clear of the keep-out, as the first move of a run will be."""
+    from benchbot.core.types import Pose
     from benchbot.devices.arms.ur_kinematics import arm_points
     from benchbot.devices.safety import SafetyGate, SafetyLimits, tilt_deg
-    from benchbot.core.types import Pose
 
     limits = SafetyLimits(workspace_min_m=cfg.workspace.min_m, workspace_max_m=cfg.workspace.max_m,
                           table_z_m=cfg.table_z_m)
@@ -299,13 +299,13 @@ def check_home(cfg: HardwareConfig) -> list[CheckResult]:
     if reason is not None:
         return [CheckResult("home posture", False, f"{detail}: {reason}",
                             "set robot.home_joints_rad to a tool-down posture beside the workspace "
-                            "(see benchbot/data/hardware.example.yaml)")]
+                            "(see benchbot/config/defaults/hardware.example.yaml)")]
     return [CheckResult("home posture", True, f"{detail}, inside every safety limit")]
 
 
 def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
                            max_age_days: float = CALIBRATION_MAX_AGE_DAYS) -> list[CheckResult]:
-    from benchbot.calibration.handeye.handeye import load_calibration
+    from benchbot.calibration.handeye import load_calibration
 
     if not cfg.calibration:
         if cfg.is_real:

@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchbot.config.protocol import Motion
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import Arm, Execution, Gripper
-from benchbot.config.protocol import Motion
 from benchbot.core.types import GraspPose, GripperStatus, Pose
 
 

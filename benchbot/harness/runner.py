@@ -21,14 +21,10 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
-from benchbot.core.interfaces import Detector, Execution, GraspPlan, Judgement, Operator, RobustnessEvaluator
-from benchbot.perception.geometry import grasp_to_camera
-from benchbot.perception.table import META_KEY as TABLE_KEY
-from benchbot.perception.workspace import perception_record, prepare_frame
 from benchbot.config.protocol import LoadedProtocol, load_protocol
 from benchbot.config.schedule import TrialSpec, make_schedule
-from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_run_id, utc_now
+from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
+from benchbot.core.interfaces import Detector, GraspPlan, Judgement, Operator, RobustnessEvaluator
 from benchbot.core.types import DepthFrame, Grasp, Placement
 from benchbot.harness import artifacts
 from benchbot.harness.config import RunConfig, find_run, new_run_info, settings_of
@@ -37,6 +33,10 @@ from benchbot.harness.lock import RunLock
 from benchbot.harness.primitive import grasp_in_base
 from benchbot.harness.signals import Interrupted, StopSignals
 from benchbot.harness.workcell import Workcell, build_workcell
+from benchbot.perception.geometry import grasp_to_camera
+from benchbot.perception.table import META_KEY as TABLE_KEY
+from benchbot.perception.workspace import perception_record, prepare_frame
+from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_run_id, utc_now
 
 __all__ = ["RunConfig", "RunSummary", "Runner", "Interrupted", "validate_grasp"]
 

@@ -5,22 +5,21 @@ Building a workcell validates its configuration and touches no device; `with wor
 the devices (RTDE control, gripper activation, camera stream) and leaving the block closes them."""
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import time
-
 import numpy as np
 
-from benchbot.core.errors import BenchbotError
-from benchbot.perception.table import TablePlane, table_plane
-from benchbot.core.interfaces import Arm, Camera, Execution, Gripper, Stage
 from benchbot.config.protocol import LoadedProtocol, Protocol
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Arm, Camera, Execution, Gripper, Stage
 from benchbot.core.types import DepthFrame, Grasp, GraspPose, Placement, Pose
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.jawline import measure
 from benchbot.harness.primitive import execute_grasp, go_home, release
-from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
+from benchbot.perception.table import TablePlane, table_plane
 
 # Camera looking straight down: camera x → base x, camera y (image rows) → base −y, optical axis → base −z.
 DOWN_LOOKING = np.diag([1.0, -1.0, -1.0])

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.core.paths import WEIGHTS_DIR
 from benchbot.models.gqstn import GQSTN, GQSTNConfig
 from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig
 
 KINDS = ("gqstn", "multigrasp")
 VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "weights"
 
 
 def shipped_path(kind: str) -> Path:

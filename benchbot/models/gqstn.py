@@ -43,9 +43,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchbot.core.errors import BenchbotError, check_number, shown
-from benchbot.perception.geometry import grasp_to_camera
 from benchbot.core.types import Grasp, GraspPose, Intrinsics
 from benchbot.models.resnet import ResNet, check_backbone
+from benchbot.perception.geometry import grasp_to_camera
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
 from benchbot.models.gqcnn import GQCNN, predict_quality
 from benchbot.models.gqcnn_onnx import OnnxGQCNN
 from benchbot.models.weights import DEFAULT_MODEL, load_gqcnn
 from benchbot.perception.crops import SPECS, CropSpec, extract_crops, scale_factor
 from benchbot.perception.table import table_plane
-from benchbot.core.types import DepthFrame, Grasp
 
 if TYPE_CHECKING:
     from benchbot.core.interfaces import RobustnessEvaluator

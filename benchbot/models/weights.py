@@ -15,15 +15,15 @@ import numpy as np
 import torch
 
 from benchbot.core.errors import BenchbotError, shown
-from benchbot.perception.crops import DEXNET2_PX_PER_M, DEXNET4_PJ_PX_PER_M
 from benchbot.core.npyfile import load_npy
+from benchbot.core.paths import WEIGHTS_DIR
 from benchbot.models.checkpoint import torch_file
 from benchbot.models.gqcnn import GQCNN, GQCNNConfig, Normalisation, config_from_berkeley
 from benchbot.models.tf_checkpoint import read_checkpoint
+from benchbot.perception.crops import DEXNET2_PX_PER_M, DEXNET4_PJ_PX_PER_M
 
 FORMAT = "benchbot-gqcnn"
 FORMAT_VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "weights"
 SHIPPED = {"gqcnn-4.0-pj": WEIGHTS_DIR / "gqcnn_4.0_pj" / "gqcnn_4.0_pj.pt"}
 DEFAULT_MODEL = "gqcnn-4.0-pj"
 

@@ -28,7 +28,6 @@ from benchbot.core.types import Grasp, Intrinsics
 from benchbot.perception.geometry import pixels_per_metre
 
 
-
 @dataclass(frozen=True)
 class CropSpec:
     """How a GQ-CNN sees a grasp: a `crop_px` window of the camera image, resized to `out_px`."""

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbot.results.store import RunInfo, Store
 from benchbot.results.stats import wilson_ci
+from benchbot.results.store import RunInfo, Store
 
 PHASES = ("place", "capture", "inpaint", "detect", "robust", "execute", "judge", "total")
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from benchbot import __version__
 from benchbot.core.errors import BenchbotError
-from benchbot.results.store import RunInfo, Store, utc_now
 from benchbot.results.copyrun import copy_run, open_target, sha256_file, write_atomic
 from benchbot.results.gallery import safe_artifact_path
+from benchbot.results.store import RunInfo, Store, utc_now
 
 BUNDLE_FORMAT = "benchbot-bundle"
 BUNDLE_VERSION = 1

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from benchbot.core.errors import BenchbotError
-from benchbot.results.store import RunInfo, Store
 from benchbot.results.aggregate import RunView
 from benchbot.results.paired import fmt_p
 from benchbot.results.stats import (
@@ -28,6 +27,7 @@ from benchbot.results.stats import (
     newcombe_paired_ci,
     wilson_ci,
 )
+from benchbot.results.store import RunInfo, Store
 
 
 @dataclass

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchbot.core.errors import BenchbotError
-from benchbot.results.store import utc_now
 from benchbot.results.bundle import DB_NAME, read_bundle
 from benchbot.results.copyrun import copy_run, open_target, run_ids, sha256_file
 from benchbot.results.gallery import safe_artifact_path
+from benchbot.results.store import utc_now
 
 CLASH_POLICIES = ("refuse", "rename")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import secrets
 import sqlite3
@@ -20,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import sqlite_utils
 
-from benchbot.core.errors import BenchbotError
 from benchbot.config.schedule import TrialSpec
+from benchbot.core.errors import BenchbotError
 from benchbot.results.schema import MIGRATIONS, READER_MIN_VERSION, READER_TABLES, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
@@ -145,7 +146,8 @@ def _bool(x: bool | None) -> int | None:
 class Store:
     """A benchbot results database. Use as a context manager or call close()."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout_s: float = 10.0):
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout_s: float = 10.0,
+                 _in_place: bool = False):
         self.path = Path(path)
         self.readonly = readonly
         self._busy_timeout_s = busy_timeout_s
@@ -158,6 +160,8 @@ class Store:
             except OSError as e:
                 raise BenchbotError(f"cannot create the folder of results database {self.path}: "
                                     f"{e.strerror or e}", "pass a --db path in a folder you can write") from None
+        if not readonly and not _in_place and not self.path.exists():
+            self._create()
         try:
             if readonly:
                 conn = self._connect_readonly()
@@ -178,6 +182,27 @@ class Store:
         except BaseException:
             conn.close()
             raise
+
+    def _create(self) -> None:
+        """A new database appears whole: its schema is built in a hidden temporary file that is then
+        linked into place, so a kill never leaves an empty or half-made file at the --db path."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
+        try:
+            try:
+                Store(tmp, busy_timeout_s=self._busy_timeout_s, _in_place=True).close()
+            except BenchbotError:
+                raise BenchbotError(f"cannot create results database {self.path}",
+                                    "pass a --db path in a folder you can write") from None
+            try:
+                os.link(tmp, self.path)  # never replaces: a database made meanwhile by another run wins
+            except FileExistsError:
+                pass
+            except OSError:  # a filesystem without hard links
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                leftover.unlink(missing_ok=True)
 
     def _connect_readonly(self) -> sqlite3.Connection:
         """A read-only connection. On read-only media SQLite cannot create the WAL index (-shm):

@@ -26,8 +26,8 @@ from typing import Iterable
 
 import numpy as np
 
-from benchbot.core.errors import BenchbotError
 from benchbot.config.protocol import ObjectSpec, default_protocol_path, load_protocol
+from benchbot.core.errors import BenchbotError
 from benchbot.core.types import Intrinsics
 from benchbot.sim.dataset_io import (
     IMAGES_PER_FILE,
@@ -35,7 +35,7 @@ from benchbot.sim.dataset_io import (
     TENSOR_FIELDS,
     ImageWriter,
     Rechunker,
-    merge_shards,
+    merge_shards,  # noqa: F401 - re-exported: callers import it from datagen
     save_npz_atomic,
     write_json_atomic,
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchbot.perception.sampler import sample_antipodal
 from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.sampler import sample_antipodal
 
 TIP_CLEARANCE_M = 0.010  # TCP at least this far above the table (fingertips 8 mm below the TCP)
 

@@ -18,8 +18,8 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 
-from benchbot.core.errors import BenchbotError  # noqa: E402
 from benchbot.config.protocol import ObjectSpec  # noqa: E402
+from benchbot.core.errors import BenchbotError  # noqa: E402
 from benchbot.core.types import Intrinsics  # noqa: E402
 from benchbot.sim.objects import load_object_mesh, piece_stl_bytes  # noqa: E402
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchbot.core.errors import BenchbotError
 from benchbot.config.protocol import ObjectSpec
+from benchbot.core.errors import BenchbotError
 from benchbot.sim.physics import Sim
 from benchbot.sim.scene import build_model
 

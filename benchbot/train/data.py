@@ -25,10 +25,10 @@ import torch
 from torch.utils.data import IterableDataset
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
 from benchbot.models.multigrasp import MultiGraspConfig, encode_targets
 from benchbot.perception.table import TablePlane
-from benchbot.core.types import DepthFrame, Intrinsics
 
 DEXNET_THRESHOLD = 0.002
 TRAIN_FRACTION = 0.8

@@ -163,8 +163,8 @@ def evaluate_frames(recordings: Sequence[str | Path], methods: Sequence[str], *,
     """Run every method on every frame of the recordings (see the module doc)."""
     import os
 
-    from benchbot.devices.cameras.recording import read_recording
     from benchbot.detectors import load_detector
+    from benchbot.devices.cameras.recording import read_recording
     from benchbot.perception.inpaint import inpaint_frame
     from benchbot.perception.workspace import prepare_frame, recording_workspace
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import yaml
 
+from benchbot.config.protocol import load_objects
 from benchbot.core.errors import BenchbotError
-from benchbot.config.protocol import REPO_ROOT, load_objects
+from benchbot.core.paths import DATA_DIR, DEFAULTS_DIR
 
-TRAIN_OBJECTS = Path(__file__).resolve().parent / "data" / "train_objects.yaml"
+TRAIN_OBJECTS = DATA_DIR / "train_objects.yaml"
 
 
 def training_objects(path: Path | None = None, exclude: Path | None = None) -> tuple[Path, list[str]]:
@@ -25,7 +26,7 @@ def training_objects(path: Path | None = None, exclude: Path | None = None) -> t
         chosen = {k: v for k, v in chosen.items() if k not in drop}
         if not chosen:
             raise BenchbotError(f"every object is excluded by {exclude}", "exclude fewer objects")
-    bench = load_objects(REPO_ROOT / "objects.yaml")
+    bench = load_objects(DEFAULTS_DIR / "objects.yaml")
     merged = {**bench, **chosen}
     tmp = Path(tempfile.mkdtemp(prefix="benchbot-objects-")) / "objects.yaml"
     tmp.write_text(yaml.safe_dump({"objects": [o.model_dump(mode="json") for o in merged.values()]}))

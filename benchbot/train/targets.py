@@ -26,9 +26,9 @@ import numpy as np
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.core.types import Grasp
 from benchbot.perception.crops import scale_factor
 from benchbot.perception.geometry import pixels_per_metre
-from benchbot.core.types import Grasp
 from benchbot.train.data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
 from benchbot.train.evaluate import frame_intrinsics, table_distance
 

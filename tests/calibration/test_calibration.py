@@ -3,10 +3,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
-
-from benchbot.devices.arms.dryrun import DryRunArm
-from benchbot.calibration.handeye.handeye import (
+from benchbot.calibration.handeye import (
     BoardSpec,
     Calibration,
     calibration_poses,
@@ -22,9 +19,12 @@ from benchbot.calibration.handeye.handeye import (
     solve_hand_eye,
     transform_points,
 )
+from scipy.spatial.transform import Rotation
+
 from benchbot.core.errors import BenchbotError, DeviceError
-from benchbot.devices.safety import tilt_deg
 from benchbot.core.types import Intrinsics, Pose
+from benchbot.devices.arms.dryrun import DryRunArm
+from benchbot.devices.safety import tilt_deg
 
 INTR = Intrinsics(fx=600.0, fy=600.0, cx=319.5, cy=239.5, width=640, height=480)
 BOARD = BoardSpec()  # charuco 7×5, 50 mm squares
@@ -270,9 +270,8 @@ def test_load_calibration_errors_are_one_line(tmp_path):
 
 
 def test_printable_board_image_has_true_scale(tmp_path):
+    from benchbot.calibration.handeye import save_board_image
     from PIL import Image
-
-    from benchbot.calibration.handeye.handeye import save_board_image
 
     p = save_board_image(tmp_path / "board.png", BOARD, dpi=200, margin_m=0.01)
     im = Image.open(p)
@@ -317,7 +316,8 @@ def _gated_dry_run_arm(**limits):
 
 
 def test_calibrate_hardware_end_to_end(tmp_path):
-    from benchbot.calibration.handeye.handeye import calibrate_hardware, check_hardware
+    from benchbot.calibration.handeye import calibrate_hardware, check_hardware
+
     from benchbot.config.hardware import make_gated_arm
 
     camera = BoardOnGripperCamera(None)  # type: ignore[arg-type]
@@ -378,7 +378,7 @@ def _reuse(arm):
     ("kinect2", "NFOV_UNBINNED", 0.6, None),  # 0.63 m away
 ])
 def test_calibrate_refuses_a_centre_the_camera_cannot_range(tmp_path, kind, depth_mode, centre_z, words):
-    from benchbot.calibration.handeye.handeye import calibrate_hardware
+    from benchbot.calibration.handeye import calibrate_hardware
 
     arm = _gated_dry_run_arm(max_tilt_deg=35.0)
     hw = _hw(tmp_path, calibration_center_m=[0.5, 0.0, centre_z], camera={"kind": kind, "depth_mode": depth_mode})
@@ -396,7 +396,7 @@ def test_calibrate_refuses_a_centre_the_camera_cannot_range(tmp_path, kind, dept
 
 
 def test_depth_ranges_of_the_supported_cameras():
-    from benchbot.calibration.handeye.camera_range import allowed_board_distance_m, check_board_distance
+    from benchbot.calibration.camera_range import allowed_board_distance_m, check_board_distance
 
     assert allowed_board_distance_m("kinect2", "NFOV_UNBINNED", 0.06) == pytest.approx((0.58, 4.42))
     assert allowed_board_distance_m("k4a", "NFOV_UNBINNED", 0.06) == pytest.approx((0.58, 3.78))
@@ -409,7 +409,7 @@ def test_depth_ranges_of_the_supported_cameras():
 
 
 def test_calibrate_hardware_needs_a_centre_and_an_ir_camera(tmp_path):
-    from benchbot.calibration.handeye.handeye import calibrate_hardware
+    from benchbot.calibration.handeye import calibrate_hardware
 
     with pytest.raises(BenchbotError, match="no calibration centre"):
         calibrate_hardware(_hw(tmp_path))
@@ -419,8 +419,8 @@ def test_calibrate_hardware_needs_a_centre_and_an_ir_camera(tmp_path):
 
 
 def test_record_from_hardware_stores_the_calibrated_pose(tmp_path):
-    from benchbot.devices.cameras.recording import read_recording
     from benchbot.config.hardware import record_from_hardware
+    from benchbot.devices.cameras.recording import read_recording
 
     save_calibration(tmp_path / "cal.yaml", Calibration(X_TRUE, "t", 1.0, 0.1, 12, "2026-01-01T00:00:00+00:00"))
     hw = _hw(tmp_path, calibration="cal.yaml")

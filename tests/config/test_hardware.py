@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import yaml
 
-from benchbot.calibration.handeye.handeye import Calibration, save_calibration
-from benchbot.core.errors import BenchbotError
+from benchbot.calibration.handeye import Calibration, save_calibration
 from benchbot.config.hardware import HardwareConfig, example_hardware_path, load_hardware, require_calibration
+from benchbot.core.errors import BenchbotError
 
 
 def write(tmp_path: Path, data) -> Path:
@@ -128,7 +128,7 @@ def test_config_is_frozen():
 
 # ---- the hardware workcell: a dry-run bench (dry-run arm, in-process gripper emulator, replay camera)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _protocol(tmp_path: Path) -> Path:
@@ -142,9 +142,9 @@ def _protocol(tmp_path: Path) -> Path:
 
 
 def test_hardware_run_on_a_dry_run_bench_goes_through_the_operator(tmp_path):
+    from benchbot.core.interfaces import Judgement
     from benchbot.harness.operator import ScriptedOperator
     from benchbot.harness.runner import RunConfig, Runner
-    from benchbot.core.interfaces import Judgement
     from benchbot.results.store import Store
 
     hw = write(tmp_path, {"camera": {"kind": "replay"}})

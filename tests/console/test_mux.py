@@ -9,8 +9,8 @@ from rich.console import Console
 
 from benchbot.console.mux import OperatorMux, TerminalSource
 from benchbot.console.state import ConsoleState, Refused, parse_answer
-from benchbot.harness.operator import ConsoleOperator
 from benchbot.core.interfaces import Judgement
+from benchbot.harness.operator import ConsoleOperator
 
 
 def state_for(run_id="run-1"):

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from benchbot.config.protocol import default_protocol_path, load_protocol
+from benchbot.core.types import Placement
 from benchbot.detectors import load_detector
 from benchbot.harness.runner import validate_grasp
 from benchbot.perception.inpaint import inpaint_frame
-from benchbot.config.protocol import default_protocol_path, load_protocol
-from benchbot.core.types import Placement
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "benchbot" / "data" / "weights"
 

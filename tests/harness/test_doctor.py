@@ -3,8 +3,13 @@ import socket
 
 import numpy as np
 import pytest
+from benchbot.calibration.handeye import Calibration, save_calibration
 
-from benchbot.calibration.handeye.handeye import Calibration, save_calibration
+from benchbot.config.hardware import HardwareConfig
+from benchbot.core.errors import DeviceError
+from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.devices.grippers.robotiq import make_gripper
+from benchbot.devices.grippers.robotiq_emulator import start_emulator
 from benchbot.harness.doctor import (
     all_ok,
     check_calibration_file,
@@ -14,11 +19,6 @@ from benchbot.harness.doctor import (
     run_checks,
     tcp_reachable,
 )
-from benchbot.core.errors import DeviceError
-from benchbot.devices.grippers.robotiq import make_gripper
-from benchbot.devices.grippers.robotiq_emulator import start_emulator
-from benchbot.config.hardware import HardwareConfig
-from benchbot.core.types import DepthFrame, Intrinsics
 
 
 def by_name(results):
@@ -146,8 +146,8 @@ def test_gripper_unreachable_and_factory_errors(listener):
 
 
 def test_gripper_calibration_row(tmp_path):
-    from benchbot.harness.doctor import check_gripper_calibration
     from benchbot.devices.grippers.robotiq_calibration import GripperCalibration, save_gripper_calibration
+    from benchbot.harness.doctor import check_gripper_calibration
 
     section = {"kind": "robotiq-2f85", "transport": "serial", "serial_port": "/dev/ttyUSB0"}
     r = check_gripper_calibration(HardwareConfig.model_validate({"gripper": section}))[0]

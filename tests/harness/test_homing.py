@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.types import GripperStatus, Pose
 from benchbot.devices.arms.dryrun import TOOL_DOWN, DryRunArm
 from benchbot.devices.arms.ur_kinematics import (
     ROBOTIQ_2F85_TCP_OFFSET,
@@ -15,11 +17,9 @@ from benchbot.devices.arms.ur_kinematics import (
     arm_points,
     tcp_fk,
 )
-from benchbot.core.errors import UnsafeMotionError
-from benchbot.harness.primitive import go_home
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
+from benchbot.harness.primitive import go_home
 from benchbot.harness.workcell import Workcell, overhead_camera_transform
-from benchbot.core.types import GripperStatus, Pose
 
 # Reaching back over the robot to −x (TCP 0.33 m high): a moveJ home from here sweeps the TCP
 # 0.11 m past the base axis although both ends are outside the keep-out.

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from benchbot.config.protocol import load_protocol
 from benchbot.harness.lock import RunLock
 from benchbot.harness.runner import RunConfig
 from benchbot.harness.workcell import build_workcell
-from benchbot.config.protocol import load_protocol
 
 GOOD_T = [[1, 0, 0, 0.45], [0, -1, 0, 0], [0, 0, -1, 0.7], [0, 0, 0, 1]]
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchbot.devices.arms.dryrun import TOOL_DOWN, DryRunArm
+from benchbot.config.protocol import Motion
 from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
+from benchbot.core.types import GraspPose, GripperStatus, Pose
+from benchbot.devices.arms.dryrun import TOOL_DOWN, DryRunArm
+from benchbot.devices.safety import GatedArm, SafetyGate, tilt_deg
 from benchbot.harness.primitive import (
     execute_grasp,
     go_home,
@@ -14,9 +17,6 @@ from benchbot.harness.primitive import (
     release,
     rotation_angle_rad,
 )
-from benchbot.devices.safety import GatedArm, SafetyGate, tilt_deg
-from benchbot.config.protocol import Motion
-from benchbot.core.types import GraspPose, GripperStatus, Pose
 
 MOTION = Motion(hold_s=1.5)
 

@@ -8,13 +8,13 @@ import pytest
 import yaml
 from rich.console import Console
 
+from benchbot.core.interfaces import GraspPlan, Judgement
+from benchbot.core.types import Grasp
 from benchbot.harness.operator import ConsoleOperator, ScriptedOperator, clean_note
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.terminal import LineReader, detect_preview, inline_image, sixel
 from benchbot.harness.workcell import build_workcell
-from benchbot.core.interfaces import GraspPlan, Judgement
 from benchbot.results.store import Store
-from benchbot.core.types import Grasp
 
 REPO = Path(__file__).resolve().parents[2]
 

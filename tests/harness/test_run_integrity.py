@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from benchbot.core.errors import BenchbotError
-from benchbot.harness import artifacts, runner as runner_mod
+from benchbot.harness import artifacts
+from benchbot.harness import runner as runner_mod
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
 from benchbot.results.store import Store, check_run_id, new_run_id

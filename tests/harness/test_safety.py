@@ -9,10 +9,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from benchbot.core.errors import UnsafeMotionError
-from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
 from benchbot.config.protocol import Motion
+from benchbot.core.errors import UnsafeMotionError
 from benchbot.core.types import Pose
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
 
 DOWN = np.diag([1.0, -1.0, -1.0])
 LIMITS = SafetyLimits(workspace_min_m=(-0.6, -0.6, 0.0), workspace_max_m=(0.6, 0.6, 0.6), table_z_m=0.02,

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from benchbot.core.types import Intrinsics
 from benchbot.models.gqstn import (
     GQSTN,
     GQSTNConfig,
@@ -21,7 +22,6 @@ from benchbot.models.gqstn import (
     sample,
     wrap_half_turn,
 )
-from benchbot.core.types import Intrinsics
 
 TINY = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=64, crop_size=32, scale_mean=0.3,
                    depth_mean_m=0.7)

@@ -5,9 +5,7 @@ import torch
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import RobustnessEvaluator
-from benchbot.models.weights import load_gqcnn
-from benchbot.perception.crops import DEXNET4, extract_crops, scale_factor
-from benchbot.perception.table import TablePlane, table_plane
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.models.robustness import (
     OFF_FRAME,
     SCALE_BIN,
@@ -17,7 +15,9 @@ from benchbot.models.robustness import (
     quality_summary,
     threshold_stats,
 )
-from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.models.weights import load_gqcnn
+from benchbot.perception.crops import DEXNET4, extract_crops, scale_factor
+from benchbot.perception.table import TablePlane, table_plane
 
 PRIME = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 

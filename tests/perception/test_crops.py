@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp, Intrinsics
 from benchbot.perception.crops import (
     DEXNET2,
     DEXNET4,
@@ -13,7 +14,6 @@ from benchbot.perception.crops import (
     resized_shape,
     scale_factor,
 )
-from benchbot.core.types import Grasp, Intrinsics
 
 
 @pytest.fixture(scope="module")

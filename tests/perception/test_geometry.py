@@ -1,7 +1,7 @@
 import numpy as np
 
-from benchbot.perception.geometry import camera_to_grasp, deproject, grasp_to_camera, project
 from benchbot.core.types import Grasp, Intrinsics
+from benchbot.perception.geometry import camera_to_grasp, deproject, grasp_to_camera, project
 
 K = Intrinsics(fx=364.4, fy=364.4, cx=263.4, cy=199.6, width=512, height=424)
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.perception.geometry import deproject
 from benchbot.perception.sampler import (
     SamplerConfig,
@@ -12,7 +13,6 @@ from benchbot.perception.sampler import (
     sample_antipodal,
     smooth_depth,
 )
-from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 
 SINGLE = "depth_frames/gqcnn_primesense_single"
 REF = "dexnet_sample/reference_outputs"

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.perception.geometry import deproject
 from benchbot.perception.segment import isolate_largest_object, object_mask
 from benchbot.perception.table import fit_table
-from benchbot.core.types import DepthFrame, Intrinsics
 
 INTR = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 

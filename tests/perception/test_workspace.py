@@ -5,8 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from benchbot.devices.cameras.recording import read_recording
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame
+from benchbot.devices.cameras.recording import read_recording
 from benchbot.perception.table import TablePlane
 from benchbot.perception.workspace import (
     KEEP_KEY,
@@ -18,7 +19,6 @@ from benchbot.perception.workspace import (
     table_polygon_to_px,
     workspace_keep,
 )
-from benchbot.core.types import DepthFrame
 
 from .scenes import PRIME, render, tilted_camera
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import pickle
+import re
 import shutil
 import sqlite3
 import sys

@@ -29,8 +29,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchbot import cli
-from tests.reliability.fuzz_inputs import (CLI_TEXT, MARKUP, NUMBERS, PATHISH, dump_json, file_bytes, frame_file,
-                                           npy_bytes, weights_file, write_tiny_release)
+from tests.reliability.fuzz_inputs import (
+    CLI_TEXT,
+    MARKUP,
+    NUMBERS,
+    PATHISH,
+    dump_json,
+    file_bytes,
+    frame_file,
+    npy_bytes,
+    weights_file,
+    write_tiny_release,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 REC = REPO / "benchbot" / "data" / "recordings" / "default"
@@ -228,8 +238,8 @@ def test_gqcnn_release_folders(world, data):
 
 def _real_devices(path: Path) -> bool:
     """True when the file is a valid hardware config naming a device that needs a network or hardware."""
-    from benchbot.core.errors import BenchbotError
     from benchbot.config.hardware import load_hardware
+    from benchbot.core.errors import BenchbotError
 
     try:
         hw = load_hardware(path)

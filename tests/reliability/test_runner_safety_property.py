@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp, Pose
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
 from benchbot.results.store import Store
-from benchbot.core.types import Grasp, Pose
 
 H, W = 480, 640  # the shipped recording's frames
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchbot.config.schedule import TrialSpec
 from benchbot.results.report import build_report
 from benchbot.results.stats import PairedCounts, mcnemar_exact_p, newcombe_paired_ci, wilson_ci
-from benchbot.config.schedule import TrialSpec
 from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Store
 
 PHASES = ("place", "capture", "inpaint", "detect", "robust", "execute", "judge", "total")

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchbot.results.report import build_report
 from benchbot.bench.report import synthetic_run
+from benchbot.results.report import build_report
 from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from benchbot.results.report import build_report
 from benchbot.results.browse import QUERIES, TABLES, metadata
-from benchbot.results.store import Store
+from benchbot.results.report import build_report
 from benchbot.results.schema import TABLES as SCHEMA_TABLES
+from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from benchbot.core.errors import BenchbotError
-from benchbot.results.report import build_report, render
 from benchbot.results.bundle import export_run, read_bundle
 from benchbot.results.merge import merge
+from benchbot.results.report import build_report, render
 from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

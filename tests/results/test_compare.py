@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchbot.config.schedule import TrialSpec
 from benchbot.results.compare import compare_runs, load_side, render_compare
 from benchbot.results.stats import (
     PairedCounts,
@@ -16,7 +17,6 @@ from benchbot.results.stats import (
     newcombe_independent_ci,
     newcombe_paired_ci,
 )
-from benchbot.config.schedule import TrialSpec
 from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 
 from benchbot.results.report import build_report, render
 
-spec = importlib.util.spec_from_file_location("report_tests", Path(__file__).parents[1] / "test_report.py")
+spec = importlib.util.spec_from_file_location("report_tests", Path(__file__).parent / "test_report.py")
 report_tests = importlib.util.module_from_spec(spec)
 sys.modules["report_tests"] = report_tests
 spec.loader.exec_module(report_tests)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchbot.results.report import build_report, render
 from benchbot.results.html import CHROMIUM_FLAGS
+from benchbot.results.report import build_report, render
 from benchbot.results.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

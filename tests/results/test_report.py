@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 
+from benchbot.config.schedule import TrialSpec
 from benchbot.core.errors import BenchbotError
 from benchbot.results.report import PAPER_TABLE_II, build_report, render, wilson_ci
-from benchbot.config.schedule import TrialSpec
 from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, RunInfo, Store
 
 OBJECTS = ["mug", "banana"]
@@ -252,7 +252,7 @@ def test_docs_example_runs(db, tmp_path, monkeypatch, capsys):
     import sqlite3
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "readme" / "report.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "readme" / "report.md").read_text(encoding="utf-8")
     [code] = re.findall(r"```python\n(.*?)```", doc, re.S)
     (tmp_path / "results").mkdir()
     dst = sqlite3.connect(tmp_path / "results" / "benchbot.db")

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from benchbot import cli
-from benchbot.results import store as store_mod
-from benchbot.core.errors import BenchbotError
 from benchbot.config.protocol import default_protocol_path, load_protocol
 from benchbot.config.schedule import make_schedule
+from benchbot.core.errors import BenchbotError
+from benchbot.results import store as store_mod
 from benchbot.results.store import (
     SCHEMA_VERSION,
     AttemptRecord,
@@ -294,6 +294,22 @@ def test_bad_files(tmp_path):
         Store(broken)
     nested = Store(tmp_path / "a" / "b" / "results.db")  # parent folders are created
     nested.close()
+
+
+def test_a_new_database_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A run killed while creating its database must not leave an empty file at --db (a reader
+    would refuse it as 'holds no benchbot results')."""
+    def killed(conn):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(store_mod, "MIGRATIONS", [killed, *store_mod.MIGRATIONS[1:]])
+    with pytest.raises(KeyboardInterrupt):
+        Store(tmp_path / "r.db")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    Store(tmp_path / "r.db").close()
+    assert [p.name for p in tmp_path.iterdir()] == ["r.db"]
+    with Store(tmp_path / "r.db", readonly=True) as st:
+        assert st.list_runs() == []
 
 
 def test_events(st, schedule):

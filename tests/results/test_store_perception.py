@@ -3,9 +3,9 @@ a v1 database is migrated in place, its rows kept with perception NULL."""
 import json
 import sqlite3
 
-from benchbot.results import schema as store_schema
 from benchbot.config.protocol import default_protocol_path, load_protocol
 from benchbot.config.schedule import make_schedule
+from benchbot.results import schema as store_schema
 from benchbot.results.store import (
     SCHEMA_VERSION,
     AttemptRecord,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.perception.geometry import project
 from benchbot.perception.table import fit_table
-from benchbot.core.types import DepthFrame
 from benchbot.sim.dr_image import make_image, planned_scene
 from benchbot.sim.randomize import (
     CameraPlan,
@@ -23,7 +23,6 @@ from benchbot.sim.randomize import (
 from benchbot.sim.scene import TABLE_CENTER_XY, CameraSetup, build_model
 from benchbot.sim.sensors import SENSORS
 from benchbot.sim.world import SimWorld
-from benchbot.core.types import Intrinsics
 
 IDS = ["soup-can", "foam-brick", "mug", "banana", "sponge"]
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchbot.config.protocol import REPO_ROOT
+from benchbot.core.paths import RECORDINGS_DIR
 from benchbot.sim.noise_stats import flying_fraction, frame_stats, synthetic_frame
 from benchbot.sim.sensors import SENSORS
 from benchbot.sim.world import SimWorld
 
-REC = REPO_ROOT / "benchbot" / "data" / "recordings"
+REC = RECORDINGS_DIR
 SCENES = {"one": ["clamp"], "five": ["clamp", "screwdriver", "pudding-box", "banana", "scissors"]}  # low, like the real scenes
 
 

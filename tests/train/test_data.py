@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
-import torch
 
 from benchbot.core.errors import BenchbotError
-from benchbot.models.gqstn import params_to_grasp, letterbox
+from benchbot.models.gqstn import letterbox, params_to_grasp
 from benchbot.models.multigrasp import MultiGraspConfig
 from benchbot.train.data import (
     ImageIndex,

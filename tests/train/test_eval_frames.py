@@ -6,8 +6,13 @@ import sys
 import numpy as np
 import pytest
 
-from benchbot.devices.cameras.recording import DATA_DIR, read_recording
 from benchbot.core.errors import BenchbotError
+from benchbot.core.paths import RECORDINGS_DIR
+from benchbot.core.types import Grasp
+from benchbot.devices.cameras.recording import read_recording
+from benchbot.models.robustness import load_evaluator
+from benchbot.perception.inpaint import inpaint_frame
+from benchbot.perception.workspace import prepare_frame, recording_workspace
 from benchbot.train.eval_frames import (
     ROBOT_LABEL,
     _one,
@@ -16,12 +21,8 @@ from benchbot.train.eval_frames import (
     object_hulls,
     read_masks,
 )
-from benchbot.perception.inpaint import inpaint_frame
-from benchbot.perception.workspace import prepare_frame, recording_workspace
-from benchbot.models.robustness import load_evaluator
-from benchbot.core.types import Grasp
 
-DEFAULT, KINECT = DATA_DIR / "default", DATA_DIR / "kinect2_overhead"
+DEFAULT, KINECT = RECORDINGS_DIR / "default", RECORDINGS_DIR / "kinect2_overhead"
 
 
 def test_shipped_masks_label_objects_and_robot():

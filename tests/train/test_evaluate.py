@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp
 from benchbot.train.data import ImageIndex
 from benchbot.train.evaluate import (
     Outcome,
@@ -17,7 +18,6 @@ from benchbot.train.evaluate import (
     rectangle_correct,
     summarise,
 )
-from benchbot.core.types import Grasp
 
 
 def test_polygon_clipping_hand_cases() -> None:

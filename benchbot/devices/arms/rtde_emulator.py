@@ -23,11 +23,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.paths import PACKAGE_DIR
 from benchbot.devices.arms import rtde_wire as w
 from benchbot.devices.arms.rtde_controller import UR5_HOME_Q, URControllerModel
 from benchbot.devices.arms.ur_kinematics import matrix_to_pose
@@ -419,7 +419,7 @@ class EmulatorProcess:
         self.host = host
         self._lock = threading.Lock()
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
+        root = str(PACKAGE_DIR.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "benchbot.devices.arms.rtde_emulator", "--pipe", host, json.dumps(options)],

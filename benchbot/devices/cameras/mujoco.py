@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from benchbot.core.errors import BenchbotError
-from benchbot.perception.table import TablePlane
 from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.perception.table import TablePlane
 from benchbot.sim.noise import DepthNoise
 from benchbot.sim.scene import sim_intrinsics
 from benchbot.sim.world import SimWorld

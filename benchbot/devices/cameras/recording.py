@@ -30,16 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from benchbot.config.protocol import _read_yaml, duplicates, validate_mapping
 from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.core.npyfile import load_npy
+from benchbot.core.paths import RECORDINGS_DIR
 from benchbot.core.types import DepthFrame, Intrinsics
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "recordings"
 MAX_PLAUSIBLE_DEPTH_M = 10.0  # median valid depth above this means the units are wrong
 MIN_PLAUSIBLE_DEPTH_M = 0.05
 
 
 def default_recording_path() -> Path:
     """The small recording shipped with benchbot (raw PrimeSense frames, Apache-2.0)."""
-    return DATA_DIR / "default"
+    return RECORDINGS_DIR / "default"
 
 
 def utc_now() -> str:

@@ -31,14 +31,14 @@ def grasp_figure(path: str | Path, object_id: str = "mustard-bottle", seed: int 
     physics trial (one object, one seeded placement, a depth-sampled grasp, the protocol's motion)."""
     from PIL import Image
 
+    from benchbot.config.protocol import default_protocol_path, load_protocol
+    from benchbot.core.types import Placement
+    from benchbot.harness.cells.mujoco import make_physics_workcell
     from benchbot.harness.primitive import execute_grasp, grasp_in_base
     from benchbot.perception.geometry import grasp_to_camera
     from benchbot.perception.inpaint import inpaint
     from benchbot.perception.overlay import draw_grasp
-    from benchbot.config.protocol import default_protocol_path, load_protocol
-    from benchbot.core.types import Placement
     from benchbot.sim.grasps import sample_grasps
-    from benchbot.harness.cells.mujoco import make_physics_workcell
 
     lp = load_protocol(default_protocol_path())
     p = lp.protocol

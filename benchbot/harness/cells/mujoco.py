@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbot.core.interfaces import Arm, Camera, Gripper, Stage
 from benchbot.config.protocol import LoadedProtocol
+from benchbot.core.interfaces import Arm, Camera, Gripper, Stage
+from benchbot.harness.cells.mujoco_stage import PhysicsStage
 from benchbot.sim.noise import DepthNoise
 from benchbot.sim.scene import camera_pose_base
-from benchbot.harness.cells.mujoco_stage import PhysicsStage
 from benchbot.sim.world import SimWorld
 
 WORKSPACE_MIN_M = (0.20, -0.40, 0.0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zlib
 
-from benchbot.core.interfaces import Execution, Judgement
 from benchbot.config.protocol import Motion, Success
+from benchbot.core.interfaces import Execution, Judgement
 from benchbot.core.types import Placement
 from benchbot.sim.placement import drop_object
 from benchbot.sim.world import SimWorld, TrialLog, placement_rng

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchbot.devices.arms.dryrun import DEFAULT_HOME_POSE, TOOL_DOWN, DryRunArm, move_duration_s
 from benchbot.core.errors import DeviceError, UnsafeMotionError
-from benchbot.devices.safety import SafetyGate
 from benchbot.core.interfaces import Arm
 from benchbot.core.types import Pose
+from benchbot.devices.arms.dryrun import DEFAULT_HOME_POSE, TOOL_DOWN, DryRunArm, move_duration_s
+from benchbot.devices.safety import SafetyGate
 
 
 def pose(x: float, y: float, z: float) -> Pose:

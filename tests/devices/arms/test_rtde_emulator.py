@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from benchbot.core.errors import BenchbotError
 from benchbot.devices.arms import rtde_wire as w
 from benchbot.devices.arms.rtde_controller import (
     MOVEL,
@@ -21,7 +22,6 @@ from benchbot.devices.arms.rtde_controller import (
 )
 from benchbot.devices.arms.rtde_emulator import RTDEEmulator
 from benchbot.devices.arms.ur_kinematics import matrix_to_pose, pose_to_matrix, tcp_fk, tcp_ik
-from benchbot.core.errors import BenchbotError
 
 
 def recv_msg(s: socket.socket) -> tuple[int, bytes]:

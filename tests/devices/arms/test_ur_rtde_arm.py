@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchbot.config.protocol import Motion
+from benchbot.core.errors import DeviceError, UnsafeMotionError
+from benchbot.core.types import GraspPose, GripperStatus, Pose
 from benchbot.devices.arms.rtde_controller import UR5_HOME_Q
 from benchbot.devices.arms.ur_kinematics import matrix_to_pose, tcp_fk
 from benchbot.devices.arms.ur_rtde import ROBOTIQ_2F85_TCP_OFFSET, URArm, URConfig, URDashboard
-from benchbot.core.errors import DeviceError, UnsafeMotionError
-from benchbot.harness.primitive import execute_grasp
 from benchbot.devices.safety import GatedArm, SafetyGate
-from benchbot.config.protocol import Motion
-from benchbot.core.types import GraspPose, GripperStatus, Pose
+from benchbot.harness.primitive import execute_grasp
 
 DOWN = np.diag([1.0, -1.0, -1.0])
 

@@ -17,8 +17,8 @@ def test_example_error_line_in_the_doc_is_the_real_one(tmp_path):
     import pytest
     import yaml
 
-    from benchbot.core.errors import BenchbotError
     from benchbot.config.hardware import load_hardware
+    from benchbot.core.errors import BenchbotError
 
     p = tmp_path / "hw.yaml"
     p.write_text(yaml.safe_dump({"robot": {"kind": "ur5"}}))

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from benchbot.config.hardware import CameraConfig
+from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.devices.cameras.k4a import (
     K4ACamera,
     K4APlaybackCamera,
@@ -14,8 +16,6 @@ from benchbot.devices.cameras.k4a import (
     intrinsics_from_k4a,
     playback_from_config,
 )
-from benchbot.core.errors import BenchbotError, DeviceError
-from benchbot.config.hardware import CameraConfig
 from benchbot.perception.geometry import deproject
 
 W, H = 640, 576  # NFOV unbinned

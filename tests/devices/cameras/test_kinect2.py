@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+from benchbot.config.hardware import CameraConfig
+from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.devices.cameras.kinect2 import (
     HEIGHT,
     WIDTH,
@@ -17,8 +19,6 @@ from benchbot.devices.cameras.kinect2 import (
     from_config,
     intrinsics_from_ir_params,
 )
-from benchbot.core.errors import BenchbotError, DeviceError
-from benchbot.config.hardware import CameraConfig
 from benchbot.perception.geometry import deproject
 
 # typical factory IR parameters of a Kinect v2 (libfreenect2 reports these per device)

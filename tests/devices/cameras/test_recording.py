@@ -7,6 +7,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from benchbot.core.errors import BenchbotError, DeviceError
+from benchbot.core.interfaces import Camera
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.devices.cameras.recording import (
     ReplayCamera,
     default_recording_path,
@@ -14,9 +17,6 @@ from benchbot.devices.cameras.recording import (
     read_recording,
     write_recording,
 )
-from benchbot.core.errors import BenchbotError, DeviceError
-from benchbot.core.interfaces import Camera
-from benchbot.core.types import DepthFrame, Intrinsics
 
 K = Intrinsics(fx=100.0, fy=100.0, cx=15.5, cy=11.5, width=32, height=24)
 

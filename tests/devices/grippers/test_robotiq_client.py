@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchbot.core.errors import BenchbotError, DeviceError
+from benchbot.core.interfaces import Gripper
 from benchbot.devices.grippers.robotiq import RobotiqConfig, RobotiqGripper, make_gripper
 from benchbot.devices.grippers.robotiq_emulator import ModelParams, start_emulator
 from benchbot.devices.grippers.robotiq_registers import (
@@ -18,7 +19,6 @@ from benchbot.devices.grippers.robotiq_registers import (
     status_response_frame,
     write_response_frame,
 )
-from benchbot.core.interfaces import Gripper
 
 SCALE = 1000.0  # emulator clock runs 1000× faster than the wall clock
 
