@@ -126,7 +126,6 @@ def scale_effect(frames_dir: str | Path,
             if not (frames_dir / sub / f"depth_{i}.npy").is_file():
                 continue
             frame = _load_frame(frames_dir / sub, i)
-            frame.meta["table_distance_m"] = dist[sub]
             mask = None
             seg = frames_dir / sub / f"segmask_{i}.png"
             if seg.is_file():
@@ -135,7 +134,7 @@ def scale_effect(frames_dir: str | Path,
                 mask = mask if mask.ndim == 2 else mask[..., 0]
             grasps = dense_grasps(frame, mask=mask)
             plain = GQCNNEvaluator(model, scale=1.0).qualities(frame, grasps)
-            ev = GQCNNEvaluator(model)
+            ev = GQCNNEvaluator(model, table_distance_m=dist[sub])  # one factor per camera, as tabled
             scaled = ev.qualities(frame, grasps)
             row = (f"{sub}/depth_{i}", float(ev.last_scale or 1.0), float(np.nanmax(plain)), float(np.nanmax(scaled)),
                    len(grasps))

@@ -108,16 +108,21 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
 
 
 def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate, e.g. gqstn multigrasp."),
-             data: Path = typer.Option(..., "--data", help="Dataset folder."),
+             data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (Table I)."),
+             frames: list[Path] = typer.Option([], "--frames", help="Recording folder with object masks (real "
+                                               "frames; repeatable) instead of --data."),
              weights: list[str] = typer.Option([], "--weights", help="name=PATH (repeatable)."),
              split: str = typer.Option("val", "--split", help="val (held-out 20 %) | train | all (a test set of other objects)."),
              limit: Optional[int] = typer.Option(None, "--limit", help="At most N images."),
              fmt: str = typer.Option("md", "--format", "-f", help="md | csv | json."),
-             baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Add the centroid baseline."),
+             baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                            help="Add the centroid baseline (--frames: and prop-gqcnn)."),
              ) -> None:
-    """Table I on a held-out split: robust precision and rectangle precision (+ §V-B cross-tabs).
+    """Table I on a held-out split: robust precision and rectangle precision (+ §V-B cross-tabs); with
+    --frames, real recorded frames: grasps on the object / on the robot, mean q, robust %.
 
-    Example: `benchbot eval gqstn multigrasp --data datasets/train`
+    Examples: `benchbot eval gqstn multigrasp --data datasets/train`,
+    `benchbot eval gqstn gqstn-refine multigrasp --frames benchbot/data/recordings/default`
     """
     from benchbot.harness.detect import detector_options, parse_options
     from benchbot.train.evaluate import evaluate
@@ -126,14 +131,27 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
         raise BenchbotError(f"unknown format '{fmt}'", "use md, csv or json")
     if limit is not None:
         check_counts(limit=(limit, 1, 10**9))
+    if bool(frames) == (data is not None):
+        raise BenchbotError("give either --data (a dataset) or --frames (recordings)", "e.g. --frames "
+                            "benchbot/data/recordings/default")
+    extra = [b for b in ((("prop-gqcnn", "centroid") if frames else ("centroid",)) if baselines else ())
+             if b not in models]
     paths = parse_options(weights, "--weights")
-    names = [*models, *(("centroid",) if baselines else ())]
     for name, path in paths.items():
-        if name not in names:
+        if name not in [*models, *extra]:
             raise BenchbotError(f"--weights {name}=…: {name} is not evaluated", "evaluate it too, or drop that --weights")
         detector_options(name, {"weights": path})  # refuses detectors that take no weights
-    table = evaluate(models, data, weights=paths, baselines=("centroid",) if baselines else (), split=split,
-                     limit=limit)
+    if frames:
+        from benchbot.train.eval_frames import evaluate_frames, frames_acceptance
+
+        result = evaluate_frames(frames, [*models, *extra], limit=limit,
+                                 options={k: {"weights": v} for k, v in paths.items()})
+        out.print(result.render(fmt), markup=False, highlight=False)
+        if fmt == "md":
+            for check, ok in frames_acceptance(result).items():
+                out.print(f"{'met' if ok else 'NOT met'}: {check}", markup=False, highlight=False)
+        return
+    table = evaluate(models, data, weights=paths, baselines=extra, split=split, limit=limit)
     out.print(table.render(fmt), markup=False, highlight=False)
 
 

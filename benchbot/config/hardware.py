@@ -16,6 +16,7 @@ from benchbot.config.protocol import _read_yaml, validate_mapping, validation_er
 from benchbot.core.errors import BenchbotError
 from benchbot.core.paths import DEFAULTS_DIR
 from benchbot.devices.arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD
+from benchbot.perception.workspace import WorkspaceSpec, hardware_workspace
 
 EXAMPLE = "benchbot/config/defaults/hardware.example.yaml"
 
@@ -113,6 +114,8 @@ class HardwareConfig(_Strict):
     # where `benchbot calibrate` shows the board to the camera (base frame, m): in view, ~0.3–0.4 m below it
     calibration_center_m: tuple[float, float, float] | None = None
     workspace: Workspace = Workspace()
+    # where detectors may look (see docs): automatic table region, polygon_px (image) or polygon_m (base x/y)
+    detection_workspace: WorkspaceSpec | None = None
     table_z_m: float = 0.0  # table surface height in the base frame
     # where grasped objects are dropped: UR pose vector [x, y, z, rx, ry, rz], base frame
     drop_pose: tuple[float, float, float, float, float, float] = (0.30, -0.40, 0.25, 3.1416, 0.0, 0.0)
@@ -261,24 +264,23 @@ def table_distance_from(t_base_camera: Any, table_z_m: float) -> float | None:
     """Distance along the optical axis from the camera to the table plane (None if it looks away)."""
     import numpy as np
 
+    from benchbot.perception.table import TablePlane
+
     t = np.asarray(t_base_camera, float)
-    dz = t[2, 2]  # base z component of the optical axis
-    if dz >= -1e-6:
+    if t[2, 2] >= -1e-6 or t[2, 3] <= table_z_m:  # optical axis not pointing down at the table
         return None
-    dist = (table_z_m - t[2, 3]) / dz
-    return float(dist) if dist > 0 else None
+    return TablePlane.from_camera_pose(t, table_z_m).axis_distance_m
 
 
 def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
     """The workcell of `benchbot run --hardware hw.yaml`: camera, arm (behind the safety gate),
     gripper and an operator stage from the hardware config. Real devices need a calibration.
     Building it only checks the config; `with workcell:` connects the devices."""
-    import numpy as np
-
     from benchbot.core.types import Pose
     from benchbot.devices.cameras import make_camera
     from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
-    from benchbot.harness.workcell import Workcell, overhead_camera_transform
+    from benchbot.harness.workcell import Workcell, camera_transform_from_table
+    from benchbot.perception.table import TablePlane
 
     if not getattr(run_cfg, "hardware", None):
         raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/config/defaults/hardware.example.yaml)")
@@ -296,13 +298,13 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
         camera = make_camera(hw)
         wc.on_close(camera.close)
         wc.camera = camera
-        if cal is None:  # dry-run bench without a calibration: a camera straight above the table
+        if cal is None:  # dry-run bench without a calibration: the camera pose from the table in its first frame
             rec = getattr(camera, "recording", None)
-            table_m = getattr(rec, "table_distance_m", None)
-            if not table_m:
-                first = camera.capture()
-                table_m = float(np.percentile(first.depth_m[first.valid_mask], 90))
-            wc.t_base_camera, wc.table_distance_m = overhead_camera_transform(table_m, hw.table_z_m), table_m
+            t_base_camera, plane = camera_transform_from_table(rec.frame(0) if rec is not None else camera.capture())
+            t_base_camera[2, 3] += hw.table_z_m
+            wc.t_base_camera, wc.table_distance_m, wc.table_prior = t_base_camera, plane.axis_distance_m, plane
+        wc.workspace = hardware_workspace(hw, cal.T_base_camera if cal is not None else None, camera.intrinsics,
+                                          getattr(camera, "recording", None))
         closers: list[Any] = []
         try:
             wc.gripper, wc.describe["gripper"] = _make_gripper(hw, closers)
@@ -312,10 +314,11 @@ def build_hardware_workcell(loaded: Any, run_cfg: Any) -> Any:
         wc.on_close(arm.close)
         arm.connect()
 
+    plane = TablePlane.from_camera_pose(cal.T_base_camera, hw.table_z_m) if cal is not None else None
     return Workcell("hardware", limits, connect, arm=arm, stage=OperatorStage(),
                     t_base_camera=cal.T_base_camera if cal is not None else None,
-                    table_distance_m=table_distance_from(cal.T_base_camera, hw.table_z_m) if cal is not None else None,
-                    drop_pose=Pose.from_rotvec(list(hw.drop_pose)),
+                    table_distance_m=plane.axis_distance_m if plane is not None else None,
+                    drop_pose=Pose.from_rotvec(list(hw.drop_pose)), table_prior=plane, table_z_m=hw.table_z_m,
                     describe={"camera": f"{hw.camera.kind}" + (f" (median of {hw.camera.median_frames})"
                                                                if hw.camera.median_frames > 1 else ""),
                               "arm": hw.robot.kind + (f" at {hw.robot.host}" if hw.robot.host else ""),

@@ -21,7 +21,9 @@ BUILTINS: dict[str, str] = {
     "prop-gqcnn": "benchbot.detectors.prop_gqcnn:PropGQCNN",
     "gqstn": "benchbot.detectors.gqstn:GQSTNDetector",
     "gqstn-sym8": "benchbot.detectors.gqstn:GQSTNSymmetries",
+    "gqstn-refine": "benchbot.detectors.refine:GQSTNRefine",
     "multigrasp": "benchbot.detectors.multigrasp:MultiGraspDetector",
+    "multigrasp-refine": "benchbot.detectors.refine:MultiGraspRefine",
     "gqstn-fallback": "benchbot.detectors.fallback:GQSTNFallback",
 }
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Grasp
-from benchbot.perception.segment import fit_table_plane, height_map, object_mask
+from benchbot.perception.segment import object_mask
+from benchbot.perception.table import table_plane
 
 
 class NoObjectFound(BenchbotError):
@@ -23,8 +24,8 @@ class CentroidDetector:
     def detect(self, frame: DepthFrame) -> Grasp:
         depth = np.asarray(frame.depth_m, dtype=np.float64)
         intr = frame.intrinsics
-        plane = fit_table_plane(depth, intr)
-        mask = object_mask(depth, intr, plane=plane)
+        plane = table_plane(frame)
+        mask = object_mask(frame, plane=plane)
         if not mask.any():
             raise NoObjectFound("centroid: no object found above the table", "check the object is in view")
         import cv2
@@ -38,14 +39,12 @@ class CentroidDetector:
         minor = evecs[:, 0]  # (dcol, drow): across the object
         angle = float(np.arctan2(-minor[1], minor[0]))
         extent = np.ptp((cols - c0) * minor[0] + (rows - r0) * minor[1])
-        ri, ci = int(round(r0)), int(round(c0))
-        heights = height_map(depth, intr, plane)
+        heights = plane.heights(depth, intr)
         top = float(np.nanpercentile(heights[labels == biggest], 90))
         # fingertips halfway down the object, at least min_clearance above the table, on the ray
         # through the grasp centre: solve plane.height(t · ray) = h for the depth t
         h = max(self.min_clearance_m, 0.5 * top)
-        ray = np.array([(c0 - intr.cx) / intr.fx, (r0 - intr.cy) / intr.fy, 1.0])
-        z = float((h - plane.offset_m) / float(plane.normal @ ray))
+        z = float(plane.ray_depth_m(intr, r0, c0, height_m=h))
         f = 0.5 * (intr.fx + intr.fy)
         width_px = float(extent + 2 * self.margin_m * f / z)
         return Grasp(row=float(r0), col=float(c0), angle_rad=angle, width_px=width_px, depth_m=z, score=None)

@@ -1,11 +1,17 @@
 """`gqstn`: the GQ-STN one-shot detector (Gariépy et al. 2019) behind the Detector interface.
 
-The frame is resampled to the view the model was trained on (same pixels per metre at the table,
-same square side, depths shifted to the same table distance; edge-replicated beyond the frame;
-models without a recorded view: padded to a square), resized to the size the model was trained on
-and run once; the predicted (x, y, θ, s, z) are mapped back to the frame's pixels. `score` is the
-frozen GQ-CNN's P(robust) of the GQ-STN's own crop. Needs a trained checkpoint: `weights=` (the CLI's
---weights) or the shipped benchbot/data/weights/gqstn/gqstn.pt; without one it refuses to run.
+Models that record their training view (pixels per metre at the table, square side, table distance)
+see the frame's rectified view (`perception.rectify`): the frame re-rendered by a virtual camera
+looking straight down at the frame's table plane from the training height with the training focal
+length. The predicted (x, y, θ, s, z) is a grasp in that view, mapped back to the frame exactly
+through its 3-D pose. Models without a recorded view see the frame padded to a square.
+The shipped models were trained on one object per scene: by default (`focus="largest"`) the view is
+centred on the largest object on the table and the other objects are replaced by the table
+(`segment.isolate_largest_object`); `focus="none"`: the view is centred on the frame's centre ray.
+`score` is the robustness evaluator's q of the returned grasp on the frame itself (the same code
+path as `detect` and the runner; `score_with="classifier"`: the model's own P(robust) of its crop).
+Needs a trained checkpoint: `weights=` (the CLI's --weights) or the shipped
+benchbot/data/weights/gqstn/gqstn.pt; without one it refuses to run.
 """
 from __future__ import annotations
 
@@ -13,9 +19,9 @@ import contextlib
 import math
 import os
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -23,47 +29,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import RobustnessEvaluator
 from benchbot.core.types import DepthFrame, Grasp
 from benchbot.models.checkpoint import load_model, resolve_weights
 from benchbot.models.device import pick_device
-from benchbot.models.gqstn import (
-    GQSTN,
-    GQSTNOutput,
-    Letterbox,
-    letterbox,
-    normalised_view,
-    params_to_grasp,
-    square_symmetry,
-)
-from benchbot.perception.geometry import pixels_per_metre
+from benchbot.models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp, square_symmetry
+from benchbot.perception.rectify import Rectified, View, check_focus, model_view
 
 
-def view_transform(frame: DepthFrame, view: dict) -> tuple[float, float]:
-    """(resize factor, depth offset m) from this frame to a model's training view {"px_per_m", "side",
-    "table_distance_m"}: the ratio of pixels per metre at the table, and the shift that puts the table
-    at the training distance (table distance: frame meta, else the median valid depth)."""
-    from benchbot.models.robustness import estimate_table_distance
+@dataclass
+class OneShotInfo:
+    """What the last `detect` did: the candidate grasps on the frame (one per input view), their
+    scores, and the rectified view they were found in (None: letterboxed frame)."""
 
-    dist = float(frame.meta.get("table_distance_m") or estimate_table_distance(frame))
-    offset = float(view["table_distance_m"]) - dist if view.get("table_distance_m") else 0.0
-    return float(view["px_per_m"]) / pixels_per_metre(frame.intrinsics, dist), offset
-
-
-def frame_tensor(frame: DepthFrame, source_size: int, device: torch.device,
-                 view: dict | None = None) -> tuple[torch.Tensor, Letterbox]:
-    """Square, resized depth tensor 1×1×S×S (metres) and the frame ↔ square mapping. With the
-    model's training `view`, the frame is first resampled to that view's pixels per metre and side,
-    and its depths shifted to the view's table distance (the mapping undoes both)."""
-    if view:
-        scale, offset = view_transform(frame, view)
-        sq, box = normalised_view(frame.depth_m, scale, int(view["side"]))
-        sq, box = sq + np.float32(offset), replace(box, depth_offset_m=offset)
-    else:
-        sq, box = letterbox(frame.depth_m)
-    t = torch.from_numpy(sq)[None, None].to(device)
-    if source_size and source_size != box.side:
-        t = F.interpolate(t, size=(source_size, source_size), mode="bilinear", align_corners=False)
-    return t, box
+    candidates: list[Grasp] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    rectified: Rectified | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class InferenceGraph(nn.Module):
@@ -133,19 +115,50 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
 
 class OneShotDetector:
     """What the one-shot detectors share: their trained checkpoint (never random weights) on a device,
-    and the frame handling its model was trained with (view, source size)."""
+    the view their model was trained on (rectified input, exact mapping back) and the evaluator that
+    scores their grasps on the frame."""
 
     def __init__(self, kind: str, weights: str | Path | None, device: str, source_size: int | None,
-                 normalise_view: bool, **load: nn.Module | None) -> None:
+                 normalise_view: bool, evaluator: RobustnessEvaluator | None = None, focus: str = "largest",
+                 **load: nn.Module | None) -> None:
+        self.focus = check_focus(focus)
         self.device = pick_device(device)
         self.weights = resolve_weights(kind, weights)
         model, self.meta = load_model(self.weights, kind, **load)
         self.model = model.to(self.device).eval()
         self.source_size = int(source_size or self.meta.get("source_size") or 0)
-        self.view = self.meta.get("view") if normalise_view else None
+        view = self.meta.get("view") if normalise_view else None
+        self.view = View.from_meta(view) if view else None
+        self._evaluator = evaluator
+        self.last_info = OneShotInfo()
 
-    def tensor(self, frame: DepthFrame) -> tuple[torch.Tensor, Letterbox]:
-        return frame_tensor(frame, self.source_size, self.device, self.view)
+    @property
+    def evaluator(self) -> RobustnessEvaluator:
+        """The robustness evaluator (default: the runner's default, GQ-CNN 4.0-PJ), built on first use."""
+        if self._evaluator is None:
+            from benchbot.models.robustness import load_evaluator
+
+            self._evaluator = load_evaluator()
+        return self._evaluator
+
+    def square(self, frame: DepthFrame) -> tuple[torch.Tensor, Letterbox, Rectified | None]:
+        """The model's input 1×1×S×S: the rectified training view (models recording one), else the
+        letterboxed frame; with the square ↔ view mapping and the rectified view."""
+        rect = None
+        if self.view is not None:
+            rect = model_view(frame, self.view, self.focus)
+            sq, box = rect.frame.depth_m, Letterbox(self.view.side, 0.0, 0.0)
+        else:
+            sq, box = letterbox(frame.depth_m)
+        t = torch.from_numpy(np.ascontiguousarray(sq, dtype=np.float32))[None, None].to(self.device)
+        if self.source_size and self.source_size != box.side:
+            t = F.interpolate(t, size=(self.source_size, self.source_size), mode="bilinear", align_corners=False)
+        return t, box, rect
+
+    @staticmethod
+    def on_frame(grasp: Grasp, rect: Rectified | None) -> Grasp:
+        """A grasp in the model's square → the same grasp on the frame."""
+        return rect.to_real(grasp) if rect is not None else grasp
 
 
 def dihedral_batch(t: torch.Tensor) -> torch.Tensor:
@@ -169,43 +182,58 @@ def undo_dihedral(params: np.ndarray, k: int) -> np.ndarray:
 class GQSTNDetector(OneShotDetector):
     """runtime: 'torch' or 'onnx' (ONNX Runtime on CPU, exported once per input size; faster on CPU).
     symmetries=8: run the 8 mirrored / transposed views of the input as one batch and keep the grasp
-    whose own crop the frozen GQ-CNN rates most robust (a test-time ensemble; 1: the paper's one pass)."""
+    the evaluator rates most robust on the frame (a test-time ensemble; 1: the paper's one pass).
+    score_with: 'evaluator' (q on the frame, default) or 'classifier' (the model's own P(robust))."""
 
     name = "gqstn"
     model: GQSTN
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", classifier: nn.Module | None = None,
                  source_size: int | None = None, runtime: str = "torch", threads: int | None = None,
-                 normalise_view: bool = True, symmetries: int = 1) -> None:
+                 normalise_view: bool = True, symmetries: int = 1, score_with: str = "evaluator",
+                 evaluator: RobustnessEvaluator | None = None, focus: str = "largest") -> None:
         if runtime not in ("torch", "onnx"):
             raise BenchbotError(f"unknown runtime {runtime!r}", "use torch or onnx")
         if str(symmetries) not in ("1", "8"):  # options from the command line arrive as text
             raise BenchbotError(f"symmetries={symmetries}", "use 1 (one pass) or 8 (all square symmetries)")
+        if score_with not in ("evaluator", "classifier"):
+            raise BenchbotError(f"score_with={score_with!r}", "use 'evaluator' or 'classifier'")
         self.symmetries = int(symmetries)
-        super().__init__("gqstn", weights, device, source_size, normalise_view, classifier=classifier)
+        self.score_with = score_with
+        super().__init__("gqstn", weights, device, source_size, normalise_view, evaluator, focus,
+                         classifier=classifier)
         self.runtime, self.threads = runtime, threads
         self._sessions: dict[tuple[int, ...], object] = {}
         self.last_output: GQSTNOutput | None = None
+        if score_with == "evaluator":
+            _ = self.evaluator  # loaded now, not inside the first (timed) detection
 
-    @torch.inference_mode()
-    def detect(self, frame: DepthFrame) -> Grasp:
-        t, box = self.tensor(frame)
-        if self.symmetries == 8:
-            t = dihedral_batch(t)
+    def _forward(self, t: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """[x, y, θ, s, z] per input (N×5) and the model's own P(robust) (NaN without a classifier)."""
         if self.runtime == "onnx":
             key = tuple(t.shape)
             if key not in self._sessions:
                 self._sessions[key] = onnx_session(InferenceGraph(self.model).cpu(), t.cpu(), self.threads)
-            params, prob = self._sessions[key].run(None, {"depth": t.cpu().numpy()})
-        else:
-            out = self.model(t)
-            self.last_output = out
-            p = out.robust_prob()
-            params = out.params().cpu().numpy()
-            prob = p.cpu().numpy() if p is not None else np.full(len(params), np.nan)
-        k = int(np.nanargmax(prob)) if np.isfinite(prob).any() else 0
-        score = float(prob[k]) if np.isfinite(prob[k]) else None
-        return params_to_grasp(undo_dihedral(params[k].astype(np.float64), k), box, score)
+            params, prob = self._sessions[key].run(None, {"depth": t.cpu().numpy()})  # type: ignore[attr-defined]
+            return np.asarray(params, np.float64), np.asarray(prob, np.float64)
+        out = self.model(t)
+        self.last_output = out
+        p = out.robust_prob()
+        params = out.params().cpu().double().numpy()
+        return params, (p.cpu().double().numpy() if p is not None else np.full(len(params), np.nan))
+
+    @torch.inference_mode()
+    def detect(self, frame: DepthFrame) -> Grasp:
+        t, box, rect = self.square(frame)
+        if self.symmetries == 8:
+            t = dihedral_batch(t)
+        params, prob = self._forward(t)
+        grasps = [self.on_frame(params_to_grasp(undo_dihedral(params[k], k), box, None), rect)
+                  for k in range(len(params))]
+        q = self.evaluator.qualities(frame, grasps) if self.score_with == "evaluator" else prob
+        k = int(np.nanargmax(q)) if np.isfinite(q).any() else 0
+        self.last_info = OneShotInfo(grasps, [float(v) for v in q], rect)
+        return replace(grasps[k], score=float(q[k]) if np.isfinite(q[k]) else None)
 
 
 class GQSTNSymmetries(GQSTNDetector):

@@ -8,9 +8,10 @@ Two policies (option `policy`):
     of the elite, reg_covar 0.01) to their normalised [jaw point 1, jaw point 2, depth] vectors,
     draw 50 new grasps; finally return the best of the last draw.
 
-Objects are found by table-plane removal (`perception.segment`) unless `frame.meta["seg_mask"]`
-holds a mask. q comes from the shared robustness evaluator's batched `qualities` (GQCNN-4.0-PJ by
-default; run by ONNX Runtime when installed, else torch) and is returned as `Grasp.score`.
+Objects are found by table-plane removal (`perception.segment`, on the frame's one table plane)
+unless `frame.meta["seg_mask"]` holds a mask. q comes from the shared robustness evaluator's batched
+`qualities` (GQCNN-4.0-PJ by default; run by ONNX Runtime when installed, else torch) and is returned
+as `Grasp.score`.
 Detection is deterministic for a given `seed`.
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Grasp
 from benchbot.perception.inpaint import inpaint_frame
 from benchbot.perception.sampler import Candidates, SamplerConfig, antipodal_candidates
-from benchbot.perception.segment import fit_table_plane, object_mask
+from benchbot.perception.segment import object_mask
+from benchbot.perception.table import table_plane
 
 Scorer = Callable[[DepthFrame, Sequence[Grasp]], np.ndarray]
 
@@ -183,7 +185,7 @@ class PropGQCNN:
 
     def __init__(self, policy: str = "ranking", num_candidates: int = 1000, seed: int = 0,
                  max_width_m: float = 0.085, model: str = "gqcnn-4.0-pj", runtime: str = "auto", bf16: bool = False,
-                 table_distance_m: float | None = None, scorer: Scorer | None = None,
+                 scorer: Scorer | None = None,
                  sampler: SamplerConfig | None = None, cem: CEMConfig | None = None, top_k: int = 10) -> None:
         if policy not in ("ranking", "cem"):
             raise BenchbotError(f"unknown prop-gqcnn policy {policy!r}", "use 'ranking' or 'cem'")
@@ -195,7 +197,6 @@ class PropGQCNN:
         self.sampler = dataclasses.replace(sampler or SamplerConfig(), max_width_m=max_width_m)
         self.cem = cem or CEMConfig()
         self.bf16 = bool(bf16)
-        self.table_distance_m = table_distance_m
         self.top_k = top_k
         self.evaluator = None
         self.runtime = "custom"
@@ -210,18 +211,14 @@ class PropGQCNN:
 
     # -- steps ---------------------------------------------------------------------------------
     def _prepare(self, frame: DepthFrame) -> tuple[DepthFrame, np.ndarray]:
-        """Frame with a table distance in meta (for the crop scale) and the object mask."""
+        """Frame with its table plane in meta (for the crop scale) and the object mask."""
         if not frame.valid_mask.all():  # the harness inpaints; be safe with raw frames too
             frame = inpaint_frame(frame)
+        frame = dataclasses.replace(frame, meta=dict(frame.meta))
+        plane = table_plane(frame)
         mask = frame.meta.get("seg_mask")
-        meta = dict(frame.meta)
-        if self.table_distance_m:  # precedence: option > frame meta > fitted table plane
-            meta["table_distance_m"] = self.table_distance_m
-        if mask is None or "table_distance_m" not in meta:
-            plane = fit_table_plane(frame.depth_m, frame.intrinsics)
-            if mask is None:
-                mask = object_mask(frame.depth_m, frame.intrinsics, plane=plane)
-            meta.setdefault("table_distance_m", plane.distance_along_axis_m())
+        if mask is None:
+            mask = object_mask(frame, plane=plane)
         mask = np.asarray(mask)
         mask = (mask[:, :, 0] if mask.ndim == 3 else mask) > 0
         if mask.shape != frame.shape:
@@ -230,7 +227,7 @@ class PropGQCNN:
         if not mask.any():
             raise NoGraspFound("no object found on the table (table-plane removal left nothing)",
                                "put the object in the camera's view, or check the camera height/intrinsics")
-        return dataclasses.replace(frame, meta=meta), mask
+        return frame, mask
 
     def _score(self, frame: DepthFrame, c: Candidates) -> np.ndarray:
         ctx: Any = contextlib.nullcontext()

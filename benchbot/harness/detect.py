@@ -1,4 +1,7 @@
-"""One frame → one grasp (+ robustness q and an overlay PNG): the library behind `benchbot detect`."""
+"""One frame → one grasp (+ robustness q and an overlay PNG): the library behind `benchbot detect`.
+
+Same steps as a trial of `benchbot run`: inpaint → table plane + workspace mask (`prepare_frame`) →
+detector → the evaluator's q on the frame the detector saw."""
 from __future__ import annotations
 
 import inspect
@@ -25,9 +28,10 @@ def load_frame(path: Path, *, index: int = 0, intrinsics: Path | None = None) ->
         rec = read_recording(path)
         if not 0 <= index < len(rec):
             raise BenchbotError(f"{path}: no frame {index} (it has {len(rec)})", f"use --index 0..{len(rec) - 1}")
+        from benchbot.perception.workspace import recording_workspace
+
         frame = rec.frame(index)
-        if rec.table_distance_m:
-            frame.meta["table_distance_m"] = rec.table_distance_m
+        frame.meta["workspace_spec"] = recording_workspace(rec)
         return frame
     if not path.is_file():
         raise BenchbotError(f"{path}: frame not found", "give a .npy (metres), .png (mm) or a recording folder")
@@ -36,10 +40,7 @@ def load_frame(path: Path, *, index: int = 0, intrinsics: Path | None = None) ->
         raise BenchbotError(f"{path}: no intrinsics found (looked for {ipath})", "pass --intrinsics FILE")
     ifile = read_intrinsics_file(ipath)
     intr = ifile.intrinsics()
-    frame = DepthFrame(load_depth_file(path, intr), intr, 0.0, {"source": str(path)})
-    if getattr(ifile, "table_distance_m", None):
-        frame.meta["table_distance_m"] = ifile.table_distance_m
-    return frame
+    return DepthFrame(load_depth_file(path, intr), intr, 0.0, {"source": str(path)})
 
 
 def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, str]:
@@ -176,25 +177,29 @@ def detect_one(path: Path, method: str, *, index: int = 0, intrinsics: Path | No
                overlay: Path | None = None, robustness: bool = True, threshold: float = 0.5,
                options: dict[str, Any] | None = None) -> dict[str, Any]:
     from benchbot.detectors import load_detector
+    from benchbot.models.robustness import robustness_of
     from benchbot.perception.inpaint import inpaint_frame
     from benchbot.perception.overlay import save_overlay
+    from benchbot.perception.workspace import perception_record, prepare_frame
 
     if overlay is not None:
         check_output_file(overlay, ".png", "-o grasp.png")
     frame = load_frame(path, index=index, intrinsics=intrinsics)
+    spec = frame.meta.pop("workspace_spec", None)
     detector = load_detector(method, **detector_options(method, options or {}))
     t0 = time.perf_counter()
     clean = inpaint_frame(frame)
     t_inpaint = time.perf_counter() - t0
-    grasp = detector.detect(clean)
+    seen = prepare_frame(clean, spec)
+    grasp = detector.detect(seen)
     detect_s = time.perf_counter() - t0 - t_inpaint
-    q = None
+    q, perception = None, perception_record(seen, spec)
     if robustness:
         from benchbot.models.robustness import load_evaluator
 
-        evaluator = load_evaluator("gqcnn-4.0-pj", threshold=threshold,
-                                   table_distance_m=clean.meta.get("table_distance_m"))
-        q = float(evaluator.quality(clean, grasp))
+        q, why = robustness_of(load_evaluator("gqcnn-4.0-pj", threshold=threshold), seen, grasp)
+        if why:
+            perception["q_null_reason"] = why
     if overlay is not None:
         info = getattr(detector, "last_info", None)
         others = [(g, g.score) for g in getattr(info, "top", [])[1:6]]
@@ -205,4 +210,4 @@ def detect_one(path: Path, method: str, *, index: int = 0, intrinsics: Path | No
                                 "pick a writable path") from None
     return {"method": method, "grasp": grasp.to_dict(), "q_robust": q,
             "robust": None if q is None else q >= threshold, "detect_s": detect_s, "inpaint_s": t_inpaint,
-            "overlay": str(overlay) if overlay else None}
+            "perception": perception, "overlay": str(overlay) if overlay else None}

@@ -1,4 +1,5 @@
-"""The trial loop: schedule (stored once) → place → capture → inpaint → detect → robustness →
+"""The trial loop: schedule (stored once) → place → capture → inpaint → table plane + workspace mask
+(`perception.workspace.prepare_frame`: what detectors and the evaluator see) → detect → robustness →
 safety gate → execute → judge → one transaction per attempt. Resumable after any kill.
 
 Lifecycle, in one ExitStack: check every input → take the run lock → check the inputs that depend
@@ -35,6 +36,8 @@ from benchbot.harness.primitive import grasp_in_base
 from benchbot.harness.signals import Interrupted, StopSignals
 from benchbot.harness.workcell import Workcell, build_workcell
 from benchbot.perception.geometry import grasp_to_camera
+from benchbot.perception.table import META_KEY as TABLE_KEY
+from benchbot.perception.workspace import perception_record, prepare_frame
 from benchbot.results.store import AttemptRecord, DetectionRecord, OutcomeRecord, Store, new_run_id, utc_now
 
 __all__ = ["RunConfig", "RunSummary", "Runner", "Interrupted", "validate_grasp"]
@@ -172,7 +175,7 @@ class Runner:
             log.warning("method %s unavailable, its trials stay pending: %s", m, why, extra=SHOWN)
             store.record_event(run_id, "method_unavailable", why, method=m)
         try:
-            evaluator = self._evaluator(loaded, workcell.table_distance_m)
+            evaluator = self._evaluator(loaded)
         except BenchbotError as e:
             self.console.print("[yellow]robustness evaluator unavailable (q stored as NULL):[/] "
                                + escape(e.one_line()))
@@ -264,14 +267,14 @@ class Runner:
                 unavailable[m] = e.one_line()
         return ready, unavailable
 
-    def _evaluator(self, loaded: LoadedProtocol, table_distance_m: float | None) -> RobustnessEvaluator | None:
+    def _evaluator(self, loaded: LoadedProtocol) -> RobustnessEvaluator | None:
         name = self.cfg.evaluator or loaded.protocol.robustness.evaluator
         if name == "none":
             return None
         threshold = self.cfg.threshold if self.cfg.threshold is not None else loaded.protocol.robustness.threshold
         from benchbot.models.robustness import load_evaluator
 
-        return load_evaluator(name, threshold=threshold, table_distance_m=table_distance_m)
+        return load_evaluator(name, threshold=threshold)  # crop scale from each frame's table plane
 
     # ---- the loop ------------------------------------------------------------------------------
     def _loop(self, session: _Session, loaded: LoadedProtocol, summary: RunSummary) -> None:
@@ -370,8 +373,6 @@ class Runner:
             t_captured = time.perf_counter()
             if not isinstance(frame, DepthFrame):
                 raise DeviceError("camera returned no frame", "check the camera's connection and driver")
-            if workcell.table_distance_m:  # shared by detectors and the evaluator (camera scale)
-                frame.meta.setdefault("table_distance_m", workcell.table_distance_m)
             timings["capture"] = t_captured - frame.captured_at
             if not np.any(frame.valid_mask):
                 raise DeviceError("camera returned a frame with no valid depth pixel",
@@ -381,9 +382,10 @@ class Runner:
             t0 = time.perf_counter()
             clean = inpaint_frame(frame)
             timings["inpaint"] = time.perf_counter() - t0
-            grasp, error = None, None
-            try:
-                grasp = detector.detect(clean)
+            grasp, error, seen = None, None, clean
+            try:  # the table plane and workspace mask count as detection time
+                seen = prepare_frame(clean, workcell.workspace, workcell.table_prior)
+                grasp = detector.detect(seen)
             except BenchbotError as e:
                 error = e.one_line()
             t_grasp = time.perf_counter()
@@ -394,23 +396,29 @@ class Runner:
                        grasp=grasp.to_dict() if error is None else None, error=error, depth_m=clean.depth_m)
             arts.append(("inpainted_depth", artifacts.save_array(
                 self.cfg.results_dir, prefix.with_name(prefix.name + "_inpainted.npy"), clean.depth_m, journal)))
-            q = None
+            q, perception = None, perception_record(seen, workcell.workspace)
             if error is None and evaluator is not None:
                 t0 = time.perf_counter()
-                q = float(evaluator.quality(clean, grasp))
+                from benchbot.models.robustness import robustness_of  # torch: imported when a q is due
+
+                q, why = robustness_of(evaluator, seen, grasp)
                 timings["robust"] = time.perf_counter() - t0
+                if why:
+                    perception["q_null_reason"] = why
             overlay = None
             if self.cfg.save_overlays:
                 overlay = self._overlay(prefix, clean, grasp if error is None else None, q,
                                         f"{trial.method} {trial.trial_id}", journal)
                 arts.append(("overlay", overlay))
             detection = self._detection_record(trial, grasp if error is None else None, q, evaluator, timings, error)
+            detection.perception = perception
             self._emit("plan", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no,
                        grasp=grasp.to_dict() if error is None else None, q=q, threshold=detection.robust_threshold,
                        timings_s=dict(timings), overlay=overlay, error=error, detected_at=t_grasp)
             if error is not None:
                 return finish("final", detection, OutcomeRecord(source, False, "no grasp", error), error)
-            grasp_cam = grasp_to_camera(grasp, clean.intrinsics)
+            plane = seen.meta.get(TABLE_KEY)  # approach perpendicular to the table when it is known
+            grasp_cam = grasp_to_camera(grasp, clean.intrinsics, None if plane is None else plane.normal)
             grasp_base = grasp_in_base(grasp_cam, workcell.t_base_camera)
             detection.grasp_pose = {"center_m": grasp_base.center_m.tolist(),
                                     "approach": grasp_base.approach.tolist(),

@@ -19,6 +19,7 @@ from benchbot.core.types import DepthFrame, Grasp, GraspPose, Placement, Pose
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.jawline import measure
 from benchbot.harness.primitive import execute_grasp, go_home, release
+from benchbot.perception.table import TablePlane, table_plane
 
 # Camera looking straight down: camera x → base x, camera y (image rows) → base −y, optical axis → base −z.
 DOWN_LOOKING = np.diag([1.0, -1.0, -1.0])
@@ -33,21 +34,20 @@ def overhead_camera_transform(table_distance_m: float, table_z_m: float = 0.0,
     return t
 
 
-def camera_transform_from_table(frame: DepthFrame, xy_m: tuple[float, float] = (0.45, 0.0)) -> tuple[np.ndarray, float]:
-    """T_base_camera for a fixed camera above a table, from the table plane fitted in `frame`:
-    base z is the table normal, the table is z = 0, base x follows the camera's x. Also returns
-    the camera's distance to the table. (Real runs use the hand-eye calibration instead.)"""
-    from benchbot.perception.segment import fit_table_plane
-
-    plane = fit_table_plane(frame.depth_m, frame.intrinsics)
-    z = plane.normal / np.linalg.norm(plane.normal)  # toward the camera: "up"
+def camera_transform_from_table(frame: DepthFrame, xy_m: tuple[float, float] = (0.45, 0.0)
+                                ) -> tuple[np.ndarray, TablePlane]:
+    """T_base_camera for a fixed camera above a table, from the frame's table plane: base z is the
+    table normal, the table is z = 0, base x follows the camera's x. Also returns the plane (its
+    distance_m is the camera's height). (Real runs use the hand-eye calibration instead.)"""
+    plane = table_plane(frame)
+    z = plane.normal  # toward the camera: "up"
     x = np.array([1.0, 0.0, 0.0]) - z[0] * z
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     t = np.eye(4)
     t[:3, :3] = np.stack([x, y, z])  # rows: base axes in camera coordinates
-    t[:3, 3] = [xy_m[0], xy_m[1], plane.offset_m]
-    return t, float(plane.offset_m)
+    t[:3, 3] = [xy_m[0], xy_m[1], plane.distance_m]
+    return t, plane
 
 
 def _quietly(fn: Callable[[], None]) -> None:
@@ -73,6 +73,9 @@ class Workcell:
     t_base_camera: np.ndarray | None = None
     table_distance_m: float | None = None
     drop_pose: Pose | None = None
+    table_prior: TablePlane | None = None  # used when a frame's own table fit fails (calibration / first frame)
+    workspace: Any = None  # perception.workspace.WorkspaceSpec: where detectors may look (None: automatic)
+    table_z_m: float = 0.0
     describe: dict[str, Any] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep  # the hold; simulated backends pass simulated time
     _closers: ExitStack = field(default_factory=ExitStack, repr=False)
@@ -168,7 +171,9 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     from benchbot.devices.cameras.recording import ReplayCamera, default_recording_path
 
     camera = ReplayCamera(cfg.recording or default_recording_path())  # reads and checks the recording
-    t_base_camera, table_m = camera_transform_from_table(camera.recording.frame(0))
+    from benchbot.perception.workspace import recording_workspace
+
+    t_base_camera, plane = camera_transform_from_table(camera.recording.frame(0))
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
     stage = ReplayStage(camera, None)
@@ -187,7 +192,8 @@ def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:
         wc.arm.connect()
 
     wc = Workcell("replay", limits, connect, camera=camera, arm=GatedArm(DryRunArm(gate=gate), gate), stage=stage,
-                  t_base_camera=t_base_camera, table_distance_m=table_m,
+                  t_base_camera=t_base_camera, table_distance_m=plane.distance_m, table_prior=plane,
+                  workspace=recording_workspace(camera.recording),
                   describe={"camera": f"replay of {camera.recording.folder}", "arm": "dry-run (kinematic)",
                             "gripper": "Robotiq 2F-85 emulator (Modbus TCP)"},
                   sleep=lambda _s: None)
@@ -216,6 +222,7 @@ def _mujoco(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     wc = Workcell("mujoco", limits, connect, camera=sim.camera, arm=GatedArm(sim.arm, gate), gripper=sim.gripper,
                   stage=sim.stage, t_base_camera=sim.t_base_camera,
                   table_distance_m=getattr(sim, "table_distance_m", None),
+                  table_prior=TablePlane.from_camera_pose(sim.t_base_camera, sim.table_z_m), table_z_m=sim.table_z_m,
                   describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",
                             "gripper": "MuJoCo 2F-85"},
                   sleep=getattr(sim, "sleep", time.sleep))

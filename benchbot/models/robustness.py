@@ -1,15 +1,16 @@
 """Robustness evaluation: a frozen GQ-CNN labels a grasp robust (q >= threshold) or not.
 
 `GQCNNEvaluator` implements `benchbot.core.interfaces.RobustnessEvaluator`. The crop's image scale is
-matched to the network's training scale: `scale` if given, else derived from the frame's intrinsics
-and the camera-to-table distance (argument, `frame.meta["table_distance_m"]`, or — last resort —
-the median valid depth of the frame, recorded in `last_scale`/`last_table_distance_m`).
+matched to the network's training scale: `scale` if given, else from `table_distance_m` if given,
+else per grasp from the frame's table plane (`perception.table.table_plane`: the depth of the table
+under the grasp centre), in bins of 1 %. A grasp whose crop would leave the frame is not scored
+(q = NaN, with the reason from `assess`): zero padding is not a scene the GQ-CNN can judge.
 `calibrate_threshold` picks a threshold from labelled outcomes; figures always say which threshold.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -20,16 +21,15 @@ from benchbot.models.gqcnn import GQCNN, predict_quality
 from benchbot.models.gqcnn_onnx import OnnxGQCNN
 from benchbot.models.weights import DEFAULT_MODEL, load_gqcnn
 from benchbot.perception.crops import SPECS, CropSpec, extract_crops, scale_factor
+from benchbot.perception.table import table_plane
+
+if TYPE_CHECKING:
+    from benchbot.core.interfaces import RobustnessEvaluator
 
 NOMINAL_THRESHOLD = 0.5
-
-
-def estimate_table_distance(frame: DepthFrame) -> float:
-    """Median valid depth: the table when it fills most of the view (single objects, small heaps)."""
-    d = frame.depth_m[frame.valid_mask]
-    if d.size == 0:
-        raise BenchbotError("depth frame has no valid pixels", "check the camera (all depth values are 0/NaN)")
-    return float(np.median(d))
+SCALE_BIN = 0.01  # crops share one resize when their scales agree to 1 % (±0.5 %: ±0.25 px at the crop edge)
+EDGE_TOL_PX = 1.0  # a crop may reach this far beyond the frame's outer pixel centres
+OFF_FRAME = "GQ-CNN crop leaves the frame (not scored)"
 
 
 @dataclass
@@ -37,8 +37,9 @@ class GQCNNEvaluator:
     """P(robust) of grasps on depth frames from a frozen GQ-CNN.
 
     crop: how crops are cut (default: the model's own spec, '96to32' for 2.0, '96to96' for 4.0-PJ);
-    scale: fixed camera-scale factor (None → derived per frame); depth_offset_m: added to the crop and
-    to the gripper depth z (e.g. training table distance − actual table distance), 0 by default.
+    scale: fixed camera-scale factor; table_distance_m: fixed camera-to-table distance for the scale
+    (both None → per grasp from the table plane); depth_offset_m: added to the crop and to the gripper
+    depth z (e.g. training table distance − actual table distance), 0 by default.
     """
 
     model: GQCNN | OnnxGQCNN
@@ -69,59 +70,101 @@ class GQCNNEvaluator:
         if isinstance(self.model, GQCNN):  # chunks of channels_last crops run fastest on CPU
             self.model.to(memory_format=torch.channels_last)
 
-    def scale_for(self, frame: DepthFrame) -> float:
-        """Camera-scale factor used for this frame (see module docstring)."""
+    def scales_for(self, frame: DepthFrame, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Camera-scale factor per grasp centre (see module docstring)."""
+        n = len(rows)
         if self.scale is not None:
             self.last_scale, self.last_table_distance_m = self.scale, None
-            return self.scale
-        dist = self.table_distance_m
-        if dist is None:
-            dist = frame.meta.get("table_distance_m")
-        if dist is None:
-            dist = estimate_table_distance(frame)
+            return np.full(n, float(self.scale))
         if not self.model.cfg.px_per_m:
             raise BenchbotError(f"{self.model.cfg.name} does not record its training image scale",
                                 "pass scale=... to the evaluator")
-        self.last_table_distance_m = float(dist)
-        self.last_scale = scale_factor(frame.intrinsics, float(dist), self.model.cfg.px_per_m)
-        return self.last_scale
+        intr = frame.intrinsics
+        if self.table_distance_m is not None:
+            dist = np.full(n, float(self.table_distance_m))
+            self.last_table_distance_m = float(self.table_distance_m)
+        else:
+            plane = table_plane(frame)
+            dist = plane.ray_depth_m(intr, rows, cols)
+            dist = np.where(np.isfinite(dist), dist, plane.axis_distance_m)
+            self.last_table_distance_m = plane.axis_distance_m
+        if n and not np.all(np.isfinite(dist) & (dist > 0)):
+            scale_factor(intr, float(dist[~(np.isfinite(dist) & (dist > 0))][0]), self.model.cfg.px_per_m)  # raises
+        s = self.model.cfg.px_per_m * dist / (0.5 * (intr.fx + intr.fy))  # = scale_factor, per grasp
+        self.last_scale = float(np.median(s)) if n else None
+        return s
 
-    def qualities(self, frame: DepthFrame, grasps: Sequence[Grasp]) -> np.ndarray:
-        """P(robust) per grasp (float64 array); NaN for grasps with non-finite fields."""
+    def assess(self, frame: DepthFrame, grasps: Sequence[Grasp]) -> tuple[np.ndarray, list[str | None]]:
+        """P(robust) per grasp (float64, NaN when not scored) and why a grasp was not scored."""
         q = np.full(len(grasps), np.nan)
+        reasons: list[str | None] = [None if g.is_finite() else "grasp has NaN/inf values" for g in grasps]
         ok = [i for i, g in enumerate(grasps) if g.is_finite()]
         if not ok:
-            return q
-        sel = [grasps[i] for i in ok]
-        s = self.scale_for(frame)
-        rows = np.array([g.row for g in sel])
-        cols = np.array([g.col for g in sel])
-        angles = np.array([g.angle_rad for g in sel])
-        z = torch.tensor([g.depth_m for g in sel], dtype=torch.float32) + self.depth_offset_m
+            return q, reasons
+        rows = np.array([grasps[i].row for i in ok])
+        cols = np.array([grasps[i].col for i in ok])
+        angles = np.array([grasps[i].angle_rad for i in ok])
+        s = self.scales_for(frame, rows, cols)
+        ext = 0.5 * self.crop.crop_px / s * (np.abs(np.cos(angles)) + np.abs(np.sin(angles)))  # type: ignore[union-attr]
+        h, w = frame.shape
+        inside = ((rows - ext >= -EDGE_TOL_PX) & (rows + ext <= h - 1 + EDGE_TOL_PX)
+                  & (cols - ext >= -EDGE_TOL_PX) & (cols + ext <= w - 1 + EDGE_TOL_PX))
+        for i, good in zip(ok, inside):
+            if not good:
+                reasons[i] = OFF_FRAME
+        if not inside.any():
+            return q, reasons
         depth = np.where(frame.valid_mask, frame.depth_m, 0.0).astype(np.float32)
-        crops = extract_crops(depth, rows, cols, angles, self.crop, scale=s)  # type: ignore[arg-type]
+        keys = np.round(np.log(s) / SCALE_BIN).astype(np.int64)
+        order, parts = [], []
+        for key in np.unique(keys[inside]):  # one resize per scale bin, then one network pass
+            sel = np.nonzero(inside & (keys == key))[0]
+            parts.append(extract_crops(depth, rows[sel], cols[sel], angles[sel], self.crop,  # type: ignore[arg-type]
+                                       scale=float(np.exp(key * SCALE_BIN))))
+            order.extend(sel)
+        crops = torch.cat(parts)
+        z = torch.tensor([grasps[ok[i]].depth_m for i in order], dtype=torch.float32) + self.depth_offset_m
         if self.depth_offset_m:
             crops = torch.where(crops > 0, crops + self.depth_offset_m, crops)
         if isinstance(self.model, GQCNN):
-            q[ok] = predict_quality(self.model, crops, z, self.batch_size).double().numpy()
+            vals = predict_quality(self.model, crops, z, self.batch_size).double().numpy()
         else:
-            q[ok] = self.model.predict(crops.numpy(), z.numpy(), self.batch_size)
-        return q
+            vals = self.model.predict(crops.numpy(), z.numpy(), self.batch_size)
+        q[[ok[i] for i in order]] = vals
+        return q, reasons
+
+    def qualities(self, frame: DepthFrame, grasps: Sequence[Grasp]) -> np.ndarray:
+        """P(robust) per grasp (float64 array); NaN for grasps not scored (see `assess`)."""
+        return self.assess(frame, grasps)[0]
 
     def quality(self, frame: DepthFrame, grasp: Grasp) -> float:
-        """P(robust) of one grasp."""
+        """P(robust) of one grasp (NaN when not scored)."""
         return float(self.qualities(frame, [grasp])[0])
 
     def describe(self) -> dict[str, object]:
         """What produced the q values (for the run record): model, crop, threshold, scale policy."""
+        policy = ("fixed scale" if self.scale is not None else "fixed table distance"
+                  if self.table_distance_m is not None else "per grasp from the table plane")
         return {"evaluator": self.name, "threshold": self.threshold, "crop": self.crop.name,  # type: ignore[union-attr]
-                "model_px_per_m": self.model.cfg.px_per_m, "scale": self.scale,
+                "model_px_per_m": self.model.cfg.px_per_m, "scale": self.scale, "scale_policy": policy,
                 "table_distance_m": self.table_distance_m, "depth_offset_m": self.depth_offset_m,
                 "runtime": "torch" if isinstance(self.model, GQCNN) else "onnx",
                 "last_scale": self.last_scale, "last_table_distance_m": self.last_table_distance_m}
 
     def is_robust(self, q: float) -> bool:
         return bool(np.isfinite(q) and q >= self.threshold)
+
+
+def robustness_of(evaluator: "RobustnessEvaluator", frame: DepthFrame, grasp: Grasp) -> tuple[float | None, str | None]:
+    """(q, None), or (None, why) when the evaluator could not score the grasp (crop off the frame)."""
+    if hasattr(evaluator, "assess"):
+        qs, why = evaluator.assess(frame, [grasp])
+        q, reason = float(qs[0]), why[0]
+    else:
+        q, reason = float(evaluator.quality(frame, grasp)), None
+    if not np.isfinite(q):
+        return None, reason or "the evaluator returned no finite q"
+    return q, None
 
 
 def load_evaluator(name: str = DEFAULT_MODEL, threshold: float = NOMINAL_THRESHOLD,

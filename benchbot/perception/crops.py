@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -135,7 +136,7 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
                   spec: CropSpec = DEXNET4, scale: float = 1.0, interp: str = "nearest") -> torch.Tensor:
     """Grasp-aligned crops, all grasps in one call → float32 tensor (N, 1, out_px, out_px), metres.
 
-    interp="nearest" reproduces Berkeley's crops (cv2 nearest-neighbour rounding, integer gather);
+    interp="nearest" reproduces Berkeley's crops (cv2.warpAffine nearest neighbour, crop window only);
     interp="bilinear" samples the resized image bilinearly with `grid_sample` (smooth, differentiable
     with respect to the image).
     """
@@ -151,23 +152,21 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     hs, ws = scaled.shape
     inv = _inverse_maps(r, c, a, zoom, tuple(img.shape), (hs, ws))
     r0, c0 = _crop_origin((hs, ws), out)
-    xs = np.arange(c0, c0 + out, dtype=np.float64)  # transformed-image columns of the crop
-    ys = np.arange(r0, r0 + out, dtype=np.float64)
     if interp == "nearest":
-        # OpenCV 5 nearest warp: source pixel = round(M · (x, y, 1)); summed as
-        # M0*x + (M1*y + M2) in float32 (matches cv2 on all but ~1e-5 of pixels, exact ties)
-        m = inv.astype(np.float32)
-        xs32, ys32 = xs.astype(np.float32), ys.astype(np.float32)
-        part_x = [torch.from_numpy(m[:, k, 0, None] * xs32) for k in (0, 1)]  # (N, out) over x
-        part_y = [torch.from_numpy(m[:, k, 1, None] * ys32 + m[:, k, 2, None]) for k in (0, 1)]
-        # pad the image with a ring of zeros and clamp indices onto it: outside pixels read 0
-        src_x = torch.round(part_x[0][:, None, :] + part_y[0][:, :, None]).clamp_(-1, ws).to(torch.int32)
-        src_y = torch.round(part_x[1][:, None, :] + part_y[1][:, :, None]).clamp_(-1, hs).to(torch.int32)
-        padded = F.pad(scaled.reshape(1, 1, hs, ws), (1, 1, 1, 1)).reshape(-1)
-        flat = (src_y + 1) * (ws + 2) + (src_x + 1)  # (N, y, x)
-        crops = padded[flat.reshape(-1)].reshape(n, out, out)
-        return crops.unsqueeze(1)
+        # cv2.warpAffine per grasp, straight into the crop window: the inverse map shifted to the crop
+        # origin (OpenCV's own nearest rounding, as Berkeley's full-image warp then centre crop, but
+        # only out_px² pixels computed; outside the image reads 0)
+        src = np.ascontiguousarray(scaled.numpy())
+        m = inv.copy()
+        m[:, :, 2] += m[:, :, 0] * c0 + m[:, :, 1] * r0
+        crops = np.empty((n, out, out), np.float32)
+        flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+        for k in range(n):
+            crops[k] = cv2.warpAffine(src, m[k], (out, out), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return torch.from_numpy(crops).unsqueeze(1)
     if interp == "bilinear":
+        xs = np.arange(c0, c0 + out, dtype=np.float64)  # transformed-image columns of the crop
+        ys = np.arange(r0, r0 + out, dtype=np.float64)
         gx = inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None] + inv[:, 0, 2, None, None]
         gy = inv[:, 1, 0, None, None] * xs[None, None, :] + inv[:, 1, 1, None, None] * ys[None, :, None] + inv[:, 1, 2, None, None]
         # pixel → normalised coordinates (align_corners=False); all grids stacked as one tall image

@@ -111,9 +111,11 @@ def inpaint(depth_m: np.ndarray, rescale_factor: float = 0.5) -> np.ndarray:
 
 
 def inpaint_frame(frame: DepthFrame, rescale_factor: float = 0.5) -> DepthFrame:
-    """A copy of `frame` with its invalid pixels filled; meta gets `inpainted=True`."""
+    """A copy of `frame` with its invalid pixels filled; meta gets `inpainted=True` and
+    `inpainted_mask` (H×W bool: the pixels that were filled, i.e. not measured)."""
     filled = inpaint(frame.depth_m, rescale_factor)
     meta = dict(frame.meta)
     meta["inpainted"] = True
+    meta["inpainted_mask"] = invalid_mask(np.asarray(frame.depth_m).reshape(filled.shape))
     meta["inpaint_rescale_factor"] = rescale_factor
     return dataclasses.replace(frame, depth_m=filled, meta=meta)

@@ -266,5 +266,5 @@ def sample_antipodal(frame: DepthFrame, n: int, *, max_width_m: float = 0.085,
 
     cfg = replace(config or SamplerConfig(), max_width_m=max_width_m)
     if seg_mask is None:
-        seg_mask = object_mask(frame.depth_m, frame.intrinsics)
+        seg_mask = object_mask(frame)
     return antipodal_candidates(frame, n, config=cfg, seg_mask=seg_mask, rng=rng).grasps()

@@ -120,5 +120,11 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return migrate
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2)]
+def _add_perception(conn: sqlite3.Connection) -> None:
+    """v3 — detections.perception: JSON of what the detector saw — the table plane (camera frame), the
+    workspace mask, why q is NULL when the evaluator could not score the grasp."""
+    conn.execute("ALTER TABLE detections ADD COLUMN perception TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2), _add_perception]
 SCHEMA_VERSION = len(MIGRATIONS)

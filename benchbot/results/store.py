@@ -74,6 +74,7 @@ class DetectionRecord:
     robust_s: float | None
     grasp_pose: dict | None  # metric pose in the base frame
     error: str | None = None  # detector failure reason (no grasp found, NaN rejected, ...)
+    perception: dict | None = None  # table plane, workspace, why q is NULL (JSON)
 
 
 @dataclass
@@ -474,7 +475,8 @@ class Store:
             row: dict[str, Any] = {"attempt_id": attempt_id, "method": d.method,
                                    "robust": _bool(d.robust), "evaluator": d.evaluator,
                                    "grasp_pose": None if d.grasp_pose is None else _json(d.grasp_pose),
-                                   "error": d.error}
+                                   "error": d.error,
+                                   "perception": None if d.perception is None else _json(d.perception)}
             for name in ("row", "col", "angle_rad", "width_px", "depth_m", "score", "q_robust",
                          "robust_threshold", "capture_s", "inpaint_s", "detect_s", "robust_s"):
                 row[name] = _num(getattr(d, name))
@@ -547,7 +549,7 @@ class Store:
                           a.timings, d.method AS detector, d."row", d.col, d.angle_rad, d.width_px,
                           d.depth_m, d.score, d.q_robust, d.robust, d.robust_threshold, d.evaluator,
                           d.capture_s, d.inpaint_s, d.detect_s, d.robust_s, d.grasp_pose,
-                          d.error AS detection_error, o.source AS outcome_source, o.success, o.cause,
+                          d.error AS detection_error, d.perception, o.source AS outcome_source, o.success, o.cause,
                           o.note
                    FROM attempts a
                    JOIN trials t ON t.run_id = a.run_id AND t.trial_id = a.trial_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchbot.core.types import Intrinsics
+from benchbot.core.types import DepthFrame, Intrinsics
 
 EDGE_BINS_PX = (0.0, 1.5, 3.0, 6.0, 12.0, np.inf)
 BORDER_PX = 45  # edge statistics ignore this margin (bands)
@@ -90,9 +90,9 @@ def table_noise(depth_m: np.ndarray, intr: Intrinsics, inlier_m: float = 0.004) 
     """(local std, plane std) in metres of the table pixels (within `inlier_m` of the fitted plane)."""
     import cv2
 
-    from benchbot.perception.segment import fit_table_plane, height_map
+    from benchbot.perception.table import fit_table
 
-    h = height_map(depth_m, intr, fit_table_plane(depth_m, intr))
+    h = fit_table(DepthFrame(depth_m, intr)).heights(depth_m, intr)
     table = np.abs(np.nan_to_num(h, nan=1.0)) < inlier_m
     w = table.astype(np.float32)
     s = cv2.boxFilter(np.where(table, h, 0).astype(np.float32), -1, (9, 9), normalize=False)

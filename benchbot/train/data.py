@@ -28,7 +28,7 @@ from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
 from benchbot.models.multigrasp import MultiGraspConfig, encode_targets
-from benchbot.perception.segment import Plane
+from benchbot.perception.table import TablePlane
 
 DEXNET_THRESHOLD = 0.002
 TRAIN_FRACTION = 0.8
@@ -113,11 +113,10 @@ def load_scene_records(images_dir: Path, depth_files: list[Path]) -> dict[int, d
     return out or None
 
 
-def table_plane_of(record: dict) -> Plane:
+def table_plane_of(record: dict) -> TablePlane:
     """The exact table plane in the camera frame of a scene record (from T_table_camera: the table's
-    normal seen from the camera, offset = the camera's height above the table)."""
-    t = np.asarray(record["T_table_camera"], dtype=np.float64)
-    return Plane(t[:3, :3].T @ np.array([0.0, 0.0, 1.0]), float(t[2, 3]))
+    normal seen from the camera, distance = the camera's height above the table)."""
+    return TablePlane.from_camera_pose(np.asarray(record["T_table_camera"], dtype=np.float64), 0.0)
 
 
 # ---------- tensors/ (Dex-Net 2.0 rows) ----------
@@ -288,14 +287,15 @@ class ImageIndex:
         rec = (self.scenes or {}).get(image)
         if rec is None:
             intr, _ = frame_intrinsics(self.meta, self.height, self.width)
-            dist = table_distance(self.meta)
-            return DepthFrame(depth, intr, 0.0, ({"table_distance_m": dist} if dist else {}) | (meta or {}))
+            dist = table_distance(self.meta)  # fixed-camera datasets: straight down at the table
+            known = {"table_plane": TablePlane.overhead(dist, "dataset"), "table_distance_m": dist} if dist else {}
+            return DepthFrame(depth, intr, 0.0, known | (meta or {}))
         k = rec["intrinsics"]
         intr = Intrinsics(float(k["fx"]), float(k["fy"]), float(k["cx"]), float(k["cy"]), int(k["width"]),
                           int(k["height"]))
         plane = table_plane_of(rec)
         return DepthFrame(np.ascontiguousarray(depth[:intr.height, :intr.width]), intr, 0.0,
-                          {"table_plane": plane, "table_distance_m": plane.distance_along_axis_m(),
+                          {"table_plane": plane, "table_distance_m": plane.axis_distance_m,
                            "sensor": rec["sensor"]} | (meta or {}))
 
     def view_sample(self, image: int, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ import numpy as np
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import Detector, RobustnessEvaluator
 from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.workspace import prepare_frame
 from benchbot.train.data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
 
 ANGLE_TOL_RAD = math.radians(30.0)
@@ -196,7 +197,7 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
     intr_note = "per-image scene records" if index.scenes else frame_intrinsics(index.meta, index.height, index.width)[1]
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
-        seen = index.frame(ref.image, depth, {"image": ref.image})
+        seen = prepare_frame(index.frame(ref.image, depth, {"image": ref.image}))  # as in a trial
         gts = index.robust_grasps(ref.image)
         for name, det in detectors.items():
             frame = DepthFrame(seen.depth_m.copy(), seen.intrinsics, time.perf_counter(), dict(seen.meta))

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from benchbot.calibration.handeye import Calibration, save_calibration
 
+from benchbot.calibration.handeye import Calibration, save_calibration
 from benchbot.config.hardware import HardwareConfig, example_hardware_path, load_hardware, require_calibration
 from benchbot.core.errors import BenchbotError
 
@@ -169,11 +169,12 @@ def test_hardware_workcell_pieces(tmp_path):
     with build_hardware_workcell(loaded, Cfg) as wc:  # building checks the config; entering connects
         assert wc.backend == "hardware" and wc.stage.outcome_source == "operator"
         assert wc.stage.judge(None, None) is None
-        assert wc.table_distance_m == pytest.approx(0.663)
+        assert wc.table_distance_m == pytest.approx(0.664, abs=0.002)  # the fitted plane, along the optical axis
+        assert wc.table_prior.tilt_deg == pytest.approx(3.4, abs=0.2) and wc.workspace.polygon_px
         assert np.allclose(wc.drop_pose.position_m, [0.3, -0.3, 0.3])
         assert wc.gripper.status().activated
         assert wc.gripper.grip().position_m == 0.0  # the in-process emulator's finger stops were measured
-        assert wc.t_base_camera[2, 3] == pytest.approx(0.663)
+        assert wc.t_base_camera[2, 3] == pytest.approx(0.663, abs=0.002)
     # a real robot without a calibration is refused before anything moves
     Cfg.hardware = write(tmp_path, {"robot": {"kind": "ur5", "host": "127.0.0.1"}})
     with pytest.raises(BenchbotError, match="calibration"):

@@ -75,7 +75,7 @@ def test_detect_maps_back_to_frame_pixels(tmp_path) -> None:
     set_head(model.loc_rot, 0.3, 0.0)  # θ = π/4
     set_head(model.loc_scale, math.log(0.375 / 0.3), 0.7)  # s = 0.375 → width = 0.375·64/3 = 8 px
     path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32})
-    det = GQSTNDetector(weights=path, classifier=StandIn())
+    det = GQSTNDetector(weights=path, classifier=StandIn(), score_with="classifier")
     g = det.detect(frame())
     # square side 64 (48 rows padded by 8 on top): centre col (0.625·64 − 0.5), row 0.5·64 − 0.5 − 8
     assert (g.row, g.col) == pytest.approx((23.5, 39.5), abs=1e-4)
@@ -107,7 +107,7 @@ def test_symmetries_keep_the_view_the_classifier_rates_best(tmp_path) -> None:
     path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32})
     f = frame()
     f.depth_m[:, 40:] = 0.70  # a step on the right: the views differ
-    det = GQSTNDetector(weights=path, classifier=StandIn(), symmetries=8)
+    det = GQSTNDetector(weights=path, classifier=StandIn(), symmetries=8, score_with="classifier")
     g = det.detect(f)
     p = det.last_output.robust_prob()
     assert p.shape == (8,) and g.score == pytest.approx(float(p.max()))
@@ -118,25 +118,30 @@ def test_symmetries_keep_the_view_the_classifier_rates_best(tmp_path) -> None:
         GQSTNDetector(weights=path, classifier=StandIn(), symmetries=4)
 
 
-def test_detect_resamples_other_cameras_to_the_training_view(tmp_path) -> None:
+def test_detect_sees_the_rectified_training_view(tmp_path) -> None:
     model = GQSTN(CFG)
     set_head(model.loc_trans, math.log(0.625 / 0.375), 0.0)  # x = 0.125, y = 0 in the training view
     set_head(model.loc_rot, 0.3, 0.0)
-    set_head(model.loc_scale, math.log(0.375 / 0.3), 0.7)  # s = 0.375 of the view's side
-    # trained on a camera with 250 px/m at the table and 64-px squares; this frame has 500 px/m
+    set_head(model.loc_scale, math.log(0.375 / 0.3), 0.7)  # s = 0.375 of the view's side, z = 0.7 m
+    # trained 0.75 m above the table with 250 px/m there and 64-px squares; this camera: 667 px/m at 0.75 m
     view = {"px_per_m": 250.0, "side": 64, "table_distance_m": 0.75}
     path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 32, "view": view})
-    f = frame(96, 128)
-    f.meta["table_distance_m"] = 1.0
-    det = GQSTNDetector(weights=path, classifier=StandIn())
+    f = frame(96, 128)  # flat table 0.75 m away, principal point (48, 64)
+    det = GQSTNDetector(weights=path, classifier=StandIn(), score_with="classifier")
     g = det.detect(f)
-    # the model saw the table at 0.75 m (depths shifted by −0.25 m) and said z = 0.7: 0.95 m in this frame
-    assert g.depth_m == pytest.approx(0.95, abs=1e-5)
-    assert float(det.last_output.crop.mean()) == pytest.approx(0.5, abs=1e-5)  # 0.75 m flat frame − 0.25
-    # view x = 0.125 → 8 view px right of centre → 16 frame px right of the frame centre (47.5, 63.5)
-    assert (g.row, g.col) == pytest.approx((47.5, 79.5), abs=1e-3)
-    assert g.width_px == pytest.approx(0.375 * 64 / 3 * 2, abs=1e-3)  # metric size kept
-    plain = GQSTNDetector(weights=path, classifier=StandIn(), normalise_view=False).detect(f)
+    assert float(det.last_output.crop.mean()) == pytest.approx(0.75, abs=1e-5)  # the table at the training height
+    assert det.last_info.rectified.frame.depth_m.shape == (64, 64)
+    # the view is centred on the table point seen at the frame centre (47.5, 63.5); the grasp is 5 cm
+    # above the table (z = 0.7 in the view: depth 0.70 here) and 8 view px right of it, i.e.
+    # 8 · 0.7 / 187.5 m (the view camera's focal length is 250 px/m · 0.75 m)
+    cx = cy = -0.5 * 0.75 / 500  # that table point, x and y (m)
+    dx = 8 * 0.7 / (250 * 0.75)
+    assert g.depth_m == pytest.approx(0.70, abs=1e-6)
+    assert (g.row, g.col) == pytest.approx((500 * cy / 0.7 + 48, 500 * (cx + dx) / 0.7 + 64), abs=1e-4)
+    assert g.angle_rad == pytest.approx(math.pi / 4, abs=1e-6)
+    width_m = 0.375 * 64 / 3 * 0.7 / (250 * 0.75)  # 8 view px at 0.7 m in the view camera
+    assert g.width_px == pytest.approx(width_m * 500 / 0.7, abs=1e-4)
+    plain = GQSTNDetector(weights=path, classifier=StandIn(), normalise_view=False, score_with="classifier").detect(f)
     assert plain.width_px == pytest.approx(0.375 * 128 / 3, abs=1e-3)
 
 
@@ -187,8 +192,8 @@ def test_onnx_runtime_matches_torch(tmp_path, extra) -> None:
     path = save_model(model, tmp_path / "gqstn.pt", {"source_size": 40})
     f = frame()
     f.depth_m[10:30, 20:40] = 0.7
-    a = GQSTNDetector(weights=path, classifier=StandIn()).detect(f)
-    b = GQSTNDetector(weights=path, classifier=StandIn(), runtime="onnx").detect(f)
+    a = GQSTNDetector(weights=path, classifier=StandIn(), score_with="classifier").detect(f)
+    b = GQSTNDetector(weights=path, classifier=StandIn(), runtime="onnx", score_with="classifier").detect(f)
     assert (b.row, b.col, b.angle_rad, b.width_px, b.depth_m, b.score) == pytest.approx(
         (a.row, a.col, a.angle_rad, a.width_px, a.depth_m, a.score), abs=1e-4)
 

@@ -1,6 +1,4 @@
 """prop-gqcnn: ranking and cross-entropy policies, on real frames with the shipped GQ-CNN."""
-import dataclasses
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -59,7 +57,7 @@ def test_ranking_picks_the_top_scored_candidate(shared_data):
     c = antipodal_candidates(frame, 1000, config=SamplerConfig(), seg_mask=mask, rng=np.random.default_rng(1))
     q = _near((260, 350))(frame, c.grasps())
     assert g.score == pytest.approx(q.max())
-    assert "seg_mask" in frame.meta and "table_distance_m" not in frame.meta  # input not modified
+    assert "seg_mask" in frame.meta and "table_plane" not in frame.meta  # input not modified
 
 
 def test_cem_climbs_towards_the_optimum(shared_data):
@@ -149,8 +147,7 @@ def test_real_gqcnn_grasp_lies_on_the_object(shared_data, real_detector, i):
 def test_real_gqcnn_score_is_the_evaluator_quality(shared_data, real_detector):
     frame = _frame(shared_data, 0)
     g = real_detector.detect(frame)
-    prepared = dataclasses.replace(frame, meta={"table_distance_m": real_detector.evaluator.last_table_distance_m})
-    q = real_detector.evaluator.quality(prepared, g)
+    q = real_detector.evaluator.quality(frame, g)  # the same table plane, fitted again on the same frame
     assert q == pytest.approx(g.score, abs=1e-6)
 
 
@@ -190,27 +187,28 @@ def test_real_gqcnn_on_the_kinect_frame_is_deterministic(shared_data, real_detec
     g1 = real_detector.detect(frame)
     g2 = real_detector.detect(frame)
     assert g1 == g2
-    mask = object_mask(frame.depth_m, intr, dilate_px=0)
+    mask = object_mask(frame, dilate_px=0)
     r, c = int(round(g1.row)), int(round(g1.col))
     assert mask[r - 3:r + 4, c - 3:c + 4].any()  # on the (only) object
     assert abs(g1.depth_m - 0.67) < 0.04  # the table is 0.69 m away; grasp depth is on the object
 
 
-def test_table_distance_reaches_the_scorer(shared_data):
+def test_the_frames_table_plane_reaches_the_scorer(shared_data):
+    from benchbot.perception.table import TablePlane
+
     seen = []
 
     def score(frame, grasps):
-        seen.append(frame.meta["table_distance_m"])
+        seen.append(frame.meta["table_plane"])
         return np.zeros(len(grasps))
 
     frame = _frame(shared_data, 0)
     PropGQCNN(scorer=score, num_candidates=20).detect(frame)
-    assert abs(seen[-1] - 0.713 / np.cos(np.radians(12.7))) < 0.005  # plane, along the optical axis
-    frame.meta["table_distance_m"] = 0.7
+    assert abs(seen[-1].distance_m - 0.713) < 0.005 and abs(seen[-1].tilt_deg - 12.7) < 0.5  # fitted
+    given = TablePlane.from_dict(seen[-1].to_dict())
+    frame.meta["table_plane"] = given
     PropGQCNN(scorer=score, num_candidates=20).detect(frame)
-    assert seen[-1] == 0.7
-    PropGQCNN(scorer=score, num_candidates=20, table_distance_m=0.65).detect(frame)
-    assert seen[-1] == 0.65
+    assert seen[-1] is given  # a frame's plane is used as it is
 
 
 def test_raw_frame_with_holes_is_inpainted_first(shared_data):

@@ -40,8 +40,8 @@ def test_table_plane_gives_the_camera_pose_above_a_tilted_table():
     rows, cols = np.mgrid[0:240, 0:320]
     rays = deproject(K, rows, cols, np.ones((240, 320)))
     depth = (0.7 / -(rays @ n)).astype(np.float32)
-    t, dist = camera_transform_from_table(DepthFrame(depth, K))
-    assert abs(dist - 0.7) < 1e-3
+    t, plane = camera_transform_from_table(DepthFrame(depth, K))
+    assert abs(plane.distance_m - 0.7) < 1e-3
     pts = deproject(K, rows[::20, ::20], cols[::20, ::20], depth[::20, ::20]).reshape(-1, 3)
     base = pts @ t[:3, :3].T + t[:3, 3]
     assert np.abs(base[:, 2]).max() < 1e-3  # every table point at z = 0 in the base frame

@@ -7,15 +7,17 @@ from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import RobustnessEvaluator
 from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.models.robustness import (
+    OFF_FRAME,
+    SCALE_BIN,
     GQCNNEvaluator,
     calibrate_threshold,
-    estimate_table_distance,
     load_evaluator,
     quality_summary,
     threshold_stats,
 )
 from benchbot.models.weights import load_gqcnn
 from benchbot.perception.crops import DEXNET4, extract_crops, scale_factor
+from benchbot.perception.table import TablePlane, table_plane
 
 PRIME = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
@@ -27,7 +29,7 @@ def scene(shared_data):
     xy = np.load(d / "crop_grasp_centers_xy.npy")
     ang = -np.load(d / "crop_grasp_angles_rad.npy")
     grasps = [Grasp(float(y), float(x), float(a), 30.0, float(im[int(y), int(x)]) + 0.01) for (x, y), a in zip(xy, ang)]
-    return DepthFrame(im, PRIME, meta={"table_distance_m": 0.713}), grasps
+    return DepthFrame(im, PRIME), grasps  # 12.7° tilt: the table plane gives each grasp its own scale
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +45,17 @@ def test_is_a_robustness_evaluator(evaluator):
 def test_qualities_equal_model_on_crops(evaluator, scene):
     frame, grasps = scene
     q = evaluator.qualities(frame, grasps)
-    s = scale_factor(PRIME, 0.713, evaluator.model.cfg.px_per_m)
-    assert evaluator.last_scale == pytest.approx(s) and 0.88 < s < 0.95
-    crops = extract_crops(frame.depth_m, [g.row for g in grasps], [g.col for g in grasps],
-                          [g.angle_rad for g in grasps], DEXNET4, scale=s)
-    z = torch.tensor([g.depth_m for g in grasps])
-    with torch.no_grad():
-        exp = evaluator.model.quality(crops, z).numpy()
+    plane = table_plane(frame)
+    exp = []
+    for g in grasps:  # each crop at the camera scale of the table under its centre (0.5 % bins)
+        s = scale_factor(PRIME, float(plane.ray_depth_m(PRIME, g.row, g.col)), evaluator.model.cfg.px_per_m)
+        crop = extract_crops(frame.depth_m, [g.row], [g.col], [g.angle_rad], DEXNET4,
+                             scale=float(np.exp(np.round(np.log(s) / SCALE_BIN) * SCALE_BIN)))
+        with torch.no_grad():
+            exp.append(float(evaluator.model.quality(crop, torch.tensor([g.depth_m]))[0]))
+        assert 0.85 < s < 1.0
     np.testing.assert_allclose(q, exp, atol=1e-6)
+    assert evaluator.last_table_distance_m == pytest.approx(plane.axis_distance_m)
     assert np.all((q >= 0) & (q <= 1))
     assert evaluator.quality(frame, grasps[4]) == pytest.approx(q[4], abs=1e-6)
 
@@ -60,7 +65,8 @@ def test_describe_records_the_setup(evaluator, scene):
     evaluator.qualities(frame, grasps[:1])
     d = evaluator.describe()
     assert d["evaluator"] == "gqcnn-4.0-pj" and d["crop"] == "96to96" and d["runtime"] == "torch"
-    assert d["threshold"] == 0.5 and d["last_table_distance_m"] == 0.713 and 0.88 < d["last_scale"] < 0.95
+    assert d["threshold"] == 0.5 and d["scale_policy"] == "per grasp from the table plane"
+    assert 0.70 < d["last_table_distance_m"] < 0.75 and 0.88 < d["last_scale"] < 0.97
 
 
 def test_scale_sources(evaluator, scene):
@@ -69,14 +75,29 @@ def test_scale_sources(evaluator, scene):
     q1 = fixed.qualities(frame, grasps[:6])
     assert fixed.last_scale == 1.0
     assert not np.allclose(q1, evaluator.qualities(frame, grasps[:6]), atol=1e-4)  # the factor matters
-    bare = DepthFrame(frame.depth_m, PRIME)  # no table distance → median depth estimate
-    est = GQCNNEvaluator(evaluator.model)
-    est.qualities(bare, grasps[:2])
-    assert est.last_table_distance_m == pytest.approx(estimate_table_distance(bare))
-    assert 0.65 < est.last_table_distance_m < 0.8
+    rows = np.array([50.0, 240.0, 430.0])
+    s = evaluator.scales_for(frame, rows, np.full(3, 320.0))
+    assert s[0] > s[1] > s[2] and s[0] / s[2] > 1.1  # tilted table: its top rows are farther, larger scale
+    given = DepthFrame(frame.depth_m, PRIME, meta={"table_plane": TablePlane.overhead(0.8)})
+    assert np.allclose(evaluator.scales_for(given, rows, rows), scale_factor(PRIME, 0.8, evaluator.model.cfg.px_per_m))
     arg = GQCNNEvaluator(evaluator.model, table_distance_m=0.9)
     arg.qualities(frame, grasps[:1])
-    assert arg.last_table_distance_m == 0.9  # argument beats frame.meta
+    assert arg.last_table_distance_m == 0.9  # a fixed distance beats the plane
+
+
+def test_crop_off_the_frame_is_not_scored(evaluator, scene):
+    frame, grasps = scene
+    g = grasps[0]
+    edge = [Grasp(10.0, 320.0, 0.0, 30.0, 0.7), Grasp(240.0, 635.0, 0.7, 30.0, 0.7), g]
+    q, why = evaluator.assess(frame, edge)
+    assert np.isnan(q[:2]).all() and why[:2] == [OFF_FRAME, OFF_FRAME]
+    assert np.isfinite(q[2]) and why[2] is None
+    assert np.isnan(evaluator.quality(frame, edge[0]))
+    # the footprint decides: a crop that just fits is scored (0.5·96/s px from the centre, at 45° √2 more)
+    s = float(evaluator.scales_for(frame, np.array([240.0]), np.array([320.0]))[0])
+    half = 0.5 * 96 / s
+    assert np.isfinite(evaluator.quality(frame, Grasp(240.0, half + 0.5, 0.0, 30.0, 0.7)))
+    assert np.isnan(evaluator.quality(frame, Grasp(240.0, half + 0.5, np.pi / 4, 30.0, 0.7)))
 
 
 def test_non_finite_grasp_gives_nan(evaluator, scene):
@@ -95,8 +116,6 @@ def test_invalid_configurations(evaluator):
         GQCNNEvaluator(evaluator.model, crop="12to3")
     with pytest.raises(BenchbotError):
         GQCNNEvaluator(evaluator.model, threshold=1.5)
-    with pytest.raises(BenchbotError):
-        estimate_table_distance(DepthFrame(np.zeros((4, 4), np.float32), PRIME))
 
 
 def test_model_is_frozen_after_wrapping():
@@ -155,11 +174,13 @@ def test_scale_factor_makes_q_camera_independent(evaluator, scene):
     frame, grasps = scene
     k = 0.72
     small = cv2.resize(frame.depth_m, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR)
-    small_frame = DepthFrame(small, PRIME.scaled(k), meta={"table_distance_m": 0.713})
+    small_frame = DepthFrame(small, PRIME.scaled(k))
     moved = [Grasp((g.row + 0.5) * k - 0.5, (g.col + 0.5) * k - 0.5, g.angle_rad, g.width_px * k, g.depth_m) for g in grasps]
     q_ref = evaluator.qualities(frame, grasps)
     q_factor = evaluator.qualities(small_frame, moved)
-    q_plain = GQCNNEvaluator(evaluator.model, scale=evaluator.scale_for(frame)).qualities(small_frame, moved)
+    rows, cols = np.array([g.row for g in grasps]), np.array([g.col for g in grasps])
+    q_plain = GQCNNEvaluator(evaluator.model, scale=float(np.median(evaluator.scales_for(frame, rows, cols)))
+                             ).qualities(small_frame, moved)
     err_factor = np.abs(q_factor - q_ref).mean()
     err_plain = np.abs(q_plain - q_ref).mean()
     assert err_factor < 0.5 * err_plain

@@ -109,3 +109,12 @@ def test_tiny_image_falls_back_to_full_size():
     d = np.array([[0, 0.5], [0.6, 0]], np.float32)
     out = inpaint(d, 0.25)
     assert out[0, 1] == 0.5 and out[1, 0] == 0.6 and np.all(out > 0.49) and np.all(out < 0.61)
+
+
+def test_inpaint_frame_records_which_pixels_were_filled():
+    d = np.full((40, 50), 0.7, np.float32)
+    d[5:9, 10:20] = 0.0
+    d[30, 30] = np.nan
+    out = inpaint_frame(DepthFrame(d, Intrinsics(50.0, 50.0, 24.5, 19.5, 50, 40)))
+    m = out.meta["inpainted_mask"]
+    assert m.shape == d.shape and m.sum() == 41 and m[5:9, 10:20].all() and m[30, 30]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from benchbot.core.errors import BenchbotError
-from benchbot.core.types import Intrinsics
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.perception.geometry import project
-from benchbot.perception.segment import fit_table_plane
+from benchbot.perception.table import fit_table
 from benchbot.sim.dr_image import make_image, planned_scene
 from benchbot.sim.randomize import (
     CameraPlan,
@@ -117,11 +117,11 @@ def test_the_rendered_table_has_the_recorded_tilt_and_distance(world, paper, sen
     with planned_scene(world, dict(paper.objects), plan, np.random.default_rng(0)) as sc:
         clean, intr = sc.clean, sc.sensor.intrinsics
         rec_t = plan.camera.t_table_camera()
-    plane = fit_table_plane(np.where(clean < 3, clean, 0), intr)
-    assert plane.tilt_deg() == pytest.approx(tilt, abs=0.1)
-    assert plane.distance_along_axis_m() == pytest.approx(height / math.cos(math.radians(tilt)), abs=0.002)
+    plane = fit_table(DepthFrame(np.where(clean < 3, clean, 0), intr))
+    assert plane.tilt_deg == pytest.approx(tilt, abs=0.1)
+    assert plane.axis_distance_m == pytest.approx(height / math.cos(math.radians(tilt)), abs=0.002)
     n, d = table_plane_in_camera(rec_t)
-    assert plane.offset_m == pytest.approx(d, abs=0.002) and np.degrees(np.arccos(plane.normal @ n)) < 0.1
+    assert plane.distance_m == pytest.approx(d, abs=0.002) and np.degrees(np.arccos(plane.normal @ n)) < 0.1
 
 
 def test_fingers_appear_in_the_frame_when_asked_and_only_then(world, paper):

@@ -94,7 +94,8 @@ def test_crop_footprint_matches_the_evaluator(dataset) -> None:
     from benchbot.train.evaluate import frame_intrinsics
 
     intr, _ = frame_intrinsics(idx.meta, idx.height, idx.width)
-    assert px == pytest.approx(96 / ev.scale_for(DepthFrame(np.full((48, 64), 0.7, np.float32), intr, 0.0, {})))
+    frame = DepthFrame(np.full((48, 64), 0.7, np.float32), intr, 0.0, {})
+    assert px == pytest.approx(96 / ev.scales_for(frame, np.array([24.0]), np.array([32.0]))[0])
     assert idx.target_scale(12.0) == pytest.approx(36.0 / idx.side)  # s = 3·w, the paper's convention
 
 

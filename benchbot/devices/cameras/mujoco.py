@@ -9,6 +9,7 @@ import numpy as np
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.perception.table import TablePlane
 from benchbot.sim.noise import DepthNoise
 from benchbot.sim.scene import sim_intrinsics
 from benchbot.sim.world import SimWorld
@@ -32,6 +33,7 @@ class MujocoCamera:
             log.captures += 1
             depth = self.noise.apply(depth, rng)
         meta: dict[str, Any] = {"source": "mujoco", "table_distance_m": self.world.camera_height_m,
+                                "table_plane": TablePlane.overhead(self.world.camera_height_m, "pose"),
                                 "sim_time_s": self.world.current().time, "noise": self.noise is not None}
         return DepthFrame(depth, self.intrinsics, captured_at, meta)
 
