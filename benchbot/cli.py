@@ -314,6 +314,31 @@ def datagen_merge(shards: list[Path] = typer.Argument(..., help="Shard folders."
     _print_counts(out_dir, meta)
 
 
+@app.command("datagen-view")
+def datagen_view(sources: list[Path] = typer.Argument(..., help="`datagen --randomize` folders (finished or not)."),
+                 out_dir: Path = typer.Option(..., "--out", help="New dataset folder of rectified views."),
+                 kind: str = typer.Option("gqstn", "--kind", help="gqstn | multigrasp: whose training view."),
+                 weights: Optional[Path] = typer.Option(None, "--weights",
+                                                        help="Checkpoint whose training view to use (default: shipped)."),
+                 limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N source images.")) -> None:
+    """Training data in the rectified view the learned detectors see at inference (see
+    benchbot/train/rectified.py); train on it with `--view-m` = view side / px_per_m.
+
+    Example: `benchbot datagen-view datasets/dr-a datasets/dr-b --out datasets/dr-view`
+    """
+    from .models.checkpoint import load_file, resolve_weights
+    from .train.rectified import make_view_dataset
+
+    path = resolve_weights(kind, weights)
+    view = (load_file(path).get("meta") or {}).get("view")
+    if not view:
+        raise BenchbotError(f"{path} records no training view", "pass --weights of a model trained with --view-m")
+    meta = make_view_dataset(sources, out_dir, view)
+    _print_counts(out_dir, meta)
+    out.print(f"skipped source images: {meta['skipped']}; train with --view-m "
+              f"{view['side'] / view['px_per_m']:.4g}", markup=False)
+
+
 @app.command()
 def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           data: Path = typer.Option(..., "--data", help="Dataset folder (benchbot datagen output)."),
