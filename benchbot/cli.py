@@ -367,6 +367,10 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                                                "image re-centred at the last estimate."),
           view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
                                                  "many metres of the table (default: the whole frame)."),
+          init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this trained checkpoint "
+                                              "(its architecture; --width/--coords/... are ignored)."),
+          schedule: Optional[str] = typer.Option(None, "--schedule", help="GQ-STN: paper (default) | finetune (the "
+                                                 "paper's last phases, for --init)."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
 
@@ -377,9 +381,18 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
 
     if kind not in ("gqstn", "multigrasp"):
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
+    from .train.schedule import SCHEDULES
+
+    if schedule is not None and (kind != "gqstn" or schedule not in SCHEDULES):
+        raise BenchbotError(f"--schedule {schedule} for {kind}", f"use one of {', '.join(SCHEDULES)} with gqstn")
+    if init is not None:
+        from .models.checkpoint import resolve_weights
+
+        init = resolve_weights(kind, init)
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
                       limit_val=limit_val, augment=augment, target=target, view_m=view_m,
+                      init=str(init) if init else None, schedule=SCHEDULES[schedule]() if schedule else None,
                       model_overrides=model_overrides(kind, input_size, width, coords, position_sigma, refine))
     result = train_model(kind, data, out_dir, cfg)
     out.print(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")

@@ -69,6 +69,16 @@ def gqstn_paper() -> Schedule:
                      Phase(19, 0.0, 8e-6, early_stop=True)), teacher_epochs=12, patience=3)
 
 
+def gqstn_finetune() -> Schedule:
+    """Fine-tuning a trained GQ-STN on new data (`--init`): the paper's last phases — a short ξ = 0.2
+    at 4e-5 to re-fit the localization to the new targets, then ξ = 0 at 4e-5 and at 8e-6 with early
+    stopping; no teacher forcing (the model already localizes)."""
+    return Schedule((Phase(2, 0.2, 4e-5), Phase(3, 0.0, 4e-5), Phase(8, 0.0, 8e-6, early_stop=True)), patience=3)
+
+
+SCHEDULES = {"paper": gqstn_paper, "finetune": gqstn_finetune}
+
+
 def multigrasp_default() -> Schedule:
     """MultiGrasp: same optimiser, no ξ; 1e-3 then decays, early stopping at the end."""
     return Schedule((Phase(12, 1.0, 1e-3), Phase(9, 1.0, 2e-4), Phase(19, 1.0, 4e-5, early_stop=True)), patience=3)
