@@ -2,7 +2,7 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["00-intro", "10-harness", "report", "sim", "perception", "gqcnn", "models", "hardware", "gripper",
+ORDER = ["00-intro", "10-harness", "console", "report", "sim", "perception", "gqcnn", "models", "hardware", "gripper",
          "arm", "80-safety", "90-development"]
 
 

@@ -25,12 +25,12 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchbot.cameras.recording import read_recording  # noqa: E402
-from benchbot.eval_frames import ROBOT_LABEL  # noqa: E402
+from benchbot.core.types import DepthFrame  # noqa: E402
+from benchbot.devices.cameras.recording import read_recording  # noqa: E402
 from benchbot.perception.inpaint import inpaint  # noqa: E402
 from benchbot.perception.table import fit_table  # noqa: E402
 from benchbot.perception.workspace import polygon_mask, recording_workspace  # noqa: E402
-from benchbot.types import DepthFrame  # noqa: E402
+from benchbot.train.eval_frames import ROBOT_LABEL  # noqa: E402
 
 
 def scene_depth(depths: list[np.ndarray]) -> np.ndarray:

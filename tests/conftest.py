@@ -17,3 +17,23 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run the real CLI in-process: run_cli([...]) -> (exit code, stdout, stderr)."""
+    import sys
+
+    from benchbot import cli
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["benchbot", *argv])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

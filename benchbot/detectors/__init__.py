@@ -11,8 +11,8 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from ..errors import BenchbotError
-from ..interfaces import Detector
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Detector
 
 ENTRY_POINT_GROUP = "benchbot.detectors"
 

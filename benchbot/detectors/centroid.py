@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..perception.segment import object_mask
-from ..perception.table import table_plane
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.perception.segment import object_mask
+from benchbot.perception.table import table_plane
 
 
 class NoObjectFound(BenchbotError):

@@ -8,20 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..interfaces import Detector, RobustnessEvaluator
-from ..types import DepthFrame, Grasp
-from .gqstn import GQSTNDetector
+from benchbot.core.interfaces import Detector, RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.detectors.gqstn import GQSTNDetector
 
 
 class GQSTNFallback:
     name = "gqstn-fallback"
+    forwards_options_to = "prop-gqcnn"  # other keyword options configure the fallback detector
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu",
                  evaluator: RobustnessEvaluator | None = None, fallback: Detector | None = None,
                  primary: Detector | None = None, **fallback_options: Any) -> None:
         self.primary = primary if primary is not None else GQSTNDetector(weights=weights, device=device)
         if evaluator is None:
-            from ..robustness import load_evaluator
+            from benchbot.models.robustness import load_evaluator
 
             evaluator = load_evaluator()
         self.evaluator = evaluator
@@ -32,7 +33,7 @@ class GQSTNFallback:
     @property
     def fallback(self) -> Detector:
         if self._fallback is None:  # built on first use: prop-gqcnn is heavy
-            from .prop_gqcnn import PropGQCNN
+            from benchbot.detectors.prop_gqcnn import PropGQCNN
 
             self._fallback = PropGQCNN(**self._fallback_options)
         return self._fallback

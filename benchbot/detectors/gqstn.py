@@ -15,22 +15,26 @@ benchbot/data/weights/gqstn/gqstn.pt; without one it refuses to run.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BenchbotError
-from ..interfaces import RobustnessEvaluator
-from ..models.checkpoint import load_model, resolve_weights
-from ..models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp, square_symmetry
-from ..perception.rectify import Rectified, View, check_focus, model_view
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.models.checkpoint import load_model, resolve_weights
+from benchbot.models.device import pick_device
+from benchbot.models.gqstn import GQSTN, GQSTNOutput, Letterbox, letterbox, params_to_grasp, square_symmetry
+from benchbot.perception.rectify import Rectified, View, check_focus, model_view
 
 
 @dataclass
@@ -58,6 +62,22 @@ class InferenceGraph(nn.Module):
         return out.params(), torch.softmax(out.robust_logits, dim=-1)[:, 1]
 
 
+_CWD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    """Run a block in `path`: ONNX Runtime's symbolic shape inference saves
+    `sym_shape_infer_temp.onnx` + `<uuid>.data` into the working directory when it fails."""
+    with _CWD_LOCK:
+        before = os.getcwd()
+        os.chdir(path)
+        try:
+            yield
+        finally:
+            os.chdir(before)
+
+
 def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = None, int8: bool = False):
     """Export `model` (one tensor in) to ONNX opset 20 (AffineGrid, GridSample) and open it in
     ONNX Runtime on CPU; int8=True applies dynamic int8 quantisation first."""
@@ -66,9 +86,7 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
     except ImportError as exc:
         raise BenchbotError("onnxruntime is not installed", "pip install 'benchbot[onnx]'") from exc
     import io
-    import os
     import tempfile
-
     import warnings
 
     buf = io.BytesIO()
@@ -80,7 +98,7 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory() as d, _working_directory(d):
             src, pre, dst = (os.path.join(d, n) for n in ("m.onnx", "p.onnx", "q.onnx"))
             with open(src, "wb") as f:
                 f.write(data)
@@ -104,9 +122,9 @@ class OneShotDetector:
                  normalise_view: bool, evaluator: RobustnessEvaluator | None = None, focus: str = "largest",
                  **load: nn.Module | None) -> None:
         self.focus = check_focus(focus)
+        self.device = pick_device(device)
         self.weights = resolve_weights(kind, weights)
         model, self.meta = load_model(self.weights, kind, **load)
-        self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.source_size = int(source_size or self.meta.get("source_size") or 0)
         view = self.meta.get("view") if normalise_view else None
@@ -118,7 +136,7 @@ class OneShotDetector:
     def evaluator(self) -> RobustnessEvaluator:
         """The robustness evaluator (default: the runner's default, GQ-CNN 4.0-PJ), built on first use."""
         if self._evaluator is None:
-            from ..robustness import load_evaluator
+            from benchbot.models.robustness import load_evaluator
 
             self._evaluator = load_evaluator()
         return self._evaluator
@@ -223,6 +241,7 @@ class GQSTNSymmetries(GQSTNDetector):
     crop its frozen GQ-CNN rates most robust wins (same weights as `gqstn`, about 3× its CPU time)."""
 
     name = "gqstn-sym8"
+    forwards_options_to = "gqstn"
 
     def __init__(self, **options: object) -> None:
         super().__init__(**{"symmetries": 8, **options})  # type: ignore[arg-type]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from ..interfaces import RobustnessEvaluator
-from ..models.multigrasp import MultiGrasp, decode, decoded_to_grasp
-from ..types import DepthFrame, Grasp
-from .gqstn import OneShotDetector, OneShotInfo
+from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.detectors.gqstn import OneShotDetector, OneShotInfo
+from benchbot.models.multigrasp import MultiGrasp, decode, decoded_to_grasp
 
 
 class MultiGraspDetector(OneShotDetector):

@@ -25,12 +25,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..perception.inpaint import inpaint_frame
-from ..perception.sampler import Candidates, SamplerConfig, antipodal_candidates
-from ..perception.segment import object_mask
-from ..perception.table import table_plane
-from ..types import DepthFrame, Grasp
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.perception.inpaint import inpaint_frame
+from benchbot.perception.sampler import Candidates, SamplerConfig, antipodal_candidates
+from benchbot.perception.segment import object_mask
+from benchbot.perception.table import table_plane
 
 Scorer = Callable[[DepthFrame, Sequence[Grasp]], np.ndarray]
 
@@ -201,7 +201,7 @@ class PropGQCNN:
         self.evaluator = None
         self.runtime = "custom"
         if scorer is None:
-            from ..robustness import load_evaluator
+            from benchbot.models.robustness import load_evaluator
 
             self.runtime = _pick_runtime(runtime, self.bf16)
             self.evaluator = load_evaluator(model, runtime=self.runtime)

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import RobustnessEvaluator
-from ..perception.rectify import Rectified
-from ..types import DepthFrame, Grasp
-from .gqstn import GQSTNDetector
-from .multigrasp import MultiGraspDetector
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.detectors.gqstn import GQSTNDetector
+from benchbot.detectors.multigrasp import MultiGraspDetector
+from benchbot.perception.rectify import Rectified
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import DepthFrame, Grasp
+from benchbot.core.types import DepthFrame, Grasp
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 
 class RunLock:
@@ -16,8 +16,12 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise BenchbotError(f"cannot create the run lock {self.path}: {e.strerror or e}",
+                                "pass a --db path in a folder you can write") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

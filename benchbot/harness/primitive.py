@@ -12,10 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import Arm, Execution, Gripper
-from ..protocol import Motion
-from ..types import GraspPose, GripperStatus, Pose
+from benchbot.config.protocol import Motion
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Arm, Execution, Gripper
+from benchbot.core.types import GraspPose, GripperStatus, Pose
 
 
 def grasp_in_base(grasp_cam: GraspPose, t_base_camera: np.ndarray) -> GraspPose:

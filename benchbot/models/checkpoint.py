@@ -8,23 +8,23 @@ state, the epoch reached and the RNG state (see train/loop.py).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import BenchbotError
-from .gqstn import GQSTN, GQSTNConfig
-from .multigrasp import MultiGrasp, MultiGraspConfig
+from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.core.paths import WEIGHTS_DIR
+from benchbot.models.gqstn import GQSTN, GQSTNConfig
+from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig
 
 KINDS = ("gqstn", "multigrasp")
 VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "weights"
 
 
 def shipped_path(kind: str) -> Path:
@@ -60,34 +60,87 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def torch_file(path: Path, fix: str) -> Any:
+    """torch.load(weights_only=True): tensors and plain data only, never code. Any failure to parse
+    the file (corrupt, truncated, another format, pickled objects) → one-line BenchbotError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise BenchbotError(f"{path} is not a readable weights file (it claims more memory than there is)",
+                            fix) from None
+    except Exception as exc:  # noqa: BLE001 — torch's unpickler and zip reader raise many types on garbage
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in msg.lower():
+            raise BenchbotError(f"{path} is not a readable weights file: it holds pickled code or objects, "
+                                "refused for safety", fix) from None
+        raise BenchbotError(f"{path} is not a readable weights file (corrupt or truncated: {msg[:100]})", fix) from None
+
+
 def load_file(path: str | Path, expect: tuple[str, ...] = tuple(f"benchbot-{k}" for k in KINDS)) -> dict[str, Any]:
-    """torch.load(weights_only=True) with every failure turned into a one-line BenchbotError."""
+    """A checkpoint's record, its structure checked; every problem is a one-line BenchbotError."""
     path = Path(path)
     if not path.is_file():
         raise BenchbotError(f"checkpoint {path} does not exist", "check the path given to --weights/--resume")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchbotError(f"{path} is not a readable benchbot checkpoint ({msg[:120]})",
-                            "pass a .pt file written by `benchbot train`") from exc
-    if not isinstance(obj, dict) or obj.get("format") not in expect:
-        raise BenchbotError(f"{path} is not a {' / '.join(expect)} checkpoint",
-                            "pass a .pt file written by `benchbot train`")
-    if obj.get("version") != VERSION:
-        raise BenchbotError(f"{path} has checkpoint version {obj.get('version')}, this benchbot reads {VERSION}",
+    fix = "pass a .pt file written by `benchbot train`"
+    obj = torch_file(path, fix)
+    if not isinstance(obj, dict) or not isinstance(obj.get("format"), str) or obj["format"] not in expect:
+        raise BenchbotError(f"{path} is not a {' / '.join(expect)} checkpoint", fix)
+    if type(obj.get("version")) is not int or obj["version"] != VERSION:
+        raise BenchbotError(f"{path} has checkpoint version {shown(obj.get('version'))}, this benchbot reads {VERSION}",
                             "retrain with this benchbot version")
+    return _checked_model(path, obj, fix) if obj["format"] in MODEL_FORMATS else obj
+
+
+MODEL_FORMATS = tuple(f"benchbot-{k}" for k in KINDS)
+
+
+def _checked_model(path: Path, obj: dict[str, Any], fix: str) -> dict[str, Any]:
+    if not isinstance(obj.get("kind"), str) or obj["format"] != f"benchbot-{obj['kind']}":
+        raise BenchbotError(f"{path}: kind {shown(obj.get('kind'))} does not match format {obj['format']}", fix)
+    state = obj.get("state_dict")
+    if not isinstance(obj.get("config"), dict) or not isinstance(state, dict) \
+            or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise BenchbotError(f"{path} lacks a config or a state_dict of named tensors", fix)
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad:
+        raise BenchbotError(f"{path}: tensor {bad} holds NaN/inf values", "the file is corrupt: retrain or re-copy it")
+    obj["meta"] = _checked_meta(path, obj.get("meta", {}))
     return obj
 
 
-def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
+def _checked_meta(path: Path, meta: object) -> dict[str, Any]:
+    """The meta fields detection uses (source_size, the training view), type- and range-checked."""
+    if not isinstance(meta, dict):
+        raise BenchbotError(f"{path}: meta is not a mapping", "retrain with this benchbot version")
     try:
-        if kind == "gqstn":
-            return GQSTN(GQSTNConfig(**config))
-        if kind == "multigrasp":
-            return MultiGrasp(MultiGraspConfig(**config))
+        if meta.get("source_size") is not None:
+            check_number("meta.source_size", meta["source_size"], 0, 4096, integer=True)
+        view = meta.get("view")
+        if view is not None and view != {}:
+            if not isinstance(view, dict):
+                raise BenchbotError("meta.view is not a mapping", "")
+            check_number("meta.view.px_per_m", view.get("px_per_m"), 1.0, 1e5)
+            check_number("meta.view.side", view.get("side"), 16, 4096, integer=True)
+            if view.get("table_distance_m") is not None:
+                check_number("meta.view.table_distance_m", view["table_distance_m"], 0.05, 10.0)
+    except BenchbotError as e:
+        raise BenchbotError(f"{path}: {e.message}", "retrain with this benchbot version") from None
+    return dict(meta)
+
+
+def build_model(kind: str, config: dict[str, Any], device: str | torch.device | None = None) -> nn.Module:
+    """A model of `kind` from its config (`device="meta"`: shapes only, nothing allocated)."""
+    try:
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            if kind == "gqstn":
+                return GQSTN(GQSTNConfig(**config))
+            if kind == "multigrasp":
+                return MultiGrasp(MultiGraspConfig(**config))
     except TypeError as exc:
         raise BenchbotError(f"invalid {kind} config in checkpoint ({exc})", "retrain with this benchbot version") from exc
+    except BenchbotError as exc:
+        raise BenchbotError(f"invalid {kind} config in checkpoint: {exc.message}",
+                            "retrain with this benchbot version") from None
     raise BenchbotError(f"unknown model kind {kind!r}", f"use one of {', '.join(KINDS)}")
 
 
@@ -116,7 +169,8 @@ def save_model(model: nn.Module, path: str | Path, meta: dict[str, Any] | None =
     return save_atomic(model_record(model, meta), path)
 
 
-def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+def check_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Every learned tensor of `model` present in `state` with its shape, nothing else."""
     own = model_state(model)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -125,6 +179,10 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Pat
         detail = (missing or unexpected or bad)[0]
         raise BenchbotError(f"{path} does not match the {kind_of(model)} architecture (first mismatch: {detail})",
                             "pass a checkpoint trained with the same config")
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    check_state(model, state, path)
     model.load_state_dict(state, strict=False)
 
 
@@ -134,11 +192,13 @@ def load_model(path: str | Path, kind: str | None = None, classifier: nn.Module 
     GQ-CNN (`classifier`, or the shipped one named in its config) unless attach_classifier=False."""
     expect = (f"benchbot-{kind}",) if kind else tuple(f"benchbot-{k}" for k in KINDS)
     rec = load_file(path, expect)
+    # shapes first, on the meta device: a config claiming a huge network allocates nothing
+    check_state(build_model(rec["kind"], rec["config"], "meta"), rec["state_dict"], path)
     model = build_model(rec["kind"], rec["config"])
     load_state(model, rec["state_dict"], path)
     if isinstance(model, GQSTN) and attach_classifier:
         if classifier is None:
-            from .weights import load_gqcnn
+            from benchbot.models.weights import load_gqcnn
 
             classifier = load_gqcnn(model.cfg.classifier)
         model.set_classifier(classifier)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError, check_number
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,29 @@ class GQCNNConfig:
     crop: str = "96to96"  # crops.SPECS key: how crops are cut for this network
     px_per_m: float = 0.0  # camera image scale at training (pixels per metre on the table)
 
+    def __post_init__(self) -> None:  # configs come from files: refuse what cannot be built
+        if not isinstance(self.name, str) or not isinstance(self.crop, str) \
+                or not isinstance(self.norm, Normalisation) or not isinstance(self.convs, tuple) \
+                or not all(isinstance(c, ConvSpec) for c in self.convs):
+            raise BenchbotError("GQ-CNN config: name/crop are not text, or convs/norm are malformed",
+                                "regenerate the weights file with benchbot's convert_release")
+        check_number("im_size", self.im_size, 4, 512, integer=True)
+        check_number("number of conv layers", len(self.convs), 1, 32, integer=True)
+        for c in self.convs:
+            check_number(f"{c.name}.filt_dim", c.filt_dim, 1, self.im_size, integer=True)
+            check_number(f"{c.name}.num_filt", c.num_filt, 1, 4096, integer=True)
+            check_number(f"{c.name}.pool_size", c.pool_size, 1, 16, integer=True)
+            check_number(f"{c.name}.pool_stride", c.pool_stride, 1, 16, integer=True)
+        for name, lo in (("fc3", 1), ("pc1", 1), ("fc4", 1), ("fc5", 2), ("pc2", 0), ("im_channels", 1)):
+            check_number(name, getattr(self, name), lo, 65536, integer=True)
+        check_number("lrn_radius", self.lrn_radius, 0, 64, integer=True)
+        for name in ("relu_coeff", "lrn_alpha", "lrn_beta", "lrn_bias", "px_per_m"):
+            check_number(name, getattr(self, name))
+        for name in ("im_mean", "pose_mean"):
+            check_number(f"norm.{name}", getattr(self.norm, name))
+        for name in ("im_std", "pose_std"):
+            check_number(f"norm.{name}", getattr(self.norm, name), 1e-9)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["convs"] = [asdict(c) for c in self.convs]
@@ -75,7 +98,7 @@ class GQCNNConfig:
             d["convs"] = tuple(ConvSpec(**c) for c in d["convs"])
             d["norm"] = Normalisation(**d["norm"])
             return GQCNNConfig(**d)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BenchbotError(f"invalid GQ-CNN architecture record: {exc}",
                                 "regenerate the weights file with benchbot's convert_release") from exc
 
@@ -113,8 +136,8 @@ def config_from_berkeley(architecture: Mapping[str, Any], gqcnn_cfg: Mapping[str
                            lrn_radius=int(gqcnn_cfg.get("radius", 2)), lrn_alpha=float(gqcnn_cfg.get("alpha", 2e-5)),
                            lrn_beta=float(gqcnn_cfg.get("beta", 0.75)), lrn_bias=float(gqcnn_cfg.get("bias", 1.0)),
                            norm=norm, crop=crop, px_per_m=px_per_m)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BenchbotError(f"unrecognised GQ-CNN architecture JSON ({exc!r})",
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise BenchbotError(f"unrecognised GQ-CNN architecture JSON ({exc!r:.100})",
                             "point at a Berkeley GQ-CNN release folder (config.json + architecture.json)") from exc
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import BenchbotError, missing_extra
-from .gqcnn import GQCNN, GQCNNConfig
+from benchbot.core.errors import BenchbotError, missing_extra
+from benchbot.models.gqcnn import GQCNN, GQCNNConfig
 
 
 class _Probabilities(nn.Module):

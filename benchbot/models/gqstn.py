@@ -42,9 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..perception.geometry import grasp_to_camera
-from ..types import Grasp, GraspPose, Intrinsics
-from .resnet import ResNet
+from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.core.types import Grasp, GraspPose, Intrinsics
+from benchbot.models.resnet import ResNet, check_backbone
+from benchbot.perception.geometry import grasp_to_camera
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,17 @@ class GQSTNConfig:
     coord_channels: bool = False  # add x/y coordinate maps to the localization nets' input (CoordConv)
     position_sigma: float = 0.0  # > 0: L_loc measures the centre error in units of this fraction of the side
     trans_refine: int = 0  # extra passes of the translation net on the image re-centred at its last estimate
+
+    def __post_init__(self) -> None:  # configs come from files and flags: refuse what cannot be built
+        check_backbone(self.backbone_depth, self.backbone_width, self.input_size)
+        check_number("crop_size", self.crop_size, 8, 256, integer=True)
+        check_number("trans_refine", self.trans_refine, 0, 8, integer=True)
+        for name, lo, hi in (("scale_mean", 1e-3, 1.0), ("crop_scale", 0.0, 1.0), ("depth_mean_m", 1e-3, 10.0),
+                             ("depth_norm_m", 1e-4, 10.0), ("position_sigma", 0.0, 1.0)):
+            check_number(name, getattr(self, name), lo, hi)
+        if not isinstance(self.classifier, str) or not isinstance(self.coord_channels, bool):
+            raise BenchbotError(f"classifier = {shown(self.classifier)}, coord_channels = {shown(self.coord_channels)}",
+                                "classifier is a GQ-CNN name or path, coord_channels true or false")
 
     @staticmethod
     def paper(**kw: Any) -> "GQSTNConfig":

@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..types import Grasp
-from .gqstn import Letterbox, wrap_half_turn
-from .resnet import ResNet
+from benchbot.core.errors import check_number
+from benchbot.core.types import Grasp
+from benchbot.models.gqstn import Letterbox, wrap_half_turn
+from benchbot.models.resnet import ResNet, check_backbone
 
 N_OUT = 8  # conf, x, y, sin2θ, cos2θ, w, h, z
 
@@ -37,6 +38,12 @@ class MultiGraspConfig:
     grid: int = 7
     depth_norm_m: float = 0.05
     noobj_weight: float = 1.0  # weight of the confidence loss on cells without a grasp
+
+    def __post_init__(self) -> None:  # configs come from files and flags: refuse what cannot be built
+        check_backbone(self.backbone_depth, self.backbone_width, self.input_size)
+        check_number("grid", self.grid, 1, 64, integer=True)
+        check_number("depth_norm_m", self.depth_norm_m, 1e-4, 10.0)
+        check_number("noobj_weight", self.noobj_weight, 0.0, 1e3)
 
     @staticmethod
     def paper(**kw: Any) -> "MultiGraspConfig":

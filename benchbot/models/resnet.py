@@ -9,7 +9,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from benchbot.core.errors import BenchbotError, check_number, shown
+
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+def check_backbone(depth: object, width: object, input_size: object) -> None:
+    """ResNet depth 18/34, and a width and input side a CPU or GPU can hold (configs come from files)."""
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth not in DEPTHS:
+        raise BenchbotError(f"backbone_depth = {shown(depth)} is not a known ResNet", f"use one of {sorted(DEPTHS)}")
+    check_number("backbone_width", width, 1, 512, integer=True)
+    check_number("input_size", input_size, 16, 1024, integer=True)
 
 
 class BasicBlock(nn.Module):

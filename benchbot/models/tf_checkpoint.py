@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_LEN = 48
@@ -192,10 +192,31 @@ def _shape(buf: bytes) -> tuple[int, ...]:
     return tuple(dims)
 
 
+MAX_TENSOR_BYTES = 1 << 31  # GQ-CNN tensors are MBs; a larger shape means a corrupt index
+
+
 def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
     """Every tensor of a checkpoint → name → array. `prefix` is the path without `.index` (V2), or
-    the single checkpoint file (V1)."""
-    prefix = Path(prefix)
+    the single checkpoint file (V1). Anything malformed → CheckpointError (one line)."""
+    try:
+        return _read_checkpoint(Path(prefix))
+    except CheckpointError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError, struct.error) as exc:
+        # the index decoded into values of the wrong kind (e.g. a number where a message belongs)
+        raise CheckpointError(f"{Path(prefix).name}: corrupt checkpoint ({type(exc).__name__}: {exc!s:.80})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{Path(prefix).name}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _size_checked(name: str, shape: tuple[int, ...], dtype: np.dtype) -> int:
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if count * dtype.itemsize > MAX_TENSOR_BYTES or any(d < 0 for d in shape):
+        raise CheckpointError(f"tensor {name} claims shape {shape}: not a GQ-CNN checkpoint (corrupt index?)")
+    return count
+
+
+def _read_checkpoint(prefix: Path) -> dict[str, np.ndarray]:
     index = prefix.with_name(prefix.name + ".index")
     if not index.is_file():
         if prefix.is_file():
@@ -240,7 +261,7 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
             shards[shard] = path.read_bytes()
         blob = shards[shard]
         dt = np.dtype(DTYPES[dtype])
-        count = int(np.prod(shape)) if shape else 1
+        count = _size_checked(name, shape, dt)
         if size != count * dt.itemsize:
             raise CheckpointError(f"tensor {name}: {size} bytes recorded for shape {shape}")
         if offset + size > len(blob):
@@ -323,6 +344,7 @@ def read_checkpoint_v1(path: str | Path) -> dict[str, np.ndarray]:
             if code not in DTYPES:
                 raise CheckpointError(f"tensor {name} has unsupported dtype code {code}")
             meta[name] = (_shape(f.get(2, b"")), np.dtype(DTYPES[code]))
+            _size_checked(name, *meta[name])
     out = {name: np.zeros(shape, dtype) for name, (shape, dtype) in meta.items()}
     filled = {name: 0 for name in meta}
     for key, value in table.items():

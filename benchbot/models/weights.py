@@ -8,22 +8,22 @@ Every problem a user can fix (missing file, wrong shapes, corrupt file, pickled 
 from __future__ import annotations
 
 import json
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from ..errors import BenchbotError
-from ..perception.crops import DEXNET2_PX_PER_M, DEXNET4_PJ_PX_PER_M
-from .gqcnn import GQCNN, GQCNNConfig, Normalisation, config_from_berkeley
-from .tf_checkpoint import read_checkpoint
+from benchbot.core.errors import BenchbotError, shown
+from benchbot.core.npyfile import load_npy
+from benchbot.core.paths import WEIGHTS_DIR
+from benchbot.models.checkpoint import torch_file
+from benchbot.models.gqcnn import GQCNN, GQCNNConfig, Normalisation, config_from_berkeley
+from benchbot.models.tf_checkpoint import read_checkpoint
+from benchbot.perception.crops import DEXNET2_PX_PER_M, DEXNET4_PJ_PX_PER_M
 
 FORMAT = "benchbot-gqcnn"
 FORMAT_VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "weights"
 SHIPPED = {"gqcnn-4.0-pj": WEIGHTS_DIR / "gqcnn_4.0_pj" / "gqcnn_4.0_pj.pt"}
 DEFAULT_MODEL = "gqcnn-4.0-pj"
 
@@ -53,6 +53,14 @@ def _pick(short: Mapping[str, np.ndarray], *names: str) -> np.ndarray:
 def tf_to_state_dict(tensors: Mapping[str, np.ndarray], model: GQCNN) -> dict[str, torch.Tensor]:
     """Map TF-layout tensors (HWIO conv kernels, (in, out) dense, NHWC-flattened fc3) onto
     `model`'s parameters. Accepts current (`conv1_1_weights`) and legacy 2.0 (`conv1_1W`) names."""
+    try:
+        return _tf_to_state_dict(tensors, model)
+    except (ValueError, TypeError, IndexError) as exc:  # a tensor of the wrong rank, size or dtype
+        raise BenchbotError(f"the weights do not fit the {model.cfg.name} architecture ({exc!s:.100})",
+                            "check that the folder holds the weights of this architecture") from None
+
+
+def _tf_to_state_dict(tensors: Mapping[str, np.ndarray], model: GQCNN) -> dict[str, torch.Tensor]:
     s = _short_names(tensors)
     sd: dict[str, np.ndarray] = {}
     for c in model.cfg.convs:
@@ -105,8 +113,8 @@ def state_dict_to_tf(model: GQCNN, legacy: bool = False) -> dict[str, np.ndarray
     return {k: np.ascontiguousarray(v) for k, v in out.items()}
 
 
-def load_state(model: GQCNN, state_dict: Mapping[str, torch.Tensor]) -> GQCNN:
-    """Copy tensors into `model`, turning any missing/extra/mis-shaped tensor into a BenchbotError."""
+def check_state(model: GQCNN, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """BenchbotError for any missing, extra, mis-shaped or non-finite tensor."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     extra = sorted(set(state_dict) - set(own))
@@ -121,6 +129,11 @@ def load_state(model: GQCNN, state_dict: Mapping[str, torch.Tensor]) -> GQCNN:
                                 "use weights saved for this architecture")
         if not torch.isfinite(v).all():
             raise BenchbotError(f"tensor {k} holds NaN/inf values", "the weights file is corrupt; re-download it")
+
+
+def load_state(model: GQCNN, state_dict: Mapping[str, torch.Tensor]) -> GQCNN:
+    """Copy tensors into `model`, turning any missing/extra/mis-shaped tensor into a BenchbotError."""
+    check_state(model, state_dict)
     model.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
     return model
 
@@ -128,22 +141,26 @@ def load_state(model: GQCNN, state_dict: Mapping[str, torch.Tensor]) -> GQCNN:
 # --- Berkeley release folders ------------------------------------------------------------------
 
 def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise BenchbotError(f"{path.name} not found in {path.parent}", "point at a GQ-CNN release folder")
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BenchbotError(f"{path.name} not found in {path.parent}", "point at a GQ-CNN release folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchbotError(f"{path} is not valid JSON ({exc})", "re-download the model release") from exc
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:100] or type(exc).__name__
+        raise BenchbotError(f"{path} is not valid JSON ({reason})", "re-download the model release") from None
+    if not isinstance(data, dict):
+        raise BenchbotError(f"{path} does not hold a JSON object", "re-download the model release")
+    return data
 
 
 def _scalar(folder: Path, names: tuple[str, ...], index: int | None = None) -> float:
     for n in names:
         p = folder / n
         if p.is_file():
-            try:
-                a = np.atleast_1d(np.load(p, allow_pickle=False)).astype(np.float64).ravel()
-            except (ValueError, OSError) as exc:
-                raise BenchbotError(f"{p} is not a readable .npy file ({exc})", "re-download the model release") from exc
+            raw = load_npy(p, "re-download the model release")
+            if raw.dtype.kind not in "iuf":
+                raise BenchbotError(f"{p} holds {raw.dtype} values, not numbers", "re-download the model release")
+            a = np.atleast_1d(raw).astype(np.float64).ravel()
             if a.size == 1:
                 return float(a[0])
             if index is not None and a.size > index:
@@ -163,12 +180,14 @@ def release_config(folder: str | Path, name: str | None = None) -> GQCNNConfig:
     arch = gq.get("architecture")
     if arch is None or (folder / "architecture.json").is_file():
         arch = _read_json(folder / "architecture.json")
+    if not isinstance(arch, dict):
+        raise BenchbotError(f"{folder / 'config.json'}: 'architecture' is not a mapping", "re-download the model release")
     legacy = "im_stream" not in arch
     norm = Normalisation(im_mean=_scalar(folder, ("im_mean.npy", "mean.npy")),
                          im_std=_scalar(folder, ("im_std.npy", "std.npy")),
                          pose_mean=_scalar(folder, ("pose_mean.npy",), index=2),
                          pose_std=_scalar(folder, ("pose_std.npy",), index=2))
-    im_size = int(gq.get("im_height", 0))
+    im_size = gq.get("im_height", 0)
     crop = "96to32" if im_size == 32 else "96to96"
     px_per_m = DEXNET2_PX_PER_M if legacy else DEXNET4_PJ_PX_PER_M
     return config_from_berkeley(arch, gq, norm, name or folder.name, crop, px_per_m)
@@ -191,10 +210,7 @@ def load_weights_npy(folder: str | Path) -> dict[str, np.ndarray]:
     folder = Path(folder)
     out = {}
     for p in sorted(folder.glob("*.npy")):
-        try:
-            out[p.stem.replace("__", "/")] = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise BenchbotError(f"{p.name} is not a readable .npy file ({exc})", "re-create weights_npy/") from exc
+        out[p.stem.replace("__", "/")] = load_npy(p, "re-create weights_npy/")
     if not out:
         raise BenchbotError(f"no .npy files in {folder}", "point at a weights_npy/ folder")
     return out
@@ -205,8 +221,10 @@ def load_release(folder: str | Path, name: str | None = None) -> GQCNN:
     folder = Path(folder)
     if not folder.is_dir():
         raise BenchbotError(f"model folder not found: {folder}", "pass a GQ-CNN release folder or a .pt file")
-    model = GQCNN(release_config(folder, name))
-    return load_state(model, tf_to_state_dict(release_tensors(folder), model)).freeze()
+    cfg = release_config(folder, name)
+    with torch.device("meta"):
+        shapes = GQCNN(cfg)  # tf_to_state_dict needs only the architecture
+    return load_checked(cfg, tf_to_state_dict(release_tensors(folder), shapes))
 
 
 # --- our .pt format ----------------------------------------------------------------------------
@@ -223,25 +241,29 @@ def load_pt(path: str | Path) -> GQCNN:
     path = Path(path)
     if not path.is_file():
         raise BenchbotError(f"weights file not found: {path}", "pass an existing .pt file or a model name")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise BenchbotError(f"{path.name} contains pickled code or objects, refused for safety",
-                            "save only tensors and plain data (benchbot's save_gqcnn)") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise BenchbotError(f"{path.name} is not a readable torch file (corrupt or truncated: {str(exc).splitlines()[0][:80]})",
-                            "re-create or re-download the weights file") from exc
+    blob = torch_file(path, "re-create or re-download the weights file (benchbot gqcnn-convert)")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise BenchbotError(f"{path.name} is not a benchbot GQ-CNN weights file",
                             "convert a release with benchbot.models.weights.convert_release")
-    if blob.get("version") != FORMAT_VERSION:
-        raise BenchbotError(f"{path.name} has format version {blob.get('version')}, expected {FORMAT_VERSION}",
+    if type(blob.get("version")) is not int or blob["version"] != FORMAT_VERSION:
+        raise BenchbotError(f"{path.name} has format version {shown(blob.get('version'))}, expected {FORMAT_VERSION}",
                             "regenerate it with this benchbot version")
-    cfg = GQCNNConfig.from_dict(blob.get("config", {}))
+    config = blob.get("config")
+    if not isinstance(config, dict):
+        raise BenchbotError(f"{path.name} has no architecture config", "regenerate the weights file")
+    cfg = GQCNNConfig.from_dict(config)
     sd = blob.get("state_dict")
     if not isinstance(sd, dict):
         raise BenchbotError(f"{path.name} has no state_dict", "regenerate the weights file")
-    return load_state(GQCNN(cfg), sd).freeze()
+    return load_checked(cfg, sd)
+
+
+def load_checked(cfg: GQCNNConfig, state_dict: Mapping[str, torch.Tensor]) -> GQCNN:
+    """A frozen GQCNN of `cfg` holding `state_dict`; the shapes are checked on the meta device
+    first, so a config claiming a huge network allocates nothing."""
+    with torch.device("meta"):
+        check_state(GQCNN(cfg), state_dict)
+    return load_state(GQCNN(cfg), state_dict).freeze()
 
 
 def load_gqcnn(path_or_name: str | Path = DEFAULT_MODEL) -> GQCNN:

@@ -23,10 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import BenchbotError
-from ..types import Grasp, Intrinsics
-from .geometry import pixels_per_metre
-
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp, Intrinsics
+from benchbot.perception.geometry import pixels_per_metre
 
 
 @dataclass(frozen=True)

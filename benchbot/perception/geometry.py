@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import Grasp, GraspPose, Intrinsics
+from benchbot.core.types import Grasp, GraspPose, Intrinsics
 
 
 def deproject(intr: Intrinsics, row: np.ndarray | float, col: np.ndarray | float,

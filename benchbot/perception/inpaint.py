@@ -16,8 +16,8 @@ import dataclasses
 import cv2
 import numpy as np
 
-from ..errors import BenchbotError
-from ..types import DepthFrame
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame
 
 # 8-neighbourhood without the centre, as in autolab_core.
 _KERNEL = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)

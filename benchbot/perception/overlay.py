@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..types import Grasp
+from benchbot.core.types import Grasp
 
 INVALID_RGB = (20, 20, 70)
 UNKNOWN_RGB = (170, 170, 170)

@@ -24,11 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..types import DepthFrame, Grasp, GraspPose, Intrinsics
-from .geometry import camera_to_grasp, deproject, grasp_to_camera, pixels_per_metre, project
-from .inpaint import inpaint
-from .table import META_KEY, TablePlane
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp, GraspPose, Intrinsics
+from benchbot.perception.geometry import (
+    camera_to_grasp,
+    deproject,
+    grasp_to_camera,
+    pixels_per_metre,
+    project,
+)
+from benchbot.perception.inpaint import inpaint
+from benchbot.perception.table import META_KEY, TablePlane
 
 MAX_OBJECT_HEIGHT_M = 0.30  # points higher above the table than this are not rendered
 INPAINTED_KEY = "inpainted_mask"  # set by perception.inpaint.inpaint_frame
@@ -150,8 +156,8 @@ def model_view(frame: DepthFrame, view: View | dict[str, Any], focus: str = "lar
     focus "largest": centred on the largest object with the other objects replaced by the table
     (`segment.isolate_largest_object`; `pick_px`: the object under those pixels instead, for training
     data), "none": centred on the frame's centre ray."""
-    from .segment import isolate_largest_object
-    from .table import table_plane
+    from benchbot.perception.segment import isolate_largest_object
+    from benchbot.perception.table import table_plane
 
     plane = plane or table_plane(frame)
     at = None

@@ -23,8 +23,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..types import DepthFrame, Grasp
-from .geometry import deproject
+from benchbot.core.types import DepthFrame, Grasp
+from benchbot.perception.geometry import deproject
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def sample_antipodal(frame: DepthFrame, n: int, *, max_width_m: float = 0.085,
     pass an all-True mask to sample on the whole image. Deterministic for a given `rng` seed."""
     from dataclasses import replace
 
-    from .segment import object_mask
+    from benchbot.perception.segment import object_mask
 
     cfg = replace(config or SamplerConfig(), max_width_m=max_width_m)
     if seg_mask is None:

@@ -12,9 +12,9 @@ import dataclasses
 import cv2
 import numpy as np
 
-from ..types import DepthFrame
-from .geometry import deproject, project
-from .table import TablePlane, table_plane
+from benchbot.core.types import DepthFrame
+from benchbot.perception.geometry import deproject, project
+from benchbot.perception.table import TablePlane, table_plane
 
 
 def object_mask(frame: DepthFrame, *, plane: TablePlane | None = None, min_height_m: float = 0.005,

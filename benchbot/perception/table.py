@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..types import DepthFrame, Intrinsics
-from .geometry import deproject
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.perception.geometry import deproject
 
 META_KEY = "table_plane"
 

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ..errors import BenchbotError
-from ..types import DepthFrame, Intrinsics
-from .geometry import project
-from .table import META_KEY, TablePlane, fit_table, table_plane
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.perception.geometry import project
+from benchbot.perception.table import META_KEY, TablePlane, fit_table, table_plane
 
 KEEP_KEY = "workspace_keep"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .physics import Sim
-from .scene import FLANGE_IN_TOOL_M
+from benchbot.sim.physics import Sim
+from benchbot.sim.scene import FLANGE_IN_TOOL_M
 
 UR_JOINTS = ("shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint", "wrist_1_joint", "wrist_2_joint",
              "wrist_3_joint")

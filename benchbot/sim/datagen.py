@@ -7,6 +7,11 @@ friction); metric = fraction of those trials that lifted the object. Work is spl
 `UNIT_IMAGES` images written atomically to `.parts/`, so a killed run resumes where it stopped and
 any number of worker processes gives the same arrays; the parts are then packed into `tensors/`
 (1000 rows per file) and `images/` (100 images per file).
+
+With `randomize` (randomize.py, `benchbot datagen --randomize`) each image has its own sensor,
+camera pose, 1–5 objects, distractors and fingers (dr_image.py); grasps and crops are in that
+camera's pixels, images are padded to the largest sensor's size, and `images/scenes_NNNNN.json`
+records every drawn parameter per image.
 """
 from __future__ import annotations
 
@@ -17,20 +22,30 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..protocol import ObjectSpec, default_protocol_path, load_protocol
+from benchbot.config.protocol import ObjectSpec, default_protocol_path, load_protocol
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Intrinsics
+from benchbot.sim.dataset_io import (
+    IMAGES_PER_FILE,
+    ROWS_PER_FILE,
+    TENSOR_FIELDS,
+    ImageWriter,
+    Rechunker,
+    merge_shards,  # noqa: F401 - re-exported: callers import it from datagen
+    save_npz_atomic,
+    write_json_atomic,
+)
+from benchbot.sim.randomize import Randomization
+from benchbot.sim.scene import KINECT2_SIZE
+from benchbot.sim.sensors import sensor
 
 UNIT_IMAGES = 10
-ROWS_PER_FILE = 1000
-IMAGES_PER_FILE = 100
 ROBUST_THRESHOLD = 0.5
 FORMAT_VERSION = 1
-TENSOR_FIELDS = ("depth_ims_tf_table", "depth_ims_tf_table_96", "hand_poses", "robust_ferrari_canny",
-                 "image_labels", "object_labels")
 
 
 @dataclass(frozen=True)
@@ -40,29 +55,36 @@ class GenConfig:
     grasps_per_image: int
     perturbations: int
     object_ids: tuple[str, ...]
-    camera_height_m: float = 0.70
+    camera_height_m: float | None = 0.70  # the fixed overhead camera (None with randomize)
     unit_images: int = UNIT_IMAGES  # images per resumable unit of work
+    randomize: Randomization | None = None  # domain randomisation (randomize.py); None: the fixed scene
 
     def to_json(self) -> dict:
-        return {"n_images": self.n_images, "seed_start": self.seed_start,
-                "grasps_per_image": self.grasps_per_image, "perturbations": self.perturbations,
-                "object_ids": list(self.object_ids), "camera_height_m": self.camera_height_m,
-                "unit_images": self.unit_images}
+        out = {"n_images": self.n_images, "seed_start": self.seed_start,
+               "grasps_per_image": self.grasps_per_image, "perturbations": self.perturbations,
+               "object_ids": list(self.object_ids), "camera_height_m": self.camera_height_m,
+               "unit_images": self.unit_images}
+        return out | ({"randomize": self.randomize.to_json()} if self.randomize else {})
+
+    def canvas_hw(self) -> tuple[int, int]:
+        """Size every stored image is padded to (bottom / right, with 0): the largest chosen sensor's."""
+        if self.randomize is None:
+            return KINECT2_SIZE
+        sizes = [(sensor(s).intrinsics.height, sensor(s).intrinsics.width) for s in self.randomize.sensors]
+        return max(h for h, _ in sizes), max(w for _, w in sizes)
 
 
-# ---------------------------------------------------------------- atomic files
+@dataclass
+class ImageResult:
+    """One generated image: depth (its camera's size), grasps, their metrics and object labels."""
 
-def save_npz_atomic(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        (np.savez_compressed if compress else np.savez)(fh, **arrays)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    depth: np.ndarray
+    grasps: list
+    metrics: np.ndarray
+    labels: np.ndarray  # per grasp, index into GenConfig.object_ids
+    intrinsics: Intrinsics
+    table_distance_m: float  # along the optical axis (crop scale)
+    record: dict | None = None  # every randomised parameter (randomized datasets only)
 
 
 # ---------------------------------------------------------------- one unit of work
@@ -70,20 +92,34 @@ def write_json_atomic(path: Path, data: dict) -> None:
 class _Worker:
     """Per-process state: the compiled scenes (one per object) and their renderers."""
 
-    def __init__(self, objects: dict[str, ObjectSpec], camera_height_m: float) -> None:
-        from .world import SimWorld
+    def __init__(self, objects: dict[str, ObjectSpec], camera_height_m: float | None) -> None:
+        from benchbot.sim.world import SimWorld
 
-        self.world = SimWorld(objects, camera_height_m)
+        self.objects = objects
+        self.world = SimWorld(objects, camera_height_m or 0.70)
 
-    def image(self, seed: int, cfg: GenConfig):
-        """(depth H×W, grasps, metrics, object label) for one image seed."""
-        from ..perception.geometry import grasp_to_camera
-        from ..perception.inpaint import inpaint
-        from .grasps import sample_grasps
-        from .noise import DepthNoise
-        from .placement import drop_object
-        from .scene import camera_pose_base
-        from .trial import run_trial, sample_perturbations
+    def image(self, seed: int, cfg: GenConfig) -> ImageResult:
+        if cfg.randomize is None:
+            return self._fixed_image(seed, cfg)
+        from benchbot.sim.dr_image import make_image
+        from benchbot.sim.randomize import plan_scene
+
+        plan = plan_scene(seed, cfg.randomize, cfg.object_ids)
+        img = make_image(self.world, self.objects, plan, cfg.grasps_per_image, cfg.perturbations,
+                         np.random.default_rng([seed, 7919]))
+        labels = np.array([cfg.object_ids.index(plan.object_ids[k]) for k in img.objects], np.int32)
+        return ImageResult(img.depth, img.grasps, img.metrics, labels, img.intrinsics, img.table_distance_m,
+                           img.record)
+
+    def _fixed_image(self, seed: int, cfg: GenConfig) -> ImageResult:
+        """One image of the fixed overhead scene: one random object."""
+        from benchbot.perception.geometry import grasp_to_camera
+        from benchbot.perception.inpaint import inpaint
+        from benchbot.sim.grasps import sample_grasps
+        from benchbot.sim.noise import DepthNoise
+        from benchbot.sim.placement import drop_object
+        from benchbot.sim.scene import camera_pose_base
+        from benchbot.sim.trial import run_trial, sample_perturbations
 
         rng = np.random.default_rng([seed, 7919])
         label = int(rng.integers(len(cfg.object_ids)))
@@ -99,7 +135,7 @@ class _Worker:
             pose = grasp_to_camera(g, intr).transformed(t_bc, "base")
             trials = sample_perturbations(rng, cfg.perturbations)
             metrics[i] = np.mean([run_trial(sim, settled, pose, perturbation=p)[0] for p in trials])
-        return depth, grasps, metrics, label
+        return ImageResult(depth, grasps, metrics, np.full(len(grasps), label, np.int32), intr, cfg.camera_height_m)
 
 
 def _unit_path(out: Path, unit: int) -> Path:
@@ -108,36 +144,49 @@ def _unit_path(out: Path, unit: int) -> Path:
 
 def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
     """Generate one unit of images and save it atomically; returns the number of grasps."""
-    from ..perception.crops import (DEXNET2, DEXNET2_PX_PER_M, DEXNET4, DEXNET4_PJ_PX_PER_M, extract_crops,
-                                    scale_factor)
+    from benchbot.perception.crops import (
+        DEXNET2,
+        DEXNET2_PX_PER_M,
+        DEXNET4,
+        DEXNET4_PJ_PX_PER_M,
+        extract_crops,
+        scale_factor,
+    )
 
     first = unit * cfg.unit_images
     idx = range(first, min(first + cfg.unit_images, cfg.n_images))
-    depths, rows = [], {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
+    depths, scenes, rows = [], [], {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
+    canvas = np.zeros(cfg.canvas_hw(), np.float32)
     for i in idx:
-        depth, grasps, metrics, label = worker.image(cfg.seed_start + i, cfg)
-        intr = worker.world.current().info.intrinsics
-        depths.append(depth)
+        res = worker.image(cfg.seed_start + i, cfg)
+        intr, depth, grasps = res.intrinsics, res.depth, res.grasps
+        padded = canvas.copy()
+        padded[:depth.shape[0], :depth.shape[1]] = depth
+        depths.append(padded)
+        if res.record is not None:
+            scenes.append(json.dumps({"image": i, **res.record}, sort_keys=True))
         if grasps:
             r = np.array([g.row for g in grasps]); c = np.array([g.col for g in grasps])
             a = np.array([g.angle_rad for g in grasps])
-            s2 = scale_factor(intr, cfg.camera_height_m, DEXNET2_PX_PER_M)
-            s4 = scale_factor(intr, cfg.camera_height_m, DEXNET4_PJ_PX_PER_M)
+            s2 = scale_factor(intr, res.table_distance_m, DEXNET2_PX_PER_M)
+            s4 = scale_factor(intr, res.table_distance_m, DEXNET4_PJ_PX_PER_M)
             rows["c32"].append(extract_crops(depth, r, c, a, DEXNET2, s2).numpy().transpose(0, 2, 3, 1))
             rows["c96"].append(extract_crops(depth, r, c, a, DEXNET4, s4).numpy().transpose(0, 2, 3, 1))
             rows["hand"].append(np.array([[g.row, g.col, g.depth_m, g.angle_rad, g.row - intr.cy, g.col - intr.cx,
                                            g.width_px] for g in grasps], np.float32))
-            rows["metric"].append(metrics)
+            rows["metric"].append(res.metrics)
             rows["img"].append(np.full(len(grasps), i, np.int32))
-            rows["obj"].append(np.full(len(grasps), label, np.int32))
+            rows["obj"].append(res.labels)
             rows["grasps"].append(np.array([[i, g.row, g.col, g.angle_rad, g.width_px, g.depth_m, m,
-                                             float(m >= ROBUST_THRESHOLD), label] for g, m in zip(grasps, metrics)],
-                                           np.float32))
+                                             float(m >= ROBUST_THRESHOLD), lab]
+                                            for g, m, lab in zip(grasps, res.metrics, res.labels)], np.float32))
     shapes = {"c32": (0, 32, 32, 1), "c96": (0, 96, 96, 1), "hand": (0, 7), "metric": (0,), "img": (0,),
               "obj": (0,), "grasps": (0, 9)}
     dtypes = {"img": np.int32, "obj": np.int32}
     arrays = {k: (np.concatenate(v) if v else np.zeros(shapes[k], dtypes.get(k, np.float32))) for k, v in rows.items()}
     arrays["depth"] = np.stack(depths)[..., None].astype(np.float32)
+    if cfg.randomize is not None:
+        arrays["scenes"] = np.array(scenes)
     save_npz_atomic(_unit_path(out, unit), **arrays)
     return len(arrays["metric"])
 
@@ -160,72 +209,6 @@ def _pool_unit(args: tuple[str, int, GenConfig]) -> tuple[int, int]:
     return unit, _run_unit(Path(out), unit, cfg, _WORKER)
 
 
-# ---------------------------------------------------------------- packing parts into the layout
-
-class _Rechunker:
-    """Appends rows and writes `<dir>/<field>_NNNNN.npz` files of exactly `per_file` rows."""
-
-    def __init__(self, folder: Path, fields: Sequence[str], per_file: int, compress: bool = True) -> None:
-        self.folder, self.fields, self.per_file, self.compress = folder, list(fields), per_file, compress
-        self.buf: dict[str, list[np.ndarray]] = {f: [] for f in self.fields}
-        self.n_buf = 0
-        self.files = 0
-        self.rows = 0
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def add(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(arrays[self.fields[0]])
-        for f in self.fields:
-            self.buf[f].append(arrays[f])
-        self.n_buf += n
-        while self.n_buf >= self.per_file:
-            self._flush(self.per_file)
-
-    def _flush(self, n: int) -> None:
-        for f in self.fields:
-            whole = np.concatenate(self.buf[f])
-            save_npz_atomic(self.folder / f"{f}_{self.files:05d}.npz", self.compress, arr_0=whole[:n])
-            self.buf[f] = [whole[n:]]
-        self.n_buf -= n
-        self.files += 1
-        self.rows += n
-
-    def finish(self) -> None:
-        if self.n_buf:
-            self._flush(self.n_buf)
-
-
-class _ImageWriter:
-    """Writes images/depth_ims_NNNNN.npz (100 images each) and the matching grasps_NNNNN.npz."""
-
-    def __init__(self, folder: Path) -> None:
-        self.depth = _Rechunker(folder, ["depth_ims"], IMAGES_PER_FILE)
-        self.folder = folder
-        self.grasps: list[np.ndarray] = []
-        self.n_images = 0
-
-    def add(self, depth: np.ndarray, grasps: np.ndarray) -> None:
-        self.grasps.append(grasps)
-        self.n_images += len(depth)
-        before = self.depth.files
-        self.depth.add({"depth_ims": depth})
-        for k in range(before, self.depth.files):
-            self._write_grasps(k)
-
-    def _write_grasps(self, k: int) -> None:
-        g = np.concatenate(self.grasps) if self.grasps else np.zeros((0, 9), np.float32)
-        lo, hi = k * IMAGES_PER_FILE, (k + 1) * IMAGES_PER_FILE
-        sel = (g[:, 0] >= lo) & (g[:, 0] < hi)
-        save_npz_atomic(self.folder / f"grasps_{k:05d}.npz", True, arr_0=g[sel])
-        self.grasps = [g[g[:, 0] >= hi]]
-
-    def finish(self) -> None:
-        before = self.depth.files
-        self.depth.finish()
-        for k in range(before, self.depth.files):
-            self._write_grasps(k)
-
-
 def _clear_layout(out: Path) -> None:
     for sub in ("tensors", "images"):
         if (out / sub).exists():
@@ -235,28 +218,36 @@ def _clear_layout(out: Path) -> None:
 def _pack(out: Path, n_units: int) -> tuple[int, int]:
     """Pack `.parts/unit_*.npz` into tensors/ and images/; returns (images, grasps)."""
     _clear_layout(out)
-    tens = _Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
-    imgs = _ImageWriter(out / "images")
+    tens = Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
+    imgs = ImageWriter(out / "images")
     for u in range(n_units):
         with np.load(_unit_path(out, u)) as z:
             tens.add({"depth_ims_tf_table": z["c32"], "depth_ims_tf_table_96": z["c96"], "hand_poses": z["hand"],
                       "robust_ferrari_canny": z["metric"], "image_labels": z["img"], "object_labels": z["obj"]})
-            imgs.add(z["depth"], z["grasps"])
+            imgs.add(z["depth"], z["grasps"], [json.loads(str(r)) for r in z["scenes"]] if "scenes" in z else ())
     tens.finish()
     imgs.finish()
     return imgs.n_images, tens.rows
 
 
 def _meta(cfg: GenConfig, n_images: int, n_grasps: int, objects: dict[str, ObjectSpec], wall_s: float) -> dict:
-    from ..perception.crops import DEXNET2, DEXNET4
-    from .scene import GripperGeometry, sim_intrinsics
-    from .trial import TrialSettings
+    from benchbot.perception.crops import DEXNET2, DEXNET4
+    from benchbot.sim.scene import GripperGeometry, sim_intrinsics
+    from benchbot.sim.trial import TrialSettings
 
     g = GripperGeometry()
-    return {
-        "generator": "benchbot.sim.datagen", "format_version": FORMAT_VERSION, "complete": True,
+    rnd = cfg.randomize
+    dr = {} if rnd is None else {
+        "randomization": rnd.to_json(), "sensors": {n: sensor(n).to_json() for n in rnd.sensors},
+        "canvas_hw": list(cfg.canvas_hw()),
+        "scene_records": "images/scenes_NNNNN.json: one record per image (camera pose T_table_camera, "
+                         "intrinsics, sensor, noise, objects and their poses, distractors, fingers); each "
+                         "image is padded with 0 to canvas_hw at the bottom and right"}
+    return dr | {
+        "generator": "benchbot.sim.datagen", "format_version": FORMAT_VERSION if rnd is None else 2, "complete": True,
         "config": cfg.to_json(), "seed_range": [cfg.seed_start, cfg.seed_start + cfg.n_images],
-        "camera_intrinsics": sim_intrinsics().to_dict(), "table_distance_m": cfg.camera_height_m,
+        "camera_intrinsics": sim_intrinsics().to_dict() if rnd is None else None,
+        "table_distance_m": cfg.camera_height_m,
         "gripper_max_width_m": g.max_opening_m, "crop_sizes": {"depth_ims_tf_table": [DEXNET2.crop_px, DEXNET2.out_px],
                                                                "depth_ims_tf_table_96": [DEXNET4.crop_px, DEXNET4.out_px]},
         "counts": {"images": n_images, "grasps": n_grasps,
@@ -265,7 +256,9 @@ def _meta(cfg: GenConfig, n_images: int, n_grasps: int, objects: dict[str, Objec
         "metric": {"name": "physics_lift_fraction", "threshold": ROBUST_THRESHOLD,
                    "description": "fraction of physics trials (nominal + perturbed object pose and pad friction) in "
                                   "which the MuJoCo parallel jaw lifted the object by >= 5 cm and held it; "
-                                  "robust if metric >= threshold"},
+                                  "robust if metric >= threshold"
+                                  + ("; in clutter, the object under the grasp centre (its label) must be the "
+                                     "one lifted, and only it is perturbed" if rnd else "")},
         "objects": [{"label": i, "id": oid, "sim_mesh": objects[oid].sim_mesh} for i, oid in enumerate(cfg.object_ids)],
         "trial_settings": TrialSettings().__dict__, "wall_s": round(wall_s, 2),
     }
@@ -283,13 +276,14 @@ def _progress(enabled: bool, total: int, done: int):
 def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers: int = 1,
              grasps_per_image: int = 50, perturbations: int = 4, resume: bool = True, progress: bool = True,
              object_ids: Iterable[str] | None = None, objects_file: str | Path | None = None,
-             keep_parts: bool = False) -> dict:
-    """Generate a dataset in `out_dir`; returns its meta.json content. See the module docstring."""
+             keep_parts: bool = False, randomize: Randomization | None = None) -> dict:
+    """Generate a dataset in `out_dir`; returns its meta.json content. See the module docstring;
+    `randomize`: domain randomisation (randomize.py), None: the fixed overhead scene."""
     if n_images < 1 or grasps_per_image < 1 or perturbations < 0 or workers < 1:
         raise BenchbotError("n_images, grasps_per_image and workers must be >= 1, perturbations >= 0",
                             "pass positive counts")
     proto = load_protocol(default_protocol_path(), objects_file)
-    from ..protocol import load_objects
+    from benchbot.config.protocol import load_objects
 
     all_objects = load_objects(objects_file) if objects_file else dict(proto.objects)
     ids = tuple(object_ids) if object_ids else tuple(proto.protocol.objects)
@@ -297,7 +291,8 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
     if missing:
         raise BenchbotError(f"object '{missing[0]}' has no sim_mesh", "add sim_mesh to objects.yaml or drop the object")
     objects = {i: all_objects[i] for i in ids}
-    cfg = GenConfig(n_images, seed_start, grasps_per_image, perturbations, ids, unit_images=UNIT_IMAGES)
+    cfg = GenConfig(n_images, seed_start, grasps_per_image, perturbations, ids, unit_images=UNIT_IMAGES,
+                    camera_height_m=None if randomize else 0.70, randomize=randomize)
     size = lambda u: min(cfg.unit_images, n_images - u * cfg.unit_images)  # noqa: E731
     out = Path(out_dir)
     meta_path = out / "meta.json"
@@ -339,53 +334,4 @@ def generate(out_dir: str | Path, *, n_images: int, seed_start: int = 0, workers
     write_json_atomic(meta_path, meta)
     if not keep_parts:
         shutil.rmtree(parts)
-    return meta
-
-
-# ---------------------------------------------------------------- shards
-
-def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
-    """Concatenate datasets made with different seed ranges into `out` (files renumbered, image
-    indices offset by the images before each shard; a shard's object list may extend another's, e.g.
-    after objects were added). Returns the merged meta.json."""
-    out = Path(out)
-    metas = []
-    for d in map(Path, dirs):
-        mp_ = d / "meta.json"
-        if not mp_.exists() or not json.loads(mp_.read_text()).get("complete"):
-            raise BenchbotError(f"{d} is not a finished benchbot dataset (no complete meta.json)",
-                                "finish or resume that shard first")
-        metas.append(json.loads(mp_.read_text()))
-    if (out / "meta.json").exists():
-        raise BenchbotError(f"{out} already holds a dataset", "merge into a new folder")
-    objs = [m["objects"] for m in metas]
-    longest = max(objs, key=len)  # labels index the object list: shorter lists must be its prefix
-    if any(o != longest[:len(o)] for o in objs):
-        raise BenchbotError("shards were made with different object lists",
-                            "merge only shards whose object lists agree (one may extend another)")
-    tens = _Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
-    imgs = _ImageWriter(out / "images")
-    offset = 0
-    for d, m in zip(map(Path, dirs), metas):
-        for k in range(m["counts"]["tensor_files"]):
-            arrays = {f: np.load(d / "tensors" / f"{f}_{k:05d}.npz")["arr_0"] for f in TENSOR_FIELDS}
-            arrays["image_labels"] = arrays["image_labels"] + offset
-            tens.add(arrays)
-        for k in range(m["counts"]["image_files"]):
-            depth = np.load(d / "images" / f"depth_ims_{k:05d}.npz")["arr_0"]
-            g = np.load(d / "images" / f"grasps_{k:05d}.npz")["arr_0"].copy()
-            g[:, 0] += offset
-            imgs.add(depth, g)
-        offset += m["counts"]["images"]
-    tens.finish()
-    imgs.finish()
-    meta = dict(metas[0])
-    meta["objects"] = longest
-    meta["config"] = dict(meta["config"], object_ids=[o["id"] for o in longest])
-    meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas)]
-    meta["seed_range"] = None
-    meta["counts"] = {"images": imgs.n_images, "grasps": tens.rows, "tensor_files": tens.files,
-                      "image_files": imgs.depth.files}
-    meta["config"] = dict(meta["config"], n_images=imgs.n_images)
-    write_json_atomic(out / "meta.json", meta)
     return meta

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..perception.sampler import sample_antipodal
-from ..types import DepthFrame, Grasp, Intrinsics
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.sampler import sample_antipodal
 
 TIP_CLEARANCE_M = 0.010  # TCP at least this far above the table (fingertips 8 mm below the TCP)
 
 
-def sample_grasps(depth_m: np.ndarray, intr: Intrinsics, table_depth_m: float, n: int,
-                  rng: np.random.Generator, max_width_m: float = 0.085, random_share: float = 0.2) -> list[Grasp]:
-    """Up to `n` grasps on an inpainted depth image (metres) of one object on a table."""
+def sample_grasps(depth_m: np.ndarray, intr: Intrinsics, table_depth_m: float | np.ndarray, n: int,
+                  rng: np.random.Generator, max_width_m: float = 0.085, random_share: float = 0.2,
+                  object_mask: np.ndarray | None = None) -> list[Grasp]:
+    """Up to `n` grasps on an inpainted depth image (metres) of objects on a table. `table_depth_m`:
+    the table's depth, one number (overhead camera) or per pixel (tilted camera); `object_mask`:
+    the pixels grasps may be centred on (default: more than 4 mm above the table)."""
     d = np.asarray(depth_m, np.float32)
-    obj = d < table_depth_m - 0.004
+    table = np.broadcast_to(np.asarray(table_depth_m, np.float32), d.shape)
+    obj = (d < table - 0.004) if object_mask is None else np.asarray(object_mask, bool)
     if obj.sum() < 20:
         return []
     n_anti = int(round(n * (1 - random_share)))
@@ -30,7 +34,9 @@ def sample_grasps(depth_m: np.ndarray, intr: Intrinsics, table_depth_m: float, n
         grasps.append(Grasp(float(r), float(c), float(rng.uniform(-np.pi / 2, np.pi / 2)),
                             max_width_m * f / depth, depth))
     out = []
+    h, w = d.shape
     for g in grasps:
-        depth = min(g.depth_m, table_depth_m - TIP_CLEARANCE_M)
+        under = float(table[min(max(int(round(g.row)), 0), h - 1), min(max(int(round(g.col)), 0), w - 1)])
+        depth = min(g.depth_m, under - TIP_CLEARANCE_M)
         out.append(Grasp(g.row, g.col, g.angle_rad, max_width_m * f / depth, depth))
     return out

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..protocol import ObjectSpec
+from benchbot.config.protocol import ObjectSpec
+from benchbot.core.errors import BenchbotError
 
 # Convex pieces per YCB id (1 = single hull). Only concave shapes need more.
 PIECES = {"025_mug": 20, "050_medium_clamp": 8, "037_scissors": 10, "011_banana": 5,

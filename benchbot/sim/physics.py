@@ -8,8 +8,8 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from ..types import Pose
-from .scene import HOME_POSITION, TOOL_DOWN, SceneInfo
+from benchbot.core.types import Pose
+from benchbot.sim.scene import HOME_POSITION, TOOL_DOWN, SceneInfo
 
 CONTROL_DT = 0.01  # servo set-points are updated at 100 Hz
 
@@ -81,13 +81,12 @@ class Sim:
         self.gripper_body = name(B, "gripper")
         gripper_bodies = {name(B, b) for b in ("gripper", "left_finger", "right_finger")}
         self.gripper_geoms = {g for g in range(m.ngeom) if m.geom_bodyid[g] in gripper_bodies}
-        self.object_body = name(B, "object")
-        self.has_object = self.object_body >= 0
-        self.object_geoms = {g for g in range(m.ngeom) if self.has_object and m.geom_bodyid[g] == self.object_body
-                             and m.geom_contype[g]}
+        self.object_bodies = [b for b in (name(B, "object" + (f"_{k}" if k else "")) for k in range(16)) if b >= 0]
+        self.has_object = bool(self.object_bodies)
         if self.has_object:
-            jid = m.body_jntadr[self.object_body]
-            self.obj_qadr, self.obj_dadr = m.jnt_qposadr[jid], m.jnt_dofadr[jid]
+            self.select_object(0)
+        else:
+            self.object_body, self.object_geoms = -1, set()
         self.frame_hook: Callable[[Sim], None] | None = None  # called every control tick (video)
         self._target_q = np.zeros(6)
         self.teleport(Pose(np.array(HOME_POSITION), TOOL_DOWN))
@@ -207,6 +206,20 @@ class Sim:
                 break
 
     # -- object ----------------------------------------------------------------------------
+    def object_dofs(self, k: int) -> tuple[int, int]:
+        """(qpos address, dof address) of object k's free joint."""
+        jid = self.model.body_jntadr[self.object_bodies[k]]
+        return int(self.model.jnt_qposadr[jid]), int(self.model.jnt_dofadr[jid])
+
+    def select_object(self, k: int) -> None:
+        """Make object k of the scene the one the object methods, contacts and trials refer to."""
+        m = self.model
+        self.object_body = self.object_bodies[k]
+        self.object_geoms = {g for g in range(m.ngeom) if m.geom_bodyid[g] == self.object_body and m.geom_contype[g]}
+        self.obj_qadr, self.obj_dadr = self.object_dofs(k)
+        if self.info.object_points:
+            self.info.object_top_local = self.info.object_points[k]
+
     def object_position(self) -> np.ndarray:
         return self.data.qpos[self.obj_qadr:self.obj_qadr + 3].copy()
 

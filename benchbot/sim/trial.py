@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..types import GraspPose, Pose
-from .physics import Sim
+from benchbot.core.types import GraspPose, Pose
+from benchbot.sim.physics import Sim
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..protocol import ObjectSpec
-from .physics import Sim
-from .scene import KINECT2_SIZE, build_model
+from benchbot.config.protocol import ObjectSpec
+from benchbot.core.errors import BenchbotError
+from benchbot.sim.physics import Sim
+from benchbot.sim.scene import build_model
 
 DEPTH_GROUPS = (0,)  # table + object visuals; the gripper is not in the depth image (arm at home)
 VIEW_GROUPS = (0, 1, 2)
@@ -107,11 +107,38 @@ class SimWorld:
             opt.geomgroup[g] = 1
         return opt
 
-    def render_depth(self) -> np.ndarray:
-        """Clean depth (z along the optical axis, metres) from the overhead camera, float32 H×W."""
-        r = self._renderer("depth", KINECT2_SIZE)
-        r.update_scene(self.current().data, camera="depth", scene_option=self._option(DEPTH_GROUPS))
+    def render_depth(self, groups: tuple[int, ...] = DEPTH_GROUPS) -> np.ndarray:
+        """Clean depth (z along the optical axis, metres) from the depth camera, float32 H×W."""
+        intr = self.current().info.intrinsics
+        r = self._renderer("depth", (intr.height, intr.width))
+        r.update_scene(self.current().data, camera="depth", scene_option=self._option(groups))
         return np.asarray(r.render(), dtype=np.float32).copy()
+
+    def render_geom_ids(self, groups: tuple[int, ...] = DEPTH_GROUPS) -> np.ndarray:
+        """Which geom each depth-camera pixel sees (int32 H×W, −1: none)."""
+        import mujoco
+
+        intr = self.current().info.intrinsics
+        r = self._renderer("depth", (intr.height, intr.width))  # one GL context per scene: switch modes
+        r.disable_depth_rendering()
+        r.enable_segmentation_rendering()
+        try:
+            r.update_scene(self.current().data, camera="depth", scene_option=self._option(groups))
+            seg = r.render()
+        finally:
+            r.disable_segmentation_rendering()
+            r.enable_depth_rendering()
+        return np.where(seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seg[..., 0], -1).astype(np.int32)
+
+    def forget(self, key: str | None) -> None:
+        """Drop a scene and close its renderers (scenes compiled once per image)."""
+        sim = self._sims.pop(key, None)
+        if sim is None:
+            return
+        for k in [k for k in self._renderers if k[0] == id(sim.model)]:
+            self._renderers.pop(k).close()
+        if self.sim is sim:
+            self.sim = None
 
     def render_view(self, camera: str = "overview", size: tuple[int, int] = (360, 480)) -> np.ndarray:
         """RGB picture of the scene (gripper included) from a named camera."""
@@ -121,7 +148,7 @@ class SimWorld:
 
     def keyframe(self, label: str) -> None:
         if self.record_video and self.sim is not None:
-            from .arm_view import pose_arm
+            from benchbot.sim.arm_view import pose_arm
 
             pose_arm(self.sim)
             self.log.frames.append((label, self.render_view()))

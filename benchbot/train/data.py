@@ -18,20 +18,24 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from ..errors import BenchbotError
-from ..models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
-from ..models.multigrasp import MultiGraspConfig, encode_targets
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.models.gqstn import grasp_to_params, letterbox, normalised_view, square_symmetry, wrap_half_turn
+from benchbot.models.multigrasp import MultiGraspConfig, encode_targets
+from benchbot.perception.table import TablePlane
 
 DEXNET_THRESHOLD = 0.002
 TRAIN_FRACTION = 0.8
 # columns of images/grasps_NNNNN.npz
 G_IMAGE, G_ROW, G_COL, G_ANGLE, G_WIDTH, G_DEPTH, G_METRIC, G_ROBUST, G_OBJECT = range(9)
+# (frame as its camera saw it, grasp rows in its pixels) → (depth, grasp rows) in the models' view
+ViewTransform = Callable[[DepthFrame, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 # ---------- dataset folder ----------
@@ -92,6 +96,27 @@ def split_of(units: np.ndarray, seed: int = 0, train_fraction: float = TRAIN_FRA
     if len(uniq) > 1:
         n_train = min(max(n_train, 1), len(uniq) - 1)  # both sides non-empty
     return {int(uniq[k]): ("train" if rank < n_train else "val") for rank, k in enumerate(order)}
+
+
+def load_scene_records(images_dir: Path, depth_files: list[Path]) -> dict[int, dict] | None:
+    """image index → scene record from images/scenes_NNNNN.json (None when the dataset has none)."""
+    out: dict[int, dict] = {}
+    for path in depth_files:
+        p = images_dir / path.name.replace("depth_ims_", "scenes_").replace(".npz", ".json")
+        if not p.is_file():
+            continue
+        try:
+            recs = json.loads(p.read_text())["scenes"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise BenchbotError(f"cannot read {p}: {exc}", "the dataset file is damaged; regenerate it") from exc
+        out.update({int(r["image"]): r for r in recs})
+    return out or None
+
+
+def table_plane_of(record: dict) -> TablePlane:
+    """The exact table plane in the camera frame of a scene record (from T_table_camera: the table's
+    normal seen from the camera, distance = the camera's height above the table)."""
+    return TablePlane.from_camera_pose(np.asarray(record["T_table_camera"], dtype=np.float64), 0.0)
 
 
 # ---------- tensors/ (Dex-Net 2.0 rows) ----------
@@ -193,6 +218,12 @@ class ImageIndex:
         self.targets: dict[int, np.ndarray] | None = None  # per-image searched target row (targets.py)
         self.crop_px: float | None = None  # classifier crop footprint in source pixels (targets.py)
         self.view_side: int | None = None  # central square region of interest (pixels), None: whole frame
+        # randomized datasets (datagen --randomize): every image's camera, sensor and scene record
+        self.scenes: dict[int, dict] | None = load_scene_records(self.dir, self.depth_files)
+        # Hook for the rectified view: (frame, grasp rows in its pixels) → (depth, rows) as the models
+        # see them, applied per image by `view_sample` (ImageStream). `frame` is `self.frame(...)`: the
+        # camera's own pixels, intrinsics and exact table plane (meta["table_plane"]). None: as stored.
+        self.view_transform: ViewTransform | None = None
 
     def images(self, split: str | None = None, robust_only: bool = True) -> list[ImageRef]:
         """Images of a split; robust_only keeps those with at least one robust ground-truth grasp."""
@@ -245,6 +276,36 @@ class ImageIndex:
     def target_scale(self, width_px: float) -> float:
         """GQ-STN scale target s (fraction of the square side): 3·width (the paper's w = s/3)."""
         return 3.0 * width_px / self.side
+
+    def frame(self, image: int, depth: np.ndarray, meta: dict[str, Any] | None = None) -> DepthFrame:
+        """An image as its camera saw it. Randomized datasets: cropped to the camera's own size (images
+        are stored padded), its intrinsics, and meta "table_plane" (the exact table plane from the
+        recorded T_table_camera) and "table_distance_m" (along the optical axis); other datasets: the
+        camera of meta.json (see `evaluate.frame_intrinsics`) and its table distance."""
+        from benchbot.train.evaluate import frame_intrinsics, table_distance
+
+        rec = (self.scenes or {}).get(image)
+        if rec is None:
+            intr, _ = frame_intrinsics(self.meta, self.height, self.width)
+            dist = table_distance(self.meta)  # fixed-camera datasets: straight down at the table
+            known = {"table_plane": TablePlane.overhead(dist, "dataset"), "table_distance_m": dist} if dist else {}
+            return DepthFrame(depth, intr, 0.0, known | (meta or {}))
+        k = rec["intrinsics"]
+        intr = Intrinsics(float(k["fx"]), float(k["fy"]), float(k["cx"]), float(k["cy"]), int(k["width"]),
+                          int(k["height"]))
+        plane = table_plane_of(rec)
+        return DepthFrame(np.ascontiguousarray(depth[:intr.height, :intr.width]), intr, 0.0,
+                          {"table_plane": plane, "table_distance_m": plane.axis_distance_m,
+                           "sensor": rec["sensor"]} | (meta or {}))
+
+    def view_sample(self, image: int, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(depth, ground-truth grasp rows, target row) of an image in the models' view: as stored, or
+        through `view_transform` (which maps the target with the other rows)."""
+        grasps, best = self.grasps[image], self.best_grasp(image)
+        if self.view_transform is None:
+            return depth, grasps, best
+        view, rows = self.view_transform(self.frame(image, depth), np.concatenate([best[None], grasps]))
+        return view, rows[1:], rows[0]
 
     def iter_depth(self, refs: list[ImageRef]) -> Iterator[tuple[ImageRef, np.ndarray]]:
         """(ref, H×W depth) for `refs`, reading each depth file once, in the order files appear in refs."""
@@ -340,7 +401,7 @@ class ImageStream(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for ref, depth in self.index.iter_depth(self.ordered_refs()):
             sym = int(np.random.default_rng((self.seed, self.epoch, ref.image)).integers(8)) if self.augment else 0
-            s = prepare_image(depth, self.index.grasps[ref.image], self.source_size, self.grid_cfg,
-                              self.index.best_grasp(ref.image), sym, self.index.view_side)
+            depth, grasps, best = self.index.view_sample(ref.image, depth)
+            s = prepare_image(depth, grasps, self.source_size, self.grid_cfg, best, sym, self.index.view_side)
             s["image"] = ref.image
             yield s

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     from pathlib import Path
 
-    from .loop import TrainConfig, model_overrides, train
+    from benchbot.train.loop import TrainConfig, model_overrides, train
 
     ap = argparse.ArgumentParser(prog="python -m benchbot.train.ddp")
     ap.add_argument("model", choices=["gqstn", "multigrasp"])

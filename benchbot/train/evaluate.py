@@ -25,10 +25,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import Detector, RobustnessEvaluator
-from ..types import DepthFrame, Grasp, Intrinsics
-from .data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Detector, RobustnessEvaluator
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.workspace import prepare_frame
+from benchbot.train.data import G_ANGLE, G_COL, G_ROW, G_WIDTH, ImageIndex
 
 ANGLE_TOL_RAD = math.radians(30.0)
 JACCARD_MIN = 0.25
@@ -181,15 +182,6 @@ def table_distance(meta: dict[str, Any]) -> float | None:
     return float(d) if isinstance(d, (int, float)) and d > 0 else None
 
 
-def table_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """Frame meta with a dataset's table plane: its camera looks straight down from the recorded
-    table distance (datagen); empty when the dataset does not record one (the plane is then fitted)."""
-    from ..perception.table import TablePlane
-
-    dist = table_distance(meta)
-    return {"table_plane": TablePlane.overhead(dist, "dataset")} if dist else {}
-
-
 def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, evaluator: RobustnessEvaluator,
                        split: str = "val", limit: int | None = None, seed: int = 0,
                        on_image: Callable[[int, int], None] | None = None) -> "EvalTable":
@@ -202,14 +194,13 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
     if not refs:
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
-    intr, intr_note = frame_intrinsics(index.meta, index.height, index.width)
-    plane_meta = table_meta(index.meta)
+    intr_note = "per-image scene records" if index.scenes else frame_intrinsics(index.meta, index.height, index.width)[1]
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
-        frame_meta = {"image": ref.image, **plane_meta}
+        seen = prepare_frame(index.frame(ref.image, depth, {"image": ref.image}))  # as in a trial
         gts = index.robust_grasps(ref.image)
         for name, det in detectors.items():
-            frame = DepthFrame(depth.copy(), intr, time.perf_counter(), dict(frame_meta))
+            frame = DepthFrame(seen.depth_m.copy(), seen.intrinsics, time.perf_counter(), dict(seen.meta))
             t0 = time.perf_counter()
             try:
                 g = det.detect(frame)
@@ -277,7 +268,7 @@ def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str
              evaluator: RobustnessEvaluator | None = None, device: str = "cpu") -> EvalTable:
     """Table I for named detectors (gqstn, multigrasp, ...) plus simple baselines, loaded through
     the detector registry (a learned model without weights raises BenchbotError)."""
-    from ..detectors import load_detector
+    from benchbot.detectors import load_detector
 
     weights = weights or {}
     dets: dict[str, Detector] = {}
@@ -289,7 +280,7 @@ def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str
             opts["device"] = device
         dets[name] = load_detector(name, **opts)
     if evaluator is None:
-        from ..robustness import load_evaluator
+        from benchbot.models.robustness import load_evaluator
 
         evaluator = load_evaluator()
     return evaluate_detectors(dets, data_dir, evaluator, split, limit)

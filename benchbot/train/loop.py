@@ -24,13 +24,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..errors import BenchbotError
-from ..models.checkpoint import build_model, load_file, load_model, load_state, model_record, save_atomic
-from ..models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
-from ..models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
-from .data import ImageIndex, ImageStream
-from .ddp import init_from_env, wrap
-from .schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
+from benchbot.core.errors import BenchbotError, check_number, shown
+from benchbot.models.checkpoint import build_model, load_file, load_model, load_state, model_record, save_atomic
+from benchbot.models.device import pick_device
+from benchbot.models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
+from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
+from benchbot.train.data import ImageIndex, ImageStream
+from benchbot.train.ddp import init_from_env, wrap
+from benchbot.train.schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
 
 STATE_FORMAT = "benchbot-train-state"
 LOG_FIELDS = ["epoch", "phase", "xi", "lr", "teacher_forcing", "train_loss", "train_a", "train_b", "train_robust",
@@ -59,6 +60,23 @@ class TrainConfig:
     view_m: float | None = None  # models see only the central view_m × view_m metres of the table (None: whole frame)
     init: str | None = None  # fine-tune: start from this trained checkpoint (its architecture and config)
 
+    def __post_init__(self) -> None:
+        """Refuse settings that would crash or silently mean something else (e.g. epochs 0 = all)."""
+        if self.preset not in ("small", "paper"):
+            raise BenchbotError(f"unknown preset {shown(self.preset)}", "use small or paper")
+        if self.target not in ("classifier", "search", "metric"):
+            raise BenchbotError(f"unknown target {shown(self.target)}", "use classifier, search or metric")
+        check_number("--batch-size", self.batch_size, 1, 65536, integer=True)
+        check_number("--compress", self.compress, 1e-3, 1e6, fix="use a factor > 0, e.g. 10 for a quick run")
+        check_number("--seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_number("robust_threshold", self.robust_threshold, 0.0, 1.0)
+        for flag, value, lo, hi in (("--epochs", self.max_epochs, 1, 10**6), ("--source-size", self.source_size, 16, 4096),
+                                    ("--limit-train", self.limit_train, 1, 10**9), ("--limit-val", self.limit_val, 1, 10**9)):
+            if value is not None:
+                check_number(flag, value, lo, hi, integer=True)
+        if self.view_m is not None:
+            check_number("--view-m", self.view_m, 1e-3, 10.0, fix="use a view side in metres, e.g. 0.4")
+
 
 def model_overrides(kind: str, input_size: int | None = None, width: int | None = None, coords: bool = False,
                     position_sigma: float | None = None, refine: int | None = None) -> dict[str, Any]:
@@ -71,7 +89,9 @@ def model_overrides(kind: str, input_size: int | None = None, width: int | None 
     if kind != "gqstn" and any(v is not None for v in gq.values()):
         raise BenchbotError("--coords, --position-sigma and --refine are GQ-STN options", f"drop them for {kind}")
     both = {"input_size": input_size, "backbone_width": width, **gq}
-    return {k: v for k, v in both.items() if v is not None}
+    overrides = {k: v for k, v in both.items() if v is not None}
+    (GQSTNConfig if kind == "gqstn" else MultiGraspConfig).small(**overrides)  # range checks, before any data is read
+    return overrides
 
 
 @dataclass
@@ -82,18 +102,6 @@ class TrainResult:
     stopped_early: bool
     history: list[dict[str, Any]]
     model: nn.Module | None = None  # the model as it ended (the best one is in model_path)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise BenchbotError(f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchbotError(f"device {name} requested but CUDA is not available", "use --device cpu or auto")
-    return dev
 
 
 class Step(nn.Module):
@@ -189,7 +197,7 @@ def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> 
     """Restrict the models' input to the central view_m-metre square of the table."""
     if view_m is None:
         return
-    from .targets import dataset_view
+    from benchbot.train.targets import dataset_view
 
     view = dataset_view(index)
     if view is None:
@@ -207,9 +215,9 @@ def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConf
     """GQ-STN targets from the frozen classifier (targets.py): its crop footprint (the model's fixed
     crop scale); with target="classifier" the target grasp is the robust one it rates highest, with
     "search" the best-rated grasp found around those."""
-    from ..models.gqcnn import GQCNN
-    from ..perception.crops import SPECS
-    from .targets import cached_scores, cached_search, crop_footprint_px
+    from benchbot.models.gqcnn import GQCNN
+    from benchbot.perception.crops import SPECS
+    from benchbot.train.targets import cached_scores, cached_search, crop_footprint_px
 
     if cfg.target not in ("classifier", "search", "metric"):
         raise BenchbotError(f"unknown target {cfg.target!r}", "use classifier, search or metric")
@@ -221,7 +229,7 @@ def _classifier_targets(index: ImageIndex, classifier: nn.Module, cfg: TrainConf
     if cfg.target != "metric":
         import copy
 
-        from ..robustness import GQCNNEvaluator
+        from benchbot.models.robustness import GQCNNEvaluator
 
         evaluator = GQCNNEvaluator(copy.deepcopy(classifier).to(device), threshold=cfg.robust_threshold,
                                    batch_size=1000 if device.type == "cuda" else 100)
@@ -250,7 +258,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     state = load_file(state_path, (STATE_FORMAT,)) if state_path.is_file() else None
     if kind == "gqstn":
         if classifier is None:
-            from ..models.weights import load_gqcnn
+            from benchbot.models.weights import load_gqcnn
 
             classifier = load_gqcnn(cfg.model_overrides.get("classifier", GQSTNConfig.classifier))
         _classifier_targets(index, classifier, cfg, out, device)
@@ -291,7 +299,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
 
-    from .targets import dataset_view
+    from benchbot.train.targets import dataset_view
 
     view = dataset_view(index)  # detectors resample other cameras' frames to it
     epoch = start - 1

@@ -24,11 +24,12 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..perception.rectify import Rectified, View, model_view
-from ..perception.table import META_KEY, TablePlane
-from ..types import DepthFrame, Grasp, Intrinsics
-from .data import G_ANGLE, G_COL, G_DEPTH, G_IMAGE, G_OBJECT, G_ROBUST, G_ROW, G_WIDTH, load_array, numbered_files, read_meta
+from benchbot.core.errors import BenchbotError, shown
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.rectify import Rectified, View, model_view
+from benchbot.perception.table import META_KEY, TablePlane
+from benchbot.train.data import (G_ANGLE, G_COL, G_DEPTH, G_IMAGE, G_OBJECT, G_ROBUST, G_ROW, G_WIDTH, load_array,
+                                 numbered_files, read_meta)
 
 MIN_HEIGHT_M = 0.003  # a kept grasp's centre must stand this far above the table in the view
 FORMAT = "benchbot-rectified-view"
@@ -64,7 +65,7 @@ def iter_source(folder: str | Path) -> Iterator[SourceImage]:
             k = path.name[len("depth_ims_"):-len(".npz")]
             scenes = images / f"scenes_{k}.json"
             if not scenes.is_file():
-                raise BenchbotError(f"{scenes} is missing", "rectify only datasets made with `datagen --randomize`")
+                raise BenchbotError(f"{shown(str(scenes), 200)} is missing", "rectify only datasets made with `datagen --randomize`")
             depth = load_array(path)
             grasps = load_array(images / f"grasps_{k}.npz").reshape(-1, 9)
             recs = json.loads(scenes.read_text())["scenes"]
@@ -74,12 +75,12 @@ def iter_source(folder: str | Path) -> Iterator[SourceImage]:
         return
     parts = sorted((folder / ".parts").glob("unit_*.npz"))
     if not parts:
-        raise BenchbotError(f"{folder} holds neither a finished dataset nor .parts/ units",
+        raise BenchbotError(f"{shown(str(folder), 200)} holds neither a finished dataset nor .parts/ units",
                             "point at a `benchbot datagen --randomize` output folder")
     for part in parts:
         with np.load(part) as z:
             if "scenes" not in z.files:
-                raise BenchbotError(f"{part} has no scene records", "rectify only datasets made with `datagen --randomize`")
+                raise BenchbotError(f"{shown(str(part), 200)} has no scene records", "rectify only datasets made with `datagen --randomize`")
             depth, grasps = z["depth"], z["grasps"].reshape(-1, 9)
             for k, r in enumerate(z["scenes"]):
                 yield _image(str(folder), depth[k], json.loads(str(r)), grasps)
@@ -134,7 +135,7 @@ def rectify_grasps(rect: Rectified, rows: np.ndarray) -> np.ndarray:
 def rectify_image(img: SourceImage, view: View, focus: str = "largest") -> tuple[Rectified, np.ndarray]:
     """What a detector sees of a source image (see the module doc; the focus is the object with the
     most robust grasps, not the largest blob) and its grasps on that object in that view."""
-    from ..perception.workspace import prepare_frame
+    from benchbot.perception.workspace import prepare_frame
 
     plane = table_of(img.record)
     frame = DepthFrame(img.depth_m, img.intrinsics, 0.0, {META_KEY: plane})
@@ -159,12 +160,12 @@ def make_view_dataset(sources: Sequence[str | Path], out: str | Path, view: View
                       on_image: Any = None) -> dict[str, Any]:
     """Write the rectified-view dataset of `sources` to `out` (a new folder, written whole or not at
     all); returns its meta.json content."""
-    from ..sim.datagen import _ImageWriter, write_json_atomic
+    from benchbot.sim.dataset_io import ImageWriter, write_json_atomic
 
     view = View.from_meta(view)
     out = Path(out)
     if out.exists():
-        raise BenchbotError(f"{out} already exists", "pick a new output folder")
+        raise BenchbotError(f"{shown(str(out), 200)} already exists", "pick a new output folder")
     metas = [source_meta(s) for s in sources]
     objects = [m["config"].get("object_ids") for m in metas if m.get("config")]
     if any(o != objects[0] for o in objects):
@@ -172,7 +173,7 @@ def make_view_dataset(sources: Sequence[str | Path], out: str | Path, view: View
     tmp = out.with_name(f".{out.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    writer = _ImageWriter(tmp / "images")
+    writer = ImageWriter(tmp / "images")
     records, skipped = [], {"no_object": 0, "no_grasp_on_object": 0, "error": 0}
     n = 0
     for src in sources:

@@ -24,13 +24,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import BenchbotError
-from ..interfaces import RobustnessEvaluator
-from ..perception.crops import scale_factor
-from ..perception.geometry import pixels_per_metre
-from ..types import DepthFrame, Grasp
-from .data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
-from .evaluate import frame_intrinsics, table_distance, table_meta
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import RobustnessEvaluator
+from benchbot.core.types import Grasp
+from benchbot.perception.crops import scale_factor
+from benchbot.perception.geometry import pixels_per_metre
+from benchbot.train.data import G_ANGLE, G_COL, G_DEPTH, G_METRIC, G_ROBUST, G_ROW, G_WIDTH, ImageIndex
+from benchbot.train.evaluate import frame_intrinsics, table_distance
 
 CACHE_FORMAT = 1
 
@@ -68,8 +68,6 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
                       on_image: Callable[[int, int], None] | None = None) -> dict[int, np.ndarray]:
     """P(robust) per ground-truth grasp of every image (NaN where the grasp is not robust in the
     labels: those are never targets)."""
-    intr, _ = frame_intrinsics(index.meta, index.height, index.width)
-    meta = table_meta(index.meta)
     out: dict[int, np.ndarray] = {}
     refs = index.images(None)
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
@@ -77,8 +75,7 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
         q = np.full(len(g), np.nan)
         sel = np.flatnonzero(g[:, G_ROBUST] > 0)
         if sel.size:
-            frame = DepthFrame(depth, intr, 0.0, dict(meta))
-            q[sel] = evaluator.qualities(frame, row_grasps(g[sel]))
+            q[sel] = evaluator.qualities(index.frame(ref.image, depth), row_grasps(g[sel]))
         out[ref.image] = q
         if on_image:
             on_image(k + 1, len(refs))
@@ -87,8 +84,9 @@ def classifier_scores(index: ImageIndex, evaluator: RobustnessEvaluator,
 
 def _cache_key(index: ImageIndex, evaluator: RobustnessEvaluator, extra: str = "") -> str:
     intr, _ = frame_intrinsics(index.meta, index.height, index.width)
+    scenes = "|scenes" if index.scenes else ""  # randomized: per-image cameras
     return (f"{getattr(evaluator, 'name', '')}|{sum(len(g) for g in index.grasps.values())}|{intr}|"
-            f"{table_distance(index.meta)}|{CACHE_FORMAT}{extra}")
+            f"{table_distance(index.meta)}|{CACHE_FORMAT}{extra}{scenes}")
 
 
 def load_cache(cache: Path, key: str) -> dict[int, np.ndarray] | None:
@@ -155,8 +153,6 @@ def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: 
     """Per image with a robust ground-truth grasp: the best-rated candidate as a
     grasps-layout row whose G_METRIC column holds the classifier's P(robust). Seeds: the `cfg.seeds`
     robust ground-truth grasps with the highest `scores` (see `classifier_scores`)."""
-    intr, _ = frame_intrinsics(index.meta, index.height, index.width)
-    meta = table_meta(index.meta)
     out: dict[int, np.ndarray] = {}
     for ref, depth in index.iter_depth(index.images(None)):
         g = index.grasps[ref.image]
@@ -164,8 +160,7 @@ def searched_targets(index: ImageIndex, evaluator: RobustnessEvaluator, scores: 
         q = np.nan_to_num(scores[ref.image][robust], nan=-1.0)
         seeds = g[robust][np.lexsort((-g[robust][:, G_METRIC], -q))[:cfg.seeds]]
         cands = search_candidates(seeds, cfg)
-        frame = DepthFrame(depth, intr, 0.0, dict(meta))
-        qc = np.asarray(evaluator.qualities(frame, row_grasps(cands)))
+        qc = np.asarray(evaluator.qualities(index.frame(ref.image, depth), row_grasps(cands)))
         best = cands[int(np.argmax(np.nan_to_num(qc, nan=-1.0)))].copy()
         best[G_METRIC] = float(np.nanmax(qc)) if np.isfinite(qc).any() else float("nan")
         out[ref.image] = best

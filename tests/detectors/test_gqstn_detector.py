@@ -5,15 +5,15 @@ import pytest
 import torch
 from torch import nn
 
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.detectors.fallback import GQSTNFallback
 from benchbot.detectors.gqstn import GQSTNDetector
 from benchbot.detectors.multigrasp import MultiGraspDetector
-from benchbot.errors import BenchbotError
 from benchbot.models import checkpoint
 from benchbot.models.checkpoint import save_model
 from benchbot.models.gqstn import GQSTN, GQSTNConfig
 from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig
-from benchbot.types import DepthFrame, Grasp, Intrinsics
 
 CFG = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=32, crop_size=16, scale_mean=0.3)
 

@@ -3,12 +3,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchbot.detectors.prop_gqcnn import (CEMConfig, NoGraspFound, PropGQCNN, fit_gmm, grasp_features,
-                                           grasps_from_features, sample_gmm)
-from benchbot.errors import BenchbotError
-from benchbot.interfaces import Detector
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Detector
+from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.detectors.prop_gqcnn import (
+    NoGraspFound,
+    PropGQCNN,
+    fit_gmm,
+    grasp_features,
+    grasps_from_features,
+    sample_gmm,
+)
 from benchbot.perception.sampler import SamplerConfig, antipodal_candidates
-from benchbot.types import DepthFrame, Intrinsics
 
 SINGLE = "depth_frames/gqcnn_primesense_single"
 INTR = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)

@@ -4,11 +4,11 @@ import math
 import numpy as np
 import pytest
 
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp
 from benchbot.detectors.refine import RefineConfig, refine_grasp
-from benchbot.errors import BenchbotError
 from benchbot.perception.rectify import View, rectify
 from benchbot.perception.table import fit_table
-from benchbot.types import DepthFrame, Grasp
 
 from ..perception.scenes import PRIME, render, tilted_camera
 
@@ -75,13 +75,14 @@ def test_bad_options():
 
 
 def test_shipped_gqstn_refine_on_the_kinect_frame():
-    from benchbot.cameras.recording import DATA_DIR, read_recording
+    from benchbot.core.paths import RECORDINGS_DIR
     from benchbot.detectors import available_detectors, load_detector
+    from benchbot.devices.cameras.recording import read_recording
     from benchbot.perception.inpaint import inpaint_frame
     from benchbot.perception.workspace import prepare_frame, recording_workspace
 
     assert {"gqstn-refine", "multigrasp-refine"} <= set(available_detectors())
-    rec = read_recording(DATA_DIR / "kinect2_overhead")
+    rec = read_recording(RECORDINGS_DIR / "kinect2_overhead")
     seen = prepare_frame(inpaint_frame(rec.frame(0)), recording_workspace(rec))
     det = load_detector("gqstn-refine")
     g = det.detect(seen)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 import benchbot.detectors as registry
-from benchbot.errors import BenchbotError
-from benchbot.types import DepthFrame, Grasp, Intrinsics
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 
 
 class _Middle:

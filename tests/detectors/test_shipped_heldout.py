@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from benchbot.robustness import load_evaluator
+from benchbot.models.robustness import load_evaluator
 from benchbot.sim.datagen import generate
 from benchbot.train.evaluate import evaluate
-from benchbot.train_objects import training_objects
+from benchbot.train.objects import training_objects
 
 DATA = Path(__file__).resolve().parents[2] / "benchbot" / "data"
 

@@ -4,18 +4,18 @@ from pathlib import Path
 
 import pytest
 
+from benchbot.config.protocol import default_protocol_path, load_protocol
+from benchbot.core.types import Placement
 from benchbot.detectors import load_detector
 from benchbot.harness.runner import validate_grasp
 from benchbot.perception.inpaint import inpaint_frame
-from benchbot.protocol import default_protocol_path, load_protocol
-from benchbot.types import Placement
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "benchbot" / "data" / "weights"
 
 
 @pytest.fixture(scope="module")
 def sim_frame():
-    from benchbot.sim.workcell import make_physics_workcell
+    from benchbot.harness.cells.mujoco import make_physics_workcell
 
     cell = make_physics_workcell(load_protocol(default_protocol_path()), seed=3)
     try:

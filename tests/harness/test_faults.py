@@ -4,7 +4,7 @@ import numpy as np
 
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 
 def _cfg(tmp, proto):

@@ -1,7 +1,7 @@
 import numpy as np
 
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.harness.jawline import measure
-from benchbot.types import DepthFrame, Grasp, Intrinsics
 
 K = Intrinsics(500.0, 500.0, 100.0, 100.0, 200, 200)
 

@@ -8,9 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 KILLS = 20
 

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from benchbot.cameras.recording import ReplayCamera, default_recording_path
-from benchbot.detect import detect_one
+from benchbot.devices.cameras.recording import ReplayCamera, default_recording_path
+from benchbot.harness.detect import detect_one
 from benchbot.harness.runner import RunConfig, Runner
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 from .conftest import write_protocol
 
@@ -38,9 +38,8 @@ def test_run_detect_and_detector_score_agree(tmp_path):
 
 
 def test_q_is_null_with_a_reason_when_the_crop_leaves_the_frame(tmp_path):
-    from benchbot.robustness import robustness_of
-    from benchbot.robustness import OFF_FRAME, load_evaluator
-    from benchbot.types import Grasp
+    from benchbot.core.types import Grasp
+    from benchbot.models.robustness import OFF_FRAME, load_evaluator, robustness_of
 
     frame = ReplayCamera(default_recording_path()).capture()
     q, why = robustness_of(load_evaluator(), frame, Grasp(5.0, 320.0, 0.0, 40.0, 0.64))

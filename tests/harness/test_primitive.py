@@ -4,13 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchbot.arms.dryrun import TOOL_DOWN, DryRunArm
-from benchbot.errors import BenchbotError, DeviceError, UnsafeMotionError
-from benchbot.harness.primitive import (execute_grasp, go_home, grasp_in_base, prefer_jaw_orientation,
-                                        release, rotation_angle_rad)
-from benchbot.harness.safety import GatedArm, SafetyGate, tilt_deg
-from benchbot.protocol import Motion
-from benchbot.types import GraspPose, GripperStatus, Pose
+from benchbot.config.protocol import Motion
+from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError
+from benchbot.core.types import GraspPose, GripperStatus, Pose
+from benchbot.devices.arms.dryrun import TOOL_DOWN, DryRunArm
+from benchbot.devices.safety import GatedArm, SafetyGate, tilt_deg
+from benchbot.harness.primitive import (
+    execute_grasp,
+    go_home,
+    grasp_in_base,
+    prefer_jaw_orientation,
+    release,
+    rotation_angle_rad,
+)
 
 MOTION = Motion(hold_s=1.5)
 

@@ -4,15 +4,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Judgement
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.harness.lock import RunLock
 from benchbot.harness.operator import ScriptedOperator
 from benchbot.harness.runner import RunConfig, Runner, validate_grasp
 from benchbot.harness.workcell import build_workcell
-from benchbot.interfaces import Judgement
-from benchbot.store import Store
-from benchbot.types import DepthFrame, Grasp, Intrinsics
-
+from benchbot.results.store import Store
 
 
 def _cfg(tmp: Path, protocol: Path, **kw) -> RunConfig:

@@ -9,10 +9,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from benchbot.errors import UnsafeMotionError
-from benchbot.harness.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
-from benchbot.protocol import Motion
-from benchbot.types import Pose
+from benchbot.config.protocol import Motion
+from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.types import Pose
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
 
 DOWN = np.diag([1.0, -1.0, -1.0])
 LIMITS = SafetyLimits(workspace_min_m=(-0.6, -0.6, 0.0), workspace_max_m=(0.6, 0.6, 0.6), table_z_m=0.02,
@@ -25,6 +25,7 @@ class RecordingArm:
 
     def __init__(self) -> None:
         self.pose = Pose(np.array([0.4, 0.0, 0.3]), DOWN, "base")
+        self.home_pose = self.pose  # a straight-line home (no joint path to report)
         self.received: list[tuple[Pose, float, float]] = []
 
     def connect(self) -> None: ...
@@ -48,6 +49,9 @@ def oracle_ok(start: Pose, pose: Pose, speed: float, accel: float, lim: SafetyLi
     if not (0 < speed <= lim.max_speed_mps and 0 < accel <= lim.max_accel_mps2):
         return False
     if p[2] < lim.table_z_m + lim.min_height_above_table_m:
+        return False
+    jaw = r[:, 0] * lim.jaw_opening_m / 2  # both fingertips clear the table too
+    if min(p[2] + jaw[2], p[2] - jaw[2]) < lim.table_z_m + lim.min_height_above_table_m:
         return False
     if np.any(p < np.array(lim.workspace_min_m)) or np.any(p > np.array(lim.workspace_max_m)):
         return False
@@ -179,3 +183,16 @@ def test_gated_arm_forwards_stop_home_close_and_logs():
     gated.connect(); gated.home(); gated.stop(); gated.close()
     assert [e["cmd"] for e in gated.log] == ["connect", "home", "stop", "close"]
     assert gated.current_pose() is arm.pose
+
+
+def test_open_jaws_tilted_about_the_approach_are_checked_at_both_fingertips():
+    gate = SafetyGate()  # table z 0, 5 mm clearance, 85 mm jaws, 30° tilt allowed
+    tilt_across_jaws = Rotation.from_rotvec([0.0, math.radians(30), 0.0]).as_matrix() @ DOWN  # jaw axis dips
+    low = Pose(np.array([0.45, 0.0, 0.015]), tilt_across_jaws, "base")  # TCP 15 mm up, one fingertip ~6 mm under
+    with pytest.raises(UnsafeMotionError, match=r"fingertip is at z -0\.006"):
+        gate.check(low, 0.1, 0.5)
+    gate.check(Pose(np.array([0.45, 0.0, 0.027]), tilt_across_jaws, "base"), 0.1, 0.5)  # both tips ≥ 5 mm
+    tilt_along_jaws = Rotation.from_rotvec([math.radians(30), 0.0, 0.0]).as_matrix() @ DOWN  # tips stay level
+    gate.check(Pose(np.array([0.45, 0.0, 0.015]), tilt_along_jaws, "base"), 0.1, 0.5)
+    narrow = SafetyGate(SafetyLimits(jaw_opening_m=0.02))  # the protocol's opening sets the width
+    narrow.check(low, 0.1, 0.5)

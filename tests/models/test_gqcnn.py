@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.models.gqcnn import GQCNN, GQCNNConfig, predict_quality
 from benchbot.models.weights import load_gqcnn, release_config
 

@@ -1,10 +1,10 @@
 """Smoke test of the GQ-CNN benchmark function (no timing assertions)."""
 import math
 
-from benchbot.bench_gqcnn import dense_grasps, run_benchmark
-from benchbot.types import DepthFrame, Intrinsics
-
 import numpy as np
+
+from benchbot.bench.gqcnn import dense_grasps, run_benchmark
+from benchbot.core.types import DepthFrame, Intrinsics
 
 
 def test_run_benchmark_returns_labelled_figures(capsys):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.models.gqcnn import GQCNN
 from benchbot.models.weights import load_gqcnn, release_config
 

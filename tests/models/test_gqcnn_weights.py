@@ -7,11 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.models.gqcnn import GQCNN
 from benchbot.models.tf_checkpoint import CheckpointError, read_checkpoint
-from benchbot.models.weights import (SHIPPED, convert_release, load_gqcnn, load_release, load_weights_npy,
-                                     release_config, save_gqcnn, state_dict_to_tf)
+from benchbot.models.weights import (
+    SHIPPED,
+    convert_release,
+    load_gqcnn,
+    load_release,
+    load_weights_npy,
+    release_config,
+    save_gqcnn,
+    state_dict_to_tf,
+)
 
 DTYPE_CODE = {np.dtype("float32"): 1, np.dtype("float64"): 2, np.dtype("int32"): 3, np.dtype("int64"): 9}
 

@@ -6,9 +6,22 @@ import pytest
 import torch
 from torch import nn
 
-from benchbot.models.gqstn import (GQSTN, GQSTNConfig, Letterbox, affine, dexnet_centred, gqstn_loss, grasp_to_params, letterbox,
-                                   params_to_grasp, params_to_grasp_pose, robustness_loss, sample, wrap_half_turn)
-from benchbot.types import Intrinsics
+from benchbot.core.types import Intrinsics
+from benchbot.models.gqstn import (
+    GQSTN,
+    GQSTNConfig,
+    Letterbox,
+    affine,
+    dexnet_centred,
+    gqstn_loss,
+    grasp_to_params,
+    letterbox,
+    params_to_grasp,
+    params_to_grasp_pose,
+    robustness_loss,
+    sample,
+    wrap_half_turn,
+)
 
 TINY = GQSTNConfig(backbone_depth=18, backbone_width=4, input_size=64, crop_size=32, scale_mean=0.3,
                    depth_mean_m=0.7)

@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from benchbot.models.gqstn import Letterbox
-from benchbot.models.multigrasp import (MultiGrasp, MultiGraspConfig, decode, decoded_to_grasp, encode_targets,
-                                        multigrasp_loss)
+from benchbot.models.multigrasp import (
+    MultiGrasp,
+    MultiGraspConfig,
+    decode,
+    decoded_to_grasp,
+    encode_targets,
+    multigrasp_loss,
+)
 
 CFG = MultiGraspConfig(backbone_depth=18, backbone_width=4, input_size=64)
 

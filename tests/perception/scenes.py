@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchbot.types import DepthFrame, Intrinsics
+from benchbot.core.types import DepthFrame, Intrinsics
 
 PRIME = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 

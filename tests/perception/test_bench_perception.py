@@ -1,7 +1,7 @@
 """The perception benchmark runs end to end (figures printed, not asserted: no timed assertions)."""
 import numpy as np
 
-from benchbot.bench_perception import run_benchmark, synthetic_scene
+from benchbot.bench.perception import run_benchmark, synthetic_scene
 
 
 def test_synthetic_scene_has_holes_and_objects():

@@ -3,10 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from benchbot.errors import BenchbotError
-from benchbot.perception.crops import (DEXNET2, DEXNET4, extract_crops, extract_crops_reference,
-                                        extract_grasp_crops, resized_shape, scale_factor)
-from benchbot.types import Grasp, Intrinsics
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp, Intrinsics
+from benchbot.perception.crops import (
+    DEXNET2,
+    DEXNET4,
+    extract_crops,
+    extract_crops_reference,
+    extract_grasp_crops,
+    resized_shape,
+    scale_factor,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 
+from benchbot.core.types import Grasp, Intrinsics
 from benchbot.perception.geometry import camera_to_grasp, deproject, grasp_to_camera, project
-from benchbot.types import Grasp, Intrinsics
 
 K = Intrinsics(fx=364.4, fy=364.4, cx=263.4, cy=199.6, width=512, height=424)
 

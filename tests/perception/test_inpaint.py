@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.perception.inpaint import _downscale_nearest, _scaled_shape, inpaint, inpaint_frame
-from benchbot.types import DepthFrame, Intrinsics
 
 RAW = "depth_frames/gqcnn_primesense_raw_2017/bar_clamp_depth_0_mm.png"
 REF = "dexnet_sample/reference_outputs/inpaint_bar_clamp_depth_0_rescale0.5.npy"

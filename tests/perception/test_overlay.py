@@ -1,8 +1,8 @@
 """Overlay pictures never crash and put the grasp where it belongs."""
 import numpy as np
 
+from benchbot.core.types import Grasp
 from benchbot.perception.overlay import depth_to_gray, draw_grasp, q_color, save_overlay
-from benchbot.types import Grasp
 
 
 def _depth():

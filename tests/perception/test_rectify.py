@@ -4,10 +4,10 @@ import math
 import numpy as np
 import pytest
 
+from benchbot.core.types import DepthFrame, GraspPose, Intrinsics
 from benchbot.perception.geometry import camera_to_grasp, grasp_to_camera
 from benchbot.perception.rectify import View, rectify
 from benchbot.perception.table import fit_table
-from benchbot.types import DepthFrame, GraspPose, Intrinsics
 
 from .scenes import PRIME, render, tilted_camera
 

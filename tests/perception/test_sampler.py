@@ -3,10 +3,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.perception.geometry import deproject
-from benchbot.perception.sampler import (SamplerConfig, antipodal_candidates, edge_pixels, in_friction_cone,
-                                         sample_antipodal, smooth_depth)
-from benchbot.types import DepthFrame, Grasp, Intrinsics
+from benchbot.perception.sampler import (
+    SamplerConfig,
+    antipodal_candidates,
+    edge_pixels,
+    in_friction_cone,
+    sample_antipodal,
+    smooth_depth,
+)
 
 SINGLE = "depth_frames/gqcnn_primesense_single"
 REF = "dexnet_sample/reference_outputs"

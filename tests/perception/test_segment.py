@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.perception.geometry import deproject
 from benchbot.perception.segment import isolate_largest_object, object_mask
 from benchbot.perception.table import fit_table
-from benchbot.types import DepthFrame, Intrinsics
 
 INTR = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
@@ -57,7 +57,7 @@ def test_real_frames_mask_covers_the_object(shared_data, i, recall):
 
 
 def test_too_few_pixels_raises():
-    from benchbot.errors import BenchbotError
+    from benchbot.core.errors import BenchbotError
 
     with pytest.raises(BenchbotError):
         fit_table(DepthFrame(np.zeros((480, 640), np.float32), INTR))

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame
 from benchbot.perception.geometry import deproject
 from benchbot.perception.table import TablePlane, fit_table, table_plane
-from benchbot.types import DepthFrame
 
 from .scenes import PRIME, render, tilted_camera
 

@@ -5,12 +5,20 @@ import shutil
 import numpy as np
 import pytest
 
-from benchbot.cameras.recording import read_recording
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import DepthFrame
+from benchbot.devices.cameras.recording import read_recording
 from benchbot.perception.table import TablePlane
-from benchbot.perception.workspace import (KEEP_KEY, WorkspaceSpec, parse_workspace, perception_record, prepare_frame,
-                                           recording_workspace, table_polygon_to_px, workspace_keep)
-from benchbot.types import DepthFrame
+from benchbot.perception.workspace import (
+    KEEP_KEY,
+    WorkspaceSpec,
+    parse_workspace,
+    perception_record,
+    prepare_frame,
+    recording_workspace,
+    table_polygon_to_px,
+    workspace_keep,
+)
 
 from .scenes import PRIME, render, tilted_camera
 
@@ -97,7 +105,7 @@ def test_empty_workspace_is_refused():
 def test_hardware_file_workspace(tmp_path):
     import yaml
 
-    from benchbot.hardware import load_hardware
+    from benchbot.config.hardware import load_hardware
     from benchbot.perception.workspace import hardware_workspace
 
     path = tmp_path / "hw.yaml"

@@ -46,6 +46,17 @@ def write_dryrun_hardware(folder: Path, **over) -> Path:
     return path
 
 
+def write_partial_run(base: Path) -> Path:
+    """A results DB (`base/r.db`) and folder (`base/res`) holding one unfinished --sim run of
+    3 centroid trials, 2 done; the protocol is `base/p.yaml`."""
+    from benchbot.harness.runner import RunConfig, Runner
+
+    proto = write_protocol(base, trials=1, name="p.yaml")
+    Runner(RunConfig(protocol_path=proto, db_path=base / "r.db", results_dir=base / "res", backend="replay",
+                     evaluator="none", max_trials=2)).run()
+    return base
+
+
 @pytest.fixture
 def protocol_writer():
     return write_protocol
@@ -54,11 +65,12 @@ def protocol_writer():
 # ---------------------------------------------------------------- subprocess driver
 
 PROMPTS = {  # what the ConsoleOperator prints right before it reads a line from stdin
-    "placed": re.compile(r"Object placed and hands clear\?.*?\(\): "),
-    "outcome": re.compile(r"Outcome\?.*?\[s/f/r/a\]: "),
-    "cause": re.compile(r"Cause \[.*?\] \(other\): "),
-    "note": re.compile(r"Note \(optional\) \(\): "),
-    "fix": re.compile(r"Fix the cause.*?\(\): "),
+    "placed": re.compile(r"Object placed and hands clear\? \[Enter\] go · \[a\] abort the run "),
+    "review": re.compile(r"Execute this grasp\? .*?abort the run "),
+    "outcome": re.compile(r"Outcome\? .*?abort the trial "),
+    "cause": re.compile(r"Cause\? .*?\(Enter = other\) "),
+    "note": re.compile(r"Note \(optional, Enter = none\): "),
+    "fix": re.compile(r"Fix the cause.*?abort the run "),
 }
 MARKER = re.compile(r"@@IN-PHASE (\S+)@@")
 
@@ -149,7 +161,7 @@ def check_consistency(db: Path, results: Path, *, complete: bool = False) -> dic
     with every attempt but a counted last one voided, every artifact row pointing at a file.
     With `complete`: no pending trial and no file on disk that the DB does not know.
     Returns figures and `attempts`: {(run, trial, attempt_no): status} of everything committed."""
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     figures = {"runs": 0, "trials": 0, "finished": 0, "done": 0, "aborted": 0, "pending": 0, "counted": 0,
                "duplicated": 0, "voided": 0, "attempts": {}, "artifact_rows": 0}

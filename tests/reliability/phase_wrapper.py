@@ -5,8 +5,8 @@ test knows when the process is inside that phase, and can kill or signal it ther
 
 On the NTH call of PHASE's function the wrapper writes `@@IN-PHASE <PHASE>@@` to stderr and then
 holds HOLD_S seconds *inside* the function (a SIGKILL sent then lands mid-phase; a SIGTERM lets
-the phase finish afterwards). PHASE `none` wraps nothing. Production code is not changed: the
-functions are wrapped in this process only.
+the phase finish afterwards). PHASE `none` wraps nothing; `a,b` with NTH `2,1` wraps several.
+Production code is not changed: the functions are wrapped in this process only.
 """
 from __future__ import annotations
 
@@ -61,13 +61,14 @@ def _mid_transaction(original, args, kwargs, hold_s):
 
 
 def install(phase: str, nth: int, hold_s: float) -> None:
-    from benchbot.arms.dryrun import DryRunArm
-    from benchbot.cameras.recording import ReplayCamera
     from benchbot.detectors.centroid import CentroidDetector
-    from benchbot.grippers.robotiq import RobotiqGripper
+    from benchbot.devices.arms.dryrun import DryRunArm
+    from benchbot.devices.cameras.recording import ReplayCamera
+    from benchbot.devices.grippers.robotiq import RobotiqGripper
     from benchbot.harness import artifacts
+    from benchbot.harness.workcell import Workcell
     from benchbot.perception import inpaint
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     targets = {
         "capture": (ReplayCamera, "capture", None),
@@ -77,6 +78,9 @@ def install(phase: str, nth: int, hold_s: float) -> None:
         "grip": (RobotiqGripper, "grip", None),
         "write-file": (artifacts, "_atomic_write", _mid_file_write),
         "write-db": (Store, "_insert_children", _mid_transaction),
+        "activate": (RobotiqGripper, "activate", None),  # start-up: connecting the devices
+        "event": (Store, "record_event", None),  # e.g. wind-down: recording that the run was stopped
+        "close": (Workcell, "close", None),  # wind-down: closing the devices
     }
     if phase == "none":
         return
@@ -85,10 +89,11 @@ def install(phase: str, nth: int, hold_s: float) -> None:
 
 
 def main() -> None:
-    phase, nth, hold_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    phases, nths, hold_s = sys.argv[1].split(","), sys.argv[2].split(","), float(sys.argv[3])
     if sys.argv[4] != "--":
         raise SystemExit("usage: phase_wrapper.py PHASE NTH HOLD_S -- ARGS")
-    install(phase, nth, hold_s)
+    for phase, nth in zip(phases, nths * len(phases) if len(nths) == 1 else nths):
+        install(phase, int(nth), hold_s)
     from benchbot import cli
 
     sys.argv = ["benchbot", *sys.argv[5:]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
+import re
 import shutil
 import sqlite3
 import sys
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from benchbot import cli
+from tests.reliability.fuzz_inputs import release_json, write_tiny_release
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REC = REPO / "benchbot" / "data" / "recordings" / "default"
@@ -79,6 +81,38 @@ def _sim(tmp, rel, rec=None, *extra):
 
 def _detect(tmp, frame, *extra):
     return ["detect", str(frame), "-m", "centroid", "--no-robustness", "-o", str(tmp / "in" / "overlay.png"), *extra]
+
+
+def _intr(**values) -> str:
+    """The shipped recording's intrinsics.yaml with some `key: value` lines replaced."""
+    text = (DEFAULT_REC / "intrinsics.yaml").read_text()
+    for key, value in values.items():
+        text, n = re.subn(rf"(?m)^{key}:.*$", f"{key}: {value}", text)
+        assert n == 1, key
+    return text
+
+
+def _bare(tmp, intrinsics: str, frame: bytes | None = None, *extra):
+    """`detect` on a bare frame file with an --intrinsics file (the other way in besides a recording)."""
+    intr = _raw(tmp, "i.yaml", intrinsics)
+    f = _raw(tmp, "f.npy", frame if frame is not None else _npy_bytes(_good_depth()))
+    return _detect(tmp, f, "--intrinsics", str(intr), *extra)
+
+
+def _npz_bytes():
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, depth=_good_depth())
+    return buf.getvalue()
+
+
+RANDOM = np.random.default_rng(13).bytes(20_000)  # the same "random bytes" every run
+
+
+def _eval_weights(tmp, name: str, content: bytes, models=("gqstn",)):
+    w = _raw(tmp, "w.pt", content)
+    return ["eval", *models, "--data", str(tmp / "in"), "--weights", f"{name}={w}"]
 
 
 def _weights(tmp, content: bytes | object, name="w.pt"):
@@ -173,6 +207,85 @@ CASES = {
     "detect: frame file missing": (lambda t, r, s: _detect(t, t / "in" / "none.npy"), "none.npy"),
     "detect: bare frame without intrinsics": (lambda t, r, s: _detect(t, _raw(t, "f.npy", _npy_bytes(_good_depth()))),
                                               "intrinsics"),
+    "intrinsics cx NaN (bare frame)": (lambda t, r, s: _bare(t, _intr(cx=".nan")), "cx"),
+    "intrinsics fx inf": (lambda t, r, s: _sim(t, r, _recording(t, _good_depth(), intrinsics=_intr(fx=".inf"))),
+                          "fx"),
+    "intrinsics zero focal length": (lambda t, r, s: _bare(t, _intr(fy="0")), "fy"),
+    "intrinsics zero width": (lambda t, r, s: _bare(t, _intr(width="0")), "width"),
+    "intrinsics negative height": (lambda t, r, s: _bare(t, _intr(height="-480")), "height"),
+    "intrinsics principal point outside the image": (lambda t, r, s: _bare(t, _intr(cx="5000")), "principal point"),
+    "intrinsics NaN table distance": (lambda t, r, s: _bare(t, _intr(table_distance_m=".nan")),
+                                          "table_distance_m"),
+    "frame is an .npz named .npy (recording)": (lambda t, r, s: _sim(t, r, _recording(t, _npz_bytes())),
+                                                ".npz archive"),
+    "frame is an .npz named .npy (bare)": (lambda t, r, s: _bare(t, _intr(), _npz_bytes()), ".npz archive"),
+    "frame is random bytes": (lambda t, r, s: _bare(t, _intr(), RANDOM), "cannot read"),
+    "frame all negative": (lambda t, r, s: _sim(t, r, _recording(t, -_good_depth())), "no valid depth"),
+    # detect's command line
+    "detect: unknown detector option": (lambda t, r, s: _detect(t, DEFAULT_REC, "--option", "foo=1"),
+                                        "has no option 'foo'"),
+    "detect: option of the wrong type": (lambda t, r, s: _detect(t, DEFAULT_REC, "-m", "prop-gqcnn", "--option",
+                                                                 "num_candidates=many"), "num_candidates"),
+    "detect: NaN option": (lambda t, r, s: _detect(t, DEFAULT_REC, "--option", "margin_m=nan"), "margin_m"),
+    "detect: object option from text": (lambda t, r, s: _detect(t, DEFAULT_REC, "-m", "prop-gqcnn", "--option",
+                                                                "scorer=1"), "cannot be set"),
+    "detect: -o an existing folder": (lambda t, r, s: _detect(t, DEFAULT_REC, "-o", str(t)), "is a folder"),
+    "detect: -o not a PNG": (lambda t, r, s: _detect(t, DEFAULT_REC, "-o", str(t / "in" / "o.txt")), ".png"),
+    "detect: device without CUDA": (lambda t, r, s: _detect(t, DEFAULT_REC, "-m", "gqstn", "--option",
+                                                            "device=cuda:7"), "cuda"),
+    # weights files
+    "weights random bytes": (lambda t, r, s: _weights(t, RANDOM), "not a readable"),
+    "weights random bytes behind a zip header": (lambda t, r, s: _weights(t, b"PK\x03\x04" + RANDOM),
+                                                 "not a readable"),
+    "weights claim a huge network": (lambda t, r, s: _weights(t, _ckpt("gqstn", config={"backbone_width": 10**6})),
+                                     "backbone_width"),
+    "weights hold a NaN tensor": (lambda t, r, s: _weights(t, _ckpt("gqstn", state_dict={
+        "x.weight": __import__("torch").tensor([float("nan")])})), "NaN"),
+    "weights without a kind": (lambda t, r, s: _weights(t, {k: v for k, v in _ckpt("gqstn").items() if k != "kind"}),
+                               "kind"),
+    "eval --weights random bytes": (lambda t, r, s: _eval_weights(t, "gqstn", RANDOM), "not a readable"),
+    "eval --weights for a model not evaluated": (lambda t, r, s: _eval_weights(t, "multigrasp", RANDOM),
+                                                 "not evaluated"),
+    "eval --weights for a detector without weights": (lambda t, r, s: _eval_weights(t, "centroid", RANDOM),
+                                                      "no option 'weights'"),
+    "gqcnn-convert: config.json random bytes": (lambda t, r, s: _release(t, {"config.json": RANDOM}), "config.json"),
+    "gqcnn-convert: architecture of another kind": (lambda t, r, s: _release(t, {"config.json": b'{"gqcnn": []}'}),
+                                                    "gqcnn"),
+    "gqcnn-convert: im_height not a number": (lambda t, r, s: _release(t, {"config.json": release_json(
+        im_height="big")}), "architecture"),
+    "gqcnn-convert: std is an .npz": (lambda t, r, s: _release(t, {"im_std.npy": _npz_bytes()}), ".npz archive"),
+    "gqcnn-convert: checkpoint index random bytes": (lambda t, r, s: _release(t, {"model.ckpt.index": RANDOM}),
+                                                     "checkpoint"),
+    "gqcnn-convert: weights of the wrong rank": (lambda t, r, s: _release(t, {
+        "weights_npy/im_stream__conv1_1__conv1_1_weights.npy": _npy_bytes(np.ones(3, np.float32))}), "architecture"),
+    "gqcnn-convert: output not .pt": (lambda t, r, s: _release(t, {}, out="converted.txt"), ".pt"),
+    # other commands' options
+    "calibrate --center not numbers": (lambda t, r, s: ["calibrate", "--hardware", str(r.write_dryrun_hardware(
+        t / "in")), "--center", "a,b,c"], "--center"),
+    "calibrate --dpi 0": (lambda t, r, s: ["calibrate", "--print-board", str(t / "in" / "b.png"), "--dpi", "0"],
+                          "--dpi"),
+    "bench gqcnn --n 0": (lambda t, r, s: ["bench", "gqcnn", "--n", "0"], "--n"),
+    "bench models --threads 0": (lambda t, r, s: ["bench", "models", "--threads", "0"], "--threads"),
+    "bench sim --trials -1": (lambda t, r, s: ["bench", "sim", "--trials", "-1"], "--trials"),
+    "record --interval nan": (lambda t, r, s: ["record", "--hardware", str(r.write_dryrun_hardware(t / "in")),
+                                               "--out", str(t / "in" / "rec"), "--interval", "nan"], "--interval"),
+    "train --compress nan": (lambda t, r, s: ["train", "gqstn", "--data", str(t), "--out", str(t / "in" / "o"),
+                                              "--compress", "nan"], "--compress"),
+    "train --epochs 0": (lambda t, r, s: ["train", "gqstn", "--data", str(t), "--out", str(t / "in" / "o"),
+                                          "--epochs", "0"], "--epochs"),
+    "train --input-size 10**6": (lambda t, r, s: ["train", "gqstn", "--data", str(t), "--out", str(t / "in" / "o"),
+                                                  "--input-size", "1000000"], "input_size"),
+    "train --device cuda:9": (lambda t, r, s: ["train", "gqstn", "--data", str(t), "--out", str(t / "in" / "o"),
+                                               "--device", "cuda:9"], "cuda"),
+    "emulate arm --time-scale nan": (lambda t, r, s: ["emulate", "arm", "--time-scale", "nan"], "--time-scale"),
+    "emulate gripper --time-scale inf": (lambda t, r, s: ["emulate", "gripper", "--port", "0", "--time-scale", "inf"],
+                                         "--time-scale"),
+    "emulate arm --host ''": (lambda t, r, s: ["emulate", "arm", "--host", ""], "not a loopback address"),
+    "emulate arm on the lab network": (lambda t, r, s: ["emulate", "arm", "--host", "0.0.0.0"], "not a loopback"),
+    "emulate gripper on the lab network": (lambda t, r, s: ["emulate", "gripper", "--port", "0", "--host",
+                                                            "192.168.1.10"], "not a loopback address"),
+    "protocol seed beyond 64 bits": (lambda t, r, s: ["validate", str(_proto(t, r, seed=2**70))], "seed"),
+    "eval --limit 0": (lambda t, r, s: ["eval", "centroid", "--data", str(t), "--limit", "0"], "--limit"),
     # weights files
     "weights file missing": (lambda t, r, s: _weights(t, None), "does not exist"),
     "weights truncated": (lambda t, r, s: _weights(t, b"PK\x03\x04" + b"\0" * 100), "not a readable"),
@@ -227,6 +340,14 @@ CASES = {
 }
 
 
+def _release(tmp, broken: dict[str, bytes], out="converted.pt"):
+    """A tiny, convertible GQ-CNN release folder with some files replaced; gqcnn-convert on it."""
+    rel = write_tiny_release(tmp / "in" / "release")
+    for name, content in broken.items():
+        (rel / name).write_bytes(content)
+    return ["gqcnn-convert", str(rel), str(tmp / "in" / out)]
+
+
 def _tiny_dataset(tmp) -> Path:
     from tests.train.conftest import make_dataset
 
@@ -278,20 +399,9 @@ def _disk_full(state: Path, argv):
 # ---------------------------------------------------------------- the test
 
 @pytest.fixture(scope="module")
-def base_state(tmp_path_factory):
+def base_state(tmp_path_factory, rel):
     """A results DB and folder holding one unfinished --sim run (2 of 3 trials done)."""
-    from benchbot.harness.runner import RunConfig, Runner
-
-    base = tmp_path_factory.mktemp("state")
-    proto = base / "p.yaml"
-    data = yaml.safe_load((REPO / "protocols" / "baselines.yaml").read_text())
-    data.update(objects=["soup-can", "banana", "sponge"], methods=["centroid"], trials_per_object=1,
-                objects_file=str(REPO / "objects.yaml"))
-    data["motion"]["hold_s"] = 0.0
-    proto.write_text(yaml.safe_dump(data))
-    Runner(RunConfig(protocol_path=proto, db_path=base / "r.db", results_dir=base / "res", backend="replay",
-                     evaluator="none", max_trials=2)).run()
-    return base
+    return rel.write_partial_run(tmp_path_factory.mktemp("state"))
 
 
 def _run_cli(argv, capsys, monkeypatch):
@@ -315,7 +425,7 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(case, tmp_path, bas
         argv += ["--results", str(state / "res")]
     for h in HOLD:
         if isinstance(h, tuple) and h[0] == "busy":
-            from benchbot.store import Store
+            from benchbot.results.store import Store
 
             monkeypatch.setattr(Store.__init__, "__kwdefaults__", {"readonly": False, "busy_timeout_s": h[1]})
         if isinstance(h, tuple) and h[0] == "disk_full":
@@ -334,6 +444,7 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(case, tmp_path, bas
     assert expected in lines[0], err
     assert rel.tree_hash(state) == before, "the results database or folder changed"
     assert not (tmp_path / "in" / "overlay.png").exists()
+    assert not list((tmp_path / "in").glob("converted.*")), "gqcnn-convert wrote its output"
     assert not EXPLOIT_MARKER.exists(), "a pickled weights file ran code"
 
 

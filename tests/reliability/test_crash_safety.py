@@ -43,7 +43,7 @@ def _operator_answer(rng: random.Random, prompt: str, final: bool = False) -> st
         return rng.choice(["slipped", "missed", "collision", "dropped", ""])
     if prompt == "note":
         return rng.choice(["", "", "wobbly"])
-    return ""  # object placed / fix the cause: Enter = go
+    return ""  # object placed / planned grasp / fix the cause: Enter = go
 
 
 def _sim_loop(rel, work: Path, rng: random.Random, kills_by: Counter) -> dict:

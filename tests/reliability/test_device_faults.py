@@ -13,11 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from benchbot.errors import DeviceError
-from benchbot.grippers.robotiq_registers import Command
+from benchbot.core.errors import DeviceError
+from benchbot.devices.grippers.robotiq_registers import Command
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
-from benchbot.store import Store
+from benchbot.results.store import Store
 
 
 @pytest.fixture

@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
-
-from benchbot import cli
 
 
-def _cli(argv, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["benchbot", *argv])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
-
-
-def test_disk_full_while_writing_an_artifact(tmp_path, rel, capsys, monkeypatch):
+def test_disk_full_while_writing_an_artifact(tmp_path, rel, run_cli, monkeypatch):
     proto = rel.write_protocol(tmp_path, trials=2)
     db, res = tmp_path / "r.db", tmp_path / "res"
     args = ["run", "--sim", "-p", str(proto), "--db", str(db), "--results", str(res), "--no-robustness"]
@@ -36,7 +23,7 @@ def test_disk_full_while_writing_an_artifact(tmp_path, rel, capsys, monkeypatch)
 
     with monkeypatch.context() as m:
         m.setattr(artifacts.os, "fsync", fsync)
-        code, err = _cli(args, capsys, monkeypatch)
+        code, _, err = run_cli(args)
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert code == 2, err
     assert len(lines) == 1 and "No space left on device" in lines[0] and " — fix: " in lines[0], err
@@ -44,13 +31,13 @@ def test_disk_full_while_writing_an_artifact(tmp_path, rel, capsys, monkeypatch)
     assert not list(res.rglob("*.tmp"))
     figures = rel.check_consistency(db, res)
     on_disk = {p.relative_to(res).as_posix() for p in res.rglob("*") if p.is_file()}
-    from benchbot.store import Store
+    from benchbot.results.store import Store
 
     with Store(db, readonly=True) as store:
         known = set().union(*(store.artifact_paths(r["run_id"]) for r in store.list_runs()))
     assert on_disk == known, "files of the dropped attempt were left behind"
     assert figures["done"] == 2 and figures["pending"] == 4
-    code, err = _cli(args, capsys, monkeypatch)  # space freed: resume
+    code, _, err = run_cli(args)  # space freed: resume
     assert code == 0, err
     done = rel.check_consistency(db, res, complete=True)
     rel.assert_kept(figures["attempts"], done["attempts"])

@@ -10,11 +10,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp, Pose
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.harness.workcell import build_workcell
-from benchbot.store import Store
-from benchbot.types import Grasp, Pose
+from benchbot.results.store import Store
 
 H, W = 480, 640  # the shipped recording's frames
 

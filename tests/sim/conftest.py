@@ -9,6 +9,6 @@ pytest.importorskip("trimesh")
 
 @pytest.fixture(scope="session")
 def paper():
-    from benchbot.protocol import default_protocol_path, load_protocol
+    from benchbot.config.protocol import default_protocol_path, load_protocol
 
     return load_protocol(default_protocol_path())

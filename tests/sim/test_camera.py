@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchbot.cameras.mujoco import MujocoCamera
+from benchbot.devices.cameras.mujoco import MujocoCamera
 from benchbot.perception.geometry import project
 from benchbot.perception.inpaint import inpaint
 from benchbot.sim.noise import DepthNoise

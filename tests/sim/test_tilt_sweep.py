@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from benchbot.bench.tilt import DISTANCE_M, _place_camera, tilted_pose, to_overhead
+from benchbot.core.types import DepthFrame, Grasp
 from benchbot.perception.table import TablePlane, fit_table
 from benchbot.sim.scene import TABLE_CENTER_XY, camera_pose_base, sim_intrinsics
-from benchbot.tilt_sweep import DISTANCE_M, _place_camera, tilted_pose, to_overhead
-from benchbot.types import DepthFrame, Grasp
 
 TARGET = np.array([TABLE_CENTER_XY[0], TABLE_CENTER_XY[1], 0.0])
 

@@ -1,10 +1,10 @@
 """Short datagen trials: friction and grip force decide the outcome, as Coulomb friction says."""
 import numpy as np
 
+from benchbot.core.types import GraspPose
 from benchbot.sim.placement import drop_object
 from benchbot.sim.trial import Perturbation, TrialSettings, run_trial
 from benchbot.sim.world import SimWorld
-from benchbot.types import GraspPose
 
 
 def _centre_grasp(sim) -> GraspPose:

@@ -1,12 +1,18 @@
 import numpy as np
 import pytest
-import torch
 
-from benchbot.errors import BenchbotError
-from benchbot.models.gqstn import params_to_grasp, letterbox
+from benchbot.core.errors import BenchbotError
+from benchbot.models.gqstn import letterbox, params_to_grasp
 from benchbot.models.multigrasp import MultiGraspConfig
-from benchbot.train.data import (ImageIndex, ImageStream, TensorStream, npz_shape, numbered_files, robust_threshold,
-                                 split_of)
+from benchbot.train.data import (
+    ImageIndex,
+    ImageStream,
+    TensorStream,
+    npz_shape,
+    numbered_files,
+    robust_threshold,
+    split_of,
+)
 
 
 def test_numbered_files_exact_field_and_order(tmp_path) -> None:

@@ -4,11 +4,20 @@ import math
 import numpy as np
 import pytest
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
+from benchbot.core.types import Grasp
 from benchbot.train.data import ImageIndex
-from benchbot.train.evaluate import (Outcome, angle_difference, area, clip, evaluate_detectors, jaccard, rectangle,
-                                     rectangle_correct, summarise)
-from benchbot.types import Grasp
+from benchbot.train.evaluate import (
+    Outcome,
+    angle_difference,
+    area,
+    clip,
+    evaluate_detectors,
+    jaccard,
+    rectangle,
+    rectangle_correct,
+    summarise,
+)
 
 
 def test_polygon_clipping_hand_cases() -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchbot.errors import BenchbotError
+from benchbot.core.errors import BenchbotError
 from benchbot.models.checkpoint import load_model
 from benchbot.train.loop import TrainConfig, train
 from benchbot.train.schedule import Phase, Schedule
@@ -77,8 +77,8 @@ def test_gqstn_targets_come_from_the_frozen_gqcnn(dataset, tmp_path) -> None:
     import json
 
     from benchbot.models.weights import load_gqcnn
-    from benchbot.train.targets import crop_footprint_px
     from benchbot.train.data import ImageIndex
+    from benchbot.train.targets import crop_footprint_px
 
     with pytest.raises(BenchbotError, match="records no camera"):
         train("gqstn", dataset, tmp_path / "v", TrainConfig(view_m=0.5, progress=False), classifier=StandIn())

@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pytest
 
+from benchbot.core.types import Intrinsics
 from benchbot.perception.geometry import image_angle, project
 from benchbot.perception.rectify import View
 from benchbot.train.data import G_ROBUST, ImageIndex
-from benchbot.train.rectified import make_view_dataset, rectify_image, SourceImage
-from benchbot.types import Intrinsics
+from benchbot.train.rectified import SourceImage, make_view_dataset, rectify_image
 
 INTR = Intrinsics(365.0, 365.0, 255.5, 211.5, 512, 424)
 VIEW = View(520.0, 160, 0.7)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from benchbot.models.gqstn import letterbox
+from benchbot.models.robustness import GQCNNEvaluator
 from benchbot.models.weights import load_gqcnn
-from benchbot.robustness import GQCNNEvaluator
 from benchbot.train.data import G_METRIC, G_ROBUST, ImageIndex, dihedral, prepare_image
 from benchbot.train.targets import cached_scores, crop_footprint_px
 
@@ -90,8 +90,8 @@ def test_crop_footprint_matches_the_evaluator(dataset) -> None:
     gqcnn = load_gqcnn("gqcnn-4.0-pj")
     ev = GQCNNEvaluator(gqcnn, table_distance_m=0.7)
     px = crop_footprint_px(idx, 96, gqcnn.cfg.px_per_m)
+    from benchbot.core.types import DepthFrame
     from benchbot.train.evaluate import frame_intrinsics
-    from benchbot.types import DepthFrame
 
     intr, _ = frame_intrinsics(idx.meta, idx.height, idx.width)
     frame = DepthFrame(np.full((48, 64), 0.7, np.float32), intr, 0.0, {})
@@ -153,7 +153,7 @@ def test_searched_targets_take_the_best_rated_candidate_and_are_cached(dataset, 
 
 
 def test_command_line_model_overrides() -> None:
-    from benchbot.errors import BenchbotError
+    from benchbot.core.errors import BenchbotError
     from benchbot.train.loop import model_overrides
 
     assert model_overrides("gqstn", coords=True, position_sigma=0.025, refine=1) == {

@@ -1,0 +1,4 @@
+"""`python -m benchbot`: the benchbot command."""
+from benchbot.cli import main
+
+main()

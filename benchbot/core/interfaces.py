@@ -1,0 +1,150 @@
+"""Small typed interfaces every backend implements. The harness only knows these."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from benchbot.core.types import DepthFrame, Grasp, GraspPose, GripperStatus, Intrinsics, Placement, Pose
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """Captures depth frames in metres. `capture` stamps `captured_at` with perf_counter()."""
+
+    intrinsics: Intrinsics
+
+    def capture(self) -> DepthFrame: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Arm(Protocol):
+    """A robot arm commanded with tool poses in the robot base frame. Every pose reaching an
+    Arm has passed the harness's safety gate; backends may re-check but never skip."""
+
+    def connect(self) -> None: ...
+
+    def home(self) -> None: ...
+
+    def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None: ...
+
+    def current_pose(self) -> Pose: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Gripper(Protocol):
+    """A parallel-jaw gripper (Robotiq 2F-85 or equivalent)."""
+
+    def activate(self) -> None: ...
+
+    def open(self, width_m: float) -> GripperStatus: ...
+
+    def grip(self, force: float = 1.0, speed: float = 1.0) -> GripperStatus:
+        """Close until an object is detected or the jaws are fully closed."""
+        ...
+
+    def status(self) -> GripperStatus: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A grasp detector plugin. `detect` gets an inpainted frame and returns one grasp."""
+
+    name: str
+
+    def detect(self, frame: DepthFrame) -> Grasp: ...
+
+
+@runtime_checkable
+class RobustnessEvaluator(Protocol):
+    """A frozen classifier that gives P(robust) for a grasp on a frame."""
+
+    name: str
+    threshold: float
+
+    def quality(self, frame: DepthFrame, grasp: Grasp) -> float: ...
+
+
+@dataclass
+class Execution:
+    """What happened on the robot for one attempt."""
+
+    grasp_pose: GraspPose | None
+    gripper: GripperStatus | None
+    lifted_m: float | None = None  # object height gain after the hold, when measurable (physics)
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The verdict on one attempt. kind: success | failure | redo | abort."""
+
+    kind: str
+    source: str  # operator | physics | simulated | scripted
+    cause: str | None = None  # slipped | missed | collision | dropped | other (failures)
+    note: str | None = None
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """Puts the object of a trial slot in the workcell: the operator (real), a recorded frame
+    (replay) or a seeded drop (physics). Also the outcome source for that backend."""
+
+    outcome_source: str
+
+    def place(self, placement: Placement) -> None: ...
+
+    def judge(self, placement: Placement, execution: Execution) -> Judgement | None:
+        """The backend's own verdict, or None when a person must judge."""
+        ...
+
+
+@dataclass(frozen=True)
+class GraspPlan:
+    """What the operator is shown before the arm moves: the detected grasp of one attempt.
+    `trial_no` counts from 1 in the run's schedule of `n_trials`; `overlay` is the overlay PNG
+    (depth + grasp), absolute, or None when overlays are off."""
+
+    run_id: str
+    trial_id: str
+    trial_no: int
+    n_trials: int
+    method: str
+    object_name: str
+    attempt_no: int
+    grasp: Grasp
+    q: float | None
+    threshold: float | None
+    timings_s: dict[str, float]
+    overlay: str | None = None
+
+    def summary(self) -> str:
+        q = "n/a" if self.q is None else f"{self.q:.3f}"
+        g = self.grasp
+        return (f"trial {self.trial_no}/{self.n_trials} {self.method} on {self.object_name}: grasp at "
+                f"({g.row:.0f}, {g.col:.0f}) θ={math.degrees(g.angle_rad):.0f}° width {g.width_px:.0f} px "
+                f"depth {g.depth_m:.3f} m q={q}")
+
+
+REVIEW_ANSWERS = ("go", "skip", "abort")  # go: execute; skip: void this attempt, nothing moves; abort: stop the run
+
+
+class Operator(Protocol):
+    """The person at the bench (or a script standing in for one). `review` (optional: the runner
+    falls back to `confirm`) answers one of REVIEW_ANSWERS for the planned grasp before motion."""
+
+    def instruct(self, message: str) -> None: ...
+
+    def confirm(self, message: str) -> bool: ...
+
+    def review(self, plan: GraspPlan) -> str: ...
+
+    def judge(self, summary: str) -> Judgement: ...

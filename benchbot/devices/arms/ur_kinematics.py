@@ -1,0 +1,130 @@
+"""UR5 kinematics: DH forward kinematics, a numerical inverse, and joint-space paths (for the RTDE
+emulator, the kinematic dry-run arm and the homing check).
+
+Standard DH parameters of the UR5 (CB3), as published by Universal Robots. Poses are 4×4
+matrices in the robot base frame; UR pose vectors are [x, y, z, rx, ry, rz] (axis-angle).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from benchbot.core.types import Pose
+
+# Home: tool straight down, TCP at ≈ (0.30, −0.39, 0.33) m, beside the workspace (+x, −y) so that an
+# overhead camera at (0.45, 0) sees the table, 0.49 m from the base axis, wrists ≈ 0.58 m high.
+UR5_HOME_JOINTS_RAD = (2.0071, -1.5708, 1.3963, -1.3963, -1.5708, -2.7053)  # (115, −90, 80, −80, −90, −155)°
+# Robotiq 2F-85 on the UR flange (with its coupling): fingertip centre ~174 mm along the flange z.
+ROBOTIQ_2F85_TCP_OFFSET = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
+
+UR5_D = (0.089159, 0.0, 0.0, 0.10915, 0.09465, 0.0823)
+UR5_A = (0.0, -0.425, -0.39225, 0.0, 0.0, 0.0)
+UR5_ALPHA = (np.pi / 2, 0.0, 0.0, np.pi / 2, -np.pi / 2, 0.0)
+
+
+def pose_to_matrix(pose: np.ndarray | list[float]) -> np.ndarray:
+    """[x, y, z, rx, ry, rz] → 4×4."""
+    p = np.asarray(pose, dtype=float)
+    m = np.eye(4)
+    m[:3, :3] = Rotation.from_rotvec(p[3:6]).as_matrix()
+    m[:3, 3] = p[:3]
+    return m
+
+
+def matrix_to_pose(m: np.ndarray) -> np.ndarray:
+    """4×4 → [x, y, z, rx, ry, rz]."""
+    return np.concatenate([m[:3, 3], Rotation.from_matrix(m[:3, :3]).as_rotvec()])
+
+
+def joint_frames(q: np.ndarray | list[float]) -> list[np.ndarray]:
+    """Base → DH frame i (4×4) after each of the six joints; the last one is the tool flange."""
+    t = np.eye(4)
+    frames = []
+    for theta, d, a, alpha in zip(np.asarray(q, float), UR5_D, UR5_A, UR5_ALPHA):
+        ct, st, ca, sa = np.cos(theta), np.sin(theta), np.cos(alpha), np.sin(alpha)
+        t = t @ np.array([[ct, -st * ca, st * sa, a * ct],
+                          [st, ct * ca, -ct * sa, a * st],
+                          [0.0, sa, ca, d],
+                          [0.0, 0.0, 0.0, 1.0]])
+        frames.append(t)
+    return frames
+
+
+def flange_fk(q: np.ndarray | list[float]) -> np.ndarray:
+    """Base → tool flange (4×4) for joint angles q (rad)."""
+    return joint_frames(q)[-1]
+
+
+def tcp_fk(q: np.ndarray | list[float], tcp_offset: np.ndarray | list[float]) -> np.ndarray:
+    """Base → TCP (4×4): flange pose composed with the TCP offset pose vector."""
+    return flange_fk(q) @ pose_to_matrix(tcp_offset)
+
+
+def arm_points(q: np.ndarray | list[float],
+               tcp_offset: np.ndarray | list[float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The TCP (4×4) and the base-frame centres of the wrist-2 and wrist-3 joints and of the flange:
+    what a homing check watches besides the tool."""
+    frames = joint_frames(q)
+    points = {"wrist 2": frames[3][:3, 3], "wrist 3": frames[4][:3, 3], "flange": frames[5][:3, 3]}
+    return frames[5] @ pose_to_matrix(tcp_offset), points
+
+
+def joint_path(q_from: np.ndarray | list[float], q_to: np.ndarray | list[float],
+               max_step_rad: float = 0.01) -> np.ndarray:
+    """Samples (n × 6, both ends included) of the straight joint-space line a moveJ follows,
+    no joint moving more than `max_step_rad` between samples."""
+    a, b = np.asarray(q_from, float), np.asarray(q_to, float)
+    n = max(1, int(math.ceil(float(np.max(np.abs(b - a))) / max_step_rad)))
+    return a + np.linspace(0.0, 1.0, n + 1)[:, None] * (b - a)
+
+
+def _error(current: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """6-vector (position, rotation-vector) error taking `current` to `target`, base frame."""
+    rot = Rotation.from_matrix(target[:3, :3] @ current[:3, :3].T).as_rotvec()
+    return np.concatenate([target[:3, 3] - current[:3, 3], rot])
+
+
+def tcp_ik(target: np.ndarray, q_seed: np.ndarray, tcp_offset: np.ndarray | list[float],
+           max_iter: int = 200, tol: float = 1e-7) -> np.ndarray | None:
+    """Joint angles reaching the 4×4 TCP `target`, found by damped least squares from `q_seed`
+    (the solution nearest the current configuration, each joint within ±π of its seed, as a
+    controller keeps joints continuous along a move); None when it does not converge."""
+    seed = np.asarray(q_seed, dtype=float)
+    q = seed.copy()
+    offset = pose_to_matrix(tcp_offset)
+    eps, damping = 1e-6, 1e-4
+    for _ in range(max_iter):
+        current = flange_fk(q) @ offset
+        err = _error(current, target)
+        if np.linalg.norm(err) < tol:
+            return seed + (q - seed + np.pi) % (2 * np.pi) - np.pi
+        jac = np.empty((6, 6))
+        for i in range(6):
+            dq = q.copy()
+            dq[i] += eps
+            jac[:, i] = _error(current, flange_fk(dq) @ offset) / eps
+        step = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
+        norm = np.linalg.norm(step)
+        q += step if norm < 0.5 else step * (0.5 / norm)
+    return None
+
+
+def home_path_samples(q_now: np.ndarray | list[float], home_joints_rad: np.ndarray | list[float] | tuple,
+                      tcp_offset: np.ndarray | list[float] | tuple) -> list[tuple[Pose, dict[str, np.ndarray]]]:
+    """TCP pose and wrist/flange centres along the joint-space line of a moveJ from q_now to home."""
+    path = []
+    for q in joint_path(q_now, home_joints_rad):
+        tcp, points = arm_points(q, tcp_offset)
+        path.append((Pose.from_matrix(tcp), points))
+    return path
+
+
+def profile_duration_s(distance: float, speed: float, accel: float) -> float:
+    """Duration of a trapezoidal (or triangular) speed profile."""
+    if distance <= 0 or speed <= 0 or accel <= 0:
+        return 0.0
+    if distance >= speed**2 / accel:
+        return distance / speed + speed / accel
+    return 2.0 * math.sqrt(distance / accel)

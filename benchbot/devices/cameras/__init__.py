@@ -1,0 +1,65 @@
+"""Depth cameras behind `benchbot.core.interfaces.Camera`, built from the hardware config.
+
+`CAMERA_KINDS` maps a config `camera.kind` to its factory: either a callable
+`factory(cfg: CameraConfig, **context) -> Camera` or a lazy "module:function" string (so hardware
+packages are only imported when that kind is used). Other backends plug in with
+`register_camera_kind` (the MuJoCo camera: kind "mujoco", module benchbot.devices.cameras.mujoco,
+function `from_config(cfg, **context)`, context e.g. the running simulation).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Union
+
+from benchbot.core.errors import BenchbotError
+from benchbot.core.interfaces import Camera
+
+CameraFactory = Callable[..., Camera]
+
+CAMERA_KINDS: dict[str, Union[str, CameraFactory]] = {
+    "replay": "benchbot.devices.cameras.recording:replay_from_config",
+    "kinect2": "benchbot.devices.cameras.kinect2:from_config",
+    "k4a": "benchbot.devices.cameras.k4a:from_config",
+    "k4a-playback": "benchbot.devices.cameras.k4a:playback_from_config",
+    "mujoco": "benchbot.devices.cameras.mujoco:from_config",
+}
+
+
+def register_camera_kind(kind: str, factory: Union[str, CameraFactory]) -> None:
+    """Add or replace a camera kind (a callable or a lazy "module:function" string)."""
+    CAMERA_KINDS[kind] = factory
+
+
+def _resolve(kind: str) -> CameraFactory:
+    if kind not in CAMERA_KINDS:
+        raise BenchbotError(f"unknown camera kind '{kind}'", f"use one of: {', '.join(sorted(CAMERA_KINDS))}")
+    entry = CAMERA_KINDS[kind]
+    if callable(entry):
+        return entry
+    module, _, name = entry.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        raise BenchbotError(f"camera kind '{kind}' is not available in this install ({module} is missing)",
+                            "update benchbot or pick another camera kind") from None
+    return getattr(mod, name)
+
+
+def make_camera(cfg: Any, **context: Any) -> Camera:
+    """Build the camera of a hardware config (`HardwareConfig` or its `CameraConfig`).
+    With `median_frames > 1` a live camera is wrapped in a `MedianCamera`."""
+    cam_cfg = getattr(cfg, "camera", cfg)
+    if cam_cfg.median_frames > 1 and cam_cfg.kind == "replay":
+        raise BenchbotError("camera.median_frames > 1 does not apply to a replay (it would mix recorded frames)",
+                            "set camera.median_frames: 1; record with median_frames instead")
+    camera = _resolve(cam_cfg.kind)(cam_cfg, **context)
+    if cam_cfg.median_frames > 1:
+        from benchbot.devices.cameras.averaging import MedianCamera
+
+        camera = MedianCamera(camera, cam_cfg.median_frames)
+    return camera
+
+
+__all__ = ["CAMERA_KINDS", "make_camera", "register_camera_kind"]
