@@ -7,9 +7,10 @@ T_table_camera), automatic workspace mask (`prepare_frame`), then `model_view` w
 training view and focus on the largest object — and its ground-truth grasps mapped into the virtual
 view with `Rectified.to_virtual`. The view focuses on the object with the most robust grasps (at
 inference: the largest blob) and only its grasps survive (centre inside the view, on a pixel standing
-above the table): the other objects are replaced by the table. The result is an ordinary image dataset (docs/dataset_format.md, `images/`
-only) whose frames are the views: overhead camera at the view's table distance and intrinsics, so
-`benchbot train gqstn --view-m <side/px_per_m>` reads it unchanged.
+above the table): the other objects are replaced by the table. The result is an ordinary image
+dataset (docs/dataset_format.md, `images/` only) whose frames are the views: overhead camera at the
+view's table distance and intrinsics, so `benchbot train gqstn --view-m <side/px_per_m>` reads it
+unchanged.
 
 Sources: finished datasets (images/scenes_NNNNN.json) or unfinished ones (their `.parts/` units),
 read in place and never modified.
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +30,23 @@ from benchbot.core.errors import BenchbotError, shown
 from benchbot.core.types import DepthFrame, Grasp, Intrinsics
 from benchbot.perception.rectify import Rectified, View, model_view
 from benchbot.perception.table import META_KEY, TablePlane
-from benchbot.train.data import (G_ANGLE, G_COL, G_DEPTH, G_IMAGE, G_OBJECT, G_ROBUST, G_ROW, G_WIDTH, load_array,
-                                 numbered_files, read_meta)
+from benchbot.train.data import (
+    G_ANGLE,
+    G_COL,
+    G_DEPTH,
+    G_IMAGE,
+    G_OBJECT,
+    G_ROBUST,
+    G_ROW,
+    G_WIDTH,
+    load_array,
+    numbered_files,
+    read_meta,
+)
 
 MIN_HEIGHT_M = 0.003  # a kept grasp's centre must stand this far above the table in the view
 FORMAT = "benchbot-rectified-view"
+ONLY_RANDOMIZED = "rectify only datasets made with `datagen --randomize`"
 
 
 @dataclass
@@ -65,7 +79,7 @@ def iter_source(folder: str | Path) -> Iterator[SourceImage]:
             k = path.name[len("depth_ims_"):-len(".npz")]
             scenes = images / f"scenes_{k}.json"
             if not scenes.is_file():
-                raise BenchbotError(f"{shown(str(scenes), 200)} is missing", "rectify only datasets made with `datagen --randomize`")
+                raise BenchbotError(f"{shown(str(scenes), 200)} is missing", ONLY_RANDOMIZED)
             depth = load_array(path)
             grasps = load_array(images / f"grasps_{k}.npz").reshape(-1, 9)
             recs = json.loads(scenes.read_text())["scenes"]
@@ -80,7 +94,7 @@ def iter_source(folder: str | Path) -> Iterator[SourceImage]:
     for part in parts:
         with np.load(part) as z:
             if "scenes" not in z.files:
-                raise BenchbotError(f"{shown(str(part), 200)} has no scene records", "rectify only datasets made with `datagen --randomize`")
+                raise BenchbotError(f"{shown(str(part), 200)} has no scene records", ONLY_RANDOMIZED)
             depth, grasps = z["depth"], z["grasps"].reshape(-1, 9)
             for k, r in enumerate(z["scenes"]):
                 yield _image(str(folder), depth[k], json.loads(str(r)), grasps)
@@ -155,24 +169,12 @@ def _record(img: SourceImage, rect: Rectified, kept: int) -> dict[str, Any]:
             "grasps_kept": kept, "holes_frac": round(float(rect.holes.mean()), 4)}
 
 
-def make_view_dataset(sources: Sequence[str | Path], out: str | Path, view: View | dict[str, Any],
-                      focus: str = "largest", limit: int | None = None,
-                      on_image: Any = None) -> dict[str, Any]:
-    """Write the rectified-view dataset of `sources` to `out` (a new folder, written whole or not at
-    all); returns its meta.json content."""
-    from benchbot.sim.dataset_io import ImageWriter, write_json_atomic
+def _write_views(sources: Sequence[str | Path], tmp: Path, view: View, focus: str, limit: int | None,
+                 on_image: Any) -> tuple[Any, list[dict[str, Any]], dict[str, int], int]:
+    """The views and grasps of `sources` into tmp/images; (writer, per-view records, skipped counts,
+    source images read)."""
+    from benchbot.sim.dataset_io import ImageWriter
 
-    view = View.from_meta(view)
-    out = Path(out)
-    if out.exists():
-        raise BenchbotError(f"{shown(str(out), 200)} already exists", "pick a new output folder")
-    metas = [source_meta(s) for s in sources]
-    objects = [m["config"].get("object_ids") for m in metas if m.get("config")]
-    if any(o != objects[0] for o in objects):
-        raise BenchbotError("the sources were made with different object lists", "rectify them into separate datasets")
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     writer = ImageWriter(tmp / "images")
     records, skipped = [], {"no_object": 0, "no_grasp_on_object": 0, "error": 0}
     n = 0
@@ -198,8 +200,33 @@ def make_view_dataset(sources: Sequence[str | Path], out: str | Path, view: View
                 on_image(n)
     writer.finish()
     if writer.n_images == 0:
-        shutil.rmtree(tmp)
         raise BenchbotError("no source image kept a grasp on its focused object", "check the sources")
+    return writer, records, skipped, n
+
+
+def make_view_dataset(sources: Sequence[str | Path], out: str | Path, view: View | dict[str, Any],
+                      focus: str = "largest", limit: int | None = None,
+                      on_image: Any = None) -> dict[str, Any]:
+    """Write the rectified-view dataset of `sources` to `out` (a new folder, written whole or not at
+    all); returns its meta.json content."""
+    from benchbot.sim.dataset_io import write_json_atomic
+
+    view = View.from_meta(view)
+    out = Path(out)
+    if out.exists():
+        raise BenchbotError(f"{shown(str(out), 200)} already exists", "pick a new output folder")
+    metas = [source_meta(s) for s in sources]
+    objects = [m["config"].get("object_ids") for m in metas if m.get("config")]
+    if any(o != objects[0] for o in objects):
+        raise BenchbotError("the sources were made with different object lists", "rectify them into separate datasets")
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        writer, records, skipped, n = _write_views(sources, tmp, view, focus, limit, on_image)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
+        raise
     write_json_atomic(tmp / "images" / "views.json", {"views": records})
     first = metas[0]
     meta = {"generator": "benchbot.train.rectified", "format": FORMAT, "complete": True,
@@ -207,7 +234,8 @@ def make_view_dataset(sources: Sequence[str | Path], out: str | Path, view: View
             "view": {"px_per_m": view.px_per_m, "side": view.side, "table_distance_m": view.table_distance_m},
             "focus": focus, "sources": [str(s) for s in sources], "source_images": n, "skipped": skipped,
             "metric": first.get("metric", {"name": "physics_lift_fraction", "threshold": 0.5}),
-            "objects": first.get("objects") or [{"label": i, "id": o} for i, o in enumerate(objects[0] or [])],
+            "objects": first.get("objects") or [{"label": i, "id": o}
+                                                for i, o in enumerate((objects or [None])[0] or [])],
             "counts": {"images": writer.n_images, "grasps": int(sum(r["grasps_kept"] for r in records)),
                        "image_files": writer.depth.files},
             "per_image": "images/views.json: source image, sensor, tilt, objects, grasps kept"}

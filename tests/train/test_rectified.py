@@ -114,3 +114,28 @@ def test_view_dataset_from_unfinished_parts_reads_as_image_dataset(tmp_path):
     views = json.loads((tmp_path / "view" / "images" / "views.json").read_text())["views"]
     assert [v["tilt_deg"] for v in views] == [15.0, 15.0] and views[0]["grasps_in"] == 3
     assert not list(tmp_path.glob(".view*"))  # nothing half-written left behind
+
+
+def _cli(argv, capsys, monkeypatch):
+    import sys
+
+    from benchbot import cli
+
+    monkeypatch.setattr(sys, "argv", ["benchbot", *argv])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    return e.value.code, capsys.readouterr().err
+
+
+def test_datagen_view_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    cases = [(["datagen-view", str(tmp_path / "empty"), "--out", str(tmp_path / "v")], "neither a finished"),
+             (["train", "gqstn", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r"),
+               "--schedule", "[b]fast"], "--schedule '[b]fast'"),
+             (["train", "gqstn", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r"),
+               "--init", str(tmp_path / "none.pt")], "none.pt does not exist")]
+    for argv, expected in cases:
+        code, err = _cli(argv, capsys, monkeypatch)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
