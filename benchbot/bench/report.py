@@ -55,13 +55,13 @@ def synthetic_run(db_path: Path, n_trials: int = 100_000, seed: int = 0, run_id:
                                  "device fault: gripper timeout" if status == "aborted" else None, json.dumps(timings)))
                 detections.append((aid, spec.method, 200.0, 250.0, 0.3, 40.0, 0.7, None, q, int(q >= 0.5), 0.5,
                                    "gqcnn-4.0-pj", 0.01, 0.02, rng.lognormvariate(0, 0.3) * DETECT_S[spec.method],
-                                   0.005, None, error))
+                                   0.005, None, error, None))  # perception: none recorded
                 cause = None if success == 1 else ("no grasp" if error else rng.choice(CAUSES))
                 outcomes.append((aid, "simulated", success, cause, None))
             statuses.append(({"final": "done", "aborted": "aborted"}[status], run_id, spec.trial_id))
     with closing(sqlite3.connect(db_path)) as c, c:  # one transaction: the bulk rows of a finished run
         c.executemany("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
-        c.executemany("INSERT INTO detections VALUES (" + ", ".join("?" * 18) + ")", detections)
+        c.executemany("INSERT INTO detections VALUES (" + ", ".join("?" * len(detections[0])) + ")", detections)
         c.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?)", outcomes)
         c.executemany("UPDATE trials SET status = ? WHERE run_id = ? AND trial_id = ?", statuses)
         c.execute("UPDATE runs SET status = 'finished' WHERE run_id = ?", [run_id])

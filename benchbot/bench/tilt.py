@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from benchbot.core.paths import DATA_DIR
 from benchbot.core.types import DepthFrame, Grasp
 
-DATA = Path(__file__).resolve().parent / "data"
+HELDOUT_OBJECTS = DATA_DIR / "heldout_objects.yaml"  # never seen in training
 DISTANCE_M = 0.70
 
 
@@ -102,7 +102,7 @@ def run_sweep(methods: Sequence[str] = ("gqstn", "gqstn-refine", "centroid"),
     from benchbot.sim.scene import TABLE_CENTER_XY, camera_pose_base, sim_intrinsics
     from benchbot.sim.world import SimWorld
 
-    objects = load_objects(DATA / "heldout_objects.yaml")
+    objects = load_objects(HELDOUT_OBJECTS)
     ids = sorted(objects)
     world = SimWorld(objects, DISTANCE_M)
     evaluator = load_evaluator()

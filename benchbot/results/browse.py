@@ -36,7 +36,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "robust": "1 if q ≥ threshold", "robust_threshold": "threshold used", "evaluator": "robustness evaluator",
         "capture_s": "capture time (s)", "inpaint_s": "inpainting time (s)",
         "detect_s": "detection time: image capture → grasp, inpainting excluded (s)", "robust_s": "q evaluation time (s)",
-        "grasp_pose": "grasp pose in the robot base frame (JSON)", "error": "why no usable grasp (counts as a failure)"}),
+        "grasp_pose": "grasp pose in the robot base frame (JSON)", "error": "why no usable grasp (counts as a failure)",
+        "perception": "what the detector saw (JSON): table plane, workspace mask, why q is NULL"}),
     "outcomes": ("The verdict on an attempt.", {
         "attempt_id": "attempt", "source": "operator | physics | simulated | scripted",
         "success": "1 success, 0 failure, NULL when aborted", "cause": "slipped | missed | collision | dropped | other | no grasp | ...",

@@ -46,3 +46,21 @@ def test_q_is_null_with_a_reason_when_the_crop_leaves_the_frame(tmp_path):
     assert q is None and why == OFF_FRAME
     q, why = robustness_of(load_evaluator(), frame, Grasp(240.0, 320.0, 0.0, 40.0, 0.64))
     assert q is not None and why is None
+
+
+def test_prop_gqcnn_score_is_the_runs_q_and_detects_q(tmp_path):
+    """prop-gqcnn ranks by the GQ-CNN q (ONNX Runtime when installed); the runner and `detect` score
+    with the torch evaluator on the frame the detector saw: the same q, to the runtimes' agreement."""
+    proto = write_protocol(tmp_path, methods=("prop-gqcnn",), objects=("soup-can",), trials=1)
+    cfg = RunConfig(protocol_path=proto, db_path=tmp_path / "r.db", results_dir=tmp_path / "res", backend="replay")
+    summary = Runner(cfg).run()
+    assert summary.finals == 1
+    with Store(tmp_path / "r.db", readonly=True) as store:
+        a = store.tables(summary.run_id)["attempts"].iloc[0]
+        trial = store.trials(summary.run_id)[0]
+    assert 0.0 < a["q_robust"] <= 1.0 and a["score"] == pytest.approx(a["q_robust"], abs=2e-5)
+    index = ReplayCamera(default_recording_path()).select(trial.placement_id)
+    res = detect_one(default_recording_path(), "prop-gqcnn", index=index, overlay=None)
+    assert (res["grasp"]["row"], res["grasp"]["col"]) == pytest.approx((a["row"], a["col"]), abs=1e-6)
+    assert res["grasp"]["score"] == pytest.approx(a["score"], abs=1e-9)  # the detector is deterministic
+    assert res["q_robust"] == pytest.approx(a["q_robust"], abs=1e-9)

@@ -43,3 +43,10 @@ def test_tilted_render_matches_its_pose(paper, tilt):
             assert (over.row, over.col, over.depth_m) == pytest.approx((g.row, g.col, g.depth_m))
     finally:
         world.close()
+
+
+def test_the_sweep_reads_the_packaged_held_out_objects():
+    from benchbot.bench.tilt import HELDOUT_OBJECTS
+    from benchbot.config.protocol import load_objects
+
+    assert HELDOUT_OBJECTS.is_file() and load_objects(HELDOUT_OBJECTS)  # the package's data folder, not bench/
