@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from benchbot.cli.common import DbOpt, check_counts, out, say
-from benchbot.core.errors import BenchbotError
+from benchbot.core.errors import BenchbotError, shown
 
 
 def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.0 tensor layout + images/)."),
@@ -61,6 +61,31 @@ def datagen_merge(shards: list[Path] = typer.Argument(..., help="Shard folders."
     _print_counts(out_dir, meta)
 
 
+def datagen_view(sources: list[Path] = typer.Argument(..., help="`datagen --randomize` folders (finished or not)."),
+                 out_dir: Path = typer.Option(..., "--out", help="New dataset folder of rectified views."),
+                 kind: str = typer.Option("gqstn", "--kind", help="gqstn | multigrasp: whose training view."),
+                 weights: Optional[Path] = typer.Option(None, "--weights",
+                                                        help="Checkpoint whose training view to use (default: shipped)."),
+                 limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N source images."),
+                 ) -> None:
+    """Training data in the rectified view the learned detectors see at inference (see
+    benchbot/train/rectified.py); train on it with `--view-m` = view side / px_per_m.
+
+    Example: `benchbot datagen-view datasets/dr-a datasets/dr-b --out datasets/dr-view`
+    """
+    from benchbot.models.checkpoint import load_file, resolve_weights
+    from benchbot.train.rectified import make_view_dataset
+
+    path = resolve_weights(kind, weights)
+    view = (load_file(path).get("meta") or {}).get("view")
+    if not view:
+        raise BenchbotError(f"{shown(str(path), 200)} records no training view",
+                            "pass --weights of a model trained with --view-m")
+    meta = make_view_dataset(sources, out_dir, view)
+    _print_counts(out_dir, meta)
+    say(f"skipped source images: {meta['skipped']}; train with --view-m {view['side'] / view['px_per_m']:.4g}")
+
+
 def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           data: Path = typer.Option(..., "--data", help="Dataset folder (benchbot datagen output)."),
           out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, log.csv, <kind>.pt."),
@@ -88,6 +113,10 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                                                "image re-centred at the last estimate."),
           view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
                                                  "many metres of the table (default: the whole frame)."),
+          init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this trained checkpoint "
+                                              "(its architecture; --width/--coords/... are ignored)."),
+          schedule: Optional[str] = typer.Option(None, "--schedule", help="GQ-STN: paper (default) | finetune (the "
+                                                 "paper's last phases, for --init)."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
 
@@ -99,9 +128,18 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
 
     if kind not in ("gqstn", "multigrasp"):
         raise BenchbotError(f"unknown model kind '{kind}'", "use gqstn or multigrasp")
+    from benchbot.train.schedule import SCHEDULES
+
+    if schedule is not None and (kind != "gqstn" or schedule not in SCHEDULES):
+        raise BenchbotError(f"--schedule {shown(schedule)} for {kind}", f"use one of {', '.join(SCHEDULES)} with gqstn")
+    if init is not None:
+        from benchbot.models.checkpoint import resolve_weights
+
+        init = resolve_weights(kind, init)
     cfg = TrainConfig(preset=preset, batch_size=batch_size, max_epochs=epochs, compress=compress,
                       source_size=source_size, seed=seed, device=device, limit_train=limit_train,
                       limit_val=limit_val, augment=augment, target=target, view_m=view_m,
+                      init=str(init) if init else None, schedule=SCHEDULES[schedule]() if schedule else None,
                       model_overrides=model_overrides(kind, input_size, width, coords, position_sigma, refine))
     result = train_model(kind, data, out_dir, cfg)
     say(f"{kind}: epoch {result.last_epoch}, best weights {result.model_path}")
@@ -193,6 +231,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add datagen, datagen-merge, train, eval, gqcnn-convert and calibrate-threshold."""
     app.command()(datagen)
     app.command("datagen-merge")(datagen_merge)
+    app.command("datagen-view")(datagen_view)
     app.command()(train)
     app.command("eval")(eval_cmd)
     app.command("gqcnn-convert")(gqcnn_convert)

@@ -150,18 +150,19 @@ def check_focus(focus: str) -> str:
 
 
 def model_view(frame: DepthFrame, view: View | dict[str, Any], focus: str = "largest",
-               plane: TablePlane | None = None) -> Rectified:
+               plane: TablePlane | None = None, pick_px: np.ndarray | None = None) -> Rectified:
     """What a learned one-shot detector sees — the one function for inference and for training data:
     the frame's rectified view (`rectify`) on its table plane (`table_plane(frame)` unless given);
     focus "largest": centred on the largest object with the other objects replaced by the table
-    (`segment.isolate_largest_object`), "none": centred on the frame's centre ray."""
+    (`segment.isolate_largest_object`; `pick_px`: the object under those pixels instead, for training
+    data), "none": centred on the frame's centre ray."""
     from benchbot.perception.segment import isolate_largest_object
     from benchbot.perception.table import table_plane
 
     plane = plane or table_plane(frame)
     at = None
     if check_focus(focus) == "largest":
-        frame, at = isolate_largest_object(frame, plane)
+        frame, at = isolate_largest_object(frame, plane, pick_px=pick_px)
     return rectify(frame, plane, view, center_px=at)
 
 

@@ -49,18 +49,23 @@ def object_mask(frame: DepthFrame, *, plane: TablePlane | None = None, min_heigh
     return mask.astype(bool)
 
 
-def isolate_largest_object(frame: DepthFrame, plane: TablePlane | None = None, margin_px: int = 3
-                           ) -> tuple[DepthFrame, tuple[float, float] | None]:
+def isolate_largest_object(frame: DepthFrame, plane: TablePlane | None = None, margin_px: int = 3,
+                           pick_px: np.ndarray | None = None) -> tuple[DepthFrame, tuple[float, float] | None]:
     """The frame with every object blob but the largest replaced by the table (its depth along their
     rays, blobs grown by `margin_px`), and the pixel (row, col) of that object's centre on the table
     (the middle of its points dropped onto the table: nearly the same physical point from any camera
-    angle); the frame itself and None when no object is found."""
+    angle); the frame itself and None when no object is found. `pick_px` (N×2 rows, cols; training
+    data): keep instead the blob holding most of these pixels (the largest when none holds one)."""
     plane = plane or table_plane(frame)
     mask = object_mask(frame, plane=plane, dilate_px=0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         return frame, None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if pick_px is not None and len(pick_px):
+        rc = np.clip(np.rint(np.asarray(pick_px, float)).astype(int), 0, np.array(labels.shape) - 1)
+        votes = np.bincount(labels[rc[:, 0], rc[:, 1]], minlength=n)[1:]
+        k = 1 + int(np.argmax(votes)) if votes.max() > 0 else k
     rows, cols = np.nonzero(labels == k)
     pts = deproject(frame.intrinsics, rows, cols, np.asarray(frame.depth_m, np.float64)[rows, cols])
     feet = pts - plane.height_m(pts)[:, None] * plane.normal  # dropped onto the table

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from benchbot.core.errors import BenchbotError, check_number, shown
-from benchbot.models.checkpoint import build_model, load_file, load_state, model_record, save_atomic
+from benchbot.models.checkpoint import build_model, load_file, load_model, load_state, model_record, save_atomic
 from benchbot.models.device import pick_device
 from benchbot.models.gqstn import GQSTN, GQSTNConfig, gqstn_loss
 from benchbot.models.multigrasp import MultiGrasp, MultiGraspConfig, multigrasp_loss
@@ -58,6 +58,7 @@ class TrainConfig:
     augment: bool = True  # a random square symmetry (mirror/transpose) per training image and epoch
     target: str = "classifier"  # GQ-STN target: "classifier" (best-rated robust grasp) | "search" | "metric"
     view_m: float | None = None  # models see only the central view_m × view_m metres of the table (None: whole frame)
+    init: str | None = None  # fine-tune: start from this trained checkpoint (its architecture and config)
 
     def __post_init__(self) -> None:
         """Refuse settings that would crash or silently mean something else (e.g. epochs 0 = all)."""
@@ -189,7 +190,7 @@ def _comparable(cfg: TrainConfig, kind: str) -> dict[str, Any]:
     d = asdict(cfg)
     return {"kind": kind, **{k: d[k] for k in ("preset", "batch_size", "compress", "source_size", "seed",
                                                "weight_decay", "limit_train", "limit_val", "model_overrides",
-                                               "augment", "target", "view_m")}}
+                                               "augment", "target", "view_m", "init")}}
 
 
 def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> None:
@@ -266,6 +267,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
             raise BenchbotError(f"{out} holds a run with different settings", "use a new --out folder")
         model = build_model(kind, state["model"]["config"])
         load_state(model, state["model"]["state_dict"], state_path)
+    elif cfg.init:
+        model = load_model(cfg.init, kind, attach_classifier=False)[0].train()
     else:
         model = build(kind, cfg, index, classifier)
     if kind == "gqstn":
@@ -331,7 +334,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         if ctx.is_main:
             meta = {"epoch": epoch, "val_loss": float(va[0]), "data": str(data_dir), "preset": cfg.preset,
                     "split_by": index.split_by, "seed": cfg.seed, "source_size": cfg.source_size or 0,
-                    "image_shape": [index.height, index.width], "view": view}
+                    "image_shape": [index.height, index.width], "view": view,
+                    **({"init": str(cfg.init)} if cfg.init else {})}
             if improved or not model_path.is_file():
                 save_atomic(model_record(model, meta), model_path)
             save_atomic({"format": STATE_FORMAT, "version": 1, "kind": kind, "epoch": epoch,

@@ -69,6 +69,16 @@ def gqstn_paper() -> Schedule:
                      Phase(19, 0.0, 8e-6, early_stop=True)), teacher_epochs=12, patience=3)
 
 
+def gqstn_finetune() -> Schedule:
+    """Fine-tuning a trained GQ-STN on new data (`--init`): the paper's last phases, ξ = 0 (L_rob
+    through the frozen GQ-CNN only) at 4e-5, then at 8e-6 with early stopping; no teacher forcing
+    (the model already localizes) and no localization targets needed (any --target gives the same)."""
+    return Schedule((Phase(2, 0.0, 4e-5), Phase(8, 0.0, 8e-6, early_stop=True)), patience=2)
+
+
+SCHEDULES = {"paper": gqstn_paper, "finetune": gqstn_finetune}
+
+
 def multigrasp_default() -> Schedule:
     """MultiGrasp: same optimiser, no ξ; 1e-3 then decays, early stopping at the end."""
     return Schedule((Phase(12, 1.0, 1e-3), Phase(9, 1.0, 2e-4), Phase(19, 1.0, 4e-5, early_stop=True)), patience=3)

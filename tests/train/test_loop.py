@@ -31,8 +31,8 @@ TINY = {"backbone_width": 4, "input_size": 32, "crop_size": 16}
 
 
 def cfg(**kw) -> TrainConfig:
-    return TrainConfig(batch_size=4, schedule=SCHED, source_size=32, progress=False, model_overrides=TINY,
-                       target="metric", **SMALL, **kw)
+    return TrainConfig(**{"batch_size": 4, "schedule": SCHED, "source_size": 32, "progress": False,
+                          "model_overrides": TINY, "target": "metric", **SMALL, **kw})
 
 
 def test_resume_after_kill_equals_uninterrupted_run(dataset, tmp_path) -> None:
@@ -113,3 +113,17 @@ def test_early_stop_reports_the_last_epoch_it_ran(dataset, tmp_path) -> None:
     res = train("gqstn", dataset, tmp_path / "g", TrainConfig(batch_size=4, schedule=s, source_size=32, progress=False,
                 model_overrides=TINY, target="metric", **SMALL), classifier=StandIn())
     assert res.stopped_early and res.last_epoch == len(res.history) == res.history[-1]["epoch"] < 6
+
+
+def test_init_fine_tunes_from_a_trained_checkpoint(dataset, tmp_path) -> None:
+    first = train("gqstn", dataset, tmp_path / "a", cfg(), classifier=StandIn())
+    frozen = Schedule((Phase(1, 0.0, 0.0),))  # lr 0: the parameters must stay those of --init
+    res = train("gqstn", dataset, tmp_path / "b", cfg(init=str(first.model_path), schedule=frozen), classifier=StandIn())
+    a, meta_a = load_model(first.model_path, "gqstn", classifier=StandIn())
+    b, meta_b = load_model(res.model_path, "gqstn", classifier=StandIn())
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert meta_b["init"] == str(first.model_path) and "init" not in meta_a
+    fresh = train("gqstn", dataset, tmp_path / "c", cfg(schedule=frozen), classifier=StandIn())
+    pc = dict(load_model(fresh.model_path, "gqstn", classifier=StandIn())[0].named_parameters())
+    assert not all(torch.equal(pa[k], pc[k]) for k in pa)  # without --init: a fresh model
