@@ -18,6 +18,7 @@ import numpy as np
 
 from benchbot.core.errors import DeviceError, missing_extra
 from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.devices.cameras.base import OpenedOnBuild
 
 WIDTH, HEIGHT = 512, 424
 _FIX_USB = "plug the Kinect v2 into a USB 3 port and check that libfreenect2's Protonect shows depth"
@@ -164,7 +165,7 @@ def _import_freenect2():
     return freenect2
 
 
-class Kinect2Camera:
+class Kinect2Camera(OpenedOnBuild):
     """A live Kinect v2. `capture()` waits for a depth frame produced after the call started."""
 
     kind = "kinect2"
@@ -199,7 +200,7 @@ class Kinect2Camera:
         return ir_image_from_freenect2(np.array(frame.to_array(), copy=True), self.params,
                                        self.undistort_lens, self.unmirror)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self._device.stop()
             self._device.close()

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchbot.config.protocol import LoadedProtocol
 from benchbot.core.interfaces import Arm, Camera, Gripper, Stage
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.cells.mujoco_stage import PhysicsStage
+from benchbot.harness.workcell import Workcell as HarnessWorkcell
 from benchbot.sim.noise import DepthNoise
 from benchbot.sim.scene import camera_pose_base
 from benchbot.sim.world import SimWorld
@@ -68,3 +71,30 @@ def make_physics_workcell(loaded_protocol: LoadedProtocol, *, seed: int, noise: 
     stage = PhysicsStage(world, proto.motion, proto.success)
     return Workcell(camera, arm, gripper, stage, camera_pose_base(height), 0.0,
                     WORKSPACE_MIN_M, WORKSPACE_MAX_M, world, table_distance_m=height)
+
+
+def build_mujoco_workcell(loaded: LoadedProtocol, cfg: Any) -> HarnessWorkcell:
+    """The harness workcell of `--backend mujoco`: the physics cell behind the safety gate."""
+    # cfg.seed is the run's seed (the runner passes a resumed run's stored seed): depth noise follows it
+    sim = make_physics_workcell(loaded, seed=cfg.seed if cfg.seed is not None else loaded.protocol.seed)
+    try:
+        limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=tuple(sim.workspace_min_m),
+                                            workspace_max_m=tuple(sim.workspace_max_m), table_z_m=sim.table_z_m,
+                                            jaw_opening_m=loaded.protocol.gripper.opening_m)
+    except BaseException:
+        sim.close()
+        raise
+    gate = SafetyGate(limits)
+
+    def connect(wc: HarnessWorkcell) -> None:
+        wc.attach(wc.arm)
+        wc.attach(sim.gripper).activate()
+
+    wc = HarnessWorkcell("mujoco", limits, connect, camera=sim.camera, arm=GatedArm(sim.arm, gate),
+                         gripper=sim.gripper, stage=sim.stage, t_base_camera=sim.t_base_camera,
+                         table_distance_m=sim.table_distance_m,
+                         describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",
+                                   "gripper": "MuJoCo 2F-85"},
+                         sleep=sim.sleep)
+    wc.on_close(sim.close)
+    return wc

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "readme" / "hardware.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "readme" / "hardware.md"
 
 
 def test_python_examples_in_the_hardware_doc_run(tmp_path, monkeypatch):
