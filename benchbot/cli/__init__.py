@@ -336,7 +336,7 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
 
     Example: `benchbot emulate arm --host 127.0.0.2`
     """
-    from benchbot.devices.arms.rtde_emulator import run_rtde_emulator
+    from benchbot.devices.arms.rtde_emulator_process import run_rtde_emulator
 
     check_number("--time-scale", time_scale, 1e-3, 1e3)
     check_loopback("--host", host)

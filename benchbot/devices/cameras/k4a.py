@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.core.errors import BenchbotError, DeviceError, missing_extra
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.devices.cameras.base import OpenedOnBuild
@@ -249,11 +250,11 @@ class K4APlaybackCamera(OpenedOnBuild):
             pass
 
 
-def from_config(cfg: Any, **_: Any) -> K4ACamera:
+def from_config(cfg: CameraConfig, **_: Any) -> K4ACamera:
     return K4ACamera(cfg.serial, cfg.depth_mode, cfg.timeout_s, cfg.undistort, cfg.warmup_frames)
 
 
-def playback_from_config(cfg: Any, **_: Any) -> K4APlaybackCamera:
+def playback_from_config(cfg: CameraConfig, **_: Any) -> K4APlaybackCamera:
     if not cfg.recording:
         raise BenchbotError("camera kind 'k4a-playback' needs camera.recording (an .mkv file)",
                             "set camera.recording in the hardware config")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.core.errors import DeviceError, missing_extra
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.devices.cameras.base import OpenedOnBuild
@@ -229,5 +230,5 @@ def _open_device(fn2: Any, serial: str | None) -> Any:
                       "plug it in, or set camera.serial to one of the serials found") from None
 
 
-def from_config(cfg: Any, **_: Any) -> Kinect2Camera:
+def from_config(cfg: CameraConfig, **_: Any) -> Kinect2Camera:
     return Kinect2Camera(cfg.serial, cfg.timeout_s, cfg.undistort, cfg.unmirror, cfg.warmup_frames)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.devices.cameras.base import OpenedOnBuild
@@ -40,7 +41,7 @@ class MujocoCamera(OpenedOnBuild):
         pass  # the workcell closes the simulation
 
 
-def from_config(cfg: Any, *, world: SimWorld | None = None, workcell: Any = None, **context: Any) -> MujocoCamera:
+def from_config(cfg: CameraConfig, *, world: SimWorld | None = None, workcell: Any = None, **context: Any) -> MujocoCamera:
     """Factory for camera kind "mujoco": needs the running simulation (`world=` or `workcell=`)."""
     if workcell is not None:
         return workcell.camera

@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.config.protocol import _read_yaml, duplicates, validate_mapping
 from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.core.interfaces import Camera
@@ -382,7 +383,7 @@ class ReplayCamera(Camera):
         self._closed = True
 
 
-def replay_from_config(cfg: Any, **_: Any) -> ReplayCamera:
+def replay_from_config(cfg: CameraConfig, **_: Any) -> ReplayCamera:
     """Factory for camera kind "replay" (cfg: hardware CameraConfig; no recording = the default)."""
     return ReplayCamera(cfg.recording or default_recording_path(), order=cfg.order)
 
