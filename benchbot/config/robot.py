@@ -9,4 +9,5 @@ ROBOTIQ_2F85_TCP_OFFSET = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
 
 # The camera kinds a hardware config may name; `benchbot.devices.cameras.CAMERA_KINDS` maps each
 # to its factory (a test keeps the two in step; `register_camera_kind` adds to both).
-CAMERA_KIND_NAMES: set[str] = {"replay", "kinect2", "k4a", "k4a-playback", "mujoco"}
+BUILTIN_CAMERA_KINDS = frozenset({"replay", "kinect2", "k4a", "k4a-playback", "mujoco"})
+CAMERA_KIND_NAMES: set[str] = set(BUILTIN_CAMERA_KINDS)
