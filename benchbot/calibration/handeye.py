@@ -1,4 +1,5 @@
-"""Camera-to-robot-base (eye-to-hand) calibration, its file format and its check.
+"""The camera-to-robot-base (eye-to-hand) solver. The board, the calibration file, the motion, the
+touch check and the CLI workflows are its neighbours in benchbot.calibration.
 
 Setup: the camera is fixed; a calibration board is held rigidly by the gripper. For every arm
 pose i we know A_i = T_base_gripper (from the robot) and B_i = T_camera_board (board detected in
