@@ -58,7 +58,8 @@ def check_board_distance(distance_m: float, kind: str, depth_mode: str, z_span_m
 def measure_board_distance(arm: Any, camera: Any, board: Any, center_m: Sequence[float], speed_mps: float,
                            settle: Callable[[], None] | None = None) -> float:
     """Hold the board untilted at the centre, detect it; its centre's distance from the camera (m)."""
-    from benchbot.calibration.handeye import TOOL_DOWN, detect_board, intensity_source
+    from benchbot.calibration.board import detect_board
+    from benchbot.calibration.procedure import TOOL_DOWN, intensity_source
     from benchbot.core.types import Pose
 
     arm.move_linear(Pose(np.asarray(center_m, float), TOOL_DOWN, "base"), speed_mps, 0.3)

@@ -41,7 +41,8 @@ def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="
 
     Examples: `benchbot calibrate --print-board board.png`, then `benchbot calibrate --hardware hw.yaml`
     """
-    from benchbot.calibration.handeye import BoardSpec, calibrate_hardware, save_board_image
+    from benchbot.calibration.board import BoardSpec, save_board_image
+    from benchbot.calibration.workflows import calibrate_hardware
     from benchbot.harness.detect import check_output_file
 
     if print_board is not None:
@@ -79,7 +80,7 @@ def calibrate_gripper_cmd(hardware: Path = HardwareOpt,
     Writes --out, else gripper.calibration, else gripper_calibration.yaml beside the hardware YAML.
     Example: `benchbot calibrate-gripper --hardware hw.yaml`
     """
-    from benchbot.config.hardware import calibrate_gripper_hardware
+    from benchbot.devices.grippers.robotiq_calibration import calibrate_gripper_hardware
 
     err.print("the gripper closes and opens fully: keep the jaws empty and fingers clear", markup=False)
     cal, path = calibrate_gripper_hardware(hardware, out_path)
@@ -93,7 +94,7 @@ def check_calibration_cmd(hardware: Path = HardwareOpt,
 
     The arm hovers above each predicted corner, then switches to freedrive: guide the TCP onto the
     corner by hand and confirm (no pendant jogging needed)."""
-    from benchbot.calibration.handeye import check_hardware
+    from benchbot.calibration.workflows import check_hardware
     from benchbot.harness.operator import ConsoleOperator
 
     report_ = check_hardware(hardware, ConsoleOperator(err))
@@ -113,7 +114,7 @@ def record(hardware: Path = HardwareOpt,
            fmt: str = typer.Option("png", "--format", help="png (16-bit mm) | npy (float32 m)."),
            notes: str = typer.Option("", "--notes")) -> None:
     """Capture frames from the configured camera into a recording folder (input of `run --sim --recording`)."""
-    from benchbot.config.hardware import record_from_hardware
+    from benchbot.harness.record import record_from_hardware
 
     check_counts(frames=(frames, 1, 100_000))
     check_number("--interval", interval, 0.0, 3600.0, fix="use seconds between 0 and 3600")
@@ -157,7 +158,7 @@ def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback a
 
     Example: `benchbot emulate arm --host 127.0.0.2`
     """
-    from benchbot.devices.arms.rtde_emulator import run_rtde_emulator
+    from benchbot.devices.arms.rtde_emulator_process import run_rtde_emulator
 
     check_number("--time-scale", time_scale, 1e-3, 1e3)
     check_loopback("--host", host)

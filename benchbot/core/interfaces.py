@@ -2,56 +2,86 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from benchbot.core.types import DepthFrame, Grasp, GraspPose, GripperStatus, Intrinsics, Placement, Pose
 
 
-@runtime_checkable
-class Camera(Protocol):
-    """Captures depth frames in metres. `capture` stamps `captured_at` with perf_counter()."""
+class Device(ABC):
+    """A device the harness connects, uses and closes: `with device: ...` connects it (unless it
+    already is) and always closes it. `close` is safe to call twice and after a failed connect."""
+
+    @abstractmethod
+    def connect(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def is_connected(self) -> bool: ...
+
+    def __enter__(self) -> Self:
+        if not self.is_connected:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Camera(Device):
+    """Captures depth frames in metres. `capture` stamps `captured_at` with perf_counter().
+    Drivers that open the device when built report connected from then on."""
 
     intrinsics: Intrinsics
 
+    @abstractmethod
     def capture(self) -> DepthFrame: ...
 
-    def close(self) -> None: ...
 
-
-@runtime_checkable
-class Arm(Protocol):
+class Arm(Device):
     """A robot arm commanded with tool poses in the robot base frame. Every pose reaching an
     Arm has passed the harness's safety gate; backends may re-check but never skip."""
 
-    def connect(self) -> None: ...
-
+    @abstractmethod
     def home(self) -> None: ...
 
+    @abstractmethod
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None: ...
 
+    @abstractmethod
     def current_pose(self) -> Pose: ...
 
+    @abstractmethod
     def stop(self) -> None: ...
 
-    def close(self) -> None: ...
+    @property
+    def protective_stopped(self) -> bool:
+        """True while the controller holds a protective stop (arms without one: never)."""
+        return False
+
+    def recover(self) -> None:
+        """Clear a protective stop so the arm can move again (arms without one: nothing to do)."""
 
 
-@runtime_checkable
-class Gripper(Protocol):
+class Gripper(Device):
     """A parallel-jaw gripper (Robotiq 2F-85 or equivalent)."""
 
+    @abstractmethod
     def activate(self) -> None: ...
 
+    @abstractmethod
     def open(self, width_m: float) -> GripperStatus: ...
 
+    @abstractmethod
     def grip(self, force: float = 1.0, speed: float = 1.0) -> GripperStatus:
         """Close until an object is detected or the jaws are fully closed."""
-        ...
 
+    @abstractmethod
     def status(self) -> GripperStatus: ...
-
-    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -101,6 +131,10 @@ class Stage(Protocol):
     outcome_source: str
 
     def place(self, placement: Placement) -> None: ...
+
+    def prepare(self, frame: DepthFrame, grasp: Grasp, opening_m: float) -> None:
+        """Just before the grasp is executed (emulated backends set up what the grasp will meet)."""
+        ...
 
     def judge(self, placement: Placement, execution: Execution) -> Judgement | None:
         """The backend's own verdict, or None when a person must judge."""

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from benchbot.config.hardware import ArmConfig, HardwareConfig
 from benchbot.config.protocol import Motion
 from benchbot.core.errors import UnsafeMotionError
 from benchbot.core.interfaces import Arm
@@ -230,7 +231,7 @@ def pose_record(pose: Pose) -> list[float]:
         return [float(v) for v in np.asarray(pose.position_m, float).ravel()[:3]] + [math.nan] * 3
 
 
-class GatedArm:
+class GatedArm(Arm):
     """An `Arm` that checks every motion with a `SafetyGate` before forwarding it to `arm`.
 
     Straight-line paths are checked from the arm's current pose. Refused motions raise
@@ -246,6 +247,18 @@ class GatedArm:
     def connect(self) -> None:
         self.log.append({"cmd": "connect"})
         self.arm.connect()
+
+    @property
+    def is_connected(self) -> bool:
+        return self.arm.is_connected
+
+    @property
+    def protective_stopped(self) -> bool:
+        return self.arm.protective_stopped
+
+    def recover(self) -> None:
+        """Clear a protective stop of the arm behind the gate (no motion: the gate has nothing to check)."""
+        self.arm.recover()
 
     def home(self) -> None:
         """Home without an ungated motion: retract straight up (gated) to the home's height if lower,
@@ -317,3 +330,22 @@ class GatedArm:
     @property
     def refused(self) -> list[dict[str, Any]]:
         return [e for e in self.log if e.get("allowed") is False]
+
+
+def gated_arm(cfg: ArmConfig, limits: SafetyLimits) -> GatedArm:
+    """The arm of a `robot:` config behind a safety gate with `limits`, not connected."""
+    from benchbot.devices.arms import make_arm
+
+    gate = SafetyGate(limits)
+    return GatedArm(make_arm(cfg, gate), gate)
+
+
+def make_gated_arm(hw: HardwareConfig, motion: Motion | None = None, **limits_overrides: Any) -> GatedArm:
+    """The configured arm behind the safety gate (workspace, table, tilt, speed caps), connected.
+    `limits_overrides`: SafetyLimits fields to change (calibration allows a steeper tilt)."""
+    limits = SafetyLimits.from_protocol(motion or Motion(), workspace_min_m=hw.workspace.min_m,
+                                        workspace_max_m=hw.workspace.max_m, table_z_m=hw.table_z_m,
+                                        **limits_overrides)
+    arm = gated_arm(hw.robot, limits)
+    arm.connect()
+    return arm

@@ -109,10 +109,10 @@ def _importable(module: str) -> bool:
 
 
 def default_gripper_factory(cfg: HardwareConfig) -> Any:
-    from benchbot.config.hardware import robotiq_config
-    from benchbot.devices.grippers.robotiq import make_gripper
+    from benchbot.devices.grippers import robotiq_config
+    from benchbot.devices.grippers.robotiq import RobotiqGripper
 
-    return make_gripper(robotiq_config(cfg, retries=0, require_calibration=False))
+    return RobotiqGripper(robotiq_config(cfg.gripper, retries=0, require_calibration=False))
 
 
 def default_camera_factory(cfg: HardwareConfig) -> Any:
@@ -305,7 +305,7 @@ def check_home(cfg: HardwareConfig) -> list[CheckResult]:
 
 def check_calibration_file(cfg: HardwareConfig, now: dt.datetime | None = None,
                            max_age_days: float = CALIBRATION_MAX_AGE_DAYS) -> list[CheckResult]:
-    from benchbot.calibration.handeye import load_calibration
+    from benchbot.calibration.calfile import load_calibration
 
     if not cfg.calibration:
         if cfg.is_real:

@@ -9,13 +9,23 @@ from benchbot.core.errors import BenchbotError
 
 
 class RunLock:
-    """An exclusive, non-blocking flock on `<db>.lock`; released by the OS if the process dies."""
+    """An exclusive, non-blocking flock on `<db>.lock`; released by the OS if the process dies.
+    Re-entrant on the same object (the runner holds it and hands it to the workcell, which takes
+    it again): released when every acquire has its release."""
 
     def __init__(self, db_path: Path) -> None:
         self.path = Path(str(db_path) + ".lock")
         self._fd: int | None = None
+        self._depth = 0
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self) -> "RunLock":
+        if self._fd is not None:
+            self._depth += 1
+            return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -35,6 +45,9 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        if self._depth:
+            self._depth -= 1
+            return
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)

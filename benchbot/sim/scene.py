@@ -20,6 +20,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `i
 
 from benchbot.config.protocol import ObjectSpec  # noqa: E402
 from benchbot.core.errors import BenchbotError  # noqa: E402
+from benchbot.core.geometry import TOOL_DOWN  # noqa: E402, F401 (sim modules import it from here)
 from benchbot.core.types import Intrinsics  # noqa: E402
 from benchbot.sim.objects import load_object_mesh, piece_stl_bytes  # noqa: E402
 
@@ -29,7 +30,6 @@ KINECT2_FX = 364.42010498046875
 KINECT2_SIZE = (424, 512)  # rows, cols
 TABLE_CENTER_XY = (0.50, 0.0)
 TABLE_HALF = (0.45, 0.55, 0.02)  # table top 0.9 × 1.1 m (covers the camera view at 0.7 m)
-TOOL_DOWN = np.diag([1.0, -1.0, -1.0])  # tool z (approach) pointing down, jaw axis along base x
 HOME_POSITION = (0.25, 0.0, 0.45)
 
 # contype/conaffinity: gripper geoms (2/1) never collide with each other, but hit table and object.

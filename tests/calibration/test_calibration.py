@@ -3,25 +3,15 @@ import math
 import cv2
 import numpy as np
 import pytest
-from benchbot.calibration.handeye import (
-    BoardSpec,
-    Calibration,
-    calibration_poses,
-    check_calibration,
-    detect_board,
-    invert,
-    load_calibration,
-    make_transform,
-    rotation_angle_deg,
-    run_calibration,
-    run_touch_check,
-    save_calibration,
-    solve_hand_eye,
-    transform_points,
-)
 from scipy.spatial.transform import Rotation
 
+from benchbot.calibration.board import BoardSpec, detect_board
+from benchbot.calibration.calfile import Calibration, load_calibration, save_calibration
+from benchbot.calibration.handeye import solve_hand_eye
+from benchbot.calibration.procedure import calibration_poses, run_calibration
+from benchbot.calibration.touch import check_calibration, run_touch_check
 from benchbot.core.errors import BenchbotError, DeviceError
+from benchbot.core.geometry import invert, make_transform, rotation_angle_deg, transform_points
 from benchbot.core.types import Intrinsics, Pose
 from benchbot.devices.arms.dryrun import DryRunArm
 from benchbot.devices.safety import tilt_deg
@@ -270,8 +260,9 @@ def test_load_calibration_errors_are_one_line(tmp_path):
 
 
 def test_printable_board_image_has_true_scale(tmp_path):
-    from benchbot.calibration.handeye import save_board_image
     from PIL import Image
+
+    from benchbot.calibration.board import save_board_image
 
     p = save_board_image(tmp_path / "board.png", BOARD, dpi=200, margin_m=0.01)
     im = Image.open(p)
@@ -316,9 +307,8 @@ def _gated_dry_run_arm(**limits):
 
 
 def test_calibrate_hardware_end_to_end(tmp_path):
-    from benchbot.calibration.handeye import calibrate_hardware, check_hardware
-
-    from benchbot.config.hardware import make_gated_arm
+    from benchbot.calibration.workflows import calibrate_hardware, check_hardware
+    from benchbot.devices.safety import make_gated_arm
 
     camera = BoardOnGripperCamera(None)  # type: ignore[arg-type]
     made = []
@@ -378,7 +368,7 @@ def _reuse(arm):
     ("kinect2", "NFOV_UNBINNED", 0.6, None),  # 0.63 m away
 ])
 def test_calibrate_refuses_a_centre_the_camera_cannot_range(tmp_path, kind, depth_mode, centre_z, words):
-    from benchbot.calibration.handeye import calibrate_hardware
+    from benchbot.calibration.workflows import calibrate_hardware
 
     arm = _gated_dry_run_arm(max_tilt_deg=35.0)
     hw = _hw(tmp_path, calibration_center_m=[0.5, 0.0, centre_z], camera={"kind": kind, "depth_mode": depth_mode})
@@ -409,7 +399,7 @@ def test_depth_ranges_of_the_supported_cameras():
 
 
 def test_calibrate_hardware_needs_a_centre_and_an_ir_camera(tmp_path):
-    from benchbot.calibration.handeye import calibrate_hardware
+    from benchbot.calibration.workflows import calibrate_hardware
 
     with pytest.raises(BenchbotError, match="no calibration centre"):
         calibrate_hardware(_hw(tmp_path))
@@ -419,8 +409,8 @@ def test_calibrate_hardware_needs_a_centre_and_an_ir_camera(tmp_path):
 
 
 def test_record_from_hardware_stores_the_calibrated_pose(tmp_path):
-    from benchbot.config.hardware import record_from_hardware
     from benchbot.devices.cameras.recording import read_recording
+    from benchbot.harness.record import record_from_hardware
 
     save_calibration(tmp_path / "cal.yaml", Calibration(X_TRUE, "t", 1.0, 0.1, 12, "2026-01-01T00:00:00+00:00"))
     hw = _hw(tmp_path, calibration="cal.yaml")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import yaml
 
-from benchbot.calibration.handeye import Calibration, save_calibration
-from benchbot.config.hardware import HardwareConfig, example_hardware_path, load_hardware, require_calibration
+from benchbot.calibration.calfile import Calibration, require_calibration, save_calibration
+from benchbot.config.hardware import HardwareConfig, example_hardware_path, load_hardware
 from benchbot.core.errors import BenchbotError
 
 
@@ -30,16 +30,16 @@ def test_example_loads_and_is_real(tmp_path):
 
 def test_gripper_address_is_never_implied_by_the_robot(tmp_path):
     """Port 502 on the robot's IP is the UR controller's own Modbus server: never a default."""
-    from benchbot.config.hardware import robotiq_config
+    from benchbot.devices.grippers import robotiq_config
 
     assert load_hardware(write(tmp_path, {})).gripper.transport == "serial"
     wrist = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
              "gripper": {"kind": "robotiq-2f85", "transport": "rtu-tcp", "host": "10.0.0.2"}}
-    rc = robotiq_config(load_hardware(write(tmp_path, wrist)), require_calibration=False)
+    rc = robotiq_config(load_hardware(write(tmp_path, wrist)).gripper, require_calibration=False)
     assert rc.address == "10.0.0.2:54321"  # e-Series wrist through UR's rs485 URCap
     gateway = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
                "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": "10.0.0.7"}}
-    assert robotiq_config(load_hardware(write(tmp_path, gateway)), require_calibration=False).address == "10.0.0.7:502"
+    assert robotiq_config(load_hardware(write(tmp_path, gateway)).gripper, require_calibration=False).address == "10.0.0.7:502"
 
 
 def test_defaults_are_a_dry_run_workcell(tmp_path):
@@ -158,8 +158,9 @@ def test_hardware_run_on_a_dry_run_bench_goes_through_the_operator(tmp_path):
 
 
 def test_hardware_workcell_pieces(tmp_path):
-    from benchbot.config.hardware import build_hardware_workcell, table_distance_from
     from benchbot.config.protocol import load_protocol
+    from benchbot.core.geometry import table_distance_from
+    from benchbot.harness.cells.hardware import build_hardware_workcell
 
     loaded = load_protocol(_protocol(tmp_path))
 
@@ -188,10 +189,10 @@ def test_hardware_workcell_pieces(tmp_path):
 
 def test_ur5_arm_is_built_from_the_robot_section(tmp_path):
     pytest.importorskip("benchbot.devices.arms.ur_rtde")
-    from benchbot.config.hardware import ARM_KINDS, _arm_factory
+    from benchbot.devices.arms import ARM_KINDS, arm_factory
 
     cfg = load_hardware(example_hardware_path())
-    arm = _arm_factory("ur5")(cfg.robot)
+    arm = arm_factory("ur5")(cfg.robot)
     assert arm.config.host == "192.168.1.10" and arm.config.tcp_offset[2] == pytest.approx(0.174)
     assert tuple(arm.config.home_joints_rad) == tuple(cfg.robot.home_joints_rad)
     assert (arm.config.payload_kg, arm.config.payload_cog_m) == (0.925, (0.0, 0.0, 0.055))
@@ -199,8 +200,8 @@ def test_ur5_arm_is_built_from_the_robot_section(tmp_path):
     hz = example()
     hz["robot"].update(rtde_frequency_hz=500, payload_kg=1.4, payload_cog_m=[0.0, 0.0, 0.07])
     robot = load_hardware(write(tmp_path, hz)).robot
-    arm = _arm_factory("ur5")(robot)
+    arm = arm_factory("ur5")(robot)
     assert (arm.config.rtde_frequency_hz, arm.config.payload_kg, arm.config.payload_cog_m) == (500, 1.4, (0.0, 0.0, 0.07))
     assert {"ur5", "dryrun"} <= set(ARM_KINDS)
     with pytest.raises(BenchbotError, match="unknown robot kind"):
-        _arm_factory("ur10")
+        arm_factory("ur10")

@@ -3,8 +3,8 @@ import socket
 
 import numpy as np
 import pytest
-from benchbot.calibration.handeye import Calibration, save_calibration
 
+from benchbot.calibration.calfile import Calibration, save_calibration
 from benchbot.config.hardware import HardwareConfig
 from benchbot.core.errors import DeviceError
 from benchbot.core.types import DepthFrame, Intrinsics

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.geometry import overhead_camera_transform
 from benchbot.core.types import GripperStatus, Pose
 from benchbot.devices.arms.dryrun import TOOL_DOWN, DryRunArm
 from benchbot.devices.arms.ur_kinematics import (
@@ -19,7 +20,7 @@ from benchbot.devices.arms.ur_kinematics import (
 )
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
 from benchbot.harness.primitive import go_home
-from benchbot.harness.workcell import Workcell, overhead_camera_transform
+from benchbot.harness.workcell import Workcell
 
 # Reaching back over the robot to −x (TCP 0.33 m high): a moveJ home from here sweeps the TCP
 # 0.11 m past the base axis although both ends are outside the keep-out.

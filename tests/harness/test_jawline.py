@@ -31,7 +31,7 @@ def test_empty_grasp_and_collision():
 def test_table_plane_gives_the_camera_pose_above_a_tilted_table():
     from scipy.spatial.transform import Rotation
 
-    from benchbot.harness.workcell import camera_transform_from_table
+    from benchbot.harness.cells.replay import camera_transform_from_table
     from benchbot.perception.geometry import deproject
 
     K = Intrinsics(400.0, 400.0, 160.0, 120.0, 320, 240)

@@ -20,7 +20,7 @@ GOOD_T = [[1, 0, 0, 0.45], [0, -1, 0, 0], [0, 0, -1, 0.7], [0, 0, 0, 1]]
 def cell(tmp_path):
     """A UR5 and a 2F-85, both emulated, and a hardware config (with a calibration) naming them."""
     pytest.importorskip("rtde_control", reason="ur-rtde is not installed (pip install 'benchbot[ur]')")
-    from benchbot.devices.arms.rtde_emulator import start_rtde_emulator
+    from benchbot.devices.arms.rtde_emulator_process import start_rtde_emulator
     from benchbot.devices.grippers.robotiq_emulator import start_emulator
     from tests.devices.arms.conftest import _free_loopback
 

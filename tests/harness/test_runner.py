@@ -81,6 +81,9 @@ class _OperatorStage:
     def place(self, placement):
         self.inner.place(placement)
 
+    def prepare(self, *a):
+        self.inner.prepare(*a)
+
     def judge(self, placement, execution):
         return None
 

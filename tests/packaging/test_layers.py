@@ -10,9 +10,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-# config/hardware.py still builds devices; h/devices2 moves that code up. Drop this and the xfail mark together.
-KNOWN_SPLIT = ("benchbot.config.hardware -> benchbot.devices.**", "benchbot.config.hardware -> benchbot.harness.**",
-               "benchbot.config.hardware -> benchbot.calibration.**")
 
 
 def _lint(tmp_path: Path, config: Path, source: Path = REPO) -> subprocess.CompletedProcess:
@@ -24,7 +21,7 @@ def _lint(tmp_path: Path, config: Path, source: Path = REPO) -> subprocess.Compl
                           capture_output=True, text=True, timeout=120)
 
 
-def _ini(ignore_imports: tuple[str, ...]) -> str:
+def _ini(ignore_imports: tuple[str, ...] = ()) -> str:
     """The pyproject contracts as an .importlinter (INI) file, with extra ignored imports."""
     tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
     lines = ["[importlinter]", f"root_package = {tool['root_package']}"]
@@ -49,23 +46,14 @@ def test_the_contract_is_checked_and_names_the_layers(tmp_path):
     shutil.copytree(REPO / "benchbot", pkg, ignore=shutil.ignore_patterns("__pycache__", "data"))
     (pkg / "core" / "upward.py").write_text("from benchbot.cli import main  # noqa: F401\n")
     config = tmp_path / ".importlinter"
-    config.write_text(_ini(KNOWN_SPLIT))
+    config.write_text(_ini())
     out = _lint(tmp_path, config, source=pkg.parent)
     assert out.returncode != 0
     assert "benchbot.core.upward -> benchbot.cli" in out.stdout
 
 
-def test_layers_hold_apart_from_the_known_hardware_split(tmp_path):
-    """Everything but config/hardware.py already follows the layering: no new upward import may appear."""
-    config = tmp_path / ".importlinter"
-    config.write_text(_ini(KNOWN_SPLIT))
-    out = _lint(tmp_path, config)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "1 kept, 0 broken" in out.stdout
-
-
-@pytest.mark.xfail(strict=True, reason="config/hardware.py split lands with h/devices2")
 def test_layers(tmp_path):
     out = _lint(tmp_path, REPO / "pyproject.toml")
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 kept, 0 broken" in out.stdout
     assert not list(tmp_path.iterdir())  # no cache written anywhere

@@ -427,7 +427,8 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(case, tmp_path, bas
         if isinstance(h, tuple) and h[0] == "busy":
             from benchbot.results.store import Store
 
-            monkeypatch.setattr(Store.__init__, "__kwdefaults__", {"readonly": False, "busy_timeout_s": h[1]})
+            monkeypatch.setattr(Store.__init__, "__kwdefaults__",
+                                {"readonly": False, "busy_timeout_s": h[1], "_in_place": False})
         if isinstance(h, tuple) and h[0] == "disk_full":
             _simulate_full_disk(monkeypatch)
     before = rel.tree_hash(state)

@@ -11,18 +11,20 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import numpy as np
 
 from benchbot.core.errors import DeviceError
+from benchbot.core.geometry import TOOL_DOWN
+from benchbot.core.interfaces import Arm
 from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 from benchbot.devices.arms.ur_kinematics import ROBOTIQ_2F85_TCP_OFFSET, home_path_samples, tcp_fk, tcp_ik
 from benchbot.devices.arms.ur_kinematics import profile_duration_s as move_duration_s  # trapezoidal profile duration
 
-if TYPE_CHECKING:  # backends do not import the harness at run time (layering)
+if TYPE_CHECKING:
+    from benchbot.config.hardware import ArmConfig
     from benchbot.devices.safety import SafetyGate
 
 Fault = Literal["protective_stop", "unreachable", "disconnect"]
 FAULTS: tuple[str, ...] = ("protective_stop", "unreachable", "disconnect")
 
-TOOL_DOWN = np.diag([1.0, -1.0, -1.0])  # tool z pointing straight down, x along base x
 DEFAULT_HOME_POSE = Pose(np.array([0.40, 0.0, 0.40]), TOOL_DOWN, "base")
 
 
@@ -34,7 +36,7 @@ def pose_record(pose: Pose) -> list[float]:
         return [float(v) for v in np.asarray(pose.position_m, float).ravel()[:3]] + [math.nan] * 3
 
 
-class DryRunArm:
+class DryRunArm(Arm):
     """A kinematic arm: `move_linear` jumps to the target (instantly unless `sleep` is given,
     then it sleeps the duration of a trapezoidal profile at the commanded speed/accel).
 
@@ -89,6 +91,10 @@ class DryRunArm:
     def connect(self) -> None:
         self.log.append({"cmd": "connect"})
         self.connected = True
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected
 
     def home(self) -> None:
         self._ready("home")
@@ -194,3 +200,8 @@ class DryRunArm:
         self.connected = False
         raise DeviceError("dry-run arm: connection to the robot lost (injected)",
                           "check the network cable and reconnect")
+
+
+def from_config(cfg: ArmConfig, gate: SafetyGate | None = None) -> DryRunArm:
+    """A kinematic UR5 twin with the configured home and TCP: its homing is checked like the real one."""
+    return DryRunArm(gate=gate, home_joints_rad=cfg.home_joints_rad, tcp_offset=cfg.tcp_offset)

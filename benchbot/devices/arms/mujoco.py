@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchbot.core.errors import DeviceError
+from benchbot.core.interfaces import Arm
 from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 from benchbot.sim.scene import HOME_POSITION, TOOL_DOWN
@@ -20,7 +21,7 @@ HOME_SPEED_MPS, HOME_ACCEL_MPS2 = 0.25, 0.5
 TRACKING_LIMIT_M = 0.02  # servo lag beyond this after a move = blocked (protective stop on a UR)
 
 
-class MujocoArm:
+class MujocoArm(Arm):
     """Arm backend over a `SimWorld` (poses in the base frame, TCP = fingertip centre)."""
 
     def __init__(self, world: SimWorld, home_pose: Pose = HOME_POSE, gate: SafetyGate | None = None) -> None:
@@ -33,6 +34,10 @@ class MujocoArm:
 
     def connect(self) -> None:
         self.connected = True
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected
 
     def home(self) -> None:
         self.move_linear(self.home_pose, HOME_SPEED_MPS, HOME_ACCEL_MPS2)

@@ -11,13 +11,8 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from benchbot.config.robot import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD  # noqa: F401 (re-exported)
 from benchbot.core.types import Pose
-
-# Home: tool straight down, TCP at ≈ (0.30, −0.39, 0.33) m, beside the workspace (+x, −y) so that an
-# overhead camera at (0.45, 0) sees the table, 0.49 m from the base axis, wrists ≈ 0.58 m high.
-UR5_HOME_JOINTS_RAD = (2.0071, -1.5708, 1.3963, -1.3963, -1.5708, -2.7053)  # (115, −90, 80, −80, −90, −155)°
-# Robotiq 2F-85 on the UR flange (with its coupling): fingertip centre ~174 mm along the flange z.
-ROBOTIQ_2F85_TCP_OFFSET = (0.0, 0.0, 0.174, 0.0, 0.0, 0.0)
 
 UR5_D = (0.089159, 0.0, 0.0, 0.10915, 0.09465, 0.0823)
 UR5_A = (0.0, -0.425, -0.39225, 0.0, 0.0, 0.0)

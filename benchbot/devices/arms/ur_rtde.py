@@ -15,11 +15,12 @@ import math
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from benchbot.core.errors import BenchbotError, DeviceError, UnsafeMotionError, missing_extra
+from benchbot.core.interfaces import Arm
 from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
 from benchbot.devices.arms.ur_kinematics import (
@@ -29,6 +30,10 @@ from benchbot.devices.arms.ur_kinematics import (
     profile_duration_s,
     tcp_fk,
 )
+
+if TYPE_CHECKING:
+    from benchbot.config.hardware import ArmConfig
+    from benchbot.devices.safety import SafetyGate
 
 # Robotiq 2F-85 with its coupling: ≈ 0.925 kg; centre of gravity an estimate, ~55 mm out along tool z.
 ROBOTIQ_2F85_PAYLOAD_KG, ROBOTIQ_2F85_COG_M = 0.925, (0.0, 0.0, 0.055)
@@ -110,7 +115,7 @@ class URDashboard:
 
 
 @dataclass
-class URArm:
+class URArm(Arm):
     """The `Arm` interface on a UR5 through ur_rtde. Poses are TCP poses in the base frame."""
 
     config: URConfig
@@ -159,6 +164,10 @@ class URArm:
             except RuntimeError:
                 pass
         self._disconnect_quietly()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._c is not None and self._r is not None
 
     def _disconnect_quietly(self) -> None:
         for iface in (self._c, self._r):
@@ -358,3 +367,11 @@ class URArm:
     def _joints_at(self, target: list[float]) -> bool:
         actual = np.asarray(self._receiver().getActualQ())
         return float(np.max(np.abs(actual - np.asarray(target)))) <= self.config.joint_tolerance_rad
+
+
+def from_config(cfg: ArmConfig, gate: SafetyGate | None = None) -> URArm:
+    """A UR5 over RTDE (ur-rtde), not connected; the safety gate wraps it (GatedArm) in the caller."""
+    return URArm(URConfig(host=cfg.host or "", tcp_offset=tuple(cfg.tcp_offset),
+                          home_joints_rad=tuple(cfg.home_joints_rad), payload_kg=cfg.payload_kg,
+                          payload_cog_m=tuple(cfg.payload_cog_m), rtde_frequency_hz=cfg.rtde_frequency_hz,
+                          connect_timeout_s=cfg.connect_timeout_s))

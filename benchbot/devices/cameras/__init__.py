@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, Union
 
+from benchbot.config.hardware import CameraConfig, HardwareConfig
+from benchbot.config.robot import CAMERA_KIND_NAMES
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import Camera
 
@@ -26,8 +28,10 @@ CAMERA_KINDS: dict[str, Union[str, CameraFactory]] = {
 
 
 def register_camera_kind(kind: str, factory: Union[str, CameraFactory]) -> None:
-    """Add or replace a camera kind (a callable or a lazy "module:function" string)."""
+    """Add or replace a camera kind (a callable or a lazy "module:function" string); hardware
+    configs may name it from then on."""
     CAMERA_KINDS[kind] = factory
+    CAMERA_KIND_NAMES.add(kind)
 
 
 def _resolve(kind: str) -> CameraFactory:
@@ -47,10 +51,10 @@ def _resolve(kind: str) -> CameraFactory:
     return getattr(mod, name)
 
 
-def make_camera(cfg: Any, **context: Any) -> Camera:
+def make_camera(cfg: CameraConfig | HardwareConfig, **context: Any) -> Camera:
     """Build the camera of a hardware config (`HardwareConfig` or its `CameraConfig`).
     With `median_frames > 1` a live camera is wrapped in a `MedianCamera`."""
-    cam_cfg = getattr(cfg, "camera", cfg)
+    cam_cfg = cfg.camera if isinstance(cfg, HardwareConfig) else cfg
     if cam_cfg.median_frames > 1 and cam_cfg.kind == "replay":
         raise BenchbotError("camera.median_frames > 1 does not apply to a replay (it would mix recorded frames)",
                             "set camera.median_frames: 1; record with median_frames instead")

@@ -29,7 +29,7 @@ def median_depth(depths: Sequence[np.ndarray], min_valid_fraction: float = 0.5) 
     return np.where(enough & np.isfinite(med), med, 0.0).astype(np.float32)
 
 
-class MedianCamera:
+class MedianCamera(Camera):
     """Wraps a camera: each `capture()` grabs `n` frames and returns their per-pixel median.
     `captured_at` is the first frame's (capture started then). Other attributes (serial,
     capture_ir, ...) are those of the wrapped camera."""
@@ -48,6 +48,13 @@ class MedianCamera:
         depth = median_depth([f.depth_m for f in frames], self.min_valid_fraction)
         meta = {**first.meta, "median_of": self.n}
         return DepthFrame(depth, first.intrinsics, first.captured_at, meta)
+
+    def connect(self) -> None:
+        self.camera.connect()
+
+    @property
+    def is_connected(self) -> bool:
+        return self.camera.is_connected
 
     def close(self) -> None:
         self.camera.close()

@@ -12,8 +12,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.core.errors import BenchbotError, DeviceError, missing_extra
 from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.devices.cameras.base import OpenedOnBuild
 
 DEPTH_MODE_SIZES = {  # width, height of the depth image per mode
     "NFOV_UNBINNED": (640, 576), "NFOV_2X2BINNED": (320, 288),
@@ -82,7 +84,7 @@ def _depth_calibration(pyk4a: Any, calibration: Any) -> tuple[np.ndarray, np.nda
             np.asarray(calibration.get_distortion_coefficients(ct), float))
 
 
-class K4ACamera:
+class K4ACamera(OpenedOnBuild):
     """A live Azure Kinect (depth only). `serial` picks one device among several."""
 
     kind = "k4a"
@@ -175,14 +177,14 @@ class K4ACamera:
             raise DeviceError("Azure Kinect capture has no IR image", "use a depth mode other than PASSIVE_IR/OFF")
         return ir_image_from_k4a(np.array(cap.ir, copy=True), self.camera_matrix, self.dist, self.undistort)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self._device.stop()
         except Exception:  # noqa: BLE001 - closing a dead device must not raise
             pass
 
 
-class K4APlaybackCamera:
+class K4APlaybackCamera(OpenedOnBuild):
     """Plays the depth track of an Azure Kinect `.mkv` recording (k4arecorder) as a camera."""
 
     kind = "k4a-playback"
@@ -241,18 +243,18 @@ class K4APlaybackCamera:
             raise DeviceError(f"{self.path}: recording has no IR track", "record with the IR track enabled")
         return ir_image_from_k4a(np.array(cap.ir, copy=True), self.camera_matrix, self.dist, self.undistort)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self._pb.close()
         except Exception:  # noqa: BLE001
             pass
 
 
-def from_config(cfg: Any, **_: Any) -> K4ACamera:
+def from_config(cfg: CameraConfig, **_: Any) -> K4ACamera:
     return K4ACamera(cfg.serial, cfg.depth_mode, cfg.timeout_s, cfg.undistort, cfg.warmup_frames)
 
 
-def playback_from_config(cfg: Any, **_: Any) -> K4APlaybackCamera:
+def playback_from_config(cfg: CameraConfig, **_: Any) -> K4APlaybackCamera:
     if not cfg.recording:
         raise BenchbotError("camera kind 'k4a-playback' needs camera.recording (an .mkv file)",
                             "set camera.recording in the hardware config")

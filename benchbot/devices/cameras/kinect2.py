@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.core.errors import DeviceError, missing_extra
 from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.devices.cameras.base import OpenedOnBuild
 
 WIDTH, HEIGHT = 512, 424
 _FIX_USB = "plug the Kinect v2 into a USB 3 port and check that libfreenect2's Protonect shows depth"
@@ -164,7 +166,7 @@ def _import_freenect2():
     return freenect2
 
 
-class Kinect2Camera:
+class Kinect2Camera(OpenedOnBuild):
     """A live Kinect v2. `capture()` waits for a depth frame produced after the call started."""
 
     kind = "kinect2"
@@ -199,7 +201,7 @@ class Kinect2Camera:
         return ir_image_from_freenect2(np.array(frame.to_array(), copy=True), self.params,
                                        self.undistort_lens, self.unmirror)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self._device.stop()
             self._device.close()
@@ -228,5 +230,5 @@ def _open_device(fn2: Any, serial: str | None) -> Any:
                       "plug it in, or set camera.serial to one of the serials found") from None
 
 
-def from_config(cfg: Any, **_: Any) -> Kinect2Camera:
+def from_config(cfg: CameraConfig, **_: Any) -> Kinect2Camera:
     return Kinect2Camera(cfg.serial, cfg.timeout_s, cfg.undistort, cfg.unmirror, cfg.warmup_frames)

@@ -7,15 +7,17 @@ from typing import Any
 
 import numpy as np
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Intrinsics
+from benchbot.devices.cameras.base import OpenedOnBuild
 from benchbot.perception.table import TablePlane
 from benchbot.sim.noise import DepthNoise
 from benchbot.sim.scene import sim_intrinsics
 from benchbot.sim.world import SimWorld
 
 
-class MujocoCamera:
+class MujocoCamera(OpenedOnBuild):
     """Camera backend over a `SimWorld`. `noise=None` gives clean rendered depth."""
 
     def __init__(self, world: SimWorld, noise: DepthNoise | None = DepthNoise(), seed: int = 0) -> None:
@@ -37,11 +39,11 @@ class MujocoCamera:
                                 "sim_time_s": self.world.current().time, "noise": self.noise is not None}
         return DepthFrame(depth, self.intrinsics, captured_at, meta)
 
-    def close(self) -> None:
-        pass
+    def _release(self) -> None:
+        pass  # the workcell closes the simulation
 
 
-def from_config(cfg: Any, *, world: SimWorld | None = None, workcell: Any = None, **context: Any) -> MujocoCamera:
+def from_config(cfg: CameraConfig, *, world: SimWorld | None = None, workcell: Any = None, **context: Any) -> MujocoCamera:
     """Factory for camera kind "mujoco": needs the running simulation (`world=` or `workcell=`)."""
     if workcell is not None:
         return workcell.camera

@@ -27,8 +27,10 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from benchbot.config.hardware import CameraConfig
 from benchbot.config.protocol import _read_yaml, duplicates, validate_mapping
 from benchbot.core.errors import BenchbotError, DeviceError
+from benchbot.core.interfaces import Camera
 from benchbot.core.npyfile import load_npy
 from benchbot.core.paths import RECORDINGS_DIR
 from benchbot.core.types import DepthFrame, Intrinsics
@@ -322,7 +324,7 @@ def _write_frames(folder: Path, frames: Iterable[DepthFrame], fmt: str) -> Intri
 
 # ---------------------------------------------------------------- replay camera
 
-class ReplayCamera:
+class ReplayCamera(Camera):
     """A `Camera` that plays a recording back.
 
     order "cycle": frames in order, wrapping around; "once": raise DeviceError after the last one.
@@ -370,11 +372,18 @@ class ReplayCamera:
         self._next += 1
         return frame
 
+    def connect(self) -> None:
+        self._closed = False  # a recording on disk: reopening is free
+
+    @property
+    def is_connected(self) -> bool:
+        return not self._closed
+
     def close(self) -> None:
         self._closed = True
 
 
-def replay_from_config(cfg: Any, **_: Any) -> ReplayCamera:
+def replay_from_config(cfg: CameraConfig, **_: Any) -> ReplayCamera:
     """Factory for camera kind "replay" (cfg: hardware CameraConfig; no recording = the default)."""
     return ReplayCamera(cfg.recording or default_recording_path(), order=cfg.order)
 

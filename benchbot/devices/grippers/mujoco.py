@@ -3,19 +3,28 @@ speed until the fingers stall on an object (gOBJ) or close fully; force 0..1 map
 from __future__ import annotations
 
 from benchbot.core.errors import DeviceError
+from benchbot.core.interfaces import Gripper
 from benchbot.core.types import GripperStatus
 from benchbot.sim.world import SimWorld
 
 MIN_OBJECT_OPENING_M = 0.001  # a stall wider than this with both pads in contact = object detected
 
 
-class MujocoGripper:
+class MujocoGripper(Gripper):
     """Gripper backend over a `SimWorld`."""
 
     def __init__(self, world: SimWorld) -> None:
         self.world = world
         self.activated = False
         self._object_detected = False
+        self.connected = False
+
+    def connect(self) -> None:
+        self.connected = True  # the simulation is the device: nothing to open
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected
 
     def activate(self) -> None:
         self.activated = True
@@ -62,4 +71,5 @@ class MujocoGripper:
                              object_detected=holding, position_m=sim.opening_m(), fault=None)
 
     def close(self) -> None:
+        self.connected = False
         self.activated = False

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from benchbot.core.errors import BenchbotError, DeviceError, missing_extra
+from benchbot.core.interfaces import Gripper
 from benchbot.core.types import GripperStatus
 from benchbot.devices.grippers.robotiq_registers import (
     INPUT_ADDR,
@@ -127,7 +128,7 @@ def _fraction_to_byte(value: float, name: str) -> int:
     return int(round(value * 255))
 
 
-class RobotiqGripper:
+class RobotiqGripper(Gripper):
     """A Robotiq 2F-85 behind Modbus. Implements `benchbot.core.interfaces.Gripper`."""
 
     def __init__(self, config: RobotiqConfig | None = None) -> None:
@@ -186,11 +187,9 @@ class RobotiqGripper:
         """Close the Modbus link (the gripper keeps its state)."""
         self._drop_client()
 
-    def __enter__(self) -> "RobotiqGripper":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @property
+    def is_connected(self) -> bool:
+        return self._client is not None and bool(self._client.connected)
 
     # ---- raw register access with bounded retries ----
     def _request(self, what: str, call):

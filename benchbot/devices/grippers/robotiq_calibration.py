@@ -103,3 +103,27 @@ def load_gripper_calibration(path: str | Path) -> GripperCalibration:
     except ValidationError as e:
         raise BenchbotError(validation_error(path, e).message, FIX) from None
     return GripperCalibration(f.open_position, f.closed_position, f.created_at, f.closed_on_contact, f.gripper, path)
+
+
+def calibrate_gripper_hardware(hw_path: str | Path, out: str | Path | None = None) -> tuple[GripperCalibration, Path]:
+    """`benchbot calibrate-gripper`: measure the configured gripper's finger stops (jaws EMPTY) and
+    save them to `out`, else the config's `gripper.calibration`, else beside the hardware YAML."""
+    from benchbot.config.hardware import load_hardware
+    from benchbot.devices.grippers import robotiq_config
+    from benchbot.devices.grippers.robotiq import RobotiqGripper
+
+    hw = load_hardware(hw_path)
+    if hw.gripper.kind == "dryrun":
+        raise BenchbotError("gripper kind 'dryrun' has no finger stops to measure",
+                            "set gripper.kind to robotiq-2f85 (or emulator) in the hardware YAML")
+    path = Path(out) if out else Path(hw.gripper.calibration) if hw.gripper.calibration else \
+        Path(hw_path).parent / "gripper_calibration.yaml"
+    if path.exists() and not path.is_file():
+        raise BenchbotError(f"{path} exists and is not a file", "pass --out with a file path")
+    with RobotiqGripper(robotiq_config(hw.gripper, require_calibration=False)) as gripper:
+        cal = calibrate_gripper(gripper)
+    try:
+        return cal, save_gripper_calibration(path, cal)
+    except OSError as e:
+        raise BenchbotError(f"cannot write {path}: {e.strerror or e} (measured open gPO {cal.open_position}, "
+                            f"closed gPO {cal.closed_position})", "pass --out with a writable file path") from None

@@ -11,9 +11,10 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from benchbot.core.errors import BenchbotError, missing_extra
+from benchbot.devices.grippers.robotiq import RobotiqGripper
 from benchbot.devices.grippers.robotiq_model import GripperModel, ModelParams
 from benchbot.devices.grippers.robotiq_registers import (
     INPUT_ADDR,
@@ -278,3 +279,36 @@ def serve_emulator(host: str = "127.0.0.1", port: int = 5020, framing: Framing =
         pass
     finally:
         handle.stop()
+
+
+class EmulatedRobotiqGripper(RobotiqGripper):
+    """The dry-run gripper: the real Modbus client (`RobotiqGripper`) talking to an in-process
+    2F-85 emulator on loopback. `connect` starts the emulator, then activates and calibrates the
+    client as `benchbot calibrate-gripper` does a real unit (jaws empty); `close` closes the client
+    and stops the emulator. `emulator` is the running handle (None while closed)."""
+
+    def __init__(self, time_scale: float = 50.0, **client_overrides: Any) -> None:
+        super().__init__()
+        self.time_scale = time_scale
+        self._overrides = client_overrides
+        self.emulator: EmulatorHandle | None = None
+
+    def connect(self) -> None:
+        if self.emulator is None:
+            from benchbot.devices.grippers.robotiq_calibration import calibrate_gripper
+
+            self.emulator = emu = start_emulator(time_scale=self.time_scale)
+            try:
+                self.config = emu.client_config(**self._overrides)
+                cal = calibrate_gripper(self)  # requests reconnect through here: emulator is set
+                self.use_calibration(cal.open_position, cal.closed_position)
+            except BaseException:
+                self.close()
+                raise
+        super().connect()
+
+    def close(self) -> None:
+        super().close()
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None

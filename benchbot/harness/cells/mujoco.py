@@ -1,14 +1,19 @@
 """The physics workcell: MuJoCo camera, arm, gripper and stage behind the harness interfaces."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchbot.config.protocol import LoadedProtocol
 from benchbot.core.interfaces import Arm, Camera, Gripper, Stage
+from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.cells.mujoco_stage import PhysicsStage
+from benchbot.harness.workcell import Workcell
+from benchbot.perception.table import TablePlane
 from benchbot.sim.noise import DepthNoise
 from benchbot.sim.scene import camera_pose_base
 from benchbot.sim.world import SimWorld
@@ -18,8 +23,9 @@ WORKSPACE_MAX_M = (0.80, 0.40, 0.60)
 
 
 @dataclass
-class Workcell:
-    """Everything the harness needs from one backend. `t_base_camera`: 4×4, base ← camera."""
+class PhysicsCell:
+    """The MuJoCo devices, stage and world of one simulation (`build_mujoco_workcell` puts them
+    behind the harness `Workcell`). `t_base_camera`: 4×4, base ← camera."""
 
     camera: Camera
     arm: Arm
@@ -46,14 +52,15 @@ class Workcell:
         return save_strip(self.world.log.frames, path)
 
     def close(self) -> None:
-        for dev in (self.camera, self.arm, self.gripper):
-            dev.close()
-        if self.world is not None:
-            self.world.close()
+        with ExitStack() as stack:  # the world last, every close runs even if one raises
+            if self.world is not None:
+                stack.callback(self.world.close)
+            for dev in (self.camera, self.arm, self.gripper):
+                stack.callback(dev.close)
 
 
 def make_physics_workcell(loaded_protocol: LoadedProtocol, *, seed: int, noise: bool = True,
-                          record_video: bool = False) -> Workcell:
+                          record_video: bool = False) -> PhysicsCell:
     """Build the MuJoCo workcell for a protocol: its objects, camera height, motion and success rule."""
     from benchbot.devices.arms.mujoco import MujocoArm
     from benchbot.devices.cameras.mujoco import MujocoCamera
@@ -66,5 +73,34 @@ def make_physics_workcell(loaded_protocol: LoadedProtocol, *, seed: int, noise: 
     arm = MujocoArm(world)
     gripper = MujocoGripper(world)
     stage = PhysicsStage(world, proto.motion, proto.success)
-    return Workcell(camera, arm, gripper, stage, camera_pose_base(height), 0.0,
+    return PhysicsCell(camera, arm, gripper, stage, camera_pose_base(height), 0.0,
                     WORKSPACE_MIN_M, WORKSPACE_MAX_M, world, table_distance_m=height)
+
+
+def build_mujoco_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
+    """The harness workcell of `--backend mujoco`: the physics cell behind the safety gate."""
+    # cfg.seed is the run's seed (the runner passes a resumed run's stored seed): depth noise follows it
+    sim = make_physics_workcell(loaded, seed=cfg.seed if cfg.seed is not None else loaded.protocol.seed)
+    try:
+        limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=tuple(sim.workspace_min_m),
+                                            workspace_max_m=tuple(sim.workspace_max_m), table_z_m=sim.table_z_m,
+                                            jaw_opening_m=loaded.protocol.gripper.opening_m)
+    except BaseException:
+        sim.close()
+        raise
+    gate = SafetyGate(limits)
+
+    def connect(wc: Workcell) -> None:
+        wc.attach(wc.arm)
+        wc.attach(sim.gripper).activate()
+
+    wc = Workcell("mujoco", limits, connect, camera=sim.camera, arm=GatedArm(sim.arm, gate),
+                         gripper=sim.gripper, stage=sim.stage, t_base_camera=sim.t_base_camera,
+                         table_distance_m=sim.table_distance_m,
+                         table_prior=TablePlane.from_camera_pose(sim.t_base_camera, sim.table_z_m),
+                         table_z_m=sim.table_z_m,
+                         describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",
+                                   "gripper": "MuJoCo 2F-85"},
+                         sleep=sim.sleep)
+    wc.on_close(sim.close)
+    return wc

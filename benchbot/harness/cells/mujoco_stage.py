@@ -6,7 +6,7 @@ import zlib
 
 from benchbot.config.protocol import Motion, Success
 from benchbot.core.interfaces import Execution, Judgement
-from benchbot.core.types import Placement
+from benchbot.core.types import DepthFrame, Grasp, Placement
 from benchbot.sim.placement import drop_object
 from benchbot.sim.world import SimWorld, TrialLog, placement_rng
 
@@ -31,6 +31,9 @@ class PhysicsStage:
         key = (placement.seed & 0xFFFFFFFF, zlib.crc32(placement.placement_id.encode()))
         self.world.log = TrialLog(start_com_z=z, max_com_z=z, last_motion_end_s=sim.time, noise_key=key)
         self.world.keyframe("placed")
+
+    def prepare(self, frame: DepthFrame, grasp: Grasp, opening_m: float) -> None:
+        """Nothing to set up: the physics meets whatever the grasp meets."""
 
     def pose_of(self, placement: Placement) -> tuple[float, float, float] | None:
         """(x, y, yaw) of the object's centre of mass after the drop, base frame."""

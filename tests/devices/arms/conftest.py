@@ -39,7 +39,7 @@ def free_loopback() -> str:
 @pytest.fixture
 def emulator_factory():
     pytest.importorskip("rtde_control", reason="ur-rtde is not installed (pip install 'benchbot[ur]')")
-    from benchbot.devices.arms.rtde_emulator import start_rtde_emulator
+    from benchbot.devices.arms.rtde_emulator_process import start_rtde_emulator
 
     started = []
 

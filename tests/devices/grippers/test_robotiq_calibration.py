@@ -86,17 +86,19 @@ def _hw(tmp_path, gripper: dict):
 
 
 def test_hardware_config_requires_and_uses_the_calibration(tmp_path):
-    from benchbot.config.hardware import calibrate_gripper_hardware, load_hardware, robotiq_config
+    from benchbot.config.hardware import load_hardware
+    from benchbot.devices.grippers import robotiq_config
+    from benchbot.devices.grippers.robotiq_calibration import calibrate_gripper_hardware
 
     section = {"kind": "robotiq-2f85", "transport": "serial", "serial_port": "/dev/ttyUSB0"}
     cfg = load_hardware(_hw(tmp_path, section))
     with pytest.raises(BenchbotError, match="no gripper calibration") as err:
-        robotiq_config(cfg)
+        robotiq_config(cfg.gripper)
     assert "calibrate-gripper" in err.value.fix
-    assert robotiq_config(cfg, require_calibration=False).closed_position == 255  # doctor's status read
+    assert robotiq_config(cfg.gripper, require_calibration=False).closed_position == 255  # doctor's status read
     save_gripper_calibration(tmp_path / "gc.yaml", GripperCalibration(2, 0xE5, "2026-01-01T00:00:00+00:00"))
     cfg = load_hardware(_hw(tmp_path, {**section, "calibration": "gc.yaml"}))  # relative to the YAML
-    rc = robotiq_config(cfg)
+    rc = robotiq_config(cfg.gripper)
     assert (rc.open_position, rc.closed_position) == (2, 0xE5)
     with pytest.raises(BenchbotError, match="dryrun"):
         calibrate_gripper_hardware(_hw(tmp_path, {"kind": "dryrun"}))
@@ -139,7 +141,7 @@ def test_in_process_emulator_clients_are_calibrated():
 
 def test_hardware_run_without_gripper_calibration_is_refused_before_any_device_opens(tmp_path, monkeypatch):
     import benchbot.devices.cameras as cameras
-    from benchbot.config.hardware import build_hardware_workcell
+    from benchbot.harness.cells.hardware import build_hardware_workcell
 
     opened = []
     monkeypatch.setattr(cameras, "make_camera", lambda *a, **k: opened.append("camera"))
@@ -154,7 +156,7 @@ def test_hardware_run_without_gripper_calibration_is_refused_before_any_device_o
 
 
 def test_unwritable_output_is_a_one_line_error(tmp_path):
-    from benchbot.config.hardware import calibrate_gripper_hardware
+    from benchbot.devices.grippers.robotiq_calibration import calibrate_gripper_hardware
 
     with start_emulator(framing="tcp", time_scale=SCALE) as emu:
         hw = _hw(tmp_path, {"kind": "emulator", "transport": "tcp", "host": "127.0.0.1", "port": emu.port})

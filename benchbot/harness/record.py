@@ -1,0 +1,36 @@
+"""`benchbot record`: capture frames from the configured camera into a recording folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from benchbot.calibration.calfile import load_calibration
+from benchbot.config.hardware import load_hardware
+from benchbot.core.geometry import table_distance_from
+from benchbot.core.interfaces import Camera
+from benchbot.devices.cameras import make_camera
+from benchbot.devices.cameras.recording import record
+
+
+def record_from_hardware(hw_path: str | Path, out: str | Path, n_frames: int, interval_s: float = 0.0,
+                         fmt: str = "png", notes: str = "", camera_factory: Callable[..., Camera] | None = None) -> Path:
+    """Capture `n_frames` from the configured camera into `out`. With a calibration, the camera
+    pose and table distance go into intrinsics.yaml too."""
+    hw = load_hardware(hw_path)
+    extra: dict[str, Any] = {}
+    if hw.calibration and Path(hw.calibration).is_file():
+        t = load_calibration(hw.calibration).T_base_camera
+        extra["T_camera_world"] = {"from_frame": "camera", "to_frame": "robot_base",
+                                   "translation": [float(v) for v in t[:3, 3]],
+                                   "rotation": [[float(v) for v in row] for row in t[:3, :3]]}
+        dist = table_distance_from(t, hw.table_z_m)
+        if dist:
+            extra["table_distance_m"] = round(dist, 4)
+    camera = (camera_factory or make_camera)(hw)
+    try:
+        meta = {"camera_kind": hw.camera.kind, "serial": hw.camera.serial or getattr(camera, "serial", None),
+                "source": f"benchbot record --hardware {hw_path}", "notes": notes,
+                "median_frames": hw.camera.median_frames}
+        return record(camera, out, n_frames, interval_s, meta, fmt=fmt, extra_intrinsics=extra)  # type: ignore[arg-type]
+    finally:
+        camera.close()
