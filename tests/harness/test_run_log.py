@@ -126,7 +126,7 @@ def test_device_command_logs_keep_the_latest_and_send_all_to_the_logger(caplog):
 def test_verbose_and_quiet_choose_what_reaches_stderr(tmp_path, small_protocol, run_cli):
     args = _sim_args(tmp_path, small_protocol, "--max-trials", "1")
     code, _, err = run_cli(["-v", *args])
-    assert code == 0 and "INFO benchbot.harness.runner: trial" in err and "DEBUG" not in err
+    assert code == 0 and "INFO benchbot.harness.attempt: trial" in err and "DEBUG" not in err
     code, _, err = run_cli(["-vv", *args])
     assert code == 0 and "DEBUG benchbot.devices.arms.dryrun: {'cmd': 'move_linear'" in err
     assert not any(isinstance(h, logging.Handler) and type(h).__name__ == "ConsoleHandler"
