@@ -228,7 +228,7 @@ def calibrate_threshold_cmd(run_id: Optional[str] = typer.Option(None, "--run", 
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add datagen, datagen-merge, train, eval, gqcnn-convert and calibrate-threshold."""
+    """Add datagen, datagen-merge, datagen-view, train, eval, gqcnn-convert and calibrate-threshold."""
     app.command()(datagen)
     app.command("datagen-merge")(datagen_merge)
     app.command("datagen-view")(datagen_view)

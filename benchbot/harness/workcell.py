@@ -51,7 +51,6 @@ class Workcell:
     gripper: Gripper | None = None
     stage: Stage | None = None
     t_base_camera: np.ndarray | None = None
-    table_distance_m: float | None = None
     table_prior: TablePlane | None = None  # used when a frame's own table fit fails (calibration / first frame)
     workspace: Any = None  # perception.workspace.WorkspaceSpec: where detectors may look (None: automatic)
     table_z_m: float = 0.0
@@ -61,6 +60,11 @@ class Workcell:
     lock: RunLock | None = None  # taken first on enter, released last on close
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
     _connected: bool = field(default=False, repr=False)
+
+    @property
+    def table_distance_m(self) -> float | None:
+        """Camera to table along the optical axis, from the table prior (None without one)."""
+        return self.table_prior.axis_distance_m if self.table_prior is not None else None
 
     def on_close(self, fn: Callable[[], None]) -> None:
         self._stack.callback(_quietly, fn)

@@ -55,7 +55,7 @@ def build_hardware_workcell(loaded: LoadedProtocol, run_cfg: Any) -> Workcell:
             rec = getattr(camera, "recording", None)
             t_base_camera, plane = camera_transform_from_table(rec.frame(0) if rec is not None else camera.capture())
             t_base_camera[2, 3] += hw.table_z_m
-            wc.t_base_camera, wc.table_distance_m, wc.table_prior = t_base_camera, plane.axis_distance_m, plane
+            wc.t_base_camera, wc.table_prior = t_base_camera, plane
         wc.workspace = hardware_workspace(hw, cal.T_base_camera if cal is not None else None, camera.intrinsics,
                                           getattr(camera, "recording", None))
         wc.gripper = gripper = wc.attach(make_gripper(hw.gripper))
@@ -67,7 +67,6 @@ def build_hardware_workcell(loaded: LoadedProtocol, run_cfg: Any) -> Workcell:
     plane = TablePlane.from_camera_pose(cal.T_base_camera, hw.table_z_m) if cal is not None else None
     return Workcell("hardware", limits, connect, arm=arm, stage=OperatorStage(),
                     t_base_camera=cal.T_base_camera if cal is not None else None,
-                    table_distance_m=plane.axis_distance_m if plane is not None else None,
                     drop_pose=Pose.from_rotvec(list(hw.drop_pose)), table_prior=plane, table_z_m=hw.table_z_m,
                     describe={"camera": f"{hw.camera.kind}" + (f" (median of {hw.camera.median_frames})"
                                                                if hw.camera.median_frames > 1 else ""),

@@ -96,7 +96,6 @@ def build_mujoco_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
     wc = Workcell("mujoco", limits, connect, camera=sim.camera, arm=GatedArm(sim.arm, gate),
                          gripper=sim.gripper, stage=sim.stage, t_base_camera=sim.t_base_camera,
-                         table_distance_m=sim.table_distance_m,
                          table_prior=TablePlane.from_camera_pose(sim.t_base_camera, sim.table_z_m),
                          table_z_m=sim.table_z_m,
                          describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",

@@ -88,7 +88,7 @@ def build_replay_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
     wc = Workcell("replay", limits, connect, camera=camera, arm=GatedArm(DryRunArm(gate=gate), gate),
                   gripper=gripper, stage=ReplayStage(camera, gripper), t_base_camera=t_base_camera,
-                  table_distance_m=plane.distance_m, table_prior=plane,
+                  table_prior=plane,
                   workspace=recording_workspace(camera.recording),
                   describe={"camera": f"replay of {camera.recording.folder}", "arm": "dry-run (kinematic)",
                             "gripper": "Robotiq 2F-85 emulator (Modbus TCP)"},
