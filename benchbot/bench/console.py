@@ -4,8 +4,8 @@ questions a headless Chromium answers by tapping the page."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import yaml

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC
 from pathlib import Path
-from typing import Callable
 
 from benchbot.config.schedule import TrialSpec, placement_seed
 from benchbot.results.store import RunInfo, Store
@@ -69,9 +70,9 @@ def synthetic_run(db_path: Path, n_trials: int = 100_000, seed: int = 0, run_id:
 
 
 def _iso(t: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 # The child reports its own peak resident memory when it exits: VmHWM of /proc/self/status on

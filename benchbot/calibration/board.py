@@ -2,9 +2,10 @@
 OpenCV (corners, then solvePnP for the board pose in the camera frame)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -35,7 +36,7 @@ class BoardSpec(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _marker_fits(self) -> "BoardSpec":
+    def _marker_fits(self) -> BoardSpec:
         if self.kind == "charuco" and self.marker_m >= self.square_m:
             raise ValueError("marker_m must be smaller than square_m")
         return self

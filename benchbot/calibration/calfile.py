@@ -76,8 +76,8 @@ class Calibration:
         except ValueError:
             return None
         if t.tzinfo is None:
-            t = t.replace(tzinfo=dt.timezone.utc)
-        now = now or dt.datetime.now(dt.timezone.utc)
+            t = t.replace(tzinfo=dt.UTC)
+        now = now or dt.datetime.now(dt.UTC)
         return (now - t).total_seconds() / 86400.0
 
 

@@ -8,7 +8,8 @@ the poses' height changes. Otherwise the calibration is refused with a one-line 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -14,8 +14,8 @@ this project pins, so the solver lives here; OpenCV detects the board and runs s
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy.optimize import least_squares

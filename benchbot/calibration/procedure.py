@@ -3,8 +3,9 @@ detecting the board at each and solving the hand-eye problem."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation

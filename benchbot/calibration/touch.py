@@ -2,8 +2,9 @@
 whose positions the calibration predicts; the report gives the errors."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

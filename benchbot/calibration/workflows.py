@@ -1,8 +1,9 @@
 """The CLI workflows `benchbot calibrate` and `benchbot check-calibration` on a hardware config."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from benchbot.calibration.board import BoardSpec
 from benchbot.calibration.calfile import Calibration, require_calibration, save_calibration

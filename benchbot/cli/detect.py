@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,7 @@ from benchbot.cli.common import out
 def detect(frame: Path = typer.Argument(..., help="Depth frame (.npy metres / .png mm) or a recording folder."),
            method: str = typer.Option("prop-gqcnn", "--method", "-m", help="Detector name."),
            index: int = typer.Option(0, "--index", help="Frame index when FRAME is a recording folder."),
-           intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help="intrinsics.yaml for a bare frame."),
+           intrinsics: Path | None = typer.Option(None, "--intrinsics", help="intrinsics.yaml for a bare frame."),
            overlay: Path = typer.Option(Path("overlay.png"), "--out", "-o", help="Overlay PNG to write."),
            no_robustness: bool = typer.Option(False, "--no-robustness", help="Skip the GQ-CNN evaluator."),
            option: list[str] = typer.Option([], "--option", help="Detector option key=value (repeatable)."),

@@ -3,7 +3,6 @@ the `emulate` group (emulators of the arm and gripper protocols)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -29,12 +28,12 @@ def doctor(hardware: Path = HardwareOpt) -> None:
         raise typer.Exit(1)
 
 
-def calibrate(hardware: Optional[Path] = typer.Option(None, "--hardware", help="Hardware YAML."),
-              out_path: Optional[Path] = typer.Option(None, "--out", help="Calibration YAML to write."),
+def calibrate(hardware: Path | None = typer.Option(None, "--hardware", help="Hardware YAML."),
+              out_path: Path | None = typer.Option(None, "--out", help="Calibration YAML to write."),
               poses: int = typer.Option(12, "--poses", help="Number of arm poses."),
-              center: Optional[str] = typer.Option(None, "--center", help="Board centre x,y,z in the base frame (m)."),
+              center: str | None = typer.Option(None, "--center", help="Board centre x,y,z in the base frame (m)."),
               tilt: float = typer.Option(35.0, "--tilt", help="Board tilt of the calibration poses (degrees)."),
-              print_board: Optional[Path] = typer.Option(None, "--print-board", help="Write a printable board PNG."),
+              print_board: Path | None = typer.Option(None, "--print-board", help="Write a printable board PNG."),
               dpi: int = typer.Option(300, "--dpi"),
               ) -> None:
     """Camera-to-robot-base (eye-to-hand) calibration with a ChArUco board held by the gripper.
@@ -73,7 +72,7 @@ def _xyz(text: str) -> list[float]:
 
 
 def calibrate_gripper_cmd(hardware: Path = HardwareOpt,
-                          out_path: Optional[Path] = typer.Option(None, "--out", help="Gripper calibration YAML to write."),
+                          out_path: Path | None = typer.Option(None, "--out", help="Gripper calibration YAML to write."),
                           ) -> None:
     """Measure where the 2F-85's fingers stop: close fully and open fully with EMPTY jaws, read gPO.
 
@@ -127,10 +126,10 @@ def record(hardware: Path = HardwareOpt,
 def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
                     port: int = typer.Option(5020, "--port", help="0 picks a free port."),
                     framing: str = typer.Option("tcp", "--framing", help="tcp | rtu-tcp | serial."),
-                    serial_port: Optional[str] = typer.Option(None, "--serial-port"),
+                    serial_port: str | None = typer.Option(None, "--serial-port"),
                     baudrate: int = typer.Option(115200, "--baudrate"),
                     time_scale: float = typer.Option(1.0, "--time-scale", help=">1 runs the gripper faster."),
-                    object_width_m: Optional[float] = typer.Option(None, "--object-width-m",
+                    object_width_m: float | None = typer.Option(None, "--object-width-m",
                                                                    help="Width of an object between the jaws."),
                     ) -> None:
     """Serve an emulated Robotiq 2F-85 over Modbus (unit 9) until Ctrl-C.
@@ -152,7 +151,7 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host", help="Loopba
 
 def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
                 time_scale: float = typer.Option(1.0, "--time-scale", help=">1 moves the arm faster."),
-                table_z_m: Optional[float] = typer.Option(None, "--table-z-m", help="Table height (protective stop below).")
+                table_z_m: float | None = typer.Option(None, "--table-z-m", help="Table height (protective stop below).")
                 ) -> None:
     """Serve a UR5 controller emulator (RTDE 30004, dashboard 29999, script 30003) until Ctrl-C.
 

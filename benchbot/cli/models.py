@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,14 +16,14 @@ def datagen(out_dir: Path = typer.Argument(..., help="Dataset folder (Dex-Net 2.
             workers: int = typer.Option(1, "--workers", help="Processes."),
             grasps_per_image: int = typer.Option(50, "--grasps-per-image"),
             perturbations: int = typer.Option(4, "--perturbations", help="Extra perturbed trials per grasp."),
-            objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: training objects)."),
-            exclude_objects: Optional[Path] = typer.Option(None, "--exclude-objects", help="Objects YAML whose ids are "
+            objects: Path | None = typer.Option(None, "--objects", help="Objects YAML (default: training objects)."),
+            exclude_objects: Path | None = typer.Option(None, "--exclude-objects", help="Objects YAML whose ids are "
                                                          "never drawn (e.g. benchbot/data/heldout_objects.yaml)."),
             progress: bool = typer.Option(True, "--progress/--no-progress"),
             randomize: bool = typer.Option(False, "--randomize", help="Domain randomisation: sensor, camera tilt "
                                            "and height, 1–5 objects, distractors, fingers in view "
                                            "(docs/simulation/datagen.md)."),
-            sensors: Optional[str] = typer.Option(None, "--sensors", help="With --randomize: comma-separated "
+            sensors: str | None = typer.Option(None, "--sensors", help="With --randomize: comma-separated "
                                                   "sensors (default: kinect2,primesense,d415,d435,azure-nfov)."),
             ) -> None:
     """Generate a physics-labelled synthetic dataset in Dex-Net 2.0's format (resumable, sharded by seed).
@@ -64,9 +63,9 @@ def datagen_merge(shards: list[Path] = typer.Argument(..., help="Shard folders."
 def datagen_view(sources: list[Path] = typer.Argument(..., help="`datagen --randomize` folders (finished or not)."),
                  out_dir: Path = typer.Option(..., "--out", help="New dataset folder of rectified views."),
                  kind: str = typer.Option("gqstn", "--kind", help="gqstn | multigrasp: whose training view."),
-                 weights: Optional[Path] = typer.Option(None, "--weights",
+                 weights: Path | None = typer.Option(None, "--weights",
                                                         help="Checkpoint whose training view to use (default: shipped)."),
-                 limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N source images."),
+                 limit: int | None = typer.Option(None, "--limit", help="Use only the first N source images."),
                  ) -> None:
     """Training data in the rectified view the learned detectors see at inference (see
     benchbot/train/rectified.py); train on it with `--view-m` = view side / px_per_m.
@@ -91,15 +90,15 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           out_dir: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, log.csv, <kind>.pt."),
           preset: str = typer.Option("small", "--preset", help="small (CPU) | paper (ResNet-34, 224)."),
           batch_size: int = typer.Option(32, "--batch-size"),
-          epochs: Optional[int] = typer.Option(None, "--epochs", help="Stop after this epoch (resumable)."),
+          epochs: int | None = typer.Option(None, "--epochs", help="Stop after this epoch (resumable)."),
           compress: float = typer.Option(1.0, "--compress", help="Shorten every schedule phase by this factor."),
-          source_size: Optional[int] = typer.Option(None, "--source-size", help="Resize images to this side."),
+          source_size: int | None = typer.Option(None, "--source-size", help="Resize images to this side."),
           seed: int = typer.Option(0, "--seed"),
           device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
-          limit_train: Optional[int] = typer.Option(None, "--limit-train"),
-          limit_val: Optional[int] = typer.Option(None, "--limit-val"),
-          input_size: Optional[int] = typer.Option(None, "--input-size", help="Network input side (preset's default)."),
-          width: Optional[int] = typer.Option(None, "--width", help="ResNet width (preset's default)."),
+          limit_train: int | None = typer.Option(None, "--limit-train"),
+          limit_val: int | None = typer.Option(None, "--limit-val"),
+          input_size: int | None = typer.Option(None, "--input-size", help="Network input side (preset's default)."),
+          width: int | None = typer.Option(None, "--width", help="ResNet width (preset's default)."),
           augment: bool = typer.Option(True, "--augment/--no-augment",
                                        help="Random mirror/transpose of each training image per epoch."),
           target: str = typer.Option("classifier", "--target",
@@ -107,15 +106,15 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
                                           "(best-rated grasp near those) | metric."),
           coords: bool = typer.Option(False, "--coords", help="GQ-STN: x/y coordinate channels into the "
                                                              "localization nets (CoordConv)."),
-          position_sigma: Optional[float] = typer.Option(None, "--position-sigma", help="GQ-STN: measure the centre "
+          position_sigma: float | None = typer.Option(None, "--position-sigma", help="GQ-STN: measure the centre "
                                                          "error of L_loc in this fraction of the image side."),
-          refine: Optional[int] = typer.Option(None, "--refine", help="GQ-STN: extra translation passes on the "
+          refine: int | None = typer.Option(None, "--refine", help="GQ-STN: extra translation passes on the "
                                                "image re-centred at the last estimate."),
-          view_m: Optional[float] = typer.Option(None, "--view-m", help="Models see only the central square of this "
+          view_m: float | None = typer.Option(None, "--view-m", help="Models see only the central square of this "
                                                  "many metres of the table (default: the whole frame)."),
-          init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this trained checkpoint "
+          init: Path | None = typer.Option(None, "--init", help="Fine-tune: start from this trained checkpoint "
                                               "(its architecture; --width/--coords/... are ignored)."),
-          schedule: Optional[str] = typer.Option(None, "--schedule", help="GQ-STN: paper (default) | finetune (the "
+          schedule: str | None = typer.Option(None, "--schedule", help="GQ-STN: paper (default) | finetune (the "
                                                  "paper's last phases, for --init)."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
@@ -146,12 +145,12 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
 
 
 def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate, e.g. gqstn multigrasp."),
-             data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (Table I)."),
+             data: Path | None = typer.Option(None, "--data", help="Dataset folder (Table I)."),
              frames: list[Path] = typer.Option([], "--frames", help="Recording folder with object masks (real "
                                                "frames; repeatable) instead of --data."),
              weights: list[str] = typer.Option([], "--weights", help="name=PATH (repeatable)."),
              split: str = typer.Option("val", "--split", help="val (held-out 20 %) | train | all (a test set of other objects)."),
-             limit: Optional[int] = typer.Option(None, "--limit", help="At most N images."),
+             limit: int | None = typer.Option(None, "--limit", help="At most N images."),
              fmt: str = typer.Option("md", "--format", "-f", help="md | csv | json."),
              baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                             help="Add the centroid baseline (--frames: and prop-gqcnn)."),
@@ -195,7 +194,7 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
 
 def gqcnn_convert(src: Path = typer.Argument(..., help="Berkeley GQ-CNN release folder (model.ckpt + json + npy)."),
                   dst: Path = typer.Argument(..., help="Our .pt file to write."),
-                  name: Optional[str] = typer.Option(None, "--name", help="Model name stored in the file.")) -> None:
+                  name: str | None = typer.Option(None, "--name", help="Model name stored in the file.")) -> None:
     """Convert a Berkeley GQ-CNN release (e.g. GQCNN-2.0) into benchbot's weights_only .pt format."""
     from benchbot.harness.detect import check_output_file
     from benchbot.models.weights import convert_release
@@ -205,7 +204,7 @@ def gqcnn_convert(src: Path = typer.Argument(..., help="Berkeley GQ-CNN release 
     say(f"written {path}")
 
 
-def calibrate_threshold_cmd(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: latest)."),
+def calibrate_threshold_cmd(run_id: str | None = typer.Option(None, "--run", help="Run id (default: latest)."),
                             db: Path = DbOpt) -> None:
     """Pick the robustness threshold that best separates judged successes from failures in a run
     (real or physics outcomes); recorded in the run's events. Use it with `run --threshold`."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -22,8 +21,8 @@ def _need_db(db: Path) -> None:
         raise BenchbotError(f"{db}: no results database", "run `benchbot run --sim` first or pass --db")
 
 
-def report_command(db: Path, run_id: Optional[str], fmt: str, by_object: bool, compare_paper: bool,
-                   out_file: Optional[Path], results: Path, console: Console) -> None:
+def report_command(db: Path, run_id: str | None, fmt: str, by_object: bool, compare_paper: bool,
+                   out_file: Path | None, results: Path, console: Console) -> None:
     """`benchbot report`: build, render, then print or write (html and pdf embed plots and images)."""
     from benchbot.results.copyrun import write_atomic
     from benchbot.results.report import build_report, render
@@ -81,11 +80,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         out.print(render_compare(sides, fmt), markup=False, highlight=False, soft_wrap=True, end="")
 
     @app.command("export")
-    def export_cmd(run_id: Optional[str] = typer.Argument(None, help="Run id (default: the latest)."),
+    def export_cmd(run_id: str | None = typer.Argument(None, help="Run id (default: the latest)."),
                    out_file: Path = typer.Option(..., "--out", "-o", help="Bundle to write (.zip)."),
                    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
                    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="The run's artifacts folder."),
-                   protocol: Optional[Path] = typer.Option(None, "--protocol", help="Protocol file, if it moved.")) -> None:
+                   protocol: Path | None = typer.Option(None, "--protocol", help="Protocol file, if it moved.")) -> None:
         """Export one run as a zip: its database rows, artifacts, the rendered report, protocol and
         objects files, hardware file and calibration, versions, and a sha256 manifest.
 
@@ -103,7 +102,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def merge_cmd(inputs: list[Path] = typer.Argument(..., help="Results databases or export bundles (.zip)."),
                   out_file: Path = typer.Option(..., "--out", "-o", help="New database to write."),
                   on_clash: str = typer.Option("refuse", "--on-clash", help="refuse | rename (run-id clashes)."),
-                  results: Optional[Path] = typer.Option(None, "--results", help="Folder for the bundles' artifacts.")
+                  results: Path | None = typer.Option(None, "--results", help="Folder for the bundles' artifacts.")
                   ) -> None:
         """Merge the runs of several cells into one new database (run ids kept unique, provenance kept).
 

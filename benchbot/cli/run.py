@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -12,22 +11,22 @@ from benchbot.cli.common import DEFAULT_RESULTS, DbOpt, ProtocolOpt, err, out, p
 from benchbot.core.errors import BenchbotError
 
 
-def run(protocol: Optional[Path] = ProtocolOpt,
+def run(protocol: Path | None = ProtocolOpt,
         method: str = typer.Option("all", "--method", "-m", help="Run only this method's trials, or `all`."),
         sim: bool = typer.Option(False, "--sim", help="Dry run: replayed frames, dry-run arm, emulated gripper."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="replay | mujoco | hardware."),
+        backend: str | None = typer.Option(None, "--backend", help="replay | mujoco | hardware."),
         db: Path = DbOpt,
         results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder for per-trial artifacts."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Schedule/placement seed (default: protocol's)."),
+        seed: int | None = typer.Option(None, "--seed", help="Schedule/placement seed (default: protocol's)."),
         new: bool = typer.Option(False, "--new", help="Start a new run even if an unfinished one exists."),
         resume: bool = typer.Option(False, "--resume", help="Resume the unfinished run (the default when one exists)."),
-        run_id: Optional[str] = typer.Option(None, "--run", help="Resume (or create) this run id."),
-        recording: Optional[Path] = typer.Option(None, "--recording", help="Recording folder for --sim."),
-        hardware: Optional[Path] = typer.Option(None, "--hardware", help="Hardware YAML for real runs."),
-        outcomes: Optional[Path] = typer.Option(None, "--outcomes", help="CSV of scripted outcomes (no stdin)."),
+        run_id: str | None = typer.Option(None, "--run", help="Resume (or create) this run id."),
+        recording: Path | None = typer.Option(None, "--recording", help="Recording folder for --sim."),
+        hardware: Path | None = typer.Option(None, "--hardware", help="Hardware YAML for real runs."),
+        outcomes: Path | None = typer.Option(None, "--outcomes", help="CSV of scripted outcomes (no stdin)."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Non-interactive: assume yes at every prompt."),
-        max_trials: Optional[int] = typer.Option(None, "--max-trials", help="Stop after N attempts."),
-        threshold: Optional[float] = typer.Option(None, "--threshold", help="Robust label threshold on q."),
+        max_trials: int | None = typer.Option(None, "--max-trials", help="Stop after N attempts."),
+        threshold: float | None = typer.Option(None, "--threshold", help="Robust label threshold on q."),
         no_robustness: bool = typer.Option(False, "--no-robustness", help="Do not run the GQ-CNN evaluator."),
         console: bool = typer.Option(False, "--console", help="Serve the operator console page (for a tablet)."),
         console_host: str = typer.Option("127.0.0.1", "--console-host",
@@ -73,12 +72,12 @@ def run(protocol: Optional[Path] = ProtocolOpt,
         raise typer.Exit(130)
 
 
-def report(run_id: Optional[str] = typer.Option(None, "--run", help="Run id (default: the latest)."),
+def report(run_id: str | None = typer.Option(None, "--run", help="Run id (default: the latest)."),
            db: Path = DbOpt,
            fmt: str = typer.Option("md", "--format", "-f", help="md | csv | latex | json | html | pdf."),
            by_object: bool = typer.Option(False, "--by-object", help="Add the method × object table."),
            compare_paper: bool = typer.Option(False, "--compare-paper", help="Show the paper's Table II beside."),
-           out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (pdf needs it)."),
+           out_file: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (pdf needs it)."),
            results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Artifacts folder (html/pdf gallery)."),
            ) -> None:
     """Print Table II (success rate with Wilson CI, robust prediction rate, detection time) and the
@@ -108,8 +107,8 @@ def runs(db: Path = DbOpt) -> None:
     out.print(table)
 
 
-def validate(protocol: Optional[Path] = typer.Argument(None, help="Protocol YAML (default: the paper's)."),
-             objects: Optional[Path] = typer.Option(None, "--objects", help="Objects YAML (default: the protocol's).")
+def validate(protocol: Path | None = typer.Argument(None, help="Protocol YAML (default: the paper's)."),
+             objects: Path | None = typer.Option(None, "--objects", help="Objects YAML (default: the protocol's).")
              ) -> None:
     """Check a protocol file and its objects file; exit 2 with a one-line error if anything is wrong."""
     from benchbot.config.protocol import load_protocol

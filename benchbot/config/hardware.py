@@ -44,7 +44,7 @@ class RobotConfig(_Strict):
     connect_timeout_s: float = Field(2.0, gt=0.0, le=60.0)
 
     @model_validator(mode="after")
-    def _host(self) -> "RobotConfig":
+    def _host(self) -> RobotConfig:
         if self.kind == "ur5" and not self.host:
             raise ValueError("robot kind 'ur5' needs 'host' (the controller's IP address)")
         if any(not math.isfinite(v) for v in (*self.home_joints_rad, *self.tcp_offset, *self.payload_cog_m)):
@@ -67,7 +67,7 @@ class GripperConfig(_Strict):
     calibration: str | None = None  # finger stops file written by `benchbot calibrate-gripper`
 
     @model_validator(mode="after")
-    def _transport(self) -> "GripperConfig":
+    def _transport(self) -> GripperConfig:
         if self.kind == "dryrun":
             return self
         if self.transport == "serial" and not self.serial_port:
@@ -99,7 +99,7 @@ class Workspace(_Strict):
     max_m: tuple[float, float, float] = (0.70, 0.70, 0.70)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Workspace":
+    def _ordered(self) -> Workspace:
         if any(lo >= hi for lo, hi in zip(self.min_m, self.max_m)):
             raise ValueError("every min_m value must be below the matching max_m value")
         return self
@@ -121,7 +121,7 @@ class HardwareConfig(_Strict):
     drop_pose: tuple[float, float, float, float, float, float] = (0.30, -0.40, 0.25, 3.1416, 0.0, 0.0)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "HardwareConfig":
+    def _consistent(self) -> HardwareConfig:
         lo, hi = self.workspace.min_m, self.workspace.max_m
         if not lo[2] <= self.table_z_m < hi[2]:
             raise ValueError("table_z_m must lie inside the workspace's z range")
@@ -133,7 +133,7 @@ class HardwareConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _gripper_is_not_the_robot(self) -> "HardwareConfig":
+    def _gripper_is_not_the_robot(self) -> HardwareConfig:
         g = self.gripper
         if (g.kind != "dryrun" and g.transport == "tcp" and g.host and g.host == self.robot.host
                 and (g.port or 502) == 502):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -53,7 +54,7 @@ class Motion(_Strict):
     hold_s: float = Field(2.0, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
-    def _caps(self) -> "Motion":
+    def _caps(self) -> Motion:
         if self.speed_mps > self.max_speed_mps or self.approach_speed_mps > self.max_speed_mps:
             raise ValueError("speed_mps/approach_speed_mps exceed max_speed_mps")
         if self.accel_mps2 > self.max_accel_mps2:
@@ -92,7 +93,7 @@ class Protocol(_Strict):
     operator: OperatorText
 
     @model_validator(mode="after")
-    def _unique(self) -> "Protocol":
+    def _unique(self) -> Protocol:
         for key in ("objects", "methods"):
             dup = duplicates(getattr(self, key))
             if dup:
@@ -114,7 +115,7 @@ class ObjectsFile(_Strict):
     objects: list[ObjectSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "ObjectsFile":
+    def _unique_ids(self) -> ObjectsFile:
         dup = duplicates(o.id for o in self.objects)
         if dup:
             raise ValueError(f"duplicate object ids: {listing(dup)}")

@@ -25,7 +25,7 @@ class WorkspaceSpec(BaseModel):
     margin_px: int = 3
 
     @model_validator(mode="after")
-    def _polygons(self) -> "WorkspaceSpec":
+    def _polygons(self) -> WorkspaceSpec:
         for name in ("polygon_px", "polygon_m", "polygon_px_m"):
             poly = getattr(self, name)
             if poly is not None and (len(poly) < 3 or not np.all(np.isfinite(np.asarray(poly, float)))):

@@ -6,8 +6,9 @@ import _thread
 import os
 import shutil
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from benchbot.core.errors import BenchbotError
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import GraspPlan, Judgement

@@ -8,8 +8,9 @@ import json
 import secrets
 import socket
 import threading
+from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any, AsyncIterator
+from typing import Any
 
 from benchbot.console.state import ConsoleState, Refused
 from benchbot.core.errors import BenchbotError
@@ -67,7 +68,7 @@ class Hub:
             while not self.closed:
                 try:
                     await asyncio.wait_for(ev.wait(), KEEPALIVE_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
                 ev.clear()
@@ -194,7 +195,7 @@ class ConsoleServer:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/?token={self.token}"
 
-    def start(self) -> "ConsoleServer":
+    def start(self) -> ConsoleServer:
         import uvicorn
 
         config = uvicorn.Config(build_app(self.state, self.hub, self.token), log_level="warning", access_log=False,

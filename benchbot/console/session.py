@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from benchbot.console.mux import OperatorMux, TerminalSource
 from benchbot.console.server import ConsoleServer, Hub, is_loopback

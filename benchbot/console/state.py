@@ -7,8 +7,9 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchbot.console.frames import frame_jpeg
 from benchbot.console.mux import Offer, Question, answer_label

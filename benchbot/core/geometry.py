@@ -4,7 +4,7 @@ poses of the tool are `benchbot.core.types.Pose`."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

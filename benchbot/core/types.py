@@ -18,7 +18,7 @@ class Intrinsics:
     width: int
     height: int
 
-    def scaled(self, factor: float) -> "Intrinsics":
+    def scaled(self, factor: float) -> Intrinsics:
         """Intrinsics of the same camera after resizing the image by `factor`."""
         return Intrinsics(self.fx * factor, self.fy * factor, self.cx * factor, self.cy * factor,
                           int(round(self.width * factor)), int(round(self.height * factor)))
@@ -90,7 +90,7 @@ class Pose:
         return m
 
     @staticmethod
-    def from_matrix(m: np.ndarray, frame: str = "base") -> "Pose":
+    def from_matrix(m: np.ndarray, frame: str = "base") -> Pose:
         m = np.asarray(m, dtype=float)
         return Pose(m[:3, 3].copy(), m[:3, :3].copy(), frame)
 
@@ -101,7 +101,7 @@ class Pose:
         return [*map(float, self.position_m), *map(float, Rotation.from_matrix(self.rotation).as_rotvec())]
 
     @staticmethod
-    def from_rotvec(v: list[float] | np.ndarray, frame: str = "base") -> "Pose":
+    def from_rotvec(v: list[float] | np.ndarray, frame: str = "base") -> Pose:
         from scipy.spatial.transform import Rotation
 
         v = np.asarray(v, dtype=float)
@@ -127,7 +127,7 @@ class GraspPose:
         y = np.cross(z, x)
         return Pose(np.asarray(self.center_m, float), np.column_stack([x, y, z]), self.frame)
 
-    def transformed(self, t_target_from_frame: np.ndarray, target: str) -> "GraspPose":
+    def transformed(self, t_target_from_frame: np.ndarray, target: str) -> GraspPose:
         r, p = t_target_from_frame[:3, :3], t_target_from_frame[:3, 3]
         return GraspPose(r @ self.center_m + p, r @ self.approach, r @ self.jaw_axis, self.width_m, target)
 

@@ -8,8 +8,9 @@ substitutes another detector.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.interfaces import Detector

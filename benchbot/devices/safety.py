@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class SafetyLimits:
     def from_protocol(motion: Motion,
                       workspace_min_m: tuple[float, float, float] = DEFAULT_WORKSPACE_MIN_M,
                       workspace_max_m: tuple[float, float, float] = DEFAULT_WORKSPACE_MAX_M,
-                      table_z_m: float = DEFAULT_TABLE_Z_M, **overrides: Any) -> "SafetyLimits":
+                      table_z_m: float = DEFAULT_TABLE_Z_M, **overrides: Any) -> SafetyLimits:
         """Limits whose speed/accel caps are the protocol's; other fields from args/defaults."""
         return SafetyLimits(workspace_min_m=tuple(map(float, workspace_min_m)),  # type: ignore[arg-type]
                             workspace_max_m=tuple(map(float, workspace_max_m)),  # type: ignore[arg-type]

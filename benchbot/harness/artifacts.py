@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def save_array(results_dir: Path, rel: Path, array: np.ndarray, journal: Journal
     return _save(results_dir, rel, buf.getvalue(), journal)
 
 
-def save_png(results_dir: Path, rel: Path, image: "object", journal: Journal = None) -> str:
+def save_png(results_dir: Path, rel: Path, image: object, journal: Journal = None) -> str:
     buf = io.BytesIO()
     image.save(buf, format="PNG")  # PIL image
     return _save(results_dir, rel, buf.getvalue(), journal)

@@ -11,8 +11,9 @@ import sys
 import time
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame

@@ -8,9 +8,10 @@ import importlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def tcp_reachable(host: str, port: int, timeout_s: float = 1.0) -> tuple[bool, s
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             return True, f"{host}:{port} accepts connections"
-    except socket.timeout:
+    except TimeoutError:
         return False, f"{host}:{port} did not answer within {timeout_s:g} s"
     except OSError as e:
         return False, f"{host}:{port}: {e.strerror or e}"

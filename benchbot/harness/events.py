@@ -1,8 +1,9 @@
 """What the trial loop tells watchers (the console page) and how it makes room for questions."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape

@@ -140,7 +140,7 @@ class ScriptedOperator:
         self.current_trial: str | None = None
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "ScriptedOperator":
+    def from_csv(cls, path: str | Path) -> ScriptedOperator:
         path = Path(path)
         if not path.is_file():
             raise BenchbotError(f"{path}: outcomes file not found", "give a CSV with trial_id,outcome[,cause][,note]")

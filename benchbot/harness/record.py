@@ -1,8 +1,9 @@
 """`benchbot record`: capture frames from the configured camera into a recording folder."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchbot.calibration.calfile import load_calibration
 from benchbot.config.hardware import load_hardware

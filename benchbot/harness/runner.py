@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -207,7 +208,7 @@ class Runner(AttemptSteps):
     def _claim_run_folder(self, stack: ExitStack, loaded: LoadedProtocol) -> str:
         """A new run's id and its folder, released again if the run is not created after all."""
         run_id, folders = artifacts.claim_new_run(self.cfg.results_dir, self.cfg.run_id,
-                                                  lambda: new_run_id(loaded.protocol_hash, datetime.now(timezone.utc)))
+                                                  lambda: new_run_id(loaded.protocol_hash, datetime.now(UTC)))
         self._created = False
         stack.callback(lambda: self._created or artifacts.release_folders(folders))
         return run_id

@@ -8,8 +8,9 @@ import os
 import select
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO
 
 from PIL import Image
 

@@ -9,9 +9,10 @@ also after a failed enter."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Workcell:
 
     backend: str
     limits: SafetyLimits
-    opener: Callable[["Workcell"], None]
+    opener: Callable[[Workcell], None]
     camera: Camera | None = None
     arm: GatedArm | None = None  # every motion passes the safety gate
     gripper: Gripper | None = None
@@ -77,7 +78,7 @@ class Workcell:
             device.connect()
         return device
 
-    def __enter__(self) -> "Workcell":
+    def __enter__(self) -> Workcell:
         if not self._connected:
             try:
                 if self.lock is not None:

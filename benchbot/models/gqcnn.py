@@ -12,8 +12,9 @@ the module normalises them with the release's mean/std (stored in its config).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,7 @@ class GQCNNConfig:
         return d
 
     @staticmethod
-    def from_dict(d: Mapping[str, Any]) -> "GQCNNConfig":
+    def from_dict(d: Mapping[str, Any]) -> GQCNNConfig:
         try:
             d = dict(d)
             d["convs"] = tuple(ConvSpec(**c) for c in d["convs"])
@@ -248,7 +249,7 @@ class GQCNN(nn.Module):
         """P(robust) per crop (N,)."""
         return self.probabilities(crops_m, depth_z_m)[:, -1]
 
-    def freeze(self) -> "GQCNN":
+    def freeze(self) -> GQCNN:
         """Eval mode, no gradients for the weights (inputs can still carry gradients)."""
         self.eval()
         self.requires_grad_(False)

@@ -62,10 +62,10 @@ class OnnxGQCNN:
         self.cfg = cfg
 
     @classmethod
-    def from_model(cls, model: GQCNN, threads: int | None = None) -> "OnnxGQCNN":
+    def from_model(cls, model: GQCNN, threads: int | None = None) -> OnnxGQCNN:
         return cls(export_onnx(model), model.cfg, threads)
 
-    def freeze(self) -> "OnnxGQCNN":
+    def freeze(self) -> OnnxGQCNN:
         return self  # nothing to train
 
     def probabilities(self, crops_m: torch.Tensor | np.ndarray, depth_z_m: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -77,11 +77,11 @@ class GQSTNConfig:
                                 "classifier is a GQ-CNN name or path, coord_channels true or false")
 
     @staticmethod
-    def paper(**kw: Any) -> "GQSTNConfig":
+    def paper(**kw: Any) -> GQSTNConfig:
         return GQSTNConfig(**{**dict(backbone_depth=34, backbone_width=64, input_size=224), **kw})
 
     @staticmethod
-    def small(**kw: Any) -> "GQSTNConfig":
+    def small(**kw: Any) -> GQSTNConfig:
         return GQSTNConfig(**{**dict(backbone_depth=18, backbone_width=16, input_size=112), **kw})
 
     def to_dict(self) -> dict[str, Any]:
@@ -279,7 +279,7 @@ class GQSTN(nn.Module):
         classifier.eval()
         self.classifier = classifier
 
-    def train(self, mode: bool = True) -> "GQSTN":
+    def train(self, mode: bool = True) -> GQSTN:
         super().train(mode)
         if self.classifier is not None:
             self.classifier.eval()  # frozen: batch-norm/dropout never switch to training

@@ -46,11 +46,11 @@ class MultiGraspConfig:
         check_number("noobj_weight", self.noobj_weight, 0.0, 1e3)
 
     @staticmethod
-    def paper(**kw: Any) -> "MultiGraspConfig":
+    def paper(**kw: Any) -> MultiGraspConfig:
         return MultiGraspConfig(**{**dict(backbone_depth=34, backbone_width=64, input_size=224), **kw})
 
     @staticmethod
-    def small(**kw: Any) -> "MultiGraspConfig":
+    def small(**kw: Any) -> MultiGraspConfig:
         return MultiGraspConfig(**{**dict(backbone_depth=18, backbone_width=16, input_size=112), **kw})
 
     def to_dict(self) -> dict[str, Any]:

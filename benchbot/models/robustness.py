@@ -9,8 +9,9 @@ under the grasp centre), in bins of 1 %. A grasp whose crop would leave the fram
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -155,7 +156,7 @@ class GQCNNEvaluator:
         return bool(np.isfinite(q) and q >= self.threshold)
 
 
-def robustness_of(evaluator: "RobustnessEvaluator", frame: DepthFrame, grasp: Grasp) -> tuple[float | None, str | None]:
+def robustness_of(evaluator: RobustnessEvaluator, frame: DepthFrame, grasp: Grasp) -> tuple[float | None, str | None]:
     """(q, None), or (None, why) when the evaluator could not score the grasp (crop off the frame)."""
     if hasattr(evaluator, "assess"):
         qs, why = evaluator.assess(frame, [grasp])

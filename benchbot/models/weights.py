@@ -8,8 +8,9 @@ Every problem a user can fix (missing file, wrong shapes, corrupt file, pickled 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch

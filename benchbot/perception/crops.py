@@ -15,8 +15,8 @@ so the crop covers the same metric footprint as the training crops.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -7,8 +7,8 @@ NaN depth, an empty image, a non-finite grasp or a grasp far outside the image.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image, ImageDraw

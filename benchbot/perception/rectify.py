@@ -54,7 +54,7 @@ class View:
             raise BenchbotError(f"invalid training view {self}", "px_per_m, side and table_distance_m must be positive")
 
     @staticmethod
-    def from_meta(view: dict[str, Any] | "View") -> "View":
+    def from_meta(view: dict[str, Any] | View) -> View:
         if isinstance(view, View):
             return view
         return View(float(view["px_per_m"]), int(view["side"]), float(view["table_distance_m"]))

@@ -78,7 +78,7 @@ class Candidates:
         return out
 
     @staticmethod
-    def empty(stats: dict | None = None) -> "Candidates":
+    def empty(stats: dict | None = None) -> Candidates:
         z2, z1 = np.zeros((0, 2)), np.zeros(0)
         return Candidates(z2, z2, z2, z2, z2, z1, z1, z1, z1, stats or {})
 

@@ -47,12 +47,12 @@ class TablePlane:
 
     # -- constructors ------------------------------------------------------------------------
     @staticmethod
-    def overhead(distance_m: float, source: str = "overhead") -> "TablePlane":
+    def overhead(distance_m: float, source: str = "overhead") -> TablePlane:
         """A camera looking straight down at a table `distance_m` away."""
         return TablePlane(np.array([0.0, 0.0, -1.0]), float(distance_m), source)
 
     @staticmethod
-    def from_camera_pose(t_base_camera: np.ndarray, table_z_m: float = 0.0) -> "TablePlane":
+    def from_camera_pose(t_base_camera: np.ndarray, table_z_m: float = 0.0) -> TablePlane:
         """The table z = table_z_m of the base frame (z up), seen by a camera at pose T_base_camera."""
         t = np.asarray(t_base_camera, dtype=np.float64)
         up_cam = t[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # base +z in camera coordinates
@@ -63,7 +63,7 @@ class TablePlane:
         return TablePlane(up_cam, height, "pose")
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "TablePlane":
+    def from_dict(d: dict[str, Any]) -> TablePlane:
         return TablePlane(np.asarray(d["normal"], float), float(d["distance_m"]), str(d.get("source", "fit")),
                           d.get("inlier_frac"), d.get("rms_m"))
 

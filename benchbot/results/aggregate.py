@@ -69,7 +69,7 @@ class RunView:
         self.table = f"temp.bb_attempts_{secrets.token_hex(4)}"
         self.params: dict[str, Any] = {"run": run.run_id, "source": run.outcome_source}
 
-    def __enter__(self) -> "RunView":
+    def __enter__(self) -> RunView:
         with self.store._errors():  # noqa: SLF001 - the results layer shares the store's error mapping
             self.store.conn.execute(f"CREATE TEMP TABLE {self.table} AS {_ATTEMPTS_SELECT}", self.params)
         return self

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Callable
 
 from benchbot.core.errors import BenchbotError
 from benchbot.results.store import Store

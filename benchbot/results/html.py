@@ -67,7 +67,7 @@ class Details:
     results_dir: Path | None = None
 
 
-def load_details(view: aggregate.RunView, report: "Report", results_dir: Any = None) -> Details:
+def load_details(view: aggregate.RunView, report: Report, results_dir: Any = None) -> Details:
     """Figures and gallery of a built report (inside the report's snapshot)."""
     data = report.data
     by_object = report.by_object
@@ -145,7 +145,7 @@ def _gallery(details: Details | None) -> str:
     return "\n".join(parts + ["</section>"])
 
 
-def render_page(report: "Report") -> str:
+def render_page(report: Report) -> str:
     """The whole report as one html document."""
     from benchbot.results.report import PAPER_CITATION, STATS_NOTE, _display_tables
 

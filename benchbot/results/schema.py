@@ -5,7 +5,7 @@ Never edit a released migration: append a new one (it runs inside the caller's t
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 V1 = """
 CREATE TABLE meta (

@@ -51,11 +51,11 @@ class PairedCounts:
     def second_successes(self) -> int:
         return self.both + self.second_only
 
-    def __add__(self, other: "PairedCounts") -> "PairedCounts":
+    def __add__(self, other: PairedCounts) -> PairedCounts:
         return PairedCounts(self.both + other.both, self.first_only + other.first_only,
                             self.second_only + other.second_only, self.neither + other.neither)
 
-    def swapped(self) -> "PairedCounts":
+    def swapped(self) -> PairedCounts:
         return PairedCounts(self.both, self.second_only, self.first_only, self.neither)
 
 

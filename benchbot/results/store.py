@@ -13,11 +13,12 @@ import os
 import re
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -102,13 +103,13 @@ class AttemptRecord:
 
 def utc_now() -> str:
     """Current time as a UTC ISO timestamp (the format of every time in the database)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def new_run_id(protocol_hash: str, now: datetime | None = None) -> str:
     """A run id that sorts by creation time and is unique: UTC time, the protocol's hash and a
     random part, e.g. 20261125-091500-87a717-3fa2c9 (two runs started in the same second differ)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%d-%H%M%S}-{protocol_hash[:6]}-{secrets.token_hex(3)}"
 
 
@@ -229,7 +230,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -261,7 +262,7 @@ class Store:
                                 "pass the path of a results .db file, or a new path") from None
 
     @contextmanager
-    def snapshot(self) -> Iterator["Store"]:
+    def snapshot(self) -> Iterator[Store]:
         """Read several tables as of one moment (one read transaction): a run committing
         meanwhile cannot make counts read by two queries disagree. Re-entrant."""
         if self.conn.in_transaction:
@@ -533,7 +534,7 @@ class Store:
                     for r in self.db["events"].rows_where(where, params, order_by="id")]
 
     # -- tables for the report ---------------------------------------------------------------
-    def tables(self, run_id: str) -> dict[str, "pandas.DataFrame"]:
+    def tables(self, run_id: str) -> dict[str, pandas.DataFrame]:
         """pandas tables of one run: "trials" (the schedule with statuses), "attempts" (one row
         per attempt joined with its trial, detection and outcome; timings expanded into
         `time_<phase>_s` columns) and "artifacts"."""

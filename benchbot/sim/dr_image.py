@@ -6,9 +6,9 @@ labels and the record of every drawn parameter (docs/dataset_format.md)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

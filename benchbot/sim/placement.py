@@ -2,7 +2,7 @@
 random orientation (random yaw and resting face) near the table centre, then physics settling."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation

@@ -11,8 +11,8 @@ pad size and 20–235 N grip force, not its underactuated linkage.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

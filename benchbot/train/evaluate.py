@@ -19,9 +19,10 @@ import io
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -184,7 +185,7 @@ def table_distance(meta: dict[str, Any]) -> float | None:
 
 def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, evaluator: RobustnessEvaluator,
                        split: str = "val", limit: int | None = None, seed: int = 0,
-                       on_image: Callable[[int, int], None] | None = None) -> "EvalTable":
+                       on_image: Callable[[int, int], None] | None = None) -> EvalTable:
     """Run every detector on the held-out images and score them (see module doc)."""
     if split not in ("val", "train", "all"):
         raise BenchbotError(f"unknown split {split!r}", "use val, train or all")

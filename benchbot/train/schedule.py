@@ -59,7 +59,7 @@ class Schedule:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "Schedule":
+    def from_dict(d: dict[str, Any]) -> Schedule:
         return Schedule(tuple(Phase(**p) for p in d["phases"]), d.get("teacher_epochs", 0),
                         d.get("patience", 3), d.get("min_delta", 0.0))
 
@@ -123,6 +123,6 @@ class EarlyStopping:
                 "bad_epochs": self.bad_epochs, "history": list(self.history)}
 
     @staticmethod
-    def from_state(d: dict[str, Any]) -> "EarlyStopping":
+    def from_state(d: dict[str, Any]) -> EarlyStopping:
         return EarlyStopping(int(d["patience"]), float(d["min_delta"]), float(d["best"]), int(d["bad_epochs"]),
                              [float(v) for v in d["history"]])

@@ -198,9 +198,9 @@ def test_calibration_checks(tmp_path):
     save_calibration(p, Calibration(np.eye(4), "shah+lm", 1.2, 0.1, 12, "2026-01-01T00:00:00+00:00",
                                     camera_serial="K1"))
     cfg = HardwareConfig.model_validate({**real, "calibration": str(p)})
-    fresh = check_calibration_file(cfg, now=dt.datetime(2026, 1, 3, tzinfo=dt.timezone.utc))[0]
+    fresh = check_calibration_file(cfg, now=dt.datetime(2026, 1, 3, tzinfo=dt.UTC))[0]
     assert fresh.ok and not fresh.warning and "2.0 days old" in fresh.detail and "12 poses" in fresh.detail
-    old = check_calibration_file(cfg, now=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))[0]
+    old = check_calibration_file(cfg, now=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))[0]
     assert old.ok and old.warning and "check-calibration" in old.fix
     other = HardwareConfig.model_validate({**real, "calibration": str(p), "camera": {"serial": "K2"}})
     assert not check_calibration_file(other)[0].ok

@@ -4,7 +4,7 @@ run keeps its own seed for everything it renders."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -87,7 +87,7 @@ def test_two_databases_sharing_a_results_folder_never_collide(tmp_path, small_pr
     class Frozen(datetime):
         @classmethod
         def now(cls, tz=None):
-            return datetime(2026, 11, 25, 9, 15, 0, 123000, tzinfo=timezone.utc)
+            return datetime(2026, 11, 25, 9, 15, 0, 123000, tzinfo=UTC)
 
     monkeypatch.setattr(runner_mod, "datetime", Frozen)  # both runs start in the same second
     a = Runner(_cfg(tmp_path, small_protocol, db="a.db", max_trials=1)).run()
@@ -115,7 +115,7 @@ def test_an_explicit_run_id_never_writes_into_another_runs_folder(tmp_path, smal
 
 
 def test_run_ids_sort_by_time_and_differ():
-    t = datetime(2026, 11, 25, 9, 15, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 25, 9, 15, tzinfo=UTC)
     ids = {new_run_id("87a717ffee", t) for _ in range(200)}
     assert len(ids) == 200 and all(i.startswith("20261125-091500-87a717-") for i in ids)
     assert all(check_run_id(i) == i for i in ids)

@@ -88,7 +88,7 @@ class Session:
 
     @classmethod
     def start(cls, workdir: Path, run_args: list[str], *, phase: str = "none", nth: int = 1, hold_s: float = 60.0,
-              tag: str = "s") -> "Session":
+              tag: str = "s") -> Session:
         log = workdir / f"stderr-{tag}.txt"
         cmd = [sys.executable, str(WRAPPER), phase, str(nth), str(hold_s), "--", *run_args]
         with open(log, "wb") as f:

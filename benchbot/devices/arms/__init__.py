@@ -7,7 +7,8 @@ The harness wraps every arm in a `GatedArm` (`benchbot.devices.safety.make_gated
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Callable, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Union
 
 from benchbot.config.hardware import ArmConfig
 from benchbot.core.errors import BenchbotError
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 ArmFactory = Callable[[ArmConfig, "SafetyGate | None"], Arm]
 
-ARM_KINDS: dict[str, Union[str, ArmFactory]] = {
+ARM_KINDS: dict[str, str | ArmFactory] = {
     "dryrun": "benchbot.devices.arms.dryrun:from_config",
     "ur5": "benchbot.devices.arms.ur_rtde:from_config",
 }

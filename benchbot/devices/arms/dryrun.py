@@ -6,7 +6,8 @@ that homing is a joint move whose path the safety gate checks, as on the real ar
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 

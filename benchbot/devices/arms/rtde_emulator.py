@@ -19,8 +19,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from benchbot.core.errors import BenchbotError
 from benchbot.devices.arms import rtde_wire as w
@@ -73,7 +74,7 @@ class RTDEEmulator:
         self.connections = 0  # RTDE connections accepted so far
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "RTDEEmulator":
+    def start(self) -> RTDEEmulator:
         handlers = (self._serve_rtde, self._serve_dashboard, self._serve_script)
         try:
             for port in self.ports:
@@ -96,7 +97,7 @@ class RTDEEmulator:
         for t in self._threads:
             t.join(timeout=2.0)
 
-    def __enter__(self) -> "RTDEEmulator":
+    def __enter__(self) -> RTDEEmulator:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,7 +138,7 @@ class RTDEEmulator:
         while not self._stop.is_set():
             try:
                 conn, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from benchbot.core.errors import BenchbotError
 from benchbot.core.paths import PACKAGE_DIR
@@ -101,7 +102,7 @@ class EmulatorProcess:
         self._proc.kill()
         self._proc.wait(timeout=10)
 
-    def __enter__(self) -> "EmulatorProcess":
+    def __enter__(self) -> EmulatorProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,8 @@ function `from_config(cfg, **context)`, context e.g. the running simulation).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 from benchbot.config.hardware import CameraConfig, HardwareConfig
 from benchbot.config.robot import CAMERA_KIND_NAMES
@@ -18,7 +19,7 @@ from benchbot.core.interfaces import Camera
 
 CameraFactory = Callable[..., Camera]
 
-CAMERA_KINDS: dict[str, Union[str, CameraFactory]] = {
+CAMERA_KINDS: dict[str, str | CameraFactory] = {
     "replay": "benchbot.devices.cameras.recording:replay_from_config",
     "kinect2": "benchbot.devices.cameras.kinect2:from_config",
     "k4a": "benchbot.devices.cameras.k4a:from_config",
@@ -27,7 +28,7 @@ CAMERA_KINDS: dict[str, Union[str, CameraFactory]] = {
 }
 
 
-def register_camera_kind(kind: str, factory: Union[str, CameraFactory]) -> None:
+def register_camera_kind(kind: str, factory: str | CameraFactory) -> None:
     """Add or replace a camera kind (a callable or a lazy "module:function" string); hardware
     configs may name it from then on."""
     CAMERA_KINDS[kind] = factory

@@ -59,7 +59,7 @@ class IrParams:
     p2: float = 0.0
 
     @staticmethod
-    def from_device(params: Any) -> "IrParams":
+    def from_device(params: Any) -> IrParams:
         """From the struct `freenect2.Device().ir_camera_params` returns."""
         return IrParams(*(float(getattr(params, k)) for k in ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2")))
 

@@ -19,9 +19,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
@@ -45,7 +46,7 @@ def default_recording_path() -> Path:
 
 
 def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------- intrinsics.yaml / metadata.json
@@ -102,7 +103,7 @@ class IntrinsicsFile(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _principal_point_in_image(self) -> "IntrinsicsFile":
+    def _principal_point_in_image(self) -> IntrinsicsFile:
         if not (0.0 <= self.cx <= self.width and 0.0 <= self.cy <= self.height):
             raise ValueError(f"principal point ({self.cx:g}, {self.cy:g}) lies outside the "
                              f"{self.width}×{self.height} image")

@@ -101,7 +101,7 @@ class RobotiqConfig:
             raise BenchbotError(f"gripper config: {e}", "fix open_position/closed_position") from None
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> "RobotiqConfig":
+    def from_dict(data: dict[str, Any]) -> RobotiqConfig:
         known = {f.name for f in fields(RobotiqConfig)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -46,7 +46,7 @@ class _File(BaseModel):
     gripper: str = ""
 
     @model_validator(mode="after")
-    def _span(self) -> "_File":
+    def _span(self) -> _File:
         if self.closed_position - self.open_position < MIN_SPAN:
             raise ValueError(f"closed_position must exceed open_position by at least {MIN_SPAN}")
         return self
@@ -73,7 +73,7 @@ def calibrate_gripper(gripper: Any) -> GripperCalibration:
     cfg = getattr(gripper, "config", None)
     where = f"{cfg.transport} {cfg.address} unit {cfg.device_id}" if cfg is not None else ""
     return GripperCalibration(opened.position, closed.position,
-                              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               closed.obj == OBJ_CONTACT_CLOSING, where)
 
 

@@ -229,7 +229,7 @@ class EmulatorHandle:
         thread.join(5.0)
         self._server = None
 
-    def __enter__(self) -> "EmulatorHandle":
+    def __enter__(self) -> EmulatorHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -110,13 +110,13 @@ class Command:
         return _regs_from_bytes(self.to_bytes())
 
     @staticmethod
-    def from_bytes(data: bytes) -> "Command":
+    def from_bytes(data: bytes) -> Command:
         a = data[0]
         return Command(bool(a & BIT_ACT), bool(a & BIT_GTO), bool(a & BIT_ATR), bool(a & BIT_ARD),
                        data[3], data[4], data[5])
 
     @staticmethod
-    def from_registers(regs: list[int]) -> "Command":
+    def from_registers(regs: list[int]) -> Command:
         return Command.from_bytes(_bytes_from_regs(list(regs)))
 
 
@@ -156,13 +156,13 @@ class Status:
         return _regs_from_bytes(self.to_bytes())
 
     @staticmethod
-    def from_bytes(data: bytes) -> "Status":
+    def from_bytes(data: bytes) -> Status:
         b0 = data[0]
         return Status(bool(b0 & 0x01), bool(b0 & 0x08), (b0 >> 4) & 3, (b0 >> 6) & 3,
                       data[2] & 0x0F, data[2] >> 4, data[3], data[4], data[5])
 
     @staticmethod
-    def from_registers(regs: list[int]) -> "Status":
+    def from_registers(regs: list[int]) -> Status:
         return Status.from_bytes(_bytes_from_regs(list(regs)))
 
 
