@@ -1,6 +1,7 @@
-"""Rigid transforms and the table plane: the one home of geometry shared by calibration, the
-workcells and recording. Transforms are 4×4 numpy matrices, `t_a_b` maps frame b into frame a;
-poses of the tool are `benchbot.core.types.Pose`."""
+"""Rigid transforms: the one home of geometry shared by calibration, the workcells and recording.
+Transforms are 4×4 numpy matrices, `t_a_b` maps frame b into frame a; poses of the tool are
+`benchbot.core.types.Pose`. The table plane (and every camera-to-table distance) is
+`benchbot.perception.table.TablePlane`."""
 from __future__ import annotations
 
 import math
@@ -34,17 +35,6 @@ def transform_points(t: np.ndarray, points: np.ndarray) -> np.ndarray:
 def rotation_angle_deg(r: np.ndarray) -> float:
     c = (np.trace(r) - 1.0) / 2.0
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
-
-
-def table_distance_from(t_base_camera: np.ndarray | Sequence[Sequence[float]], table_z_m: float) -> float | None:
-    """Distance along the optical axis from the camera to the table plane z = `table_z_m` (base
-    frame), or None if the camera looks away from it."""
-    t = np.asarray(t_base_camera, float)
-    dz = t[2, 2]  # base z component of the optical axis
-    if dz >= -1e-6:
-        return None
-    dist = (table_z_m - t[2, 3]) / dz
-    return float(dist) if dist > 0 else None
 
 
 def overhead_camera_transform(table_distance_m: float, table_z_m: float = 0.0,

@@ -7,10 +7,10 @@ from typing import Any
 
 from benchbot.calibration.calfile import load_calibration
 from benchbot.config.hardware import load_hardware
-from benchbot.core.geometry import table_distance_from
 from benchbot.core.interfaces import Camera
 from benchbot.devices.cameras import make_camera
 from benchbot.devices.cameras.recording import record
+from benchbot.perception.table import TablePlane
 
 
 def record_from_hardware(hw_path: str | Path, out: str | Path, n_frames: int, interval_s: float = 0.0,
@@ -24,9 +24,9 @@ def record_from_hardware(hw_path: str | Path, out: str | Path, n_frames: int, in
         extra["T_camera_world"] = {"from_frame": "camera", "to_frame": "robot_base",
                                    "translation": [float(v) for v in t[:3, 3]],
                                    "rotation": [[float(v) for v in row] for row in t[:3, :3]]}
-        dist = table_distance_from(t, hw.table_z_m)
-        if dist:
-            extra["table_distance_m"] = round(dist, 4)
+        plane = TablePlane.from_calibration(t, hw.table_z_m)
+        if plane is not None:
+            extra["table_distance_m"] = round(plane.axis_distance_m, 4)
     camera = (camera_factory or make_camera)(hw)
     try:
         meta = {"camera_kind": hw.camera.kind, "serial": hw.camera.serial or getattr(camera, "serial", None),

@@ -3,6 +3,9 @@
 Every part of benchbot that needs the table (detectors, the GQ-CNN evaluator, `detect`, `eval`,
 the runner's camera pose, the rectified view) reads it through `table_plane(frame)`: the plane
 stored in `frame.meta["table_plane"]`, else one fitted to the frame (deterministic) and stored there.
+Where the camera pose is known instead (hand-eye calibration, a simulated camera) the plane comes
+from `TablePlane.from_camera_pose`; every camera-to-table distance benchbot stores or uses
+(`table_distance_m` keys, the workcell's, `benchbot record`'s) is this plane's `axis_distance_m`.
 
 Camera frame: x right (+col), y down (+row), z forward. The plane is {p : n·p + d = 0} with the unit
 normal n pointing toward the camera and d > 0 the perpendicular camera-to-plane distance, so the
@@ -63,6 +66,16 @@ class TablePlane:
         return TablePlane(up_cam, height, "pose")
 
     @staticmethod
+    def from_calibration(t_base_camera: np.ndarray, table_z_m: float) -> TablePlane | None:
+        """`from_camera_pose`, or None when the calibrated camera is not above the table looking at
+        it (for writers that record the distance only when there is one)."""
+        try:
+            plane = TablePlane.from_camera_pose(t_base_camera, table_z_m)
+        except BenchbotError:
+            return None
+        return plane if plane.axis_meets_table else None
+
+    @staticmethod
     def from_dict(d: dict[str, Any]) -> TablePlane:
         return TablePlane(np.asarray(d["normal"], float), float(d["distance_m"]), str(d.get("source", "fit")),
                           d.get("inlier_frac"), d.get("rms_m"))
@@ -111,6 +124,11 @@ class TablePlane:
     def axis_distance_m(self) -> float:
         """Camera-to-table distance along the optical axis (where the axis meets the plane)."""
         return float(self.distance_m / max(-self.normal[2], 1e-6))
+
+    @property
+    def axis_meets_table(self) -> bool:
+        """Whether the optical axis meets the table in front of the camera (else axis_distance_m is meaningless)."""
+        return bool(-self.normal[2] > 1e-6)
 
     @property
     def tilt_deg(self) -> float:

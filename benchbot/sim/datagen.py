@@ -115,6 +115,7 @@ class _Worker:
         """One image of the fixed overhead scene: one random object."""
         from benchbot.perception.geometry import grasp_to_camera
         from benchbot.perception.inpaint import inpaint
+        from benchbot.perception.table import TablePlane
         from benchbot.sim.grasps import sample_grasps
         from benchbot.sim.noise import DepthNoise
         from benchbot.sim.placement import drop_object
@@ -128,14 +129,15 @@ class _Worker:
         settled = sim.save_state()
         depth = inpaint(DepthNoise().apply(self.world.render_depth(), rng))
         intr = sim.info.intrinsics
-        grasps = sample_grasps(depth, intr, cfg.camera_height_m, cfg.grasps_per_image, rng)
         t_bc = camera_pose_base(cfg.camera_height_m)
+        dist = TablePlane.from_camera_pose(t_bc, 0.0).axis_distance_m  # straight down: the camera height
+        grasps = sample_grasps(depth, intr, dist, cfg.grasps_per_image, rng)
         metrics = np.zeros(len(grasps), np.float32)
         for i, g in enumerate(grasps):
             pose = grasp_to_camera(g, intr).transformed(t_bc, "base")
             trials = sample_perturbations(rng, cfg.perturbations)
             metrics[i] = np.mean([run_trial(sim, settled, pose, perturbation=p)[0] for p in trials])
-        return ImageResult(depth, grasps, metrics, np.full(len(grasps), label, np.int32), intr, cfg.camera_height_m)
+        return ImageResult(depth, grasps, metrics, np.full(len(grasps), label, np.int32), intr, dist)
 
 
 def _unit_path(out: Path, unit: int) -> Path:

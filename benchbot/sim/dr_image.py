@@ -14,8 +14,9 @@ import numpy as np
 
 from benchbot.config.protocol import ObjectSpec
 from benchbot.core.types import Grasp, Intrinsics, Pose
+from benchbot.perception.table import TablePlane
 from benchbot.sim.physics import Sim
-from benchbot.sim.randomize import ScenePlan, table_plane_in_camera
+from benchbot.sim.randomize import ScenePlan
 from benchbot.sim.scene import TABLE_CENTER_XY, CameraSetup, build_model, mesh_in_body
 from benchbot.sim.sensors import Sensor, sensor
 from benchbot.sim.world import SimWorld
@@ -74,12 +75,8 @@ def finger_pose(plan: ScenePlan, camera: CameraSetup) -> Pose:
 
 def table_depth_map(t_table_camera: np.ndarray, intr: Intrinsics) -> np.ndarray:
     """Depth (z along the optical axis) of the table plane at every pixel; inf where the ray misses it."""
-    n, d = table_plane_in_camera(t_table_camera)
-    rows, cols = np.mgrid[0:intr.height, 0:intr.width]
-    along = n[0] * (cols - intr.cx) / intr.fx + n[1] * (rows - intr.cy) / intr.fy + n[2]  # n · ray
-    with np.errstate(divide="ignore"):
-        z = np.where(along < -1e-9, -d / along, np.inf)
-    return z.astype(np.float32)
+    z = TablePlane.from_camera_pose(t_table_camera, 0.0).depth_map(intr)
+    return np.where(np.isfinite(z), z, np.inf).astype(np.float32)
 
 
 def _pose_record(sim, k: int) -> dict:
@@ -183,8 +180,8 @@ def make_image(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePlan,
             trials = sample_perturbations(rng, perturbations)
             metrics[i] = np.mean([run_trial(sim, sc.settled, pose, perturbation=p)[0] for p in trials])
         sim.restore_state(sc.settled)
-        dist = plan.camera.height_m / math.cos(math.radians(plan.camera.tilt_deg))
-        n, d = table_plane_in_camera(t_tc)
+        plane = TablePlane.from_camera_pose(t_tc, 0.0)
+        dist, n, d = plane.axis_distance_m, plane.normal, plane.distance_m
         record = {
             "seed": plan.seed, "sensor": sc.sensor.name, "intrinsics": intr.to_dict(),
             "T_table_camera": t_tc.tolist(), "camera": plan.camera.__dict__ | {"distance_along_axis_m": dist},

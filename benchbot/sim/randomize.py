@@ -112,13 +112,6 @@ def camera_pose_table(height_m: float, tilt_rad: float, azimuth_rad: float, roll
     return t
 
 
-def table_plane_in_camera(t_table_camera: np.ndarray) -> tuple[np.ndarray, float]:
-    """(unit normal n, offset d) of the table top in camera coordinates: height above the table of a
-    camera point p is n·p + d (n points towards the camera, d = the camera's height)."""
-    t = np.asarray(t_table_camera, float)
-    return t[:3, :3].T @ np.array([0.0, 0.0, 1.0]), float(t[2, 3])
-
-
 def plan_scene(seed: int, rnd: Randomization, object_ids: list[str] | tuple[str, ...]) -> ScenePlan:
     """Draw every randomised parameter of one image from its seed (same seed → same plan)."""
     rng = np.random.default_rng([seed, 104729])

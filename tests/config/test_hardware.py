@@ -159,8 +159,8 @@ def test_hardware_run_on_a_dry_run_bench_goes_through_the_operator(tmp_path):
 
 def test_hardware_workcell_pieces(tmp_path):
     from benchbot.config.protocol import load_protocol
-    from benchbot.core.geometry import table_distance_from
     from benchbot.harness.cells.hardware import build_hardware_workcell
+    from benchbot.perception.table import TablePlane
 
     loaded = load_protocol(_protocol(tmp_path))
 
@@ -183,8 +183,9 @@ def test_hardware_workcell_pieces(tmp_path):
     down = np.eye(4)
     down[:3, :3] = np.diag([1.0, -1.0, -1.0])
     down[2, 3] = 0.9
-    assert table_distance_from(down, 0.1) == pytest.approx(0.8)
-    assert table_distance_from(np.eye(4), 0.0) is None  # looking up
+    assert TablePlane.from_calibration(down, 0.1).axis_distance_m == pytest.approx(0.8)
+    assert TablePlane.from_calibration(np.eye(4), -0.5) is None  # looking up
+    assert TablePlane.from_calibration(down, 1.0) is None  # below the table
 
 
 def test_ur5_arm_is_built_from_the_robot_section(tmp_path):

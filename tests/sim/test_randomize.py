@@ -9,7 +9,7 @@ import pytest
 from benchbot.core.errors import BenchbotError
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.perception.geometry import project
-from benchbot.perception.table import fit_table
+from benchbot.perception.table import TablePlane, fit_table
 from benchbot.sim.dr_image import make_image, planned_scene
 from benchbot.sim.randomize import (
     CameraPlan,
@@ -18,7 +18,6 @@ from benchbot.sim.randomize import (
     ScenePlan,
     camera_pose_table,
     plan_scene,
-    table_plane_in_camera,
 )
 from benchbot.sim.scene import TABLE_CENTER_XY, CameraSetup, build_model
 from benchbot.sim.sensors import SENSORS
@@ -45,9 +44,11 @@ def test_camera_pose_has_the_asked_height_tilt_and_aim(h, tilt, az, roll, look):
     assert math.degrees(math.acos(-r[2, 2])) == pytest.approx(tilt, abs=1e-9)  # optical axis vs straight down
     s = -t[2, 3] / r[2, 2]  # where the optical axis meets the table
     np.testing.assert_allclose(t[:2, 3] + s * r[:2, 2], look, atol=1e-12)
-    n, d = table_plane_in_camera(t)  # table points have height 0
+    plane = TablePlane.from_camera_pose(t, 0.0)  # table points have height 0
     pts_cam = (np.linalg.inv(t) @ np.array([[0.1, 0.2, 0, 1], [-0.3, 0.05, 0, 1]]).T)[:3].T
-    np.testing.assert_allclose(pts_cam @ n + d, 0.0, atol=1e-12)
+    np.testing.assert_allclose(plane.height_m(pts_cam), 0.0, atol=1e-12)
+    assert plane.axis_distance_m == pytest.approx(h / math.cos(math.radians(tilt)))  # the one distance: s above
+    assert plane.axis_distance_m == pytest.approx(s)
 
 
 def test_plans_are_seeded_and_stay_in_their_ranges():
@@ -95,7 +96,7 @@ def test_a_known_point_lands_where_the_sensor_intrinsics_say(name):
     assert depth.shape == (intr.height, intr.width)
     p_cam = np.linalg.inv(t) @ np.append(point, 1.0)
     row, col = project(intr, p_cam[:3])
-    n, d = table_plane_in_camera(t)
+    n, d = TablePlane.from_camera_pose(t, 0.0).normal, t[2, 3]
     rows, cols = np.indices(depth.shape)
     from benchbot.perception.geometry import deproject
 
@@ -120,7 +121,8 @@ def test_the_rendered_table_has_the_recorded_tilt_and_distance(world, paper, sen
     plane = fit_table(DepthFrame(np.where(clean < 3, clean, 0), intr))
     assert plane.tilt_deg == pytest.approx(tilt, abs=0.1)
     assert plane.axis_distance_m == pytest.approx(height / math.cos(math.radians(tilt)), abs=0.002)
-    n, d = table_plane_in_camera(rec_t)
+    truth = TablePlane.from_camera_pose(rec_t, 0.0)
+    n, d = truth.normal, truth.distance_m
     assert plane.distance_m == pytest.approx(d, abs=0.002) and np.degrees(np.arccos(plane.normal @ n)) < 0.1
 
 

@@ -34,8 +34,8 @@ class MujocoCamera(OpenedOnBuild):
             rng = np.random.default_rng([self.seed & 0xFFFFFFFF, *log.noise_key, log.captures])
             log.captures += 1
             depth = self.noise.apply(depth, rng)
-        meta: dict[str, Any] = {"source": "mujoco", "table_distance_m": self.world.camera_height_m,
-                                "table_plane": TablePlane.overhead(self.world.camera_height_m, "pose"),
+        plane = TablePlane.overhead(self.world.camera_height_m, "pose")
+        meta: dict[str, Any] = {"source": "mujoco", "table_distance_m": plane.axis_distance_m, "table_plane": plane,
                                 "sim_time_s": self.world.current().time, "noise": self.noise is not None}
         return DepthFrame(depth, self.intrinsics, captured_at, meta)
 

@@ -36,7 +36,16 @@ class PhysicsCell:
     workspace_min_m: tuple[float, float, float]
     workspace_max_m: tuple[float, float, float]
     world: SimWorld | None = None
-    table_distance_m: float = 0.70  # camera to table along the optical axis
+
+    @property
+    def table_plane(self) -> TablePlane:
+        """The table as the simulated camera sees it (its pose is exact)."""
+        return TablePlane.from_camera_pose(self.t_base_camera, self.table_z_m)
+
+    @property
+    def table_distance_m(self) -> float:
+        """Camera to table along the optical axis."""
+        return self.table_plane.axis_distance_m
 
     def sleep(self, seconds: float) -> None:
         """Wait `seconds` of simulated time (pass as `execute_grasp(..., sleep=workcell.sleep)`)."""
@@ -74,7 +83,7 @@ def make_physics_workcell(loaded_protocol: LoadedProtocol, *, seed: int, noise: 
     gripper = MujocoGripper(world)
     stage = PhysicsStage(world, proto.motion, proto.success)
     return PhysicsCell(camera, arm, gripper, stage, camera_pose_base(height), 0.0,
-                    WORKSPACE_MIN_M, WORKSPACE_MAX_M, world, table_distance_m=height)
+                    WORKSPACE_MIN_M, WORKSPACE_MAX_M, world)
 
 
 def build_mujoco_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
@@ -96,7 +105,7 @@ def build_mujoco_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
 
     wc = Workcell("mujoco", limits, connect, camera=sim.camera, arm=GatedArm(sim.arm, gate),
                          gripper=sim.gripper, stage=sim.stage, t_base_camera=sim.t_base_camera,
-                         table_prior=TablePlane.from_camera_pose(sim.t_base_camera, sim.table_z_m),
+                         table_prior=sim.table_plane,
                          table_z_m=sim.table_z_m,
                          describe={"camera": "MuJoCo depth render (Kinect v2 intrinsics)", "arm": "MuJoCo",
                                    "gripper": "MuJoCo 2F-85"},
