@@ -77,7 +77,10 @@ class Grasp:
 
 @dataclass(frozen=True)
 class Pose:
-    """A tool pose: position in metres and orientation as a 3×3 rotation matrix, in `frame`."""
+    """A tool pose: position in metres and orientation as a 3×3 rotation matrix, in `frame`. The one
+    pose type: 4×4 matrices are transforms between frames (`benchbot.core.geometry`), and UR's
+    [x, y, z, rx, ry, rz] vectors exist only at the RTDE edge (`as_rotvec` / `from_rotvec`, inside the
+    ur_rtde arm and its controller emulator) and in command logs (`as_record`)."""
 
     position_m: np.ndarray
     rotation: np.ndarray
@@ -99,6 +102,13 @@ class Pose:
         from scipy.spatial.transform import Rotation
 
         return [*map(float, self.position_m), *map(float, Rotation.from_matrix(self.rotation).as_rotvec())]
+
+    def as_record(self, digits: int = 6) -> list[float]:
+        """The pose as a rounded [x, y, z, rx, ry, rz] for logs; NaN-safe (a broken rotation logs NaN)."""
+        try:
+            return [round(v, digits) for v in self.as_rotvec()]
+        except ValueError:
+            return [float(v) for v in np.asarray(self.position_m, float).ravel()[:3]] + [float("nan")] * 3
 
     @staticmethod
     def from_rotvec(v: list[float] | np.ndarray, frame: str = "base") -> Pose:

@@ -224,14 +224,6 @@ class SafetyGate:
             raise UnsafeMotionError(f"unsafe motion refused: {reason}", _FIX)
 
 
-def pose_record(pose: Pose) -> list[float]:
-    """A pose as UR's [x, y, z, rx, ry, rz] (for logs); NaN-safe."""
-    try:
-        return [round(v, 6) for v in pose.as_rotvec()]
-    except ValueError:
-        return [float(v) for v in np.asarray(pose.position_m, float).ravel()[:3]] + [math.nan] * 3
-
-
 class GatedArm(Arm):
     """An `Arm` that checks every motion with a `SafetyGate` before forwarding it to `arm`.
 
@@ -304,7 +296,7 @@ class GatedArm(Arm):
         self.arm.end_freedrive()
 
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None:
-        entry: dict[str, Any] = {"cmd": "move_linear", "pose": pose_record(pose),
+        entry: dict[str, Any] = {"cmd": "move_linear", "pose": pose.as_record(),
                                  "speed_mps": speed_mps, "accel_mps2": accel_mps2}
         self.log.append(entry)
         reason = self.gate.violation(pose, speed_mps, accel_mps2)  # cheap checks first

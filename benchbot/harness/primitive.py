@@ -86,7 +86,7 @@ class _Recorder:
 
 
 def _pose_info(pose: Pose, speed_mps: float, accel_mps2: float) -> dict[str, Any]:
-    return {"pose": [round(v, 6) for v in pose.as_rotvec()], "speed_mps": speed_mps, "accel_mps2": accel_mps2}
+    return {"pose": pose.as_record(), "speed_mps": speed_mps, "accel_mps2": accel_mps2}
 
 
 def execute_grasp(arm: Arm, gripper: Gripper, grasp: GraspPose, motion: Motion, opening_m: float, *,

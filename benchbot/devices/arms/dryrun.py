@@ -5,7 +5,6 @@ Two kinds: a Cartesian one (a tool pose only; home is a straight line to `home_p
 that homing is a joint move whose path the safety gate checks, as on the real arm."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,14 +26,6 @@ Fault = Literal["protective_stop", "unreachable", "disconnect"]
 FAULTS: tuple[str, ...] = ("protective_stop", "unreachable", "disconnect")
 
 DEFAULT_HOME_POSE = Pose(np.array([0.40, 0.0, 0.40]), TOOL_DOWN, "base")
-
-
-def pose_record(pose: Pose) -> list[float]:
-    """A pose as UR's [x, y, z, rx, ry, rz] for logs (NaN-safe)."""
-    try:
-        return [round(v, 6) for v in pose.as_rotvec()]
-    except ValueError:
-        return [float(v) for v in np.asarray(pose.position_m, float).ravel()[:3]] + [math.nan] * 3
 
 
 class DryRunArm(Arm):
@@ -99,7 +90,7 @@ class DryRunArm(Arm):
 
     def home(self) -> None:
         self._ready("home")
-        self.log.append({"cmd": "home", "pose": pose_record(self.home_pose)})
+        self.log.append({"cmd": "home", "pose": self.home_pose.as_record()})
         self._pose = self.home_pose
         if self.home_joints_rad is not None:
             self._q = self.home_joints_rad.copy()
@@ -114,7 +105,7 @@ class DryRunArm(Arm):
         return None if self._q is None else self._q.copy()
 
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None:
-        entry: dict[str, Any] = {"cmd": "move_linear", "pose": pose_record(pose),
+        entry: dict[str, Any] = {"cmd": "move_linear", "pose": pose.as_record(),
                                  "speed_mps": speed_mps, "accel_mps2": accel_mps2}
         self.log.append(entry)
         self._ready("move_linear")
@@ -153,7 +144,7 @@ class DryRunArm(Arm):
             raise DeviceError("dry-run arm: pushed by hand while not in freedrive (the brakes hold it)",
                               "call start_freedrive() first")
         self._set(pose, self._solve(pose))
-        self.log.append({"cmd": "guided", "pose": pose_record(pose)})
+        self.log.append({"cmd": "guided", "pose": pose.as_record()})
 
     def close(self) -> None:
         self.log.append({"cmd": "close"})

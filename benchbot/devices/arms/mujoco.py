@@ -63,7 +63,7 @@ class MujocoArm(Arm):
         if err > TRACKING_LIMIT_M:
             self.world.log.blocked = True
         self.world.keyframe("move")
-        self.log.append({"cmd": "move_linear", "pose": [round(v, 5) for v in pose.as_rotvec()],
+        self.log.append({"cmd": "move_linear", "pose": pose.as_record(5),
                          "sim_s": round(sim.time - t0, 4), "tracking_error_m": round(err, 5)})
 
     def current_pose(self) -> Pose:

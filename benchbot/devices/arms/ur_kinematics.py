@@ -20,17 +20,13 @@ UR5_ALPHA = (np.pi / 2, 0.0, 0.0, np.pi / 2, -np.pi / 2, 0.0)
 
 
 def pose_to_matrix(pose: np.ndarray | list[float]) -> np.ndarray:
-    """[x, y, z, rx, ry, rz] → 4×4."""
-    p = np.asarray(pose, dtype=float)
-    m = np.eye(4)
-    m[:3, :3] = Rotation.from_rotvec(p[3:6]).as_matrix()
-    m[:3, 3] = p[:3]
-    return m
+    """UR's [x, y, z, rx, ry, rz] → 4×4 (the controller emulator's side of the RTDE edge)."""
+    return Pose.from_rotvec(pose).as_matrix()
 
 
 def matrix_to_pose(m: np.ndarray) -> np.ndarray:
-    """4×4 → [x, y, z, rx, ry, rz]."""
-    return np.concatenate([m[:3, 3], Rotation.from_matrix(m[:3, :3]).as_rotvec()])
+    """4×4 → UR's [x, y, z, rx, ry, rz]."""
+    return np.asarray(Pose.from_matrix(m).as_rotvec())
 
 
 def joint_frames(q: np.ndarray | list[float]) -> list[np.ndarray]:
