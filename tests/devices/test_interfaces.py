@@ -9,7 +9,7 @@ import pytest
 
 from benchbot.config.hardware import ArmConfig, CameraConfig, GripperConfig
 from benchbot.config.robot import BUILTIN_CAMERA_KINDS, CAMERA_KIND_NAMES, UR5_HOME_JOINTS_RAD
-from benchbot.core.errors import DeviceError
+from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.core.interfaces import Arm, Camera, Device, Gripper
 from benchbot.core.types import DepthFrame, Intrinsics
 
@@ -83,6 +83,19 @@ def test_dry_run_gripper_brings_its_emulator_up_and_down():
     assert gripper.emulator is None and not gripper.is_connected
     with socket.socket() as s:  # the emulator's port is closed again
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_one_gripper_factory_real_config_builds_the_modbus_client():
+    import benchbot.devices.grippers.robotiq as robotiq
+    from benchbot.devices.grippers import make_gripper
+    from benchbot.devices.grippers.robotiq import RobotiqGripper
+
+    assert not hasattr(robotiq, "make_gripper")  # one factory: devices.grippers.make_gripper
+    cfg = GripperConfig(kind="emulator", transport="tcp", host="127.0.0.1", port=5020, calibration=None)
+    with pytest.raises(BenchbotError, match="no gripper calibration"):
+        make_gripper(cfg)
+    gripper = RobotiqGripper({"transport": "tcp", "host": "127.0.0.1", "port": 5020})  # a dict config too
+    assert gripper.config.address == "127.0.0.1:5020" and not gripper.is_connected
 
 
 def test_camera_kinds_known_to_the_config_are_the_factories(tmp_path):

@@ -8,7 +8,7 @@ from benchbot.calibration.calfile import Calibration, save_calibration
 from benchbot.config.hardware import HardwareConfig
 from benchbot.core.errors import DeviceError
 from benchbot.core.types import DepthFrame, Intrinsics
-from benchbot.devices.grippers.robotiq import make_gripper
+from benchbot.devices.grippers.robotiq import RobotiqGripper
 from benchbot.devices.grippers.robotiq_emulator import start_emulator
 from benchbot.harness.doctor import (
     all_ok,
@@ -120,7 +120,7 @@ def test_gripper_against_the_modbus_emulator():
         assert r["gripper reachable"].ok
         st = r["gripper status"]
         assert st.ok and st.warning and "not activated" in st.detail
-        g = make_gripper({"transport": "tcp", "host": "127.0.0.1", "port": emu.port, "activation_timeout_s": 5})
+        g = RobotiqGripper({"transport": "tcp", "host": "127.0.0.1", "port": emu.port, "activation_timeout_s": 5})
         g.activate()
         g.close()
         st = by_name(check_gripper(cfg))["gripper status"]

@@ -1,9 +1,12 @@
 """Robotiq 2F-85 client over Modbus (pymodbus): Modbus TCP, RTU over TCP, or serial RTU.
 
-    gripper = make_gripper(RobotiqConfig(transport="serial", serial_port="/dev/ttyUSB0"))
+    gripper = RobotiqGripper(RobotiqConfig(transport="serial", serial_port="/dev/ttyUSB0"))
     gripper.activate()
     gripper.open(0.085)
     status = gripper.grip(force=0.5, speed=0.5)   # status.object_detected, status.position_m
+
+The config may also be a plain dict with the same keys. From a hardware config's `gripper:`
+section, build it with `benchbot.devices.grippers.make_gripper` (the one gripper factory).
 
 Every wait is bounded: timeouts, gripper faults (gFLT) and lost connections raise DeviceError.
 """
@@ -131,8 +134,8 @@ def _fraction_to_byte(value: float, name: str) -> int:
 class RobotiqGripper(Gripper):
     """A Robotiq 2F-85 behind Modbus. Implements `benchbot.core.interfaces.Gripper`."""
 
-    def __init__(self, config: RobotiqConfig | None = None) -> None:
-        self.config = config or RobotiqConfig()
+    def __init__(self, config: RobotiqConfig | dict[str, Any] | None = None) -> None:
+        self.config = RobotiqConfig.from_dict(config) if isinstance(config, dict) else config or RobotiqConfig()
         self.map = PositionMap(self.config.stroke_m, self.config.open_position, self.config.closed_position)
         self._client = None
         self.last_status: Status | None = None
@@ -322,11 +325,3 @@ class RobotiqGripper(Gripper):
             position_m=self.map.to_width_m(st.position),
             fault=fault_message(st.fault) if st.fault else None,
         )
-
-
-def make_gripper(config: RobotiqConfig | dict[str, Any] | None = None) -> RobotiqGripper:
-    """Build a gripper client from a config object or a plain dict (e.g. from a hardware YAML)."""
-    if isinstance(config, dict):
-        config = RobotiqConfig.from_dict(config)
-    return RobotiqGripper(config)
-

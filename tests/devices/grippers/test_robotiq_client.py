@@ -9,7 +9,7 @@ import pytest
 
 from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.core.interfaces import Gripper
-from benchbot.devices.grippers.robotiq import RobotiqConfig, RobotiqGripper, make_gripper
+from benchbot.devices.grippers.robotiq import RobotiqConfig, RobotiqGripper
 from benchbot.devices.grippers.robotiq_emulator import ModelParams, start_emulator
 from benchbot.devices.grippers.robotiq_registers import (
     FAULT_MESSAGES,
@@ -26,7 +26,7 @@ SCALE = 1000.0  # emulator clock runs 1000× faster than the wall clock
 def client_for(emu, **kw) -> RobotiqGripper:
     cfg = dict(transport=emu.framing, host=emu.host, port=emu.port, timeout_s=0.5, poll_s=0.0)
     cfg.update(kw)
-    return make_gripper(cfg)
+    return RobotiqGripper(cfg)
 
 
 @pytest.fixture(params=["tcp", "rtu-tcp"])
@@ -172,7 +172,7 @@ def test_bad_arguments_are_user_errors(emu):
     with pytest.raises(BenchbotError, match="transport"):
         RobotiqConfig(transport="usb")  # type: ignore[arg-type]
     with pytest.raises(BenchbotError, match="unknown key 'slave'"):
-        make_gripper({"slave": 9})
+        RobotiqGripper({"slave": 9})
     with pytest.raises(BenchbotError):
         RobotiqConfig(open_position=255, closed_position=0)
 

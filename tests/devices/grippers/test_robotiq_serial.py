@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from benchbot.devices.grippers.robotiq import make_gripper
+from benchbot.devices.grippers.robotiq import RobotiqGripper
 from benchbot.devices.grippers.robotiq_calibration import calibrate_gripper
 from benchbot.devices.grippers.robotiq_emulator import ModelParams, start_emulator
 
@@ -37,7 +37,7 @@ def test_serial_rtu_cycle(pty_pair):
     params = ModelParams(open_stop=3, closed_stop=0xE5)
     with start_emulator(framing="serial", serial_port=emu_port, time_scale=1000.0, params=params) as emu:
         assert emu.address == emu_port and os.path.exists(emu_port)
-        with make_gripper(dict(transport="serial", serial_port=host_port, timeout_s=0.5, poll_s=0.0)) as g:
+        with RobotiqGripper(dict(transport="serial", serial_port=host_port, timeout_s=0.5, poll_s=0.0)) as g:
             cal = calibrate_gripper(g)  # over RS-485 framing, as on a real USB adapter
             assert (cal.open_position, cal.closed_position) == (3, 0xE5) and "serial" in cal.gripper
             g.use_calibration(cal.open_position, cal.closed_position)
