@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from benchbot.core.errors import BenchbotError
-from benchbot.core.interfaces import GraspPlan, Judgement
+from benchbot.core.interfaces import GraspPlan, Judgement, Operator
 from benchbot.harness.operator import ConsoleOperator
 
 Offer = Callable[[Any, str], bool]  # (answer, source name) -> True when it was the first answer
@@ -52,7 +52,7 @@ def answer_label(answer: Any) -> str:
     return str(answer)
 
 
-class OperatorMux:
+class OperatorMux(Operator):
     """An Operator whose questions every source may answer; observes the run to tag questions."""
 
     def __init__(self, sources: list[AnswerSource], poll_s: float = 0.1) -> None:

@@ -41,6 +41,12 @@ class Camera(Device):
     @abstractmethod
     def capture(self) -> DepthFrame: ...
 
+    @property
+    def recording(self) -> Any:
+        """The recording a replaying camera plays (`devices.cameras.recording.Recording`: its frames,
+        workspace and camera pose), None for a live camera."""
+        return None
+
 
 class Arm(Device):
     """A robot arm commanded with tool poses in the robot base frame. Every pose reaching an
@@ -171,14 +177,62 @@ class GraspPlan:
 REVIEW_ANSWERS = ("go", "skip", "abort")  # go: execute; skip: void this attempt, nothing moves; abort: stop the run
 
 
-class Operator(Protocol):
-    """The person at the bench (or a script standing in for one). `review` (optional: the runner
-    falls back to `confirm`) answers one of REVIEW_ANSWERS for the planned grasp before motion."""
+class Operator(ABC):
+    """The person at the bench (or a script standing in for one). `review` answers one of
+    REVIEW_ANSWERS for the planned grasp before motion (default: `confirm` it, else abort);
+    `begin_trial` says which trial the next `judge` is about; `uncovered` names the trials it could
+    not judge (a person judges every one). `as_operator` adapts an object that only has
+    instruct/confirm/judge."""
 
+    @abstractmethod
     def instruct(self, message: str) -> None: ...
 
+    @abstractmethod
     def confirm(self, message: str) -> bool: ...
 
-    def review(self, plan: GraspPlan) -> str: ...
-
+    @abstractmethod
     def judge(self, summary: str) -> Judgement: ...
+
+    def review(self, plan: GraspPlan) -> str:
+        return "go" if self.confirm(f"Execute {plan.summary()}?") else "abort"
+
+    def begin_trial(self, trial_id: str) -> None:
+        return None
+
+    def uncovered(self, trial_ids: list[str]) -> list[str]:
+        return []
+
+
+class _AdaptedOperator(Operator):
+    """An operator object that does not derive from Operator: its own methods where it has them,
+    Operator's defaults for the rest."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def instruct(self, message: str) -> None:
+        self.inner.instruct(message)
+
+    def confirm(self, message: str) -> bool:
+        return bool(self.inner.confirm(message))
+
+    def judge(self, summary: str) -> Judgement:
+        return self.inner.judge(summary)
+
+    def review(self, plan: GraspPlan) -> str:
+        own = getattr(self.inner, "review", None)
+        return own(plan) if own is not None else super().review(plan)
+
+    def begin_trial(self, trial_id: str) -> None:
+        own = getattr(self.inner, "begin_trial", None)
+        if own is not None:
+            own(trial_id)
+
+    def uncovered(self, trial_ids: list[str]) -> list[str]:
+        own = getattr(self.inner, "uncovered", None)
+        return list(own(trial_ids)) if own is not None else []
+
+
+def as_operator(operator: Any) -> Operator:
+    """`operator` as an Operator (itself when it already is one)."""
+    return operator if isinstance(operator, Operator) else _AdaptedOperator(operator)

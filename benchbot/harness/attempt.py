@@ -214,8 +214,7 @@ class AttemptSteps:
         if self.operator is None:
             raise BenchbotError("this backend needs an operator to judge outcomes",
                                 "run interactively or pass --outcomes FILE")
-        if hasattr(self.operator, "current_trial"):  # scripted operators answer per trial
-            self.operator.current_trial = trial.trial_id  # type: ignore[attr-defined]
+        self.operator.begin_trial(trial.trial_id)  # scripted operators answer per trial
         qtxt = "n/a" if q is None else f"{q:.3f}"
         with self._asking():
             return self.operator.judge(f"{trial.method} on {trial.object_id} #{trial.trial_index}: grasp at "
@@ -223,14 +222,10 @@ class AttemptSteps:
                                        f"q={qtxt}")
 
     def _review(self, plan: GraspPlan) -> str:
-        """go | skip | abort from the operator for a planned grasp (operators without `review`: confirm)."""
+        """go | skip | abort from the operator for a planned grasp (`Operator.review`)."""
         assert self.operator is not None
         with self._asking():
-            review = getattr(self.operator, "review", None)
-            if review is not None:
-                answer = review(plan)
-            else:
-                answer = "go" if self.operator.confirm(f"Execute {plan.summary()}?") else "abort"
+            answer = self.operator.review(plan)
         if answer not in ("go", "skip", "abort"):
             raise BenchbotError(f"operator answered '{answer}' to the planned grasp", "answer go, skip or abort")
         return answer

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from benchbot.core.errors import BenchbotError
-from benchbot.core.interfaces import GraspPlan, Judgement
+from benchbot.core.interfaces import GraspPlan, Judgement, Operator
 from benchbot.harness.terminal import LineReader, detect_preview, inline_image
 
 FAILURE_CAUSES = ("slipped", "missed", "collision", "dropped", "other")
@@ -33,7 +33,7 @@ def clean_note(text: str | None) -> str | None:
     return flat[:NOTE_MAX_CHARS] or None
 
 
-class ConsoleOperator:
+class ConsoleOperator(Operator):
     """Asks the operator in the terminal. Every question prints its text and its keys (again after
     an unknown answer). `cancel` (a threading.Event) lets another answer source, the console page,
     answer first: the question then returns None. On a terminal, keys typed before a question was
@@ -81,7 +81,8 @@ class ConsoleOperator:
             self.console.print(f"[yellow]'{escape(line.strip())}' is not an answer here: type one of {shown}"
                                + (" (or Enter)" if default is not None else "") + "[/]")
 
-    def confirm(self, message: str, cancel: threading.Event | None = None) -> bool | None:
+    # confirm/review/judge answer None only when `cancel` is set (the console mux's threads)
+    def confirm(self, message: str, cancel: threading.Event | None = None) -> bool | None:  # type: ignore[override]
         if self.assume_yes:
             self.console.print(f"[bold cyan]operator:[/] {escape(message)} [dim](--yes)[/]")
             return True
@@ -98,7 +99,7 @@ class ConsoleOperator:
                 self.console.file.write(inline_image(plan.overlay, self.preview))
                 self.console.file.flush()
 
-    def review(self, plan: GraspPlan, cancel: threading.Event | None = None) -> str | None:
+    def review(self, plan: GraspPlan, cancel: threading.Event | None = None) -> str | None:  # type: ignore[override]
         self.show_plan(plan)
         if self.assume_yes:
             self.console.print("[bold cyan]operator:[/] execute this grasp [dim](--yes)[/]")
@@ -106,7 +107,7 @@ class ConsoleOperator:
         return self._ask("[bold cyan]Execute this grasp?[/] [[bold]Enter[/]/[bold]g[/]] go · [[bold]s[/]] skip "
                          "(void it, nothing moves) · [[bold]a[/]] abort the run", REVIEW_KEYS, "go", cancel)
 
-    def judge(self, summary: str, cancel: threading.Event | None = None) -> Judgement | None:
+    def judge(self, summary: str, cancel: threading.Event | None = None) -> Judgement | None:  # type: ignore[override]
         self.console.print(summary, markup=False, highlight=False)
         kind = self._ask("[bold cyan]Outcome?[/] [[bold]s[/]] success · [[bold]f[/]] failure · [[bold]r[/]] redo · "
                          "[[bold]a[/]] abort the trial", VERDICT_KEYS, None, cancel)
@@ -128,7 +129,7 @@ class ConsoleOperator:
         return Judgement(kind=kind, source="operator", cause=cause, note=clean_note(note))
 
 
-class ScriptedOperator:
+class ScriptedOperator(Operator):
     """Answers from a CSV file (`trial_id,outcome[,cause][,note]`, outcome in success|failure|redo|abort)
     or with one fixed verdict, for non-interactive runs. Outcomes are stored with source `scripted`."""
 
@@ -155,6 +156,9 @@ class ScriptedOperator:
         except OSError as e:
             raise BenchbotError(f"{path}: cannot read the outcomes file ({e.strerror or e})",
                                 "check the path and its permissions") from None
+
+    def begin_trial(self, trial_id: str) -> None:
+        self.current_trial = trial_id
 
     def uncovered(self, trial_ids: list[str]) -> list[str]:
         """Trials among these that no scripted answer would judge (a redo alone does not)."""

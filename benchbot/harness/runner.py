@@ -22,7 +22,7 @@ from rich.markup import escape
 from benchbot.config.protocol import LoadedProtocol, load_protocol
 from benchbot.config.schedule import TrialSpec, make_schedule
 from benchbot.core.errors import BenchbotError
-from benchbot.core.interfaces import Detector, Operator, RobustnessEvaluator
+from benchbot.core.interfaces import Detector, Operator, RobustnessEvaluator, as_operator
 from benchbot.core.logs import SHOWN, RunLog
 from benchbot.harness import artifacts
 from benchbot.harness.attempt import AttemptSteps, validate_grasp
@@ -69,7 +69,7 @@ class Runner(AttemptSteps):
                  workcell_factory: Callable[..., Workcell] = build_workcell, observers: Sequence[Observer] = ()) -> None:
         self.cfg = cfg
         self.console = console or Console(stderr=True)
-        self.operator = operator
+        self.operator: Operator | None = as_operator(operator) if operator is not None else None
         self.workcell_factory = workcell_factory
         self.signals = StopSignals(self.console.print)
         self.observers = list(observers)
@@ -220,10 +220,9 @@ class Runner(AttemptSteps):
 
     def _check_outcomes(self, todo: list[TrialSpec]) -> None:
         """Scripted outcomes must cover every trial this session will run, before the first motion."""
-        uncovered = getattr(self.operator, "uncovered", None)
-        if self._outcome_source() != "scripted" or uncovered is None:
+        if self._outcome_source() != "scripted" or self.operator is None:
             return
-        missing = uncovered([t.trial_id for t in todo])
+        missing = self.operator.uncovered([t.trial_id for t in todo])
         if missing:
             raise BenchbotError(f"{self.cfg.outcomes_csv}: no outcome for {len(missing)} trial(s) this run would "
                                 f"execute, e.g. {missing[0]}", "add a line `trial_id,outcome` for each, or run fewer "

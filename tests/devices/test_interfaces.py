@@ -22,7 +22,7 @@ def test_every_driver_implements_its_base_class():
     from benchbot.devices.cameras.k4a import K4ACamera, K4APlaybackCamera
     from benchbot.devices.cameras.kinect2 import Kinect2Camera
     from benchbot.devices.cameras.mujoco import MujocoCamera
-    from benchbot.devices.cameras.recording import ReplayCamera
+    from benchbot.devices.cameras.replay import ReplayCamera
     from benchbot.devices.grippers.mujoco import MujocoGripper
     from benchbot.devices.grippers.robotiq import RobotiqGripper
     from benchbot.devices.grippers.robotiq_emulator import EmulatedRobotiqGripper

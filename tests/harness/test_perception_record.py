@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from benchbot.devices.cameras.recording import ReplayCamera, default_recording_path
+from benchbot.devices.cameras.recording import default_recording_path
+from benchbot.devices.cameras.replay import ReplayCamera
 from benchbot.harness.detect import detect_one
 from benchbot.harness.runner import RunConfig, Runner
 from benchbot.results.store import Store

@@ -63,7 +63,7 @@ def _mid_transaction(original, args, kwargs, hold_s):
 def install(phase: str, nth: int, hold_s: float) -> None:
     from benchbot.detectors.centroid import CentroidDetector
     from benchbot.devices.arms.dryrun import DryRunArm
-    from benchbot.devices.cameras.recording import ReplayCamera
+    from benchbot.devices.cameras.replay import ReplayCamera
     from benchbot.devices.grippers.robotiq import RobotiqGripper
     from benchbot.harness import artifacts
     from benchbot.harness.workcell import Workcell

@@ -20,7 +20,7 @@ from benchbot.core.interfaces import Camera
 CameraFactory = Callable[..., Camera]
 
 CAMERA_KINDS: dict[str, str | CameraFactory] = {
-    "replay": "benchbot.devices.cameras.recording:replay_from_config",
+    "replay": "benchbot.devices.cameras.replay:replay_from_config",
     "kinect2": "benchbot.devices.cameras.kinect2:from_config",
     "k4a": "benchbot.devices.cameras.k4a:from_config",
     "k4a-playback": "benchbot.devices.cameras.k4a:playback_from_config",

@@ -50,6 +50,10 @@ class MedianCamera(Camera):
         meta = {**first.meta, "median_of": self.n}
         return DepthFrame(depth, first.intrinsics, first.captured_at, meta)
 
+    @property
+    def recording(self) -> Any:
+        return self.camera.recording
+
     def connect(self) -> None:
         self.camera.connect()
 

@@ -52,12 +52,12 @@ def build_hardware_workcell(loaded: LoadedProtocol, run_cfg: Any) -> Workcell:
     def connect(wc: Workcell) -> None:
         wc.camera = camera = wc.attach(cameras.make_camera(hw))  # a live camera opens when built
         if cal is None:  # dry-run bench without a calibration: the camera pose from the table in its first frame
-            rec = getattr(camera, "recording", None)
+            rec = camera.recording
             t_base_camera, plane = camera_transform_from_table(rec.frame(0) if rec is not None else camera.capture())
             t_base_camera[2, 3] += hw.table_z_m
             wc.t_base_camera, wc.table_prior = t_base_camera, plane
         wc.workspace = hardware_workspace(hw, cal.T_base_camera if cal is not None else None, camera.intrinsics,
-                                          getattr(camera, "recording", None))
+                                          camera.recording)
         wc.gripper = gripper = wc.attach(make_gripper(hw.gripper))
         if hw.gripper.kind != "dryrun":  # the dry-run emulator comes up activated and calibrated
             gripper.activate()

@@ -10,7 +10,8 @@ from benchbot.config.protocol import LoadedProtocol
 from benchbot.core.interfaces import Execution, Judgement
 from benchbot.core.types import DepthFrame, Grasp, Placement
 from benchbot.devices.arms.dryrun import DryRunArm
-from benchbot.devices.cameras.recording import ReplayCamera, default_recording_path
+from benchbot.devices.cameras.recording import default_recording_path
+from benchbot.devices.cameras.replay import ReplayCamera
 from benchbot.devices.grippers.robotiq_emulator import EmulatedRobotiqGripper, EmulatorHandle
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.jawline import measure

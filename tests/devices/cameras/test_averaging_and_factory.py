@@ -7,7 +7,8 @@ from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.devices.cameras import CAMERA_KINDS, make_camera, register_camera_kind
 from benchbot.devices.cameras.averaging import MedianCamera, median_depth
-from benchbot.devices.cameras.recording import ReplayCamera, read_recording, record, write_recording
+from benchbot.devices.cameras.recording import read_recording, record, write_recording
+from benchbot.devices.cameras.replay import ReplayCamera
 
 
 def test_median_ignores_invalid_pixels_and_keeps_persistent_holes():

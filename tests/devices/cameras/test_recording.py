@@ -11,12 +11,12 @@ from benchbot.core.errors import BenchbotError, DeviceError
 from benchbot.core.interfaces import Camera
 from benchbot.core.types import DepthFrame, Intrinsics
 from benchbot.devices.cameras.recording import (
-    ReplayCamera,
     default_recording_path,
     load_depth_file,
     read_recording,
     write_recording,
 )
+from benchbot.devices.cameras.replay import ReplayCamera
 
 K = Intrinsics(fx=100.0, fy=100.0, cx=15.5, cy=11.5, width=32, height=24)
 
