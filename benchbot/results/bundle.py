@@ -3,13 +3,15 @@
 Inside the zip: runs.db (the run alone), artifacts/ (its per-attempt files), report.html (the page,
 self-contained), report.md and report.json, protocol/ (the protocol and objects files, verified
 against the run's protocol hash), hardware/ (the hardware file and calibration the run used, if
-any), versions.json, manifest.json (sha256 and size of every file) and SHA256SUMS (the same, for
+any), logs/ (the run's log, results/<run>/run.log and its rotated run.log.N, when present),
+versions.json, manifest.json (sha256 and size of every file) and SHA256SUMS (the same, for
 `sha256sum -c`). The zip is written completely or not at all.
 """
 from __future__ import annotations
 
 import json
 import platform
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -17,9 +19,10 @@ from typing import Any
 
 from benchbot import __version__
 from benchbot.core.errors import BenchbotError
+from benchbot.core.logs import RUN_LOG_NAME, is_run_log
 from benchbot.results.copyrun import copy_run, open_target, sha256_file, write_atomic
 from benchbot.results.gallery import safe_artifact_path
-from benchbot.results.store import RunInfo, Store, utc_now
+from benchbot.results.store import RUN_ID_PATTERN, RunInfo, Store, utc_now
 
 BUNDLE_FORMAT = "benchbot-bundle"
 BUNDLE_VERSION = 1
@@ -100,6 +103,7 @@ def export_run(db: Path, run_id: str | None, out: Path, results_dir: Path, proto
                      "report.json": render(rep, "json"),
                      "versions.json": json.dumps({"run": run.versions, "exported_by": {
                          "benchbot": __version__, "python": platform.python_version()}}, indent=2, sort_keys=True)}
+        files += _run_logs(Path(results_dir), run.run_id, Path(tmp) / "logs")
         for name, text in generated.items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
             files.append((name, Path(tmp) / name))
@@ -118,6 +122,21 @@ def export_run(db: Path, run_id: str | None, out: Path, results_dir: Path, proto
             z.writestr("SHA256SUMS", sums)
         write_atomic(out, zip_tmp.read_bytes())
     return manifest
+
+
+def _run_logs(results_dir: Path, run_id: str, into: Path) -> list[tuple[str, Path]]:
+    """The run's log and its rotated backups, copied into `into` first (a running run may still
+    append to them: the checksum must match the bytes zipped)."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):  # ids come from a database: never a path out of the results
+        return []
+    run_dir = results_dir / run_id
+    found = sorted(p for p in run_dir.glob(f"{RUN_LOG_NAME}*") if p.is_file() and is_run_log(f"{run_id}/{p.name}"))
+    out = []
+    for src in found:
+        into.mkdir(exist_ok=True)
+        shutil.copyfile(src, into / src.name)
+        out.append((f"logs/{src.name}", into / src.name))
+    return out
 
 
 def _member_path(name: str) -> PurePosixPath:

@@ -109,6 +109,27 @@ def test_rename_is_deterministic(sim_results, tmp_path):
         merge([db], tmp_path / "a.db")
 
 
+def test_the_run_log_and_its_rotated_backups_travel_checksummed(sim_results, tmp_path):
+    db, results, run_id, proto = sim_results
+    log = Path(results) / run_id / "run.log"
+    assert log.is_file() and log.stat().st_size > 0  # the run wrote it
+    rotated = log.with_name("run.log.1")
+    rotated.write_text("older lines\n")
+    (log.parent / "run.log.bak").write_text("not a run log\n")
+    try:
+        manifest = export_run(Path(db), run_id, tmp_path / "b.zip", Path(results))
+    finally:
+        rotated.unlink()
+        (log.parent / "run.log.bak").unlink()
+    listed = {f["path"]: f for f in manifest["files"]}
+    assert {"logs/run.log", "logs/run.log.1"} <= set(listed) and "logs/run.log.bak" not in listed
+    with zipfile.ZipFile(tmp_path / "b.zip") as z:
+        assert z.read("logs/run.log.1") == b"older lines\n"
+        assert f"{listed['logs/run.log']['sha256']}  logs/run.log" in z.read("SHA256SUMS").decode()
+    out = read_bundle(tmp_path / "b.zip", tmp_path / "x")  # checksums verified on the way in
+    assert (tmp_path / "x" / "logs" / "run.log").read_bytes() == log.read_bytes() and out["run_id"] == run_id
+
+
 def test_tampered_bundle_is_refused(bundle, tmp_path):
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(bad, "w") as dst:
