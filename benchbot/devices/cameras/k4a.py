@@ -223,7 +223,8 @@ class K4APlaybackCamera(OpenedOnBuild):
                 cap = self._pb.get_next_capture()
             except EOFError:
                 if self.order == "once" or rewound:
-                    raise DeviceError(f"{self.path}: no depth frames left", "use order 'cycle' or a longer recording")
+                    raise DeviceError(f"{self.path}: no depth frames left",
+                                      "use order 'cycle' or a longer recording") from None
                 self._pb.seek(0)
                 rewound = True
                 continue
