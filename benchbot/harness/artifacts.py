@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Optional
 
 import numpy as np
 
@@ -53,7 +52,7 @@ def discard(results_dir: Path, arts: list[tuple[str, str]]) -> None:
                 pass  # resume removes orphans anyway
 
 
-Journal = Optional[Callable[[str], None]]
+Journal = Callable[[str], None] | None
 
 
 def _save(results_dir: Path, rel: Path, data: bytes, journal: Journal) -> str:
