@@ -166,7 +166,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
         if res.record is not None:
             scenes.append(json.dumps({"image": i, **res.record}, sort_keys=True))
         if grasps:
-            r = np.array([g.row for g in grasps]); c = np.array([g.col for g in grasps])
+            r = np.array([g.row for g in grasps])
+            c = np.array([g.col for g in grasps])
             a = np.array([g.angle_rad for g in grasps])
             s2 = scale_factor(intr, res.table_distance_m, DEXNET2_PX_PER_M)
             s4 = scale_factor(intr, res.table_distance_m, DEXNET4_PJ_PX_PER_M)

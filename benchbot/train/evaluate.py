@@ -63,6 +63,19 @@ def _signed_area(poly: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
+def _inside(p: np.ndarray, a: np.ndarray, edge: np.ndarray) -> bool:
+    """Whether p lies left of (or on) the clip edge from a along edge."""
+    return edge[0] * (p[1] - a[1]) - edge[1] * (p[0] - a[0]) >= -1e-12
+
+
+def _cross_point(p: np.ndarray, q: np.ndarray, a: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Where segment p→q crosses the line through a along edge."""
+    d = q - p
+    denom = edge[0] * d[1] - edge[1] * d[0]
+    t = (edge[1] * (p[0] - a[0]) - edge[0] * (p[1] - a[1])) / denom
+    return p + t * d
+
+
 def clip(subject: np.ndarray, clipper: np.ndarray) -> np.ndarray:
     """Sutherland–Hodgman: the part of convex-or-not `subject` inside convex `clipper`."""
     if _signed_area(clipper) < 0:
@@ -72,27 +85,17 @@ def clip(subject: np.ndarray, clipper: np.ndarray) -> np.ndarray:
     for i in range(n):
         a, b = clipper[i], clipper[(i + 1) % n]
         edge = b - a
-
-        def inside(p: np.ndarray) -> bool:
-            return edge[0] * (p[1] - a[1]) - edge[1] * (p[0] - a[0]) >= -1e-12
-
-        def cross_point(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-            d = q - p
-            denom = edge[0] * d[1] - edge[1] * d[0]
-            t = (edge[1] * (p[0] - a[0]) - edge[0] * (p[1] - a[1])) / denom
-            return p + t * d
-
         src, out = out, []
         if not src:
             break
         for j, cur in enumerate(src):
             prev = src[j - 1]
-            if inside(cur):
-                if not inside(prev):
-                    out.append(cross_point(prev, cur))
+            if _inside(cur, a, edge):
+                if not _inside(prev, a, edge):
+                    out.append(_cross_point(prev, cur, a, edge))
                 out.append(cur)
-            elif inside(prev):
-                out.append(cross_point(prev, cur))
+            elif _inside(prev, a, edge):
+                out.append(_cross_point(prev, cur, a, edge))
     return np.array(out) if out else np.zeros((0, 2))
 
 

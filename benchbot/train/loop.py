@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import time
 from collections.abc import Iterable
@@ -320,8 +321,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         train_stream.set_epoch(epoch)
         model.train()
         tr = _with_progress(cfg.progress and ctx.is_main, f"{kind} epoch {epoch}/{last}", len(train_stream),
-                            cfg.batch_size, lambda cb: run_epoch(step, _batches(train_stream, cfg.batch_size), device,
-                                                                 plan.xi, plan.teacher_forcing, optimizer, cb))
+                            cfg.batch_size, functools.partial(run_epoch, step, _batches(train_stream, cfg.batch_size),
+                                                              device, plan.xi, plan.teacher_forcing, optimizer))
         model.eval()
         va = run_epoch(step, _batches(val_stream, cfg.batch_size), device, plan.xi, False, None)
         tr, va = ctx.mean(tr), ctx.mean(va)
