@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from benchbot.calibration.calfile import Calibration, require_calibration, save_calibration
 from benchbot.config.hardware import HardwareConfig, example_hardware_path, load_hardware
@@ -122,7 +123,7 @@ def test_require_calibration(tmp_path):
 
 def test_config_is_frozen():
     cfg = HardwareConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.table_z_m = 1.0  # type: ignore[misc]
 
 

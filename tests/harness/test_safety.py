@@ -180,7 +180,10 @@ def test_tilt_of_straight_down_is_zero():
 def test_gated_arm_forwards_stop_home_close_and_logs():
     arm = RecordingArm()
     gated = GatedArm(arm, SafetyGate(LIMITS))
-    gated.connect(); gated.home(); gated.stop(); gated.close()
+    gated.connect()
+    gated.home()
+    gated.stop()
+    gated.close()
     assert [e["cmd"] for e in gated.log] == ["connect", "home", "stop", "close"]
     assert gated.current_pose() is arm.pose
 

@@ -74,7 +74,7 @@ def test_synthetic_frames_fall_within_the_real_frames_statistics(synthetic, name
 
 @pytest.mark.parametrize("name", ["d415", "d435"])
 def test_realsense_frames_follow_intels_figures(synthetic, name):
-    intr, noise = SENSORS[name].intrinsics, SENSORS[name].noise
+    noise = SENSORS[name].noise
     fb = noise.shadow_fb_px_m
     for scene in SCENES:
         s = synthetic[name, scene]
