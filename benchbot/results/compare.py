@@ -125,7 +125,7 @@ def compare_runs(sides: list[RunSide]) -> list[dict[str, Any]]:
             for (method, sa), (method_b, sb) in itertools.product(sorted(a.finals), sorted(b.finals)):
                 if method == method_b:
                     rows.append(_compare(metric, method, a, sa, b, sb))
-        for r, p in zip(rows, holm([r["p"] if r["n_a"] and r["n_b"] else math.nan for r in rows])):
+        for r, p in zip(rows, holm([r["p"] if r["n_a"] and r["n_b"] else math.nan for r in rows]), strict=True):
             r["holm_p"] = p
         out += rows
     return out

@@ -101,8 +101,8 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     e = html.escape
     text = [not all(_NUMBER.match(str(r[i])) for r in rows) for i in range(len(head))]
     cls = [' class="t"' if t else "" for t in text]
-    out = ['<div class="scroll"><table>', "<tr>" + "".join(f"<th{c}>{e(h)}</th>" for h, c in zip(head, cls)) + "</tr>"]
-    out += ["<tr>" + "".join(f"<td{c}>{e(str(v))}</td>" for v, c in zip(r, cls)) + "</tr>" for r in rows]
+    out = ['<div class="scroll"><table>', "<tr>" + "".join(f"<th{c}>{e(h)}</th>" for h, c in zip(head, cls, strict=True)) + "</tr>"]
+    out += ["<tr>" + "".join(f"<td{c}>{e(str(v))}</td>" for v, c in zip(r, cls, strict=True)) + "</tr>" for r in rows]
     return "\n".join(out + ["</table></div>"])
 
 

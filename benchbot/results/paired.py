@@ -97,7 +97,7 @@ def _family_rows(metric: str, tables: dict[tuple[Any, Any, str, str], PairedCoun
         family[source].append(_row(metric, source, obj, a, b, tables[(source, obj, a, b)]))
     out = []
     for members in family.values():
-        for r, p in zip(members, holm([r["mcnemar_p"] for r in members])):
+        for r, p in zip(members, holm([r["mcnemar_p"] for r in members]), strict=True):
             r["holm_p"] = p
         out.extend(members)
     return out
