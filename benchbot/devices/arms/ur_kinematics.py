@@ -37,7 +37,7 @@ def joint_frames(q: np.ndarray | list[float]) -> list[np.ndarray]:
     """Base → DH frame i (4×4) after each of the six joints; the last one is the tool flange."""
     t = np.eye(4)
     frames = []
-    for theta, d, a, alpha in zip(np.asarray(q, float), UR5_D, UR5_A, UR5_ALPHA):
+    for theta, d, a, alpha in zip(np.asarray(q, float), UR5_D, UR5_A, UR5_ALPHA, strict=True):
         ct, st, ca, sa = np.cos(theta), np.sin(theta), np.cos(alpha), np.sin(alpha)
         t = t @ np.array([[ct, -st * ca, st * sa, a * ct],
                           [st, ct * ca, -ct * sa, a * st],
