@@ -100,7 +100,7 @@ class Workspace(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Workspace:
-        if any(lo >= hi for lo, hi in zip(self.min_m, self.max_m)):
+        if any(lo >= hi for lo, hi in zip(self.min_m, self.max_m, strict=True)):
             raise ValueError("every min_m value must be below the matching max_m value")
         return self
 
