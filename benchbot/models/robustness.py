@@ -110,7 +110,7 @@ class GQCNNEvaluator:
         h, w = frame.shape
         inside = ((rows - ext >= -EDGE_TOL_PX) & (rows + ext <= h - 1 + EDGE_TOL_PX)
                   & (cols - ext >= -EDGE_TOL_PX) & (cols + ext <= w - 1 + EDGE_TOL_PX))
-        for i, good in zip(ok, inside):
+        for i, good in zip(ok, inside, strict=True):
             if not good:
                 reasons[i] = OFF_FRAME
         if not inside.any():
@@ -253,4 +253,4 @@ def quality_summary(q: Sequence[float] | np.ndarray, threshold: float = NOMINAL_
         return {"n": 0, "threshold": threshold, "robust_rate": float("nan")}
     pct = np.percentile(qa, [0, 10, 25, 50, 75, 90, 100])
     return {"n": int(qa.size), "threshold": float(threshold), "robust_rate": float((qa >= threshold).mean()),
-            "mean": float(qa.mean()), **{f"p{p}": float(v) for p, v in zip((0, 10, 25, 50, 75, 90, 100), pct)}}
+            "mean": float(qa.mean()), **{f"p{p}": float(v) for p, v in zip((0, 10, 25, 50, 75, 90, 100), pct, strict=True)}}

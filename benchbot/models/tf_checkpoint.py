@@ -318,7 +318,7 @@ def _slice_extents(buf: bytes, shape: tuple[int, ...]) -> tuple[slice, ...]:
     if len(extents) != len(shape):
         raise CheckpointError("tensor slice rank does not match the tensor shape")
     out = []
-    for ext, dim in zip(extents, shape):
+    for ext, dim in zip(extents, shape, strict=True):
         f = {num: val for num, _, val in _fields(ext)}
         start = int(f.get(1, 0))
         length = int(f[2]) if 2 in f else dim - start

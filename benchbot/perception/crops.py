@@ -204,7 +204,7 @@ def extract_crops_reference(depth: np.ndarray, rows: Sequence[float], cols: Sequ
                     mode="constant").astype(np.float32)
     r0, c0 = _crop_origin((hs, ws), spec.out_px)
     out = []
-    for row, col, ang in zip(*_grasp_arrays(rows, cols, angles_rad)):
+    for row, col, ang in zip(*_grasp_arrays(rows, cols, angles_rad), strict=True):
         t = zoom * np.array([h0 / 2.0 - row, w0 / 2.0 - col])
         trans = np.r_[np.float32([[1, 0, t[1]], [0, 1, t[0]]]), [[0, 0, 1]]]
         rot = np.r_[cv2.getRotationMatrix2D((ws / 2.0, hs / 2.0), float(np.rad2deg(-ang)), 1), [[0, 0, 1]]]

@@ -158,7 +158,7 @@ def _spread_out(center: np.ndarray, angle: np.ndarray, n: int, min_dist: float, 
     cell = float(min_dist)  # only centres closer than min_dist can reject: hash them by cell
     grid: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
     kept: list[int] = []
-    for i, ((r, c), a) in enumerate(zip(center.tolist(), angle.tolist())):
+    for i, ((r, c), a) in enumerate(zip(center.tolist(), angle.tolist(), strict=True)):
         kr, kc = int(r // cell), int(c // cell)
         near = (g for dr in (-1, 0, 1) for dc in (-1, 0, 1) for g in grid.get((kr + dr, kc + dc), ()))
         if any(math.hypot(r - r2, c - c2) + w * math.acos(min(1.0, abs(math.cos(a - a2)))) < min_dist
