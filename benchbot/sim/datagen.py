@@ -180,7 +180,7 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
             rows["obj"].append(res.labels)
             rows["grasps"].append(np.array([[i, g.row, g.col, g.angle_rad, g.width_px, g.depth_m, m,
                                              float(m >= ROBUST_THRESHOLD), lab]
-                                            for g, m, lab in zip(grasps, res.metrics, res.labels)], np.float32))
+                                            for g, m, lab in zip(grasps, res.metrics, res.labels, strict=True)], np.float32))
     shapes = {"c32": (0, 32, 32, 1), "c96": (0, 96, 96, 1), "hand": (0, 7), "metric": (0,), "img": (0,),
               "obj": (0,), "grasps": (0, 9)}
     dtypes = {"img": np.int32, "obj": np.int32}

@@ -130,7 +130,7 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     tens = Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
     imgs = ImageWriter(out / "images")
     offset = 0
-    for d, m in zip(map(Path, dirs), metas):
+    for d, m in zip(map(Path, dirs), metas, strict=True):
         for k in range(m["counts"]["tensor_files"]):
             arrays = {f: np.load(d / "tensors" / f"{f}_{k:05d}.npz")["arr_0"] for f in TENSOR_FIELDS}
             arrays["image_labels"] = arrays["image_labels"] + offset
@@ -148,7 +148,7 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     meta = dict(metas[0])
     meta["objects"] = longest
     meta["config"] = dict(meta["config"], object_ids=[o["id"] for o in longest])
-    meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas)]
+    meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas, strict=True)]
     meta["seed_range"] = None
     meta["counts"] = {"images": imgs.n_images, "grasps": tens.rows, "tensor_files": tens.files,
                       "image_files": imgs.depth.files}

@@ -195,7 +195,7 @@ def _object_xml(spec: ObjectSpec, start_z: float, suffix: str = "",
     masses = spec.mass_kg * vols / vols.sum()
     geoms = (f'<geom name="obj_visual{suffix}" type="mesh" mesh="obj_visual{suffix}" contype="0" conaffinity="0" '
              f'group="0" mass="0" rgba="0.75 0.55 0.35 1"/>')
-    for i, (pts, m) in enumerate(zip(om.pieces, masses)):
+    for i, (pts, m) in enumerate(zip(om.pieces, masses, strict=True)):
         fname = f"piece{suffix}_{i}.stl"
         assets[fname] = piece_stl_bytes(pts)
         asset_xml += f'<mesh name="obj_piece{suffix}_{i}" file="{fname}" inertia="convex" maxhullvert="48"/>'

@@ -57,7 +57,7 @@ def _apply(sim: Sim, p: Perturbation, base_friction: np.ndarray) -> None:
         new_q = (rz * Rotation.from_quat([q[1], q[2], q[3], q[0]])).as_quat()
         new_pos = rz.apply(pos - com) + com + np.array([p.dx, p.dy, 0.0])  # yaw about the COM
         sim.set_object_pose(new_pos, np.array([new_q[3], *new_q[:3]]))
-    for g, f in zip(sim.pad_geoms, base_friction):
+    for g, f in zip(sim.pad_geoms, base_friction, strict=True):
         sim.model.geom_friction[g, 0] = f * p.friction_scale
 
 

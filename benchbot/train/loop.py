@@ -329,8 +329,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         improved, stopped = es.update(float(va[0]), plan.early_stop)
         row = {"epoch": epoch, "phase": plan.phase + 1, "xi": plan.xi, "lr": plan.lr,
                "teacher_forcing": int(plan.teacher_forcing), **{f"train_{k}": float(v) for k, v in zip(
-                   ("loss", "a", "b", "robust"), tr)}, **{f"val_{k}": float(v) for k, v in zip(
-                       ("loss", "a", "b", "robust"), va)}, "improved": int(improved),
+                   ("loss", "a", "b", "robust"), tr, strict=True)}, **{f"val_{k}": float(v) for k, v in zip(
+                       ("loss", "a", "b", "robust"), va, strict=True)}, "improved": int(improved),
                "seconds": round(time.perf_counter() - t0, 3)}
         history.append(row)
         if ctx.is_main:
