@@ -53,7 +53,7 @@ def test_default_home_leaves_an_overhead_cameras_view_clear():
     t_base_camera = overhead_camera_transform(0.69)
     tcp, points = arm_points(UR5_HOME_JOINTS_RAD, ROBOTIQ_2F85_TCP_OFFSET)
     chain = [p for p in points.values()] + [tcp[:3, 3]]
-    samples = [a + s * (b - a) for a, b in zip(chain, chain[1:]) for s in np.linspace(0, 1, 20)]
+    samples = [a + s * (b - a) for a, b in zip(chain, chain[1:], strict=False) for s in np.linspace(0, 1, 20)]
     cam = np.linalg.inv(t_base_camera)
     for p in samples:
         x, y, z = cam[:3, :3] @ p + cam[:3, 3]

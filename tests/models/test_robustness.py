@@ -28,7 +28,7 @@ def scene(shared_data):
     d = shared_data / "dexnet_sample" / "reference_outputs"
     xy = np.load(d / "crop_grasp_centers_xy.npy")
     ang = -np.load(d / "crop_grasp_angles_rad.npy")
-    grasps = [Grasp(float(y), float(x), float(a), 30.0, float(im[int(y), int(x)]) + 0.01) for (x, y), a in zip(xy, ang)]
+    grasps = [Grasp(float(y), float(x), float(a), 30.0, float(im[int(y), int(x)]) + 0.01) for (x, y), a in zip(xy, ang, strict=True)]
     return DepthFrame(im, PRIME), grasps  # 12.7° tilt: the table plane gives each grasp its own scale
 
 
