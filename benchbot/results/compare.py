@@ -187,7 +187,8 @@ def render_compare(sides: list[RunSide], fmt: str = "md") -> str:
     parts = ["# Comparing runs", "", *[f"- **{s.label}**: run {s.run.run_id} in {s.db}" for s in sides], "",
              "## What differs", "", ("The setups differ in: " + ", ".join(differs) + ".") if differs
              else "The recorded setups are identical.", "", *pairs, "", _md_table(setup_head, setup_rows), "",
-             "## Rates", "", _md_table(*rates_table(sides)), "", "## Tests", "", _md_table(*comparison_table(comparisons)),
+             "## Rates", "", _md_table(*rates_table(sides)), "",
+             "## Tests", "", _md_table(*comparison_table(comparisons)),
              "", "Paired rows use the placements both runs judged (same placement id and seed); p: exact McNemar "
              "(paired) or Fisher exact (unpaired), two-sided; intervals: Newcombe 95 % (paired or independent); "
              "Holm across all rows of one metric. Outcome sources are named: a physics verdict and an operator's "

@@ -30,7 +30,8 @@ header h1 { margin:0 0 4px; font-size:22px; font-weight:650; }
 header .sub { color:#c3cfdb; font-size:13px; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600;
          margin-left:6px; background:#3e5367; color:#fff; }
-.badge.finished { background:var(--ok); } .badge.running { background:#b7791f; } .badge.aborted { background:var(--bad); }
+.badge.finished { background:var(--ok); } .badge.running { background:#b7791f; }
+.badge.aborted { background:var(--bad); }
 main { max-width:1240px; margin:0 auto; padding:18px 24px 40px; }
 section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 18px 16px;
           margin:0 0 16px; }
@@ -101,7 +102,8 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     e = html.escape
     text = [not all(_NUMBER.match(str(r[i])) for r in rows) for i in range(len(head))]
     cls = [' class="t"' if t else "" for t in text]
-    out = ['<div class="scroll"><table>', "<tr>" + "".join(f"<th{c}>{e(h)}</th>" for h, c in zip(head, cls, strict=True)) + "</tr>"]
+    head_cells = "".join(f"<th{c}>{e(h)}</th>" for h, c in zip(head, cls, strict=True))
+    out = ['<div class="scroll"><table>', f"<tr>{head_cells}</tr>"]
     out += ["<tr>" + "".join(f"<td{c}>{e(str(v))}</td>" for v, c in zip(r, cls, strict=True)) + "</tr>" for r in rows]
     return "\n".join(out + ["</table></div>"])
 

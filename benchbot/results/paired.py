@@ -45,7 +45,8 @@ def paired_tables(view: RunView, methods: list[str]) -> dict[str, dict[tuple[Any
                   SELECT object_id, {pivot} FROM {{a}}
                   WHERE status = 'final' AND (success IS NOT NULL OR robust IS NOT NULL) GROUP BY placement_id)
               GROUP BY object_id, {cols}"""
-    cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
+    cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {
+        m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
     for r in view.rows(sql, {**view.params, **{f"m{i}": m for i, m in enumerate(methods)}}):
         for i, j in itertools.combinations(k, 2):
             si, sj, ri, rj = r[f"s{i}"], r[f"s{j}"], r[f"r{i}"], r[f"r{j}"]

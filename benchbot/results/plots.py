@@ -62,7 +62,8 @@ def success_bars(table: pd.DataFrame, compare_paper: bool = False) -> bytes | No
         if ok.any():
             ax.scatter(x[ok], paper[ok], marker="D", color=INK, zorder=5, label="paper, real robot (IROS 2019)")
             ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
-    labels = [f"{lab}\n{p:.1f} % ({k}/{n})" for lab, p, k, n in zip(labels, pct, t["successes"], t["judged"], strict=True)]
+    labels = [f"{lab}\n{p:.1f} % ({k}/{n})"
+              for lab, p, k, n in zip(labels, pct, t["successes"], t["judged"], strict=True)]
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 105)
     ax.set_ylabel("success % (Wilson 95 % CI)")

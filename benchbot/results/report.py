@@ -213,8 +213,10 @@ def _display_tables(report: Report) -> list[tuple[str, list[str], list[list[str]
         head_o = ["method"] + (["judged by"] if split else []) + objects
         rows_o = []
         for method, source in keys:
-            sel = b[(b["method"] == method) & (b["outcome_source"].eq(source) if source else b["outcome_source"].isna())]
-            cells = {o: f"{s}/{j}" for o, s, j in zip(sel["object_id"], sel["successes"], sel["judged"], strict=True)}
+            same_source = b["outcome_source"].eq(source) if source else b["outcome_source"].isna()
+            sel = b[(b["method"] == method) & same_source]
+            cells = {o: f"{s}/{j}"
+                     for o, s, j in zip(sel["object_id"], sel["successes"], sel["judged"], strict=True)}
             rows_o.append([method] + ([str(source)] if split else []) + [cells.get(o, "0/0") for o in objects])
         out.append(("Successes / judged attempts by object", head_o, rows_o))
     if report.comparisons is not None and not report.comparisons.empty:
