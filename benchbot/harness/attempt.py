@@ -193,8 +193,8 @@ class AttemptSteps:
                           f"safety gate: {e.one_line()}")
         except DeviceError as e:
             self._safe_stop(workcell)
-            return finish("aborted", locals().get("detection"), OutcomeRecord(source, None, "device fault", e.one_line()),
-                          f"device fault: {e.one_line()}")
+            return finish("aborted", locals().get("detection"),
+                          OutcomeRecord(source, None, "device fault", e.one_line()), f"device fault: {e.one_line()}")
         except BaseException as e:  # the attempt is dropped (disk full, second Ctrl-C, ...): so are its files
             artifacts.discard(self.cfg.results_dir, arts)
             log.warning("trial %s attempt %d dropped, nothing recorded: %s", trial.trial_id, attempt_no,
@@ -202,7 +202,8 @@ class AttemptSteps:
                         exc_info=not isinstance(e, (BenchbotError, KeyboardInterrupt, Interrupted)))  # a bug: traceback
             raise
 
-    def _from_judgement(self, j: Judgement, detection: DetectionRecord, finish: Callable[..., AttemptRecord]) -> AttemptRecord:
+    def _from_judgement(self, j: Judgement, detection: DetectionRecord,
+                        finish: Callable[..., AttemptRecord]) -> AttemptRecord:
         if j.kind == "redo":
             return finish("voided", detection, OutcomeRecord(j.source, None, j.cause, j.note), "redo requested")
         if j.kind == "abort":

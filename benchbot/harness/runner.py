@@ -66,7 +66,8 @@ class Runner(AttemptSteps):
     """Runs (or resumes) one benchmark run. Library entry point: `Runner(cfg).run()`."""
 
     def __init__(self, cfg: RunConfig, *, operator: Operator | None = None, console: Console | None = None,
-                 workcell_factory: Callable[..., Workcell] = build_workcell, observers: Sequence[Observer] = ()) -> None:
+                 workcell_factory: Callable[..., Workcell] = build_workcell,
+                 observers: Sequence[Observer] = ()) -> None:
         self.cfg = cfg
         self.console = console or Console(stderr=True)
         self.operator = operator
