@@ -206,7 +206,8 @@ class SafetyGate:
                 return f"{name} {axis} {p[i]:.4f} m outside workspace [{lo[i]}, {hi[i]}] m"
         dist = float(np.hypot(p[0], p[1]))
         if keepout and dist < lim.base_keepout_radius_m:
-            return f"{name} is {dist:.3f} m from the base axis, inside base_keepout_radius_m={lim.base_keepout_radius_m}"
+            return (f"{name} is {dist:.3f} m from the base axis, "
+                    f"inside base_keepout_radius_m={lim.base_keepout_radius_m}")
         return None
 
     def _fingertip_violation(self, p: np.ndarray, r: np.ndarray) -> str | None:
@@ -214,7 +215,8 @@ class SafetyGate:
         low = float(fingertips_m(p, r, lim.jaw_opening_m)[:, 2].min())
         if low < lim.min_tool_z_m:
             return (f"a fingertip is at z {low:.4f} m (jaws {lim.jaw_opening_m * 1000:.0f} mm open, approach "
-                    f"tilted {tilt_deg(r):.1f}°), below table_z_m + min_height_above_table_m = {lim.min_tool_z_m:.4f} m")
+                    f"tilted {tilt_deg(r):.1f}°), below table_z_m + min_height_above_table_m = "
+                    f"{lim.min_tool_z_m:.4f} m")
         return None
 
     def check(self, pose: Pose, speed_mps: float, accel_mps2: float, start: Pose | None = None) -> None:
