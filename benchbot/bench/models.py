@@ -211,7 +211,8 @@ def run_benchmark(presets: tuple[str, ...] = ("paper", "small"), repeats: int = 
     for preset in presets:
         g = build_gqstn(preset)
         c = g.cfg
-        extras = "".join([", coords" if c.coord_channels else "", f", refine {c.trans_refine}" if c.trans_refine else ""])
+        extras = "".join([", coords" if c.coord_channels else "",
+                          f", refine {c.trans_refine}" if c.trans_refine else ""])
         label = f"{preset}: ResNet-{c.backbone_depth} w{c.backbone_width}, {c.input_size}px{extras}"
         print(f"## GQ-STN {label}")
         for stage, s in gqstn_stages(g, depth, repeats):

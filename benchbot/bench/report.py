@@ -114,10 +114,12 @@ def run_benchmark(n_trials: int = 100_000, formats: tuple[str, ...] = ("md", "ht
         db = Path(tmp) / "bench.db"
         t = time.perf_counter()
         synthetic_run(db, n_trials)
-        echo(f"synthetic run: {n_trials} trials written in {time.perf_counter() - t:.1f} s ({db.stat().st_size / 1e6:.0f} MB)")
+        echo(f"synthetic run: {n_trials} trials written in {time.perf_counter() - t:.1f} s "
+             f"({db.stat().st_size / 1e6:.0f} MB)")
         for fmt in formats:
             out = Path(tmp) / f"report.{fmt}"
-            wall, cpu, peak_mb = time_command(["report", "--db", str(db), "--format", fmt, "--by-object", "-o", str(out)])
+            wall, cpu, peak_mb = time_command(["report", "--db", str(db), "--format", fmt, "--by-object",
+                                               "-o", str(out)])
             rows.append({"format": fmt, "wall_s": wall, "cpu_s": cpu, "peak_mb": peak_mb})
             echo(f"benchbot report --format {fmt} --by-object: {wall:.2f} s, {cpu:.2f} s CPU, peak {peak_mb:.0f} MB "
                  f"resident (whole command, imports included; targets for md: 2 s, 200 MB)")
