@@ -49,7 +49,8 @@ def check_board_distance(distance_m: float, kind: str, depth_mode: str, z_span_m
         raise BenchbotError(f"the board at the calibration centre is {distance_m:.2f} m from the {kind} camera: "
                             f"closer than its {depth_range_m(kind, depth_mode)[0]} m minimum range allows "
                             f"(need ≥ {lo:.2f} m)",
-                            f"lower calibration_center_m (or --center) by ≥ {lo - distance_m:.2f} m, away from the camera")
+                            f"lower calibration_center_m (or --center) by ≥ {lo - distance_m:.2f} m, "
+                            "away from the camera")
     if distance_m > hi:
         raise BenchbotError(f"the board at the calibration centre is {distance_m:.2f} m from the {kind} camera, "
                             f"beyond its range (need ≤ {hi:.2f} m)",

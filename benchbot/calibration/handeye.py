@@ -86,7 +86,8 @@ def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequenc
     a = _check_transforms("T_base_gripper", T_base_gripper)
     b = _check_transforms("T_camera_board", T_camera_board)
     if len(a) != len(b):
-        raise BenchbotError(f"{len(a)} gripper poses but {len(b)} board poses", "pair every arm pose with one board pose")
+        raise BenchbotError(f"{len(a)} gripper poses but {len(b)} board poses",
+                            "pair every arm pose with one board pose")
     if len(a) < MIN_POSES:
         raise BenchbotError(f"only {len(a)} calibration poses (need ≥ {MIN_POSES}, 10–20 recommended)",
                             "add arm poses where the board is visible")
@@ -96,7 +97,8 @@ def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequenc
         mm, deg = _residuals(a, b, x, y)
         if not reject_outliers or len(keep) <= MIN_POSES + 1 or len(rejected) >= len(a) // 4:
             break
-        worst = max(keep, key=lambda i: mm[i] / max(np.median(mm[keep]), 1e-9) + deg[i] / max(np.median(deg[keep]), 1e-9))
+        mm_scale, deg_scale = max(np.median(mm[keep]), 1e-9), max(np.median(deg[keep]), 1e-9)
+        worst = max(keep, key=lambda i: mm[i] / mm_scale + deg[i] / deg_scale)
         if mm[worst] <= max(3 * np.median(mm[keep]), 5.0) and deg[worst] <= max(3 * np.median(deg[keep]), 1.0):
             break
         keep.remove(worst)

@@ -72,7 +72,8 @@ def _xyz(text: str) -> list[float]:
 
 
 def calibrate_gripper_cmd(hardware: Path = HardwareOpt,
-                          out_path: Path | None = typer.Option(None, "--out", help="Gripper calibration YAML to write."),
+                          out_path: Path | None = typer.Option(None, "--out",
+                                                               help="Gripper calibration YAML to write."),
                           ) -> None:
     """Measure where the 2F-85's fingers stop: close fully and open fully with EMPTY jaws, read gPO.
 
@@ -151,7 +152,8 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host", help="Loopba
 
 def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
                 time_scale: float = typer.Option(1.0, "--time-scale", help=">1 moves the arm faster."),
-                table_z_m: float | None = typer.Option(None, "--table-z-m", help="Table height (protective stop below).")
+                table_z_m: float | None = typer.Option(None, "--table-z-m",
+                                                       help="Table height (protective stop below).")
                 ) -> None:
     """Serve a UR5 controller emulator (RTDE 30004, dashboard 29999, script 30003) until Ctrl-C.
 

@@ -84,7 +84,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                    out_file: Path = typer.Option(..., "--out", "-o", help="Bundle to write (.zip)."),
                    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
                    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="The run's artifacts folder."),
-                   protocol: Path | None = typer.Option(None, "--protocol", help="Protocol file, if it moved.")) -> None:
+                   protocol: Path | None = typer.Option(None, "--protocol",
+                                                        help="Protocol file, if it moved.")) -> None:
         """Export one run as a zip: its database rows, artifacts, the rendered report, protocol and
         objects files, hardware file and calibration, versions, and a sha256 manifest.
 
