@@ -137,7 +137,8 @@ def build_model(kind: str, config: dict[str, Any], device: str | torch.device | 
             if kind == "multigrasp":
                 return MultiGrasp(MultiGraspConfig(**config))
     except TypeError as exc:
-        raise BenchbotError(f"invalid {kind} config in checkpoint ({exc})", "retrain with this benchbot version") from exc
+        raise BenchbotError(f"invalid {kind} config in checkpoint ({exc})",
+                            "retrain with this benchbot version") from exc
     except BenchbotError as exc:
         raise BenchbotError(f"invalid {kind} config in checkpoint: {exc.message}",
                             "retrain with this benchbot version") from None

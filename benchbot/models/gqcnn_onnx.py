@@ -23,7 +23,8 @@ class _Probabilities(nn.Module):
         self.model = model
 
     def forward(self, crops_m: torch.Tensor, depth_z_m: torch.Tensor) -> torch.Tensor:
-        im, pose = (crops_m - self.model.im_mean) / self.model.im_std, (depth_z_m - self.model.pose_mean) / self.model.pose_std
+        im = (crops_m - self.model.im_mean) / self.model.im_std
+        pose = (depth_z_m - self.model.pose_mean) / self.model.pose_std
         return torch.softmax(self.model.forward_normalised(im, pose), dim=1)
 
 
@@ -74,8 +75,9 @@ class OnnxGQCNN:
             c = c[:, None]
         z = np.asarray(depth_z_m, dtype=np.float32).reshape(-1, 1)
         if c.shape[1:] != (1, self.cfg.im_size, self.cfg.im_size) or z.shape[0] != c.shape[0]:
-            raise BenchbotError(f"{self.cfg.name} wants crops (N, 1, {self.cfg.im_size}, {self.cfg.im_size}) and N depths,"
-                                f" got {c.shape} and {z.shape[0]}", f"cut crops with crop spec {self.cfg.crop!r}")
+            raise BenchbotError(f"{self.cfg.name} wants crops (N, 1, {self.cfg.im_size}, {self.cfg.im_size}) "
+                                f"and N depths, got {c.shape} and {z.shape[0]}",
+                                f"cut crops with crop spec {self.cfg.crop!r}")
         return self.session.run(None, {"crops": c, "depth_z": z})[0]
 
     def quality(self, crops_m: torch.Tensor | np.ndarray, depth_z_m: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -253,4 +253,5 @@ def quality_summary(q: Sequence[float] | np.ndarray, threshold: float = NOMINAL_
         return {"n": 0, "threshold": threshold, "robust_rate": float("nan")}
     pct = np.percentile(qa, [0, 10, 25, 50, 75, 90, 100])
     return {"n": int(qa.size), "threshold": float(threshold), "robust_rate": float((qa >= threshold).mean()),
-            "mean": float(qa.mean()), **{f"p{p}": float(v) for p, v in zip((0, 10, 25, 50, 75, 90, 100), pct, strict=True)}}
+            "mean": float(qa.mean()),
+            **{f"p{p}": float(v) for p, v in zip((0, 10, 25, 50, 75, 90, 100), pct, strict=True)}}

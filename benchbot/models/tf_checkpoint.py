@@ -268,7 +268,8 @@ def _read_checkpoint(prefix: Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"checkpoint data file is truncated (tensor {name})")
         if crc is not None and masked_crc32c(blob[offset:offset + size]) != crc:
             raise CheckpointError(f"checksum mismatch for tensor {name}: the checkpoint data file is corrupt")
-        tensors[name] = np.frombuffer(blob, dtype=dt, count=count, offset=offset).reshape(shape).astype(dt.newbyteorder("="))
+        raw = np.frombuffer(blob, dtype=dt, count=count, offset=offset)
+        tensors[name] = raw.reshape(shape).astype(dt.newbyteorder("="))
     return tensors
 
 

@@ -167,8 +167,10 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     if interp == "bilinear":
         xs = np.arange(c0, c0 + out, dtype=np.float64)  # transformed-image columns of the crop
         ys = np.arange(r0, r0 + out, dtype=np.float64)
-        gx = inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None] + inv[:, 0, 2, None, None]
-        gy = inv[:, 1, 0, None, None] * xs[None, None, :] + inv[:, 1, 1, None, None] * ys[None, :, None] + inv[:, 1, 2, None, None]
+        gx = (inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None]
+              + inv[:, 0, 2, None, None])
+        gy = (inv[:, 1, 0, None, None] * xs[None, None, :] + inv[:, 1, 1, None, None] * ys[None, :, None]
+              + inv[:, 1, 2, None, None])
         # pixel → normalised coordinates (align_corners=False); all grids stacked as one tall image
         grid = np.stack([(2 * gx + 1) / ws - 1, (2 * gy + 1) / hs - 1], axis=-1).astype(np.float32)
         grid_t = torch.from_numpy(grid).reshape(1, n * out, out, 2)

@@ -242,7 +242,8 @@ def antipodal_candidates(frame: DepthFrame, n: int, *, config: SamplerConfig = S
     idx = np.nonzero(ok)[0]
     if len(idx) == 0:
         return Candidates.empty(stats)
-    depth_s = win[idx] + cfg.min_depth_offset_m + (cfg.max_depth_offset_m - cfg.min_depth_offset_m) * rng.random(len(idx))
+    offset_span_m = cfg.max_depth_offset_m - cfg.min_depth_offset_m
+    depth_s = win[idx] + cfg.min_depth_offset_m + offset_span_m * rng.random(len(idx))
     angle = _angle_ccw(p1[idx], p2[idx])
     keep = _spread_out(centre[idx], angle, n, cfg.min_grasp_dist, cfg.angle_dist_weight)
     sel = idx[keep]
