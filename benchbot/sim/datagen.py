@@ -180,7 +180,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
             rows["obj"].append(res.labels)
             rows["grasps"].append(np.array([[i, g.row, g.col, g.angle_rad, g.width_px, g.depth_m, m,
                                              float(m >= ROBUST_THRESHOLD), lab]
-                                            for g, m, lab in zip(grasps, res.metrics, res.labels, strict=True)], np.float32))
+                                            for g, m, lab in zip(grasps, res.metrics, res.labels, strict=True)],
+                                           np.float32))
     shapes = {"c32": (0, 32, 32, 1), "c96": (0, 96, 96, 1), "hand": (0, 7), "metric": (0,), "img": (0,),
               "obj": (0,), "grasps": (0, 9)}
     dtypes = {"img": np.int32, "obj": np.int32}
@@ -249,8 +250,9 @@ def _meta(cfg: GenConfig, n_images: int, n_grasps: int, objects: dict[str, Objec
         "config": cfg.to_json(), "seed_range": [cfg.seed_start, cfg.seed_start + cfg.n_images],
         "camera_intrinsics": sim_intrinsics().to_dict() if rnd is None else None,
         "table_distance_m": cfg.camera_height_m,
-        "gripper_max_width_m": g.max_opening_m, "crop_sizes": {"depth_ims_tf_table": [DEXNET2.crop_px, DEXNET2.out_px],
-                                                               "depth_ims_tf_table_96": [DEXNET4.crop_px, DEXNET4.out_px]},
+        "gripper_max_width_m": g.max_opening_m,
+        "crop_sizes": {"depth_ims_tf_table": [DEXNET2.crop_px, DEXNET2.out_px],
+                       "depth_ims_tf_table_96": [DEXNET4.crop_px, DEXNET4.out_px]},
         "counts": {"images": n_images, "grasps": n_grasps,
                    "tensor_files": -(-n_grasps // ROWS_PER_FILE), "image_files": -(-n_images // IMAGES_PER_FILE)},
         "rows_per_file": ROWS_PER_FILE, "images_per_file": IMAGES_PER_FILE, "fields": list(TENSOR_FIELDS),

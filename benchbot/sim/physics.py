@@ -68,7 +68,8 @@ class Sim:
         self.data = mujoco.MjData(model)
         m = model
         name = lambda kind, n: mujoco.mj_name2id(m, kind, n)  # noqa: E731
-        J, A, G, B = mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_ACTUATOR, mujoco.mjtObj.mjOBJ_GEOM, mujoco.mjtObj.mjOBJ_BODY
+        obj = mujoco.mjtObj
+        J, A, G, B = obj.mjOBJ_JOINT, obj.mjOBJ_ACTUATOR, obj.mjOBJ_GEOM, obj.mjOBJ_BODY
         self.wrist_qadr = np.array([m.jnt_qposadr[name(J, j)] for j in ("wx", "wy", "wz", "wyaw", "wpitch", "wroll")])
         self.wrist_dadr = np.array([m.jnt_dofadr[name(J, j)] for j in ("wx", "wy", "wz", "wyaw", "wpitch", "wroll")])
         self.wrist_act = np.array([name(A, f"a_{j}") for j in ("wx", "wy", "wz", "wyaw", "wpitch", "wroll")])

@@ -62,7 +62,8 @@ def _apply(sim: Sim, p: Perturbation, base_friction: np.ndarray) -> None:
 
 
 def run_trial(sim: Sim, settled: tuple[np.ndarray, np.ndarray], grasp: GraspPose,
-              settings: TrialSettings = TrialSettings(), perturbation: Perturbation = Perturbation()) -> tuple[bool, float]:
+              settings: TrialSettings = TrialSettings(),
+              perturbation: Perturbation = Perturbation()) -> tuple[bool, float]:
     """Execute one base-frame grasp from the `settled` state. Returns (success, lift of the COM)."""
     sim.restore_state(settled)
     base_friction = sim.model.geom_friction[list(sim.pad_geoms), 0].copy()

@@ -47,7 +47,8 @@ def rectangle(row: float, col: float, angle_rad: float, width: float, height: fl
     perp = np.array([math.sin(angle_rad), math.cos(angle_rad)])
     c = np.array([col, row])
     hw, hh = width / 2.0, h / 2.0
-    return np.array([c - hw * ax - hh * perp, c + hw * ax - hh * perp, c + hw * ax + hh * perp, c - hw * ax + hh * perp])
+    return np.array([c - hw * ax - hh * perp, c + hw * ax - hh * perp,
+                     c + hw * ax + hh * perp, c - hw * ax + hh * perp])
 
 
 def area(poly: np.ndarray) -> float:
@@ -198,7 +199,8 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
     if not refs:
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
-    intr_note = "per-image scene records" if index.scenes else frame_intrinsics(index.meta, index.height, index.width)[1]
+    intr_note = ("per-image scene records" if index.scenes
+                 else frame_intrinsics(index.meta, index.height, index.width)[1])
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
         seen = prepare_frame(index.frame(ref.image, depth, {"image": ref.image}))  # as in a trial
@@ -247,7 +249,8 @@ class EvalTable:
             return "–" if v != v else f"{v:.1f}"
 
         lines = [f"Precision (%) on {self.info['images']} {self.info['split']} images "
-                 f"(split by {self.info['split_by']}; robust = {self.info['evaluator']} P ≥ {self.info['threshold']:g})",
+                 f"(split by {self.info['split_by']}; "
+                 f"robust = {self.info['evaluator']} P ≥ {self.info['threshold']:g})",
                  "", "| method | rectangle | robust | rect ∧ ¬robust (% of rect) | robust ∧ ¬rect (% of robust) "
                  "| mean q | median detect ms | failed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows:

@@ -72,8 +72,10 @@ class TrainConfig:
         check_number("--compress", self.compress, 1e-3, 1e6, fix="use a factor > 0, e.g. 10 for a quick run")
         check_number("--seed", self.seed, 0, 2**63 - 1, integer=True)
         check_number("robust_threshold", self.robust_threshold, 0.0, 1.0)
-        for flag, value, lo, hi in (("--epochs", self.max_epochs, 1, 10**6), ("--source-size", self.source_size, 16, 4096),
-                                    ("--limit-train", self.limit_train, 1, 10**9), ("--limit-val", self.limit_val, 1, 10**9)):
+        for flag, value, lo, hi in (("--epochs", self.max_epochs, 1, 10**6),
+                                    ("--source-size", self.source_size, 16, 4096),
+                                    ("--limit-train", self.limit_train, 1, 10**9),
+                                    ("--limit-val", self.limit_val, 1, 10**9)):
             if value is not None:
                 check_number(flag, value, lo, hi, integer=True)
         if self.view_m is not None:
@@ -84,7 +86,8 @@ def model_overrides(kind: str, input_size: int | None = None, width: int | None 
                     position_sigma: float | None = None, refine: int | None = None) -> dict[str, Any]:
     """TrainConfig.model_overrides from the command-line options (None / False: the preset's value)."""
     if position_sigma is not None and not position_sigma > 0:
-        raise BenchbotError(f"--position-sigma {position_sigma}", "use a positive fraction of the image side, e.g. 0.025")
+        raise BenchbotError(f"--position-sigma {position_sigma}",
+                            "use a positive fraction of the image side, e.g. 0.025")
     if refine is not None and refine < 0:
         raise BenchbotError(f"--refine {refine}", "use 0 or more extra translation passes")
     gq = {"coord_channels": coords or None, "position_sigma": position_sigma, "trans_refine": refine}
@@ -207,8 +210,9 @@ def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> 
                             "train without --view-m (the whole frame)")
     side = int(round(view_m * view["px_per_m"]))
     if not 32 <= side <= max(index.height, index.width):
-        raise BenchbotError(f"--view-m {view_m} is {side} px on this camera", "use a view between "
-                            f"{32 / view['px_per_m']:.2f} and {max(index.height, index.width) / view['px_per_m']:.2f} m")
+        max_view_m = max(index.height, index.width) / view["px_per_m"]
+        raise BenchbotError(f"--view-m {view_m} is {side} px on this camera",
+                            f"use a view between {32 / view['px_per_m']:.2f} and {max_view_m:.2f} m")
     index.view_side = side
 
 
