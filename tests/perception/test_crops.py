@@ -78,7 +78,8 @@ def test_angle_convention_ccw_from_col():
 
 
 def test_grasp_objects_and_empty(ref):
-    gs = [Grasp(float(r), float(c), float(a), 20.0, 0.7) for r, c, a in zip(ref["rows"][:3], ref["cols"][:3], ref["angles"][:3], strict=True)]
+    gs = [Grasp(float(r), float(c), float(a), 20.0, 0.7)
+          for r, c, a in zip(ref["rows"][:3], ref["cols"][:3], ref["angles"][:3], strict=True)]
     a = extract_grasp_crops(ref["im"], gs, DEXNET2)
     b = extract_crops(ref["im"], ref["rows"][:3], ref["cols"][:3], ref["angles"][:3], DEXNET2)
     assert torch.equal(a, b)
