@@ -63,8 +63,8 @@ def write_bundle(prefix: Path, tensors: dict[str, np.ndarray], per_block: int = 
     for name in sorted(tensors):
         a = np.asarray(tensors[name])  # (ascontiguousarray would turn scalars into 1-D)
         shape = b"".join(_field(2, _field(1, d)) for d in a.shape)
-        entry = (_field(1, DTYPE_CODE[a.dtype]) + _field(2, shape) + _field(4, len(data))
-                 + _field(5, a.nbytes)) if len(data) else (_field(1, DTYPE_CODE[a.dtype]) + _field(2, shape) + _field(5, a.nbytes))
+        offset = _field(4, len(data)) if len(data) else b""
+        entry = _field(1, DTYPE_CODE[a.dtype]) + _field(2, shape) + offset + _field(5, a.nbytes)
         entries.append((name.encode(), entry))
         data += a.astype(a.dtype.newbyteorder("<")).tobytes()
     prefix.with_name(prefix.name + ".data-00000-of-00001").write_bytes(bytes(data))
@@ -132,7 +132,8 @@ def pj(shared_data) -> Path:
 def golden(pj):
     d = pj / "reference_io"
     crops = torch.from_numpy(np.load(d / "golden_inputs_depth_crops.npy")).permute(0, 3, 1, 2)
-    return crops, torch.from_numpy(np.load(d / "golden_inputs_grasp_depth.npy")), np.load(d / "golden_outputs_softmax.npy")
+    depths = torch.from_numpy(np.load(d / "golden_inputs_grasp_depth.npy"))
+    return crops, depths, np.load(d / "golden_outputs_softmax.npy")
 
 
 def _copy_release(pj: Path, dst: Path, with_ckpt: bool = True, with_npy: bool = False) -> Path:
