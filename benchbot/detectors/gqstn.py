@@ -93,7 +93,9 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer/deprecation chatter of the TorchScript exporter
-        torch.onnx.export(model.eval(), (example,), buf, opset_version=20, input_names=["depth"], dynamo=False)
+        torch.onnx.export(model.eval(), (example,),
+                          buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object; torch annotates paths only
+                          opset_version=20, input_names=["depth"], dynamo=False)
     data = buf.getvalue()
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -153,6 +153,11 @@ def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
 class GQCNN(nn.Module):
     """A GQ-CNN. `forward(crops_m, depth_z_m)` → logits (N, 2); `quality(...)` → P(robust) (N,)."""
 
+    im_mean: torch.Tensor  # normalisation buffers (register_buffer in __init__)
+    im_std: torch.Tensor
+    pose_mean: torch.Tensor
+    pose_std: torch.Tensor
+
     def __init__(self, cfg: GQCNNConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -34,7 +34,9 @@ def export_onnx(model: GQCNN, path: str | Path | None = None, opset: int = 17) -
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Probabilities(model).eval(), (torch.full((2, 1, s, s), 0.7), torch.full((2, 1), 0.7)), buf,
+        example = (torch.full((2, 1, s, s), 0.7), torch.full((2, 1), 0.7))
+        torch.onnx.export(_Probabilities(model).eval(), example,
+                          buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object; torch annotates paths only
                           input_names=["crops", "depth_z"], output_names=["prob"], opset_version=opset,
                           dynamic_axes={"crops": {0: "n"}, "depth_z": {0: "n"}, "prob": {0: "n"}}, dynamo=False)
     data = buf.getvalue()

@@ -214,6 +214,8 @@ def sample(src: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
 class LocNet(nn.Module):
     """ResNet trunk + linear regression of `n_out` raw STN parameters."""
 
+    coord_maps: torch.Tensor  # buffer (register_buffer in __init__, with coord_channels)
+
     def __init__(self, cfg: GQSTNConfig, n_out: int, bias: tuple[float, ...]) -> None:
         super().__init__()
         self.coords = cfg.coord_channels

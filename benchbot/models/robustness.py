@@ -69,7 +69,7 @@ class GQCNNEvaluator:
         self.name = self.name or self.model.cfg.name
         self.model.freeze()
         if isinstance(self.model, GQCNN):  # chunks of channels_last crops run fastest on CPU
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit it
 
     def scales_for(self, frame: DepthFrame, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Camera-scale factor per grasp centre (see module docstring)."""
@@ -117,7 +117,8 @@ class GQCNNEvaluator:
             return q, reasons
         depth = np.where(frame.valid_mask, frame.depth_m, 0.0).astype(np.float32)
         keys = np.round(np.log(s) / SCALE_BIN).astype(np.int64)
-        order, parts = [], []
+        order: list[int] = []
+        parts: list[torch.Tensor] = []
         for key in np.unique(keys[inside]):  # one resize per scale bin, then one network pass
             sel = np.nonzero(inside & (keys == key))[0]
             parts.append(extract_crops(depth, rows[sel], cols[sel], angles[sel], self.crop,  # type: ignore[arg-type]
