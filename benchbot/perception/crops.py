@@ -150,7 +150,7 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     zoom = spec.zoom * scale
     scaled = resize_depth(img, zoom)
     hs, ws = scaled.shape
-    inv = _inverse_maps(r, c, a, zoom, tuple(img.shape), (hs, ws))
+    inv = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
     r0, c0 = _crop_origin((hs, ws), out)
     if interp == "nearest":
         # cv2.warpAffine per grasp, straight into the crop window: the inverse map shifted to the crop
@@ -208,7 +208,7 @@ def extract_crops_reference(depth: np.ndarray, rows: Sequence[float], cols: Sequ
     out = []
     for row, col, ang in zip(*_grasp_arrays(rows, cols, angles_rad), strict=True):
         t = zoom * np.array([h0 / 2.0 - row, w0 / 2.0 - col])
-        trans = np.r_[np.float32([[1, 0, t[1]], [0, 1, t[0]]]), [[0, 0, 1]]]
+        trans = np.r_[np.array([[1, 0, t[1]], [0, 1, t[0]]], dtype=np.float32), [[0, 0, 1]]]
         rot = np.r_[cv2.getRotationMatrix2D((ws / 2.0, hs / 2.0), float(np.rad2deg(-ang)), 1), [[0, 0, 1]]]
         warped = cv2.warpAffine(scaled, (rot @ trans)[:2], (ws, hs), flags=cv2.INTER_NEAREST)
         out.append(warped[r0:r0 + spec.out_px, c0:c0 + spec.out_px])

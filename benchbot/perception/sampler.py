@@ -124,7 +124,8 @@ def edge_pixels(depth_m: np.ndarray, *, sigma: float = 1.0, downsample: int = 2,
 
 def surface_normals(smoothed: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     """Unit image-gradient directions [drow, dcol] at `pixels` (pointing to larger depth)."""
-    gr, gc = np.gradient(smoothed.astype(np.float32))
+    s32 = smoothed.astype(np.float32)
+    gr, gc = np.gradient(s32, axis=0), np.gradient(s32, axis=1)
     n = np.stack([gr[pixels[:, 0], pixels[:, 1]], gc[pixels[:, 0], pixels[:, 1]]], axis=1).astype(np.float64)
     norm = np.linalg.norm(n, axis=1)
     flat = norm == 0
