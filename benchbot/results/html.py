@@ -71,6 +71,7 @@ class Details:
 def load_details(view: aggregate.RunView, report: Report, results_dir: Any = None) -> Details:
     """Figures and gallery of a built report (inside the report's snapshot)."""
     data = report.data
+    assert data is not None, "load_details needs a report made by build_report"
     by_object = report.by_object
     if by_object is None:
         import pandas as pd
@@ -129,6 +130,7 @@ def _gallery(details: Details | None) -> str:
             continue
         parts += [f"<h3>{title}</h3>", '<div class="gallery">']
         for g in chosen:
+            assert g.png  # chosen: those with an image
             verdict = '<span class="ok">success</span>' if ok else f'<span class="bad">failed</span> {e(g.cause or "")}'
             q = "" if g.q is None else f" · q {g.q:.2f}"
             parts.append(f'<figure class="card">{_img(g.png, g.trial_id, "")}<figcaption><b>{e(g.method)}</b> · '
@@ -138,6 +140,7 @@ def _gallery(details: Details | None) -> str:
     if shown:
         parts.append("<h3>Keyframes (physics)</h3>")
         for g in shown:
+            assert g.png  # shown: those with an image
             verdict = "success" if g.success else f"failed ({g.cause or 'unspecified'})"
             parts.append(f'<figure class="strip">{_img(g.png, g.trial_id, "")}<figcaption>{e(g.method)} on '
                          f'{e(g.object_id)} — {e(verdict)}</figcaption></figure>')
