@@ -162,7 +162,7 @@ def load_hardware(path: str | Path) -> HardwareConfig:
     data = _read_yaml(path)
     if data is None:
         data = {}
-    cfg: HardwareConfig = validate_mapping(HardwareConfig, path, data, EXAMPLE)  # type: ignore[assignment]
+    cfg = validate_mapping(HardwareConfig, path, data, EXAMPLE)
     _check_camera_kind(path, cfg.camera.kind)
     base = path.resolve().parent
     camera = cfg.camera.model_copy(update={"recording": _resolve(base, cfg.camera.recording)})
