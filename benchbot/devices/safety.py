@@ -27,13 +27,13 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from benchbot.config.hardware import ArmConfig, HardwareConfig
 from benchbot.config.protocol import Motion
-from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.errors import DeviceError, UnsafeMotionError
 from benchbot.core.interfaces import Arm
 from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
@@ -234,6 +234,15 @@ def pose_record(pose: Pose) -> list[float]:
         return [float(v) for v in np.asarray(pose.position_m, float).ravel()[:3]] + [math.nan] * 3
 
 
+@runtime_checkable
+class _Freedrive(Protocol):
+    """An arm the operator can move by hand (UR teach mode, the dry-run arm)."""
+
+    def start_freedrive(self) -> None: ...
+
+    def end_freedrive(self) -> None: ...
+
+
 class GatedArm(Arm):
     """An `Arm` that checks every motion with a `SafetyGate` before forwarding it to `arm`.
 
@@ -296,14 +305,19 @@ class GatedArm(Arm):
             return self.gate.violation(home, lim.max_speed_mps, lim.max_accel_mps2, start=current)
         return self.gate.home_path_violation(path)
 
+    def _hand_guided(self) -> _Freedrive:
+        if not isinstance(self.arm, _Freedrive):
+            raise DeviceError(f"{type(self.arm).__name__} has no freedrive", "use a UR arm or the dry-run arm")
+        return self.arm
+
     def start_freedrive(self) -> None:
         """Let the operator move the arm by hand (ur_rtde teachMode); no command moves it meanwhile."""
         self.log.append({"cmd": "start_freedrive"})
-        self.arm.start_freedrive()
+        self._hand_guided().start_freedrive()
 
     def end_freedrive(self) -> None:
         self.log.append({"cmd": "end_freedrive"})
-        self.arm.end_freedrive()
+        self._hand_guided().end_freedrive()
 
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None:
         entry: dict[str, Any] = {"cmd": "move_linear", "pose": pose_record(pose),

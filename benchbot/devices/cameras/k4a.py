@@ -72,7 +72,7 @@ def ir_image_from_k4a(ir: np.ndarray, camera_matrix: np.ndarray, dist: np.ndarra
 
 def _import_pyk4a():
     try:
-        import pyk4a  # type: ignore[import-not-found]
+        import pyk4a
     except ImportError:
         raise missing_extra("pyk4a", "k4a", "the Azure Kinect SDK") from None
     return pyk4a
