@@ -128,14 +128,18 @@ class _Worker:
         settled = sim.save_state()
         depth = inpaint(DepthNoise().apply(self.world.render_depth(), rng))
         intr = sim.info.intrinsics
-        grasps = sample_grasps(depth, intr, cfg.camera_height_m, cfg.grasps_per_image, rng)
-        t_bc = camera_pose_base(cfg.camera_height_m)
+        height_m = cfg.camera_height_m
+        if height_m is None:
+            raise BenchbotError("a fixed-camera dataset needs camera_height_m",
+                                "give the overhead camera's height (e.g. 0.70), or randomize the scenes")
+        grasps = sample_grasps(depth, intr, height_m, cfg.grasps_per_image, rng)
+        t_bc = camera_pose_base(height_m)
         metrics = np.zeros(len(grasps), np.float32)
         for i, g in enumerate(grasps):
             pose = grasp_to_camera(g, intr).transformed(t_bc, "base")
             trials = sample_perturbations(rng, cfg.perturbations)
             metrics[i] = np.mean([run_trial(sim, settled, pose, perturbation=p)[0] for p in trials])
-        return ImageResult(depth, grasps, metrics, np.full(len(grasps), label, np.int32), intr, cfg.camera_height_m)
+        return ImageResult(depth, grasps, metrics, np.full(len(grasps), label, np.int32), intr, height_m)
 
 
 def _unit_path(out: Path, unit: int) -> Path:
@@ -155,7 +159,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
 
     first = unit * cfg.unit_images
     idx = range(first, min(first + cfg.unit_images, cfg.n_images))
-    depths, scenes, rows = [], [], {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
+    depths, scenes = [], []
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
     canvas = np.zeros(cfg.canvas_hw(), np.float32)
     for i in idx:
         res = worker.image(cfg.seed_start + i, cfg)

@@ -19,10 +19,10 @@ TENSOR_FIELDS = ("depth_ims_tf_table", "depth_ims_tf_table_96", "hand_poses", "r
 
 # ---------------------------------------------------------------- atomic files
 
-def save_npz_atomic(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
+def save_npz_atomic(path: Path, compress: bool = False, /, **arrays: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
-        (np.savez_compressed if compress else np.savez)(fh, **arrays)
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against numpy's allow_pickle
     os.replace(tmp, path)
 
 

@@ -87,7 +87,7 @@ class Sim:
         if self.has_object:
             self.select_object(0)
         else:
-            self.object_body, self.object_geoms = -1, set()
+            self.object_body, self.object_geoms = -1, set[int]()
         self.frame_hook: Callable[[Sim], None] | None = None  # called every control tick (video)
         self._target_q = np.zeros(6)
         self.teleport(Pose(np.array(HOME_POSITION), TOOL_DOWN))

@@ -245,7 +245,8 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     fovy = camera_fovy_deg(KINECT2_FX, h)
     cx, cy = TABLE_CENTER_XY
     tx, ty, tz = table_half
-    obj_assets, obj_body, assets, hulls = "", "", {}, []
+    obj_assets, obj_body, assets = "", "", {}
+    hulls: list[np.ndarray] = []
     for k, o in enumerate(([spec] if spec is not None else []) + list(extra_objects)):
         a_xml, b_xml, a, hull = _object_xml(o, 0.3 + 0.3 * k, f"_{k}" if k else "", (cx + 2.0 * k, cy))
         obj_assets, obj_body, hulls = obj_assets + a_xml, obj_body + b_xml, hulls + [hull]
