@@ -126,6 +126,7 @@ class Step(nn.Module):
             robust = float((p >= self.robust_threshold).float().mean()) if p is not None else nan
             stats = [parts["loss"], parts["l_loc"], parts.get("l_rob", nan), robust]
         else:
+            assert isinstance(self.model, MultiGrasp)  # a Step wraps a GQ-STN or a MultiGrasp
             loss, parts = multigrasp_loss(self.model(batch["depth"]), batch["grid"], self.model.cfg)
             stats = [parts["loss"], parts["l_conf"], parts["l_reg"], nan]
         return loss, torch.tensor(stats, dtype=torch.float64)
@@ -140,12 +141,13 @@ def build(kind: str, cfg: TrainConfig, index: ImageIndex, classifier: nn.Module 
         crop_scale = index.crop_px / index.side if index.crop_px else 0.0
         mcfg = replace(base, scale_mean=stats["scale_mean"], depth_mean_m=stats["depth_mean_m"], crop_scale=crop_scale,
                        **cfg.model_overrides)
-        if classifier is not None and hasattr(classifier, "cfg") and hasattr(classifier.cfg, "im_size"):
-            mcfg = replace(mcfg, crop_size=int(classifier.cfg.im_size))
+        im_size = getattr(getattr(classifier, "cfg", None), "im_size", None)  # a GQ-CNN's input size
+        if im_size is not None:
+            mcfg = replace(mcfg, crop_size=int(im_size))
         return GQSTN(mcfg)
     if kind == "multigrasp":
-        base = MultiGraspConfig.paper() if cfg.preset == "paper" else MultiGraspConfig.small()
-        return MultiGrasp(replace(base, **cfg.model_overrides))
+        mg_base = MultiGraspConfig.paper() if cfg.preset == "paper" else MultiGraspConfig.small()
+        return MultiGrasp(replace(mg_base, **cfg.model_overrides))
     raise BenchbotError(f"unknown model kind {kind!r}", "use gqstn or multigrasp")
 
 
@@ -277,7 +279,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         model = load_model(cfg.init, kind, attach_classifier=False)[0].train()
     else:
         model = build(kind, cfg, index, classifier)
-    if kind == "gqstn":
+    if isinstance(model, GQSTN):
+        assert classifier is not None  # a GQ-STN's classifier is loaded above
         model.set_classifier(classifier)  # loaded above: the targets need it before the model is built
     model.to(device)
     step = wrap(Step(model, cfg.robust_threshold), ctx, device)
@@ -293,7 +296,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         start, prev_xi, stopped = int(state["epoch"]) + 1, state["prev_xi"], bool(state["stopped"])
         history = [dict(r) for r in state["history"]]
 
-    grid_cfg = model.cfg if kind == "multigrasp" else None
+    grid_cfg = model.cfg if isinstance(model, MultiGrasp) else None
     train_stream = ImageStream(index, "train", cfg.source_size, grid_cfg, cfg.seed, True, ctx.rank, ctx.world,
                                cfg.limit_train, cfg.augment)
     val_stream = ImageStream(index, "val", cfg.source_size, grid_cfg, cfg.seed, False, ctx.rank, ctx.world,
