@@ -91,7 +91,7 @@ def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequenc
     if len(a) < MIN_POSES:
         raise BenchbotError(f"only {len(a)} calibration poses (need ≥ {MIN_POSES}, 10–20 recommended)",
                             "add arm poses where the board is visible")
-    keep, rejected = list(range(len(a))), []
+    keep, rejected = list(range(len(a))), list[int]()
     while True:
         x, y, method = _solve([a[i] for i in keep], [b[i] for i in keep], refine, board_size_m)
         mm, deg = _residuals(a, b, x, y)
