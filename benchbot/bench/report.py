@@ -30,7 +30,7 @@ def synthetic_run(db_path: Path, n_trials: int = 100_000, seed: int = 0, run_id:
     attempts, aborted trials and detector failures, written in bulk (one transaction per table)."""
     rng = random.Random(seed)
     per_object = max(1, round(n_trials / (len(METHODS) * len(OBJECTS))))
-    specs = []
+    specs: list[TrialSpec] = []
     for k in range(1, per_object + 1):
         for obj in OBJECTS:
             pid = f"{obj}/{k}"
@@ -40,7 +40,10 @@ def synthetic_run(db_path: Path, n_trials: int = 100_000, seed: int = 0, run_id:
                    "replay", "simulated", None, "bench", {"benchbot": "bench"}, {"threshold": 0.5})
     with Store(db_path) as store:
         store.create_run(info, specs)
-        attempts, detections, outcomes, statuses = [], [], [], []
+        attempts: list[tuple] = []  # rows for executemany, one list per table
+        detections: list[tuple] = []
+        outcomes: list[tuple] = []
+        statuses: list[tuple] = []
         t0 = 1_767_254_400.0  # 2026-01-01T08:00:00Z
         for spec in specs:
             redo = rng.random() < 0.01
