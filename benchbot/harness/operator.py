@@ -5,7 +5,7 @@ import csv
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from rich.console import Console
 from rich.markup import escape
@@ -81,6 +81,12 @@ class ConsoleOperator:
             self.console.print(f"[yellow]'{escape(line.strip())}' is not an answer here: type one of {shown}"
                                + (" (or Enter)" if default is not None else "") + "[/]")
 
+    # with a `cancel` event an answer may be None (cancelled: answered elsewhere); without one it never is
+    @overload
+    def confirm(self, message: str, cancel: None = None) -> bool: ...
+    @overload
+    def confirm(self, message: str, cancel: threading.Event | None) -> bool | None: ...
+
     def confirm(self, message: str, cancel: threading.Event | None = None) -> bool | None:
         if self.assume_yes:
             self.console.print(f"[bold cyan]operator:[/] {escape(message)} [dim](--yes)[/]")
@@ -98,6 +104,11 @@ class ConsoleOperator:
                 self.console.file.write(inline_image(plan.overlay, self.preview))
                 self.console.file.flush()
 
+    @overload
+    def review(self, plan: GraspPlan, cancel: None = None) -> str: ...
+    @overload
+    def review(self, plan: GraspPlan, cancel: threading.Event | None) -> str | None: ...
+
     def review(self, plan: GraspPlan, cancel: threading.Event | None = None) -> str | None:
         self.show_plan(plan)
         if self.assume_yes:
@@ -105,6 +116,11 @@ class ConsoleOperator:
             return "go"
         return self._ask("[bold cyan]Execute this grasp?[/] [[bold]Enter[/]/[bold]g[/]] go · [[bold]s[/]] skip "
                          "(void it, nothing moves) · [[bold]a[/]] abort the run", REVIEW_KEYS, "go", cancel)
+
+    @overload
+    def judge(self, summary: str, cancel: None = None) -> Judgement: ...
+    @overload
+    def judge(self, summary: str, cancel: threading.Event | None) -> Judgement | None: ...
 
     def judge(self, summary: str, cancel: threading.Event | None = None) -> Judgement | None:
         self.console.print(summary, markup=False, highlight=False)
