@@ -190,6 +190,7 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
             for check, ok in frames_acceptance(result).items():
                 out.print(f"{'met' if ok else 'NOT met'}: {check}", markup=False, highlight=False)
         return
+    assert data is not None  # checked above: --data or --frames
     table = evaluate(models, data, weights=paths, baselines=extra, split=split, limit=limit)
     out.print(table.render(fmt), markup=False, highlight=False)
 

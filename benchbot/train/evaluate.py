@@ -19,7 +19,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -270,7 +270,7 @@ class EvalTable:
         raise BenchbotError(f"unknown format {fmt!r}", "use md, csv or json")
 
 
-def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str | Path] | None = None,
+def evaluate(models: Sequence[str], data_dir: str | Path, weights: Mapping[str, str | Path] | None = None,
              baselines: Sequence[str] = ("centroid",), split: str = "val", limit: int | None = None,
              evaluator: RobustnessEvaluator | None = None, device: str = "cpu") -> EvalTable:
     """Table I for named detectors (gqstn, multigrasp, ...) plus simple baselines, loaded through
