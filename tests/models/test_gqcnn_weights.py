@@ -100,13 +100,14 @@ def _table(entries: list[tuple[bytes, bytes]], per_block: int = 4) -> bytes:
     return bytes(table + footer + b"\x00" * (40 - len(footer)) + struct.pack("<Q", 0xDB4775248B80FB57))
 
 
-def write_v1(path: Path, tensors: dict[str, np.ndarray], split: str | None = None) -> None:
-    """A TF V1 tensor-slice checkpoint; `split` names a tensor stored as two row slices."""
+def write_v1(path: Path, tensors: dict[str, np.ndarray], split: str | None = None, dtype: bytes | int = 1) -> None:
+    """A TF V1 tensor-slice checkpoint; `split` names a tensor stored as two row slices; `dtype` is
+    the metadata's dtype field (1: DT_FLOAT)."""
     metas, entries = b"", []
     for name in sorted(tensors):
         a = np.asarray(tensors[name], dtype=np.float32)
         shape = b"".join(_field(2, _field(1, d)) for d in a.shape)
-        metas += _field(1, _field(1, name.encode()) + _field(2, shape) + _field(3, 1) + _field(4, b""))
+        metas += _field(1, _field(1, name.encode()) + _field(2, shape) + _field(3, dtype) + _field(4, b""))
         parts = [(0, a.shape[0] // 2), (a.shape[0] // 2, a.shape[0] - a.shape[0] // 2)] if name == split else [None]
         for j, part in enumerate(parts):
             if part is None:
@@ -251,6 +252,13 @@ def test_v1_reader_slices_and_truncation(tmp_path):
     raw = (tmp_path / "m.ckpt").read_bytes()
     (tmp_path / "m.ckpt").write_bytes(raw[:-30])
     with pytest.raises(CheckpointError):
+        read_checkpoint(tmp_path / "m.ckpt")
+
+
+def test_a_field_of_the_wrong_wire_type_is_refused(tmp_path):
+    """A dtype code stored as the text b"1" (bytes where a number belongs) was read by int() as DT_FLOAT."""
+    write_v1(tmp_path / "m.ckpt", {"b": np.ones(3, np.float32)}, dtype=b"1")
+    with pytest.raises(CheckpointError, match="bytes where a number belongs"):
         read_checkpoint(tmp_path / "m.ckpt")
 
 
