@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from benchbot.config.protocol import Motion
-from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.errors import DeviceError, UnsafeMotionError
 from benchbot.core.types import Pose
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
 
@@ -175,6 +175,12 @@ def test_from_protocol_takes_speed_caps_and_validates():
 def test_tilt_of_straight_down_is_zero():
     assert tilt_deg(DOWN) == pytest.approx(0.0)
     assert tilt_deg(np.eye(3)) == pytest.approx(180.0)
+
+
+def test_freedrive_needs_an_arm_that_has_it():
+    gated = GatedArm(RecordingArm(), SafetyGate(LIMITS))
+    with pytest.raises(DeviceError, match="RecordingArm has no freedrive"):
+        gated.start_freedrive()
 
 
 def test_gated_arm_forwards_stop_home_close_and_logs():
