@@ -71,10 +71,10 @@ def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True, quiet: boo
             rec(f"{name} batch {n} in one call (torch)", _time(lambda: model.quality(x, z), repeats))
             rec(f"{name} batch {n} as chunks of 100 (torch)",
                 _time(lambda: predict_quality(model, x, z, 100, channels_last=False), repeats))
-            cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit it
+            cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to overloads lack memory_format
             rec(f"{name} batch {n} as chunks of 100 + channels_last (torch)",
                 _time(lambda: predict_quality(cl, x, z, 100, channels_last=True), repeats))
-            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # stubs omit it
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # Module.to overloads lack memory_format
         if onnx:
             try:
                 from benchbot.models.gqcnn_onnx import OnnxGQCNN

@@ -69,7 +69,7 @@ class GQCNNEvaluator:
         self.name = self.name or self.model.cfg.name
         self.model.freeze()
         if isinstance(self.model, GQCNN):  # chunks of channels_last crops run fastest on CPU
-            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit it
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to overloads lack memory_format
 
     def scales_for(self, frame: DepthFrame, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Camera-scale factor per grasp centre (see module docstring)."""
