@@ -17,7 +17,8 @@ REHEARSAL_OBJECTS = ("soup-can", "banana", "sponge", "mug", "marker", "scissors"
 BUDGET_MS = 200.0
 
 
-def write_rehearsal(folder: Path, trials: int, method: str = "centroid", evaluator: str | None = None) -> tuple[Path, Path]:
+def write_rehearsal(folder: Path, trials: int, method: str = "centroid",
+                    evaluator: str | None = None) -> tuple[Path, Path]:
     """A protocol of `trials` trials of `method` (one per object, then again) and a hardware file
     of a desk rehearsal: dry-run arm, in-process gripper emulator, the shipped replay recording."""
     folder.mkdir(parents=True, exist_ok=True)

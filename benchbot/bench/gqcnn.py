@@ -54,9 +54,12 @@ def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True, quiet: boo
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if not quiet:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
-    rec(f"crops {n}× 96to32 (nearest, Berkeley-exact)", _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET2), repeats))
-    rec(f"crops {n}× 96to96 (nearest, Berkeley-exact)", _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET4), repeats))
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+              f"load average {load:.1f}")
+    rec(f"crops {n}× 96to32 (nearest, Berkeley-exact)",
+        _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET2), repeats))
+    rec(f"crops {n}× 96to96 (nearest, Berkeley-exact)",
+        _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET4), repeats))
     rec(f"crops {n}× 96to96 (bilinear grid_sample)",
         _time(lambda: extract_crops(depth, rows, cols, angles, DEXNET4, interp="bilinear"), repeats))
     z = torch.full((n,), 0.72)
@@ -68,10 +71,10 @@ def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True, quiet: boo
             rec(f"{name} batch {n} in one call (torch)", _time(lambda: model.quality(x, z), repeats))
             rec(f"{name} batch {n} as chunks of 100 (torch)",
                 _time(lambda: predict_quality(model, x, z, 100, channels_last=False), repeats))
-            cl = model.to(memory_format=torch.channels_last)
+            cl = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to overloads lack memory_format
             rec(f"{name} batch {n} as chunks of 100 + channels_last (torch)",
                 _time(lambda: predict_quality(cl, x, z, 100, channels_last=True), repeats))
-            model.to(memory_format=torch.contiguous_format)
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # Module.to overloads lack memory_format
         if onnx:
             try:
                 from benchbot.models.gqcnn_onnx import OnnxGQCNN
@@ -81,7 +84,8 @@ def run_benchmark(n: int = 1000, repeats: int = 3, onnx: bool = True, quiet: boo
                 continue
             xn, zn = x.numpy(), z.numpy()
             rec(f"{name} batch 1 (ONNX Runtime)", _time(lambda: ort_model.quality(xn[:1], zn[:1]), 10 * repeats))
-            rec(f"{name} batch {n} as chunks of 100 (ONNX Runtime)", _time(lambda: ort_model.predict(xn, zn, 100), repeats))
+            rec(f"{name} batch {n} as chunks of 100 (ONNX Runtime)",
+                _time(lambda: ort_model.predict(xn, zn, 100), repeats))
     return out
 
 
@@ -140,7 +144,8 @@ def scale_effect(frames_dir: str | Path,
                    len(grasps))
             rows.append(row)
             print(f"{row[0]:<36s} factor {row[1]:.3f}  max q: {row[2]:.3f} (scale 1) → {row[3]:.3f} (factor)"
-                  f"  [{row[4]} candidates; ≥0.5: {int((plain >= 0.5).sum())} → {int((scaled >= 0.5).sum())}]", flush=True)
+                  f"  [{row[4]} candidates; ≥0.5: {int((plain >= 0.5).sum())} → {int((scaled >= 0.5).sum())}]",
+                  flush=True)
     return rows
 
 

@@ -116,9 +116,12 @@ def gqstn_stages(model: GQSTN, depth_np: np.ndarray, repeats: int) -> list[tuple
         s = torch.full_like(x, cfg.scale_mean)
         z = torch.full((1, 1), 0.7)
 
+        classifier = model.classifier
+        assert classifier is not None  # build_gqstn attaches one
+
         def crop_and_classify() -> torch.Tensor:
             crop = sample(src, dexnet_centred(affine(x, y, th, s), cfg.crop_size), cfg.crop_size)
-            return model.classifier(crop, z)
+            return classifier(crop, z)
 
         out.append((f"crop {cfg.crop_size}×{cfg.crop_size} + frozen GQ-CNN", _median_s(crop_and_classify, repeats)))
 
@@ -211,13 +214,14 @@ def run_benchmark(presets: tuple[str, ...] = ("paper", "small"), repeats: int = 
     for preset in presets:
         g = build_gqstn(preset)
         c = g.cfg
-        extras = "".join([", coords" if c.coord_channels else "", f", refine {c.trans_refine}" if c.trans_refine else ""])
+        extras = "".join([", coords" if c.coord_channels else "",
+                          f", refine {c.trans_refine}" if c.trans_refine else ""])
         label = f"{preset}: ResNet-{c.backbone_depth} w{c.backbone_width}, {c.input_size}px{extras}"
         print(f"## GQ-STN {label}")
         for stage, s in gqstn_stages(g, depth, repeats):
             rec("gqstn", preset, stage, s)
-        for stage, s in gqstn_variants(g, depth, repeats, threads, onnx):
-            rec("gqstn", preset, stage, s)
+        for stage, v in gqstn_variants(g, depth, repeats, threads, onnx):
+            rec("gqstn", preset, stage, v)
         m = build_multigrasp(preset)
         label = f"{preset}: ResNet-{m.cfg.backbone_depth} w{m.cfg.backbone_width}, {m.cfg.input_size}px"
         print(f"## MultiGrasp {label}")

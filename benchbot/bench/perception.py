@@ -110,16 +110,20 @@ def run_benchmark(data: Path | None = DEFAULT_DATA, repeats: int = 3, candidates
         variants["torch"] = PropGQCNN(num_candidates=candidates, seed=seed, runtime="torch")
         variants["torch_bf16"] = PropGQCNN(num_candidates=candidates, seed=seed, runtime="torch", bf16=True)
         for name, det in variants.items():
+            evaluator = det.evaluator
+            assert evaluator is not None  # built without a custom scorer: it loaded one
             ctx = torch.autocast("cpu", dtype=torch.bfloat16) if det.bf16 else contextlib.nullcontext()
             with ctx:
-                res[f"gqcnn_{name}_s"], _ = _median_time(lambda: det.evaluator.qualities(prepared, grasps), 1)
+                res[f"gqcnn_{name}_s"], _ = _median_time(lambda: evaluator.qualities(prepared, grasps), 1)
         for name, det in variants.items():
             res[f"detect_ranking_{name}_s"], g = _median_time(lambda: det.detect(frame), 1)
+            assert det.last_info is not None  # set by detect
             res[f"detect_ranking_{name}_breakdown_s"] = dict(det.last_info.timings_s)
             res[f"detect_ranking_{name}_q"] = g.score
         cem = PropGQCNN(policy="cem", seed=seed)
         res["detect_cem_s"], g = _median_time(lambda: cem.detect(frame), 1)
         res["detect_cem_runtime"] = cem.runtime
+        assert cem.last_info is not None  # set by detect
         res["detect_cem_scored"] = cem.last_info.num_scored
         res["detect_cem_q"] = g.score
         res.update(shipped_recordings())
@@ -147,6 +151,7 @@ def shipped_recordings(**options: Any) -> dict[str, Any]:
             det.detect(prepare_frame(clean, spec))
             wall.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
+            assert det.last_info is not None  # set by detect
             n = max(n, det.last_info.num_scored)
     return {"shipped_detect_s": statistics.median(wall), "shipped_detect_cpu_s": statistics.median(cpu),
             "shipped_frames": len(wall), "shipped_runtime": det.runtime, "shipped_max_scored": n}

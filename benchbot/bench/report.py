@@ -30,7 +30,7 @@ def synthetic_run(db_path: Path, n_trials: int = 100_000, seed: int = 0, run_id:
     attempts, aborted trials and detector failures, written in bulk (one transaction per table)."""
     rng = random.Random(seed)
     per_object = max(1, round(n_trials / (len(METHODS) * len(OBJECTS))))
-    specs = []
+    specs: list[TrialSpec] = []
     for k in range(1, per_object + 1):
         for obj in OBJECTS:
             pid = f"{obj}/{k}"
@@ -40,7 +40,10 @@ def synthetic_run(db_path: Path, n_trials: int = 100_000, seed: int = 0, run_id:
                    "replay", "simulated", None, "bench", {"benchbot": "bench"}, {"threshold": 0.5})
     with Store(db_path) as store:
         store.create_run(info, specs)
-        attempts, detections, outcomes, statuses = [], [], [], []
+        attempts: list[tuple] = []  # rows for executemany, one list per table
+        detections: list[tuple] = []
+        outcomes: list[tuple] = []
+        statuses: list[tuple] = []
         t0 = 1_767_254_400.0  # 2026-01-01T08:00:00Z
         for spec in specs:
             redo = rng.random() < 0.01
@@ -114,10 +117,12 @@ def run_benchmark(n_trials: int = 100_000, formats: tuple[str, ...] = ("md", "ht
         db = Path(tmp) / "bench.db"
         t = time.perf_counter()
         synthetic_run(db, n_trials)
-        echo(f"synthetic run: {n_trials} trials written in {time.perf_counter() - t:.1f} s ({db.stat().st_size / 1e6:.0f} MB)")
+        echo(f"synthetic run: {n_trials} trials written in {time.perf_counter() - t:.1f} s "
+             f"({db.stat().st_size / 1e6:.0f} MB)")
         for fmt in formats:
             out = Path(tmp) / f"report.{fmt}"
-            wall, cpu, peak_mb = time_command(["report", "--db", str(db), "--format", fmt, "--by-object", "-o", str(out)])
+            wall, cpu, peak_mb = time_command(["report", "--db", str(db), "--format", fmt, "--by-object",
+                                               "-o", str(out)])
             rows.append({"format": fmt, "wall_s": wall, "cpu_s": cpu, "peak_mb": peak_mb})
             echo(f"benchbot report --format {fmt} --by-object: {wall:.2f} s, {cpu:.2f} s CPU, peak {peak_mb:.0f} MB "
                  f"resident (whole command, imports included; targets for md: 2 s, 200 MB)")

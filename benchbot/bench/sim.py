@@ -4,6 +4,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def run_benchmark(*, n_trials: int = 12, datagen_images: int = 4, workers: int =
     with tempfile.TemporaryDirectory() as tmp:
         for pert, rnd in ((0, None), (4, None), (1, Randomization())):
             key = f"p{pert}" + ("_randomized" if rnd else "")
-            extra = dict(objects_file=objects_file, object_ids=train_ids, randomize=rnd) if rnd else {}
+            extra: dict[str, Any] = dict(objects_file=objects_file, object_ids=train_ids, randomize=rnd) if rnd else {}
             t, cpu = time.perf_counter(), time.process_time()
             meta = generate(f"{tmp}/{key}", n_images=datagen_images, seed_start=0, workers=workers,
                             grasps_per_image=50, perturbations=pert, progress=False, **extra)

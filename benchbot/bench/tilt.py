@@ -140,10 +140,11 @@ def run_sweep(methods: Sequence[str] = ("gqstn", "gqstn-refine", "centroid"),
     rows = []
     for (m, t), outs in res.items():
         qs = np.array([q for q, _ in outs if q is not None])
-        ms = [d for q, d in outs if q is not None]
-        rows.append(TiltRow(m, t, len(outs), 100.0 * float((qs >= evaluator.threshold).mean()) if qs.size else float("nan"),
+        detect_ms = [d for q, d in outs if q is not None]
+        rows.append(TiltRow(m, t, len(outs),
+                            100.0 * float((qs >= evaluator.threshold).mean()) if qs.size else float("nan"),
                             float(qs.mean()) if qs.size else float("nan"), sum(q is None for q, _ in outs),
-                            float(np.median(ms)) if ms else float("nan")))
+                            float(np.median(detect_ms)) if detect_ms else float("nan")))
     echo(f"Tilt sweep: {scenes} MuJoCo scenes of the held-out objects, camera {DISTANCE_M} m from the table centre; "
          f"robust = {evaluator.name} q ≥ {evaluator.threshold:g} on the overhead view of the same scene")
     echo("| method | " + " | ".join(f"{t:g}°" for t in tilts) + " | max drop from 0° |")

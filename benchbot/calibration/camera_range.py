@@ -41,15 +41,16 @@ def allowed_board_distance_m(kind: str, depth_mode: str, z_span_m: float) -> tup
 
 def check_board_distance(distance_m: float, kind: str, depth_mode: str, z_span_m: float) -> None:
     """Raise BenchbotError when a board `distance_m` from the camera is outside what it can range."""
-    allowed = allowed_board_distance_m(kind, depth_mode, z_span_m)
-    if allowed is None:
+    allowed, camera_range = allowed_board_distance_m(kind, depth_mode, z_span_m), depth_range_m(kind, depth_mode)
+    if allowed is None or camera_range is None:
         return
     lo, hi = allowed
     if distance_m < lo:
         raise BenchbotError(f"the board at the calibration centre is {distance_m:.2f} m from the {kind} camera: "
-                            f"closer than its {depth_range_m(kind, depth_mode)[0]} m minimum range allows "
+                            f"closer than its {camera_range[0]} m minimum range allows "
                             f"(need ≥ {lo:.2f} m)",
-                            f"lower calibration_center_m (or --center) by ≥ {lo - distance_m:.2f} m, away from the camera")
+                            f"lower calibration_center_m (or --center) by ≥ {lo - distance_m:.2f} m, "
+                            "away from the camera")
     if distance_m > hi:
         raise BenchbotError(f"the board at the calibration centre is {distance_m:.2f} m from the {kind} camera, "
                             f"beyond its range (need ≤ {hi:.2f} m)",

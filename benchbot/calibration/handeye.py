@@ -53,7 +53,7 @@ class HandEyeResult:
 
 def _residuals(a: list[np.ndarray], b: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mm, deg = [], []
-    for ai, bi in zip(a, b):
+    for ai, bi in zip(a, b, strict=True):
         lhs, rhs = ai @ y, x @ bi
         mm.append(1000.0 * float(np.linalg.norm(lhs[:3, 3] - rhs[:3, 3])))
         deg.append(rotation_angle_deg(lhs[:3, :3].T @ rhs[:3, :3]))
@@ -86,17 +86,19 @@ def solve_hand_eye(T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequenc
     a = _check_transforms("T_base_gripper", T_base_gripper)
     b = _check_transforms("T_camera_board", T_camera_board)
     if len(a) != len(b):
-        raise BenchbotError(f"{len(a)} gripper poses but {len(b)} board poses", "pair every arm pose with one board pose")
+        raise BenchbotError(f"{len(a)} gripper poses but {len(b)} board poses",
+                            "pair every arm pose with one board pose")
     if len(a) < MIN_POSES:
         raise BenchbotError(f"only {len(a)} calibration poses (need ≥ {MIN_POSES}, 10–20 recommended)",
                             "add arm poses where the board is visible")
-    keep, rejected = list(range(len(a))), []
+    keep, rejected = list(range(len(a))), list[int]()
     while True:
         x, y, method = _solve([a[i] for i in keep], [b[i] for i in keep], refine, board_size_m)
         mm, deg = _residuals(a, b, x, y)
         if not reject_outliers or len(keep) <= MIN_POSES + 1 or len(rejected) >= len(a) // 4:
             break
-        worst = max(keep, key=lambda i: mm[i] / max(np.median(mm[keep]), 1e-9) + deg[i] / max(np.median(deg[keep]), 1e-9))
+        mm_scale, deg_scale = max(np.median(mm[keep]), 1e-9), max(np.median(deg[keep]), 1e-9)
+        worst = max(keep, key=lambda i: mm[i] / mm_scale + deg[i] / deg_scale)
         if mm[worst] <= max(3 * np.median(mm[keep]), 5.0) and deg[worst] <= max(3 * np.median(deg[keep]), 1.0):
             break
         keep.remove(worst)
@@ -110,7 +112,7 @@ def _solve(a: list[np.ndarray], b: list[np.ndarray], refine: bool,
            board_size_m: float) -> tuple[np.ndarray, np.ndarray, str]:
     # Rotation: R_A·R_Y − R_X·R_B = 0, with vec(R_A·R_Y) = (I⊗R_A)·vec(R_Y) and vec(R_X·R_B) = (R_Bᵀ⊗I)·vec(R_X)
     eye = np.eye(3)
-    rows = [np.hstack([np.kron(eye, ai[:3, :3]), -np.kron(bi[:3, :3].T, eye)]) for ai, bi in zip(a, b)]
+    rows = [np.hstack([np.kron(eye, ai[:3, :3]), -np.kron(bi[:3, :3].T, eye)]) for ai, bi in zip(a, b, strict=True)]
     _, s, vt = np.linalg.svd(np.vstack(rows))
     if s[-2] < 1e-3 * s[0]:
         raise BenchbotError("calibration poses do not constrain the camera rotation (all rotations share one axis)",
@@ -123,7 +125,7 @@ def _solve(a: list[np.ndarray], b: list[np.ndarray], refine: bool,
 
     # Translation: R_A·t_Y − t_X = R_X·t_B − t_A
     lhs = np.vstack([np.hstack([ai[:3, :3], -eye]) for ai in a])
-    rhs = np.concatenate([rx @ bi[:3, 3] - ai[:3, 3] for ai, bi in zip(a, b)])
+    rhs = np.concatenate([rx @ bi[:3, 3] - ai[:3, 3] for ai, bi in zip(a, b, strict=True)])
     sol, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
     x, y = make_transform(rx, sol[3:]), make_transform(ry, sol[:3])
     if not refine:
@@ -144,7 +146,7 @@ def _refine(a: list[np.ndarray], b: list[np.ndarray], x0: np.ndarray, y0: np.nda
     def fun(p: np.ndarray) -> np.ndarray:
         x, y = unpack(p)
         return np.concatenate([(transform_points(ai @ y, pts) - transform_points(x @ bi, pts)).ravel()
-                               for ai, bi in zip(a, b)])
+                               for ai, bi in zip(a, b, strict=True)])
 
     p0 = np.concatenate([Rotation.from_matrix(x0[:3, :3]).as_rotvec(), x0[:3, 3],
                          Rotation.from_matrix(y0[:3, :3]).as_rotvec(), y0[:3, 3]])

@@ -85,7 +85,8 @@ def collect_poses(arm: Any, images: ImageSource, poses: Sequence[Pose], board: B
 
 def run_calibration(arm: Any, camera: Any, poses: Sequence[Pose], board: BoardSpec, intr: Intrinsics | None = None,
                     speed_mps: float = 0.1, accel_mps2: float = 0.3, settle: Callable[[], None] | None = None,
-                    camera_serial: str | None = None, camera_kind: str | None = None) -> tuple[Calibration, HandEyeResult]:
+                    camera_serial: str | None = None,
+                    camera_kind: str | None = None) -> tuple[Calibration, HandEyeResult]:
     """The whole `benchbot calibrate` motion: collect poses with `arm` and `camera`, solve, and
     return the calibration (not yet saved) with the solver's details."""
     intr = intr or camera.intrinsics

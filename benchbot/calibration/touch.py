@@ -39,7 +39,7 @@ class CheckReport:
     def rows(self) -> list[dict[str, float]]:
         return [{"point": i, "error_mm": round(float(e), 2), "dx_mm": round(float(d[0]), 2),
                  "dy_mm": round(float(d[1]), 2), "dz_mm": round(float(d[2]), 2)}
-                for i, (e, d) in enumerate(zip(self.errors_mm, self.errors_xyz_mm))]
+                for i, (e, d) in enumerate(zip(self.errors_mm, self.errors_xyz_mm, strict=True))]
 
 
 def check_calibration(T_base_camera: np.ndarray, points_camera_m: np.ndarray,
@@ -72,7 +72,7 @@ def run_touch_check(arm: Any, camera: Any, board: BoardSpec, cal: Calibration, o
     pred = transform_points(cal.T_base_camera, cam_pts)
     rot = TOOL_DOWN if tool_rotation is None else tool_rotation
     touched = []
-    for k, p in zip(indices, pred):
+    for k, p in zip(indices, pred, strict=True):
         arm.move_linear(Pose(p + np.array([0.0, 0.0, hover_m]), rot, "base"), speed_mps, accel_mps2)
         touched.append(_touch_by_hand(arm, operator, k, hover_m))
         here = arm.current_pose()

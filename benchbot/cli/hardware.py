@@ -3,6 +3,7 @@ the `emulate` group (emulators of the arm and gripper protocols)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import typer
 from rich.markup import escape
@@ -10,6 +11,9 @@ from rich.table import Table
 
 from benchbot.cli.common import HardwareOpt, check_counts, err, out, say
 from benchbot.core.errors import BenchbotError, check_loopback, check_number
+
+if TYPE_CHECKING:
+    from benchbot.devices.grippers.robotiq_emulator import Framing
 
 
 def doctor(hardware: Path = HardwareOpt) -> None:
@@ -72,7 +76,8 @@ def _xyz(text: str) -> list[float]:
 
 
 def calibrate_gripper_cmd(hardware: Path = HardwareOpt,
-                          out_path: Path | None = typer.Option(None, "--out", help="Gripper calibration YAML to write."),
+                          out_path: Path | None = typer.Option(None, "--out",
+                                                               help="Gripper calibration YAML to write."),
                           ) -> None:
     """Measure where the 2F-85's fingers stop: close fully and open fully with EMPTY jaws, read gPO.
 
@@ -144,14 +149,16 @@ def emulate_gripper(host: str = typer.Option("127.0.0.1", "--host", help="Loopba
         check_loopback("--host", host)
     if object_width_m is not None:
         check_number("--object-width-m", object_width_m, 0.0, 0.2, fix="use the object's width in metres, e.g. 0.05")
-    serve_emulator(host, port, framing, time_scale, object_width_m, serial_port=serial_port, baudrate=baudrate,
+    serve_emulator(host, port, cast("Framing", framing), time_scale,  # start_emulator refuses other framings
+                   object_width_m, serial_port=serial_port, baudrate=baudrate,
                    on_ready=lambda h: err.print(f"emulated Robotiq 2F-85 on {h.address} ({framing}, unit "
                                                 f"{h.device_id}) — Ctrl-C to stop"))
 
 
 def emulate_arm(host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to serve on."),
                 time_scale: float = typer.Option(1.0, "--time-scale", help=">1 moves the arm faster."),
-                table_z_m: float | None = typer.Option(None, "--table-z-m", help="Table height (protective stop below).")
+                table_z_m: float | None = typer.Option(None, "--table-z-m",
+                                                       help="Table height (protective stop below).")
                 ) -> None:
     """Serve a UR5 controller emulator (RTDE 30004, dashboard 29999, script 30003) until Ctrl-C.
 

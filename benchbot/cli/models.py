@@ -63,8 +63,8 @@ def datagen_merge(shards: list[Path] = typer.Argument(..., help="Shard folders."
 def datagen_view(sources: list[Path] = typer.Argument(..., help="`datagen --randomize` folders (finished or not)."),
                  out_dir: Path = typer.Option(..., "--out", help="New dataset folder of rectified views."),
                  kind: str = typer.Option("gqstn", "--kind", help="gqstn | multigrasp: whose training view."),
-                 weights: Path | None = typer.Option(None, "--weights",
-                                                        help="Checkpoint whose training view to use (default: shipped)."),
+                 weights: Path | None = typer.Option(
+                     None, "--weights", help="Checkpoint whose training view to use (default: shipped)."),
                  limit: int | None = typer.Option(None, "--limit", help="Use only the first N source images."),
                  ) -> None:
     """Training data in the rectified view the learned detectors see at inference (see
@@ -149,7 +149,8 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
              frames: list[Path] = typer.Option([], "--frames", help="Recording folder with object masks (real "
                                                "frames; repeatable) instead of --data."),
              weights: list[str] = typer.Option([], "--weights", help="name=PATH (repeatable)."),
-             split: str = typer.Option("val", "--split", help="val (held-out 20 %) | train | all (a test set of other objects)."),
+             split: str = typer.Option("val", "--split",
+                                       help="val (held-out 20 %) | train | all (a test set of other objects)."),
              limit: int | None = typer.Option(None, "--limit", help="At most N images."),
              fmt: str = typer.Option("md", "--format", "-f", help="md | csv | json."),
              baselines: bool = typer.Option(True, "--baselines/--no-baselines",
@@ -176,7 +177,8 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
     paths = parse_options(weights, "--weights")
     for name, path in paths.items():
         if name not in [*models, *extra]:
-            raise BenchbotError(f"--weights {name}=…: {name} is not evaluated", "evaluate it too, or drop that --weights")
+            raise BenchbotError(f"--weights {name}=…: {name} is not evaluated",
+                                "evaluate it too, or drop that --weights")
         detector_options(name, {"weights": path})  # refuses detectors that take no weights
     if frames:
         from benchbot.train.eval_frames import evaluate_frames, frames_acceptance
@@ -188,6 +190,7 @@ def eval_cmd(models: list[str] = typer.Argument(..., help="Detectors to evaluate
             for check, ok in frames_acceptance(result).items():
                 out.print(f"{'met' if ok else 'NOT met'}: {check}", markup=False, highlight=False)
         return
+    assert data is not None  # checked above: --data or --frames
     table = evaluate(models, data, weights=paths, baselines=extra, split=split, limit=limit)
     out.print(table.render(fmt), markup=False, highlight=False)
 

@@ -73,10 +73,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         dbs = db * len(runs) if len(db) == 1 else db
         for d in dict.fromkeys(dbs):
             _need_db(d)
-        labels = [r if runs.count(r) == 1 else f"{r}@{d.stem}" for r, d in zip(runs, dbs)]
+        labels = [r if runs.count(r) == 1 else f"{r}@{d.stem}" for r, d in zip(runs, dbs, strict=True)]
         if len(set(labels)) < len(labels):
             raise BenchbotError("the same run of the same database is listed twice", "list each run once")
-        sides = [load_side(d, r, label) for r, d, label in zip(runs, dbs, labels)]
+        sides = [load_side(d, r, label) for r, d, label in zip(runs, dbs, labels, strict=True)]
         out.print(render_compare(sides, fmt), markup=False, highlight=False, soft_wrap=True, end="")
 
     @app.command("export")
@@ -84,7 +84,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                    out_file: Path = typer.Option(..., "--out", "-o", help="Bundle to write (.zip)."),
                    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite results database."),
                    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="The run's artifacts folder."),
-                   protocol: Path | None = typer.Option(None, "--protocol", help="Protocol file, if it moved.")) -> None:
+                   protocol: Path | None = typer.Option(None, "--protocol",
+                                                        help="Protocol file, if it moved.")) -> None:
         """Export one run as a zip: its database rows, artifacts, the rendered report, protocol and
         objects files, hardware file and calibration, versions, and a sha256 manifest.
 

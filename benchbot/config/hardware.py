@@ -100,7 +100,7 @@ class Workspace(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Workspace:
-        if any(lo >= hi for lo, hi in zip(self.min_m, self.max_m)):
+        if any(lo >= hi for lo, hi in zip(self.min_m, self.max_m, strict=True)):
             raise ValueError("every min_m value must be below the matching max_m value")
         return self
 
@@ -162,7 +162,7 @@ def load_hardware(path: str | Path) -> HardwareConfig:
     data = _read_yaml(path)
     if data is None:
         data = {}
-    cfg: HardwareConfig = validate_mapping(HardwareConfig, path, data, EXAMPLE)  # type: ignore[assignment]
+    cfg = validate_mapping(HardwareConfig, path, data, EXAMPLE)
     _check_camera_kind(path, cfg.camera.kind)
     base = path.resolve().parent
     camera = cfg.camera.model_copy(update={"recording": _resolve(base, cfg.camera.recording)})

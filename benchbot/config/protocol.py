@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -179,8 +179,10 @@ def validation_error(path: Path, err: ValidationError, example: str = "protocols
     return BenchbotError(f"{path}: key '{key}': {msg}", f"correct that value (see {example})")
 
 
-def validate_mapping(model: type[BaseModel], path: Path, data: object,
-                     example: str = "protocols/paper.yaml") -> BaseModel:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_mapping(model: type[M], path: Path, data: object, example: str = "protocols/paper.yaml") -> M:
     """Validate a file's parsed content against `model`; BenchbotError (one line) otherwise."""
     if not isinstance(data, dict):
         raise BenchbotError(f"{path}: expected a mapping at the top level", f"see {example}")
@@ -190,19 +192,19 @@ def validate_mapping(model: type[BaseModel], path: Path, data: object,
         raise validation_error(path, e, example) from None
 
 
-def _parse(model: type[BaseModel], path: Path) -> BaseModel:
+def _parse(model: type[M], path: Path) -> M:
     return validate_mapping(model, path, _read_yaml(path))
 
 
 def load_objects(path: str | Path) -> dict[str, ObjectSpec]:
     parsed = _parse(ObjectsFile, Path(path))
-    return {o.id: o for o in parsed.objects}  # type: ignore[attr-defined]
+    return {o.id: o for o in parsed.objects}
 
 
 def load_protocol(path: str | Path, objects_path: str | Path | None = None) -> LoadedProtocol:
     """Load and validate a protocol and its objects file; raise BenchbotError on any problem."""
     path = Path(path)
-    proto: Protocol = _parse(Protocol, path)  # type: ignore[assignment]
+    proto = _parse(Protocol, path)
     opath = Path(objects_path) if objects_path else (path.parent / proto.objects_file)
     objects = load_objects(opath)
     missing = [o for o in proto.objects if o not in objects]

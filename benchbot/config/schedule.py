@@ -93,7 +93,7 @@ def make_schedule(protocol: LoadedProtocol, seed: int | None = None) -> list[Tri
     slots = _slot_order(list(p.objects), p.trials_per_object, rng)
     orders = _method_orders(list(p.methods), len(slots), rng)
     specs: list[TrialSpec] = []
-    for (obj, k), methods in zip(slots, orders):
+    for (obj, k), methods in zip(slots, orders, strict=True):
         pid = f"{obj}/{k}"
         pseed = placement_seed(seed, pid)
         for method in methods:

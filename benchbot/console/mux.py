@@ -130,6 +130,7 @@ class TerminalSource:
         cancel = threading.Event()
 
         def ask() -> None:
+            answer: bool | str | Judgement | None
             try:
                 if question.kind == "confirm":
                     answer = self.operator.confirm(question.text, cancel)

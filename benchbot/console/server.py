@@ -8,7 +8,7 @@ import json
 import secrets
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from importlib import resources
 from typing import Any
 
@@ -156,7 +156,7 @@ def _guard(app: Any, token: str) -> Any:
         if scope["type"] != "http":
             return await app(scope, receive, send)
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": list(message.get("headers", [])) + SECURITY_HEADERS}
             await send(message)

@@ -148,7 +148,8 @@ class ConsoleState:
         self.recent.appendleft({"trial_id": d["trial_id"], "trial_no": d["trial_no"], "method": d["method"],
                                 "object_id": d["object_id"], "attempt_no": d["attempt_no"], "status": d["status"],
                                 "verdict": verdict, "cause": d.get("cause"), "note": d.get("note"),
-                                "source": d.get("source"), "reason": d.get("reason"), "image": self._image(d.get("overlay"))})
+                                "source": d.get("source"), "reason": d.get("reason"),
+                                "image": self._image(d.get("overlay"))})
         self.phase = "recorded"
         self._want_table()
 

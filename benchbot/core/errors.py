@@ -40,10 +40,10 @@ def check_number(name: str, value: object, lo: float | None = None, hi: float | 
         kind += f" from {lo:g} to {hi:g}"
     elif lo is not None or hi is not None:
         kind += f" ≥ {lo:g}" if lo is not None else f" ≤ {hi:g}"
-    number = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if number and not isinstance(value, bool) and (isinstance(value, int) or math.isfinite(value)) \
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(value, int) or not integer) \
+            and (isinstance(value, int) or math.isfinite(value)) \
             and (lo is None or value >= lo) and (hi is None or value <= hi):
-        return value  # type: ignore[return-value]
+        return value
     raise BenchbotError(f"{name} = {shown(value)} is not {kind}", fix or f"use {kind}")
 
 

@@ -15,7 +15,7 @@ TOOL_DOWN = np.diag([1.0, -1.0, -1.0])
 DOWN_LOOKING = TOOL_DOWN
 
 
-def make_transform(rotation: np.ndarray, translation: Sequence[float]) -> np.ndarray:
+def make_transform(rotation: np.ndarray, translation: Sequence[float] | np.ndarray) -> np.ndarray:
     m = np.eye(4)
     m[:3, :3] = rotation
     m[:3, 3] = translation

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
+
+import numpy as np
 
 from benchbot.core.types import DepthFrame, Grasp, GraspPose, GripperStatus, Intrinsics, Placement, Pose
 
@@ -107,6 +110,10 @@ class RobustnessEvaluator(Protocol):
     threshold: float
 
     def quality(self, frame: DepthFrame, grasp: Grasp) -> float: ...
+
+    def qualities(self, frame: DepthFrame, grasps: Sequence[Grasp]) -> np.ndarray:
+        """P(robust) per grasp (NaN where not scored): one pass for many grasps."""
+        ...
 
 
 @dataclass

@@ -36,7 +36,7 @@ class CommandLog(deque):
     """The latest commands a device received (oldest dropped beyond `maxlen`); each appended entry
     also goes to `logger` at DEBUG, so the run log keeps the whole history."""
 
-    def __init__(self, logger: str | logging.Logger, entries: Iterable[Any] = (), maxlen: int = COMMAND_LOG_LEN):
+    def __init__(self, logger: str | logging.Logger, entries: Iterable[Any] = (), maxlen: int | None = COMMAND_LOG_LEN):
         super().__init__(entries, maxlen)
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.total = len(self)  # entries ever appended (len() stops growing at maxlen)
@@ -129,6 +129,7 @@ class RunLog(logging.Handler):
         """Start writing to run_dir/run.log (which must exist: the run's own folder), held records first."""
         handler = _RunFile(run_dir / RUN_LOG_NAME, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8")
         handler.setFormatter(logging.Formatter(FILE_FORMAT, "%Y-%m-%dT%H:%M:%S"))
+        assert self.lock is not None  # logging.Handler.__init__ created it
         with self.lock:
             self.file = handler
             while self.pending:
@@ -141,6 +142,7 @@ class RunLog(logging.Handler):
             self.pending.append(record)
 
     def close(self) -> None:
+        assert self.lock is not None  # logging.Handler.__init__ created it
         with self.lock:
             if self.file is not None:
                 try:

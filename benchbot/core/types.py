@@ -1,6 +1,7 @@
 """Plain data passed between layers. Images are (row, col); angles in radians CCW from +col."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,7 @@ class Pose:
             return [float(v) for v in np.asarray(self.position_m, float).ravel()[:3]] + [float("nan")] * 3
 
     @staticmethod
-    def from_rotvec(v: list[float] | np.ndarray, frame: str = "base") -> Pose:
+    def from_rotvec(v: Sequence[float] | np.ndarray, frame: str = "base") -> Pose:
         from scipy.spatial.transform import Rotation
 
         v = np.asarray(v, dtype=float)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -40,7 +41,7 @@ def _resolve(target: str) -> Callable[..., Any]:
 
 def plugin_targets() -> dict[str, Callable[[], Callable[..., Any]]]:
     """Every known detector name → a loader of its factory. Entry points may override built-ins."""
-    found: dict[str, Callable[[], Callable[..., Any]]] = {n: (lambda t=t: _resolve(t)) for n, t in BUILTINS.items()}
+    found: dict[str, Callable[[], Callable[..., Any]]] = {n: partial(_resolve, t) for n, t in BUILTINS.items()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found[ep.name] = ep.load
     return found

@@ -93,7 +93,9 @@ def onnx_session(model: nn.Module, example: torch.Tensor, threads: int | None = 
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer/deprecation chatter of the TorchScript exporter
-        torch.onnx.export(model.eval(), (example,), buf, opset_version=20, input_names=["depth"], dynamo=False)
+        torch.onnx.export(model.eval(), (example,),
+                          buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object; torch annotates paths only
+                          opset_version=20, input_names=["depth"], dynamo=False)
     data = buf.getvalue()
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -121,11 +123,11 @@ class OneShotDetector:
 
     def __init__(self, kind: str, weights: str | Path | None, device: str, source_size: int | None,
                  normalise_view: bool, evaluator: RobustnessEvaluator | None = None, focus: str = "largest",
-                 **load: nn.Module | None) -> None:
+                 classifier: nn.Module | None = None) -> None:
         self.focus = check_focus(focus)
         self.device = pick_device(device)
         self.weights = resolve_weights(kind, weights)
-        model, self.meta = load_model(self.weights, kind, **load)
+        model, self.meta = load_model(self.weights, kind, classifier=classifier)
         self.model = model.to(self.device).eval()
         self.source_size = int(source_size or self.meta.get("source_size") or 0)
         view = self.meta.get("view") if normalise_view else None

@@ -65,7 +65,7 @@ def refine_grasp(frame: DepthFrame, grasp: Grasp, evaluator: RobustnessEvaluator
         x[:, 3] = np.maximum(x[:, 3], 1e-3)
         cands = [Grasp(float(a), float(b), float(c), base.width_px, float(d)) for a, b, c, d in x]
         on_frame = [rect.to_real(g) for g in cands] if rect is not None else cands
-        q = np.asarray(evaluator.qualities(frame, on_frame), dtype=np.float64)  # type: ignore[attr-defined]
+        q = np.asarray(evaluator.qualities(frame, on_frame), dtype=np.float64)
         scored += n
         q = np.where(np.isfinite(q), q, -np.inf)
         if r == 0:
@@ -91,7 +91,7 @@ class _Refining:
 
     def __init__(self, evaluations: int = 128, rounds: int = 4, seed: int = 0, **options: Any) -> None:
         self.refine = RefineConfig(evaluations=int(evaluations), rounds=int(rounds), seed=int(seed))
-        super().__init__(**options)  # type: ignore[call-arg]
+        super().__init__(**options)
         _ = self.evaluator  # type: ignore[attr-defined]  # loaded now, not inside the first (timed) detection
 
     def detect(self, frame: DepthFrame) -> Grasp:

@@ -27,13 +27,13 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from benchbot.config.hardware import ArmConfig, HardwareConfig
 from benchbot.config.protocol import Motion
-from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.errors import DeviceError, UnsafeMotionError
 from benchbot.core.interfaces import Arm
 from benchbot.core.logs import CommandLog
 from benchbot.core.types import Pose
@@ -206,7 +206,8 @@ class SafetyGate:
                 return f"{name} {axis} {p[i]:.4f} m outside workspace [{lo[i]}, {hi[i]}] m"
         dist = float(np.hypot(p[0], p[1]))
         if keepout and dist < lim.base_keepout_radius_m:
-            return f"{name} is {dist:.3f} m from the base axis, inside base_keepout_radius_m={lim.base_keepout_radius_m}"
+            return (f"{name} is {dist:.3f} m from the base axis, "
+                    f"inside base_keepout_radius_m={lim.base_keepout_radius_m}")
         return None
 
     def _fingertip_violation(self, p: np.ndarray, r: np.ndarray) -> str | None:
@@ -214,7 +215,8 @@ class SafetyGate:
         low = float(fingertips_m(p, r, lim.jaw_opening_m)[:, 2].min())
         if low < lim.min_tool_z_m:
             return (f"a fingertip is at z {low:.4f} m (jaws {lim.jaw_opening_m * 1000:.0f} mm open, approach "
-                    f"tilted {tilt_deg(r):.1f}°), below table_z_m + min_height_above_table_m = {lim.min_tool_z_m:.4f} m")
+                    f"tilted {tilt_deg(r):.1f}°), below table_z_m + min_height_above_table_m = "
+                    f"{lim.min_tool_z_m:.4f} m")
         return None
 
     def check(self, pose: Pose, speed_mps: float, accel_mps2: float, start: Pose | None = None) -> None:
@@ -222,6 +224,15 @@ class SafetyGate:
         reason = self.violation(pose, speed_mps, accel_mps2, start)
         if reason is not None:
             raise UnsafeMotionError(f"unsafe motion refused: {reason}", _FIX)
+
+
+@runtime_checkable
+class _Freedrive(Protocol):
+    """An arm the operator can move by hand (UR teach mode, the dry-run arm)."""
+
+    def start_freedrive(self) -> None: ...
+
+    def end_freedrive(self) -> None: ...
 
 
 class GatedArm(Arm):
@@ -286,14 +297,19 @@ class GatedArm(Arm):
             return self.gate.violation(home, lim.max_speed_mps, lim.max_accel_mps2, start=current)
         return self.gate.home_path_violation(path)
 
+    def _hand_guided(self) -> _Freedrive:
+        if not isinstance(self.arm, _Freedrive):
+            raise DeviceError(f"{type(self.arm).__name__} has no freedrive", "use a UR arm or the dry-run arm")
+        return self.arm
+
     def start_freedrive(self) -> None:
         """Let the operator move the arm by hand (ur_rtde teachMode); no command moves it meanwhile."""
         self.log.append({"cmd": "start_freedrive"})
-        self.arm.start_freedrive()
+        self._hand_guided().start_freedrive()
 
     def end_freedrive(self) -> None:
         self.log.append({"cmd": "end_freedrive"})
-        self.arm.end_freedrive()
+        self._hand_guided().end_freedrive()
 
     def move_linear(self, pose: Pose, speed_mps: float, accel_mps2: float) -> None:
         entry: dict[str, Any] = {"cmd": "move_linear", "pose": pose.as_record(),

@@ -12,11 +12,14 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchbot.core.errors import BenchbotError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def attempt_prefix(run_id: str, seq: int, trial_id: str, attempt_no: int) -> Path:
@@ -53,7 +56,7 @@ def discard(results_dir: Path, arts: list[tuple[str, str]]) -> None:
                 pass  # resume removes orphans anyway
 
 
-Journal = Optional[Callable[[str], None]]
+Journal = Callable[[str], None] | None
 
 
 def _save(results_dir: Path, rel: Path, data: bytes, journal: Journal) -> str:
@@ -69,9 +72,9 @@ def save_array(results_dir: Path, rel: Path, array: np.ndarray, journal: Journal
     return _save(results_dir, rel, buf.getvalue(), journal)
 
 
-def save_png(results_dir: Path, rel: Path, image: object, journal: Journal = None) -> str:
+def save_png(results_dir: Path, rel: Path, image: Image.Image, journal: Journal = None) -> str:
     buf = io.BytesIO()
-    image.save(buf, format="PNG")  # PIL image
+    image.save(buf, format="PNG")
     return _save(results_dir, rel, buf.getvalue(), journal)
 
 

@@ -25,7 +25,7 @@ from benchbot.harness import artifacts
 from benchbot.harness.config import RunConfig
 from benchbot.harness.primitive import grasp_in_base
 from benchbot.harness.signals import Interrupted
-from benchbot.harness.workcell import Workcell
+from benchbot.harness.workcell import Workcell, connected
 from benchbot.perception.geometry import grasp_to_camera
 from benchbot.perception.table import META_KEY as TABLE_KEY
 from benchbot.perception.workspace import perception_record, prepare_frame
@@ -108,9 +108,10 @@ class AttemptSteps:
                 if not placed:
                     raise Interrupted()
             t0 = time.perf_counter()
-            workcell.stage.place(placement)
+            stage = connected(workcell.stage, "stage")
+            stage.place(placement)
             timings["place"] = time.perf_counter() - t0
-            frame = workcell.camera.capture()
+            frame = connected(workcell.camera, "camera").capture()
             t_captured = time.perf_counter()
             if not isinstance(frame, DepthFrame):
                 raise DeviceError("camera returned no frame", "check the camera's connection and driver")
@@ -133,34 +134,37 @@ class AttemptSteps:
             timings["detect"] = (t_grasp - frame.captured_at) - timings["inpaint"]  # paper: capture → grasp
             if error is None:
                 error = validate_grasp(grasp, clean)
+            valid = grasp if error is None else None  # the grasp, when it can be executed
             self._emit("detected", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no, detected_at=t_grasp,
-                       grasp=grasp.to_dict() if error is None else None, error=error, depth_m=clean.depth_m)
+                       grasp=valid.to_dict() if valid is not None else None, error=error, depth_m=clean.depth_m)
             arts.append(("inpainted_depth", artifacts.save_array(
                 self.cfg.results_dir, prefix.with_name(prefix.name + "_inpainted.npy"), clean.depth_m, journal)))
             q, perception = None, perception_record(seen, workcell.workspace)
-            if error is None and evaluator is not None:
+            if valid is not None and evaluator is not None:
                 t0 = time.perf_counter()
                 from benchbot.models.robustness import robustness_of  # torch: imported when a q is due
 
-                q, why = robustness_of(evaluator, seen, grasp)
+                q, why = robustness_of(evaluator, seen, valid)
                 timings["robust"] = time.perf_counter() - t0
                 if why:
                     perception["q_null_reason"] = why
             overlay = None
             if self.cfg.save_overlays:
-                overlay = self._overlay(prefix, clean, grasp if error is None else None, q,
+                overlay = self._overlay(prefix, clean, valid, q,
                                         f"{trial.method} {trial.trial_id}", journal)
                 arts.append(("overlay", overlay))
-            detection = self._detection_record(trial, grasp if error is None else None, q, evaluator, timings, error)
+            detection = self._detection_record(trial, valid, q, evaluator, timings, error)
             detection.perception = perception
             self._emit("plan", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no,
-                       grasp=grasp.to_dict() if error is None else None, q=q, threshold=detection.robust_threshold,
+                       grasp=valid.to_dict() if valid is not None else None, q=q, threshold=detection.robust_threshold,
                        timings_s=dict(timings), overlay=overlay, error=error, detected_at=t_grasp)
             if error is not None:
                 return finish("final", detection, OutcomeRecord(source, False, "no grasp", error), error)
+            assert valid is not None  # validate_grasp accepted it
+            grasp = valid
             plane = seen.meta.get(TABLE_KEY)  # approach perpendicular to the table when it is known
             grasp_cam = grasp_to_camera(grasp, clean.intrinsics, None if plane is None else plane.normal)
-            grasp_base = grasp_in_base(grasp_cam, workcell.t_base_camera)
+            grasp_base = grasp_in_base(grasp_cam, connected(workcell.t_base_camera, "camera-to-base transform"))
             detection.grasp_pose = {"center_m": grasp_base.center_m.tolist(),
                                     "approach": grasp_base.approach.tolist(),
                                     "jaw_axis": grasp_base.jaw_axis.tolist(), "width_m": grasp_base.width_m}
@@ -174,13 +178,13 @@ class AttemptSteps:
                 if decision == "skip":
                     return finish("voided", detection, OutcomeRecord(source, None, None, "skipped before motion"),
                                   "skipped before motion by the operator")
-            workcell.stage.prepare(clean, grasp, proto.gripper.opening_m)
+            stage.prepare(clean, grasp, proto.gripper.opening_m)
             self._emit("executing", run_id=run_id, trial_id=trial.trial_id, attempt_no=attempt_no)
             t0 = time.perf_counter()
             execution = workcell.execute(grasp_base, proto)
             timings["execute"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            judgement = workcell.stage.judge(placement, execution)
+            judgement = stage.judge(placement, execution)
             if judgement is None:
                 judgement = self._ask_operator(trial, grasp, q)
             timings["judge"] = time.perf_counter() - t0
@@ -193,8 +197,8 @@ class AttemptSteps:
                           f"safety gate: {e.one_line()}")
         except DeviceError as e:
             self._safe_stop(workcell)
-            return finish("aborted", locals().get("detection"), OutcomeRecord(source, None, "device fault", e.one_line()),
-                          f"device fault: {e.one_line()}")
+            return finish("aborted", locals().get("detection"),
+                          OutcomeRecord(source, None, "device fault", e.one_line()), f"device fault: {e.one_line()}")
         except BaseException as e:  # the attempt is dropped (disk full, second Ctrl-C, ...): so are its files
             artifacts.discard(self.cfg.results_dir, arts)
             log.warning("trial %s attempt %d dropped, nothing recorded: %s", trial.trial_id, attempt_no,
@@ -202,7 +206,8 @@ class AttemptSteps:
                         exc_info=not isinstance(e, (BenchbotError, KeyboardInterrupt, Interrupted)))  # a bug: traceback
             raise
 
-    def _from_judgement(self, j: Judgement, detection: DetectionRecord, finish: Callable[..., AttemptRecord]) -> AttemptRecord:
+    def _from_judgement(self, j: Judgement, detection: DetectionRecord,
+                        finish: Callable[..., AttemptRecord]) -> AttemptRecord:
         if j.kind == "redo":
             return finish("voided", detection, OutcomeRecord(j.source, None, j.cause, j.note), "redo requested")
         if j.kind == "abort":
@@ -237,7 +242,7 @@ class AttemptSteps:
         threshold = evaluator.threshold if evaluator is not None else None
         return DetectionRecord(method=trial.method, row=g.get("row"), col=g.get("col"), angle_rad=g.get("angle_rad"),
                                width_px=g.get("width_px"), depth_m=g.get("depth_m"), score=g.get("score"),
-                               q_robust=q, robust=None if q is None else bool(q >= threshold),
+                               q_robust=q, robust=None if q is None or threshold is None else bool(q >= threshold),
                                robust_threshold=threshold, evaluator=evaluator.name if evaluator else None,
                                capture_s=timings.get("capture"), inpaint_s=timings.get("inpaint"),
                                detect_s=timings.get("detect"), robust_s=timings.get("robust"), grasp_pose=None,

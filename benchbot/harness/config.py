@@ -140,6 +140,7 @@ def find_run(store: Store | None, loaded: LoadedProtocol, cfg: RunConfig) -> Run
 def new_run_info(run_id: str, loaded: LoadedProtocol, cfg: RunConfig, outcome_source: str,
                  describe: dict[str, Any]) -> RunInfo:
     """A new run's row: protocol, seed, backend, settings, devices, code version and host."""
+    assert cfg.seed is not None, "new_run_info takes the session's settings (settings_of fills in the seed)"
     return RunInfo(run_id=run_id, created_at=utc_now(), protocol_name=loaded.protocol.name,
                    protocol_hash=loaded.protocol_hash, protocol_path=str(loaded.path), seed=cfg.seed,
                    backend=cfg.backend, outcome_source=outcome_source, git_sha=_git_sha(), host=platform.node(),

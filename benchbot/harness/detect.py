@@ -166,7 +166,8 @@ def check_output_file(path: Path, suffix: str, example: str) -> None:
     if path.is_dir():
         raise BenchbotError(f"{path}: is a folder", f"give a file path inside it, e.g. {path / ('out' + suffix)}")
     if path.suffix.lower() != suffix:
-        raise BenchbotError(f"{path}: output must be a {suffix} file", f"give a path ending in {suffix}, e.g. {example}")
+        raise BenchbotError(f"{path}: output must be a {suffix} file",
+                            f"give a path ending in {suffix}, e.g. {example}")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():

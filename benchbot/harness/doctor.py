@@ -191,7 +191,8 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
     out = []
     if g.transport == "serial":
         if not _importable("serial"):
-            out.append(CheckResult("gripper driver", False, "pyserial is not installed", "pip install 'benchbot[robotiq]'"))
+            out.append(CheckResult("gripper driver", False, "pyserial is not installed",
+                                   "pip install 'benchbot[robotiq]'"))
             return out
         port = g.serial_port or "/dev/ttyUSB0"
         if not Path(port).exists():
@@ -213,7 +214,8 @@ def check_gripper(cfg: HardwareConfig, factory: Callable[[HardwareConfig], Any] 
         out.append(failed)
         return out
     if st.fault:
-        out.append(CheckResult("gripper status", False, f"fault: {st.fault}", "clear the fault (reset and re-activate)"))
+        out.append(CheckResult("gripper status", False, f"fault: {st.fault}",
+                               "clear the fault (reset and re-activate)"))
     elif not st.activated:
         out.append(CheckResult("gripper status", True, "responds, not activated yet (a run activates it)",
                                "keep the fingers clear: activation opens and closes them", warning=True))

@@ -5,7 +5,7 @@ import csv
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from rich.console import Console
 from rich.markup import escape
@@ -81,8 +81,13 @@ class ConsoleOperator(Operator):
             self.console.print(f"[yellow]'{escape(line.strip())}' is not an answer here: type one of {shown}"
                                + (" (or Enter)" if default is not None else "") + "[/]")
 
-    # confirm/review/judge answer None only when `cancel` is set (the console mux's threads)
-    def confirm(self, message: str, cancel: threading.Event | None = None) -> bool | None:  # type: ignore[override]
+    # with a `cancel` event an answer may be None (cancelled: answered elsewhere); without one it never is
+    @overload
+    def confirm(self, message: str, cancel: None = None) -> bool: ...
+    @overload
+    def confirm(self, message: str, cancel: threading.Event | None) -> bool | None: ...
+
+    def confirm(self, message: str, cancel: threading.Event | None = None) -> bool | None:
         if self.assume_yes:
             self.console.print(f"[bold cyan]operator:[/] {escape(message)} [dim](--yes)[/]")
             return True
@@ -99,7 +104,12 @@ class ConsoleOperator(Operator):
                 self.console.file.write(inline_image(plan.overlay, self.preview))
                 self.console.file.flush()
 
-    def review(self, plan: GraspPlan, cancel: threading.Event | None = None) -> str | None:  # type: ignore[override]
+    @overload
+    def review(self, plan: GraspPlan, cancel: None = None) -> str: ...
+    @overload
+    def review(self, plan: GraspPlan, cancel: threading.Event | None) -> str | None: ...
+
+    def review(self, plan: GraspPlan, cancel: threading.Event | None = None) -> str | None:
         self.show_plan(plan)
         if self.assume_yes:
             self.console.print("[bold cyan]operator:[/] execute this grasp [dim](--yes)[/]")
@@ -107,7 +117,12 @@ class ConsoleOperator(Operator):
         return self._ask("[bold cyan]Execute this grasp?[/] [[bold]Enter[/]/[bold]g[/]] go · [[bold]s[/]] skip "
                          "(void it, nothing moves) · [[bold]a[/]] abort the run", REVIEW_KEYS, "go", cancel)
 
-    def judge(self, summary: str, cancel: threading.Event | None = None) -> Judgement | None:  # type: ignore[override]
+    @overload
+    def judge(self, summary: str, cancel: None = None) -> Judgement: ...
+    @overload
+    def judge(self, summary: str, cancel: threading.Event | None) -> Judgement | None: ...
+
+    def judge(self, summary: str, cancel: threading.Event | None = None) -> Judgement | None:
         self.console.print(summary, markup=False, highlight=False)
         kind = self._ask("[bold cyan]Outcome?[/] [[bold]s[/]] success · [[bold]f[/]] failure · [[bold]r[/]] redo · "
                          "[[bold]a[/]] abort the trial", VERDICT_KEYS, None, cancel)

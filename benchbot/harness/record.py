@@ -14,7 +14,8 @@ from benchbot.perception.table import TablePlane
 
 
 def record_from_hardware(hw_path: str | Path, out: str | Path, n_frames: int, interval_s: float = 0.0,
-                         fmt: str = "png", notes: str = "", camera_factory: Callable[..., Camera] | None = None) -> Path:
+                         fmt: str = "png", notes: str = "",
+                         camera_factory: Callable[..., Camera] | None = None) -> Path:
     """Capture `n_frames` from the configured camera into `out`. With a calibration, the camera
     pose and table distance go into intrinsics.yaml too."""
     hw = load_hardware(hw_path)

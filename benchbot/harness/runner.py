@@ -66,7 +66,8 @@ class Runner(AttemptSteps):
     """Runs (or resumes) one benchmark run. Library entry point: `Runner(cfg).run()`."""
 
     def __init__(self, cfg: RunConfig, *, operator: Operator | None = None, console: Console | None = None,
-                 workcell_factory: Callable[..., Workcell] = build_workcell, observers: Sequence[Observer] = ()) -> None:
+                 workcell_factory: Callable[..., Workcell] = build_workcell,
+                 observers: Sequence[Observer] = ()) -> None:
         self.cfg = cfg
         self.console = console or Console(stderr=True)
         self.operator: Operator | None = as_operator(operator) if operator is not None else None
@@ -123,7 +124,11 @@ class Runner(AttemptSteps):
         store = stack.enter_context(Store(self.cfg.db_path)) if self.cfg.db_path.exists() else None
         run = find_run(store, loaded, self.cfg)
         self.cfg = cfg = settings_of(self.cfg, run, loaded)
-        schedule = make_schedule(loaded, cfg.seed) if run is None else store.trials(run.run_id, pending_only=True)
+        if run is None:
+            schedule = make_schedule(loaded, cfg.seed)
+        else:
+            assert store is not None  # find_run found the run in it
+            schedule = store.trials(run.run_id, pending_only=True)
         pending = sorted((t for t in schedule if t.method in methods), key=lambda t: t.seq)
         detectors, summary.unavailable = self._detectors({t.method for t in pending})
         todo = [t for t in pending if t.method in detectors][:cfg.max_trials]
@@ -210,7 +215,12 @@ class Runner(AttemptSteps):
         run_id, folders = artifacts.claim_new_run(self.cfg.results_dir, self.cfg.run_id,
                                                   lambda: new_run_id(loaded.protocol_hash, datetime.now(UTC)))
         self._created = False
-        stack.callback(lambda: self._created or artifacts.release_folders(folders))
+
+        def release_unless_created() -> None:
+            if not self._created:
+                artifacts.release_folders(folders)
+
+        stack.callback(release_unless_created)
         return run_id
 
     def _create_run(self, store: Store, loaded: LoadedProtocol, schedule: list[TrialSpec], workcell: Workcell,

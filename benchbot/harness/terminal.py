@@ -99,9 +99,10 @@ def _png_bytes(img: Image.Image) -> bytes:
 def sixel(img: Image.Image, colors: int = 64) -> str:
     """A DEC sixel image (palette of `colors`), for terminals without the kitty/iTerm2 protocols."""
     pal_img = img.convert("RGB").quantize(colors=colors)
-    palette = pal_img.getpalette()[: 3 * colors]
+    full_palette, px = pal_img.getpalette(), pal_img.load()
+    assert full_palette is not None and px is not None  # a quantized image has both
+    palette = full_palette[: 3 * colors]
     w, h = pal_img.size
-    px = pal_img.load()
     out = [f'\x1bPq"1;1;{w};{h}']
     for i in range(len(palette) // 3):
         r, g, b = (round(v * 100 / 255) for v in palette[3 * i: 3 * i + 3])

@@ -29,6 +29,15 @@ from benchbot.perception.table import TablePlane
 __all__ = ["BACKENDS", "Workcell", "build_workcell", "overhead_camera_transform"]
 
 D = TypeVar("D", bound=Device)
+T = TypeVar("T")
+
+
+def connected(part: T | None, name: str) -> T:
+    """A part of an entered workcell (devices, camera pose): None means it was used before
+    `with workcell:` connected it, or its backend has none."""
+    if part is None:
+        raise BenchbotError(f"the workcell has no {name}", "use it inside `with workcell:`, which connects it")
+    return part
 
 
 def _quietly(fn: Callable[[], None]) -> None:
@@ -97,32 +106,35 @@ class Workcell:
         self._stack.close()
 
     def execute(self, grasp_base: GraspPose, proto: Protocol) -> Execution:
-        return execute_grasp(self.arm, self.gripper, grasp_base, proto.motion, proto.gripper.opening_m,
+        return execute_grasp(connected(self.arm, "arm"), connected(self.gripper, "gripper"), grasp_base,
+                             proto.motion, proto.gripper.opening_m,
                              force=proto.gripper.force, grip_speed=proto.gripper.speed, sleep=self.sleep)
 
     def release(self, proto: Protocol) -> None:
-        release(self.arm, self.gripper, proto.gripper.opening_m, self.drop_pose, proto.motion)
-        go_home(self.arm)
+        arm = connected(self.arm, "arm")
+        release(arm, connected(self.gripper, "gripper"), proto.gripper.opening_m, self.drop_pose, proto.motion)
+        go_home(arm)
 
     def safe_state(self) -> None:
         """Right after a fault: stop the arm where it is."""
-        self.arm.stop()
+        connected(self.arm, "arm").stop()
 
     def recover(self) -> None:
         """Make the cell usable again after a fault (on hardware only once the operator agreed):
         unlock a protective stop, go home (gated: straight up first), then re-activate a faulted or
         deactivated gripper (a reset clears gFLT) — only up there, as activation moves the jaws and
         may drop what they hold. Raises if that fails, so the run stops with its remaining trials pending."""
-        if self.arm.protective_stopped:
-            self.arm.recover()
-        go_home(self.arm)
+        arm, gripper = connected(self.arm, "arm"), connected(self.gripper, "gripper")
+        if arm.protective_stopped:
+            arm.recover()
+        go_home(arm)
         try:
-            st = self.gripper.status()
+            st = gripper.status()
             faulted = st.fault is not None or not st.activated  # a reset/power blip deactivates it
         except Exception:  # lost connection: the client reconnects on the next request
             faulted = True
         if faulted:
-            self.gripper.activate()
+            gripper.activate()
 
 
 def _replay(loaded: LoadedProtocol, cfg: Any) -> Workcell:

@@ -76,7 +76,10 @@ def torch_file(path: Path, fix: str) -> Any:
         raise BenchbotError(f"{path} is not a readable weights file (corrupt or truncated: {msg[:100]})", fix) from None
 
 
-def load_file(path: str | Path, expect: tuple[str, ...] = tuple(f"benchbot-{k}" for k in KINDS)) -> dict[str, Any]:
+_ALL_FORMATS = tuple(f"benchbot-{k}" for k in KINDS)
+
+
+def load_file(path: str | Path, expect: tuple[str, ...] = _ALL_FORMATS) -> dict[str, Any]:
     """A checkpoint's record, its structure checked; every problem is a one-line BenchbotError."""
     path = Path(path)
     if not path.is_file():
@@ -137,7 +140,8 @@ def build_model(kind: str, config: dict[str, Any], device: str | torch.device | 
             if kind == "multigrasp":
                 return MultiGrasp(MultiGraspConfig(**config))
     except TypeError as exc:
-        raise BenchbotError(f"invalid {kind} config in checkpoint ({exc})", "retrain with this benchbot version") from exc
+        raise BenchbotError(f"invalid {kind} config in checkpoint ({exc})",
+                            "retrain with this benchbot version") from exc
     except BenchbotError as exc:
         raise BenchbotError(f"invalid {kind} config in checkpoint: {exc.message}",
                             "retrain with this benchbot version") from None
@@ -161,6 +165,7 @@ def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def model_record(model: nn.Module, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     kind = kind_of(model)
+    assert isinstance(model, GQSTN | MultiGrasp)  # kind_of raised otherwise
     return {"format": f"benchbot-{kind}", "version": VERSION, "kind": kind, "config": model.cfg.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in model_state(model).items()}, "meta": dict(meta or {})}
 

@@ -11,7 +11,7 @@ def pick_device(name: object = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        dev = torch.device(name)  # type: ignore[arg-type]
+        dev = torch.device(name)  # type: ignore[call-overload]  # any value: torch rejects what it cannot parse
     except (RuntimeError, TypeError, ValueError):
         raise BenchbotError(f"unknown device {str(name)[:40]!r}", "use auto, cpu, cuda or cuda:N") from None
     if dev.type not in ("cpu", "cuda"):

@@ -126,7 +126,8 @@ def config_from_berkeley(architecture: Mapping[str, Any], gqcnn_cfg: Mapping[str
                                int(v.get("pool_stride", 1)), str(v.get(pad_key, default_pad)).upper(),
                                bool(v.get("norm", 0))) for k, v in conv_items)
         if gqcnn_cfg.get("angular_bins", 0) or gqcnn_cfg.get("num_angular_bins", 0):
-            raise BenchbotError("angular-bin GQ-CNNs are not supported", "use a parallel-jaw GQ-CNN without angular bins")
+            raise BenchbotError("angular-bin GQ-CNNs are not supported",
+                                "use a parallel-jaw GQ-CNN without angular bins")
         if gqcnn_cfg.get("input_depth_mode", "pose_stream") != "pose_stream":
             raise BenchbotError(f"input_depth_mode {gqcnn_cfg['input_depth_mode']!r} is not supported",
                                 "use a GQ-CNN with input_depth_mode 'pose_stream'")
@@ -151,6 +152,11 @@ def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 class GQCNN(nn.Module):
     """A GQ-CNN. `forward(crops_m, depth_z_m)` → logits (N, 2); `quality(...)` → P(robust) (N,)."""
+
+    im_mean: torch.Tensor  # normalisation buffers (register_buffer in __init__)
+    im_std: torch.Tensor
+    pose_mean: torch.Tensor
+    pose_std: torch.Tensor
 
     def __init__(self, cfg: GQCNNConfig) -> None:
         super().__init__()

@@ -23,7 +23,8 @@ class _Probabilities(nn.Module):
         self.model = model
 
     def forward(self, crops_m: torch.Tensor, depth_z_m: torch.Tensor) -> torch.Tensor:
-        im, pose = (crops_m - self.model.im_mean) / self.model.im_std, (depth_z_m - self.model.pose_mean) / self.model.pose_std
+        im = (crops_m - self.model.im_mean) / self.model.im_std
+        pose = (depth_z_m - self.model.pose_mean) / self.model.pose_std
         return torch.softmax(self.model.forward_normalised(im, pose), dim=1)
 
 
@@ -33,7 +34,9 @@ def export_onnx(model: GQCNN, path: str | Path | None = None, opset: int = 17) -
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Probabilities(model).eval(), (torch.full((2, 1, s, s), 0.7), torch.full((2, 1), 0.7)), buf,
+        example = (torch.full((2, 1, s, s), 0.7), torch.full((2, 1), 0.7))
+        torch.onnx.export(_Probabilities(model).eval(), example,
+                          buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object; torch annotates paths only
                           input_names=["crops", "depth_z"], output_names=["prob"], opset_version=opset,
                           dynamic_axes={"crops": {0: "n"}, "depth_z": {0: "n"}, "prob": {0: "n"}}, dynamo=False)
     data = buf.getvalue()
@@ -74,8 +77,9 @@ class OnnxGQCNN:
             c = c[:, None]
         z = np.asarray(depth_z_m, dtype=np.float32).reshape(-1, 1)
         if c.shape[1:] != (1, self.cfg.im_size, self.cfg.im_size) or z.shape[0] != c.shape[0]:
-            raise BenchbotError(f"{self.cfg.name} wants crops (N, 1, {self.cfg.im_size}, {self.cfg.im_size}) and N depths,"
-                                f" got {c.shape} and {z.shape[0]}", f"cut crops with crop spec {self.cfg.crop!r}")
+            raise BenchbotError(f"{self.cfg.name} wants crops (N, 1, {self.cfg.im_size}, {self.cfg.im_size}) "
+                                f"and N depths, got {c.shape} and {z.shape[0]}",
+                                f"cut crops with crop spec {self.cfg.crop!r}")
         return self.session.run(None, {"crops": c, "depth_z": z})[0]
 
     def quality(self, crops_m: torch.Tensor | np.ndarray, depth_z_m: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -21,9 +21,9 @@ affine map (no interpolation of interpolations):
     crop:  [[s cos θ, s sin θ, 2x], [−s sin θ, s cos θ, 2y]]          (crop_size × crop_size)
 
 (the crop map is then shifted by half a crop pixel, `dexnet_centred`, so crop pixel crop_size//2
-sits on the grasp centre like Dex-Net's crops), so the crop's +col axis is the image direction (cos θ, −sin θ) in (col, row): the jaw axis of an
-image angle θ CCW from +col, as in Dex-Net crops (perception/crops.py). The crop covers s·S source
-pixels; the rectangle metric uses gripper width w = s·S/3.
+sits on the grasp centre like Dex-Net's crops), so the crop's +col axis is the image direction
+(cos θ, −sin θ) in (col, row): the jaw axis of an image angle θ CCW from +col, as in Dex-Net crops
+(perception/crops.py). The crop covers s·S source pixels; the rectangle metric uses gripper width w = s·S/3.
 
 `crop_scale` > 0 (set in training when the classifier's image scale is known, e.g. GQ-CNN 4.0-PJ on a
 camera with recorded intrinsics): the crop is cut at that fixed scale, the classifier's own footprint,
@@ -213,6 +213,8 @@ def sample(src: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
 
 class LocNet(nn.Module):
     """ResNet trunk + linear regression of `n_out` raw STN parameters."""
+
+    coord_maps: torch.Tensor  # buffer (register_buffer in __init__, with coord_channels)
 
     def __init__(self, cfg: GQSTNConfig, n_out: int, bias: tuple[float, ...]) -> None:
         super().__init__()

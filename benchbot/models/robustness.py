@@ -69,7 +69,7 @@ class GQCNNEvaluator:
         self.name = self.name or self.model.cfg.name
         self.model.freeze()
         if isinstance(self.model, GQCNN):  # chunks of channels_last crops run fastest on CPU
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to overloads lack memory_format
 
     def scales_for(self, frame: DepthFrame, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Camera-scale factor per grasp centre (see module docstring)."""
@@ -110,14 +110,15 @@ class GQCNNEvaluator:
         h, w = frame.shape
         inside = ((rows - ext >= -EDGE_TOL_PX) & (rows + ext <= h - 1 + EDGE_TOL_PX)
                   & (cols - ext >= -EDGE_TOL_PX) & (cols + ext <= w - 1 + EDGE_TOL_PX))
-        for i, good in zip(ok, inside):
+        for i, good in zip(ok, inside, strict=True):
             if not good:
                 reasons[i] = OFF_FRAME
         if not inside.any():
             return q, reasons
         depth = np.where(frame.valid_mask, frame.depth_m, 0.0).astype(np.float32)
         keys = np.round(np.log(s) / SCALE_BIN).astype(np.int64)
-        order, parts = [], []
+        order: list[int] = []
+        parts: list[torch.Tensor] = []
         for key in np.unique(keys[inside]):  # one resize per scale bin, then one network pass
             sel = np.nonzero(inside & (keys == key))[0]
             parts.append(extract_crops(depth, rows[sel], cols[sel], angles[sel], self.crop,  # type: ignore[arg-type]
@@ -253,4 +254,5 @@ def quality_summary(q: Sequence[float] | np.ndarray, threshold: float = NOMINAL_
         return {"n": 0, "threshold": threshold, "robust_rate": float("nan")}
     pct = np.percentile(qa, [0, 10, 25, 50, 75, 90, 100])
     return {"n": int(qa.size), "threshold": float(threshold), "robust_rate": float((qa >= threshold).mean()),
-            "mean": float(qa.mean()), **{f"p{p}": float(v) for p, v in zip((0, 10, 25, 50, 75, 90, 100), pct)}}
+            "mean": float(qa.mean()),
+            **{f"p{p}": float(v) for p, v in zip((0, 10, 25, 50, 75, 90, 100), pct, strict=True)}}

@@ -55,10 +55,12 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
     """Decode one protobuf message into (field number, wire type, value) triples."""
-    out, pos = [], 0
+    out: list[tuple[int, int, int | bytes]] = []
+    pos = 0
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         num, wt = key >> 3, key & 7
+        val: int | bytes
         if wt == 0:
             val, pos = _varint(buf, pos)
         elif wt == 1:
@@ -74,6 +76,20 @@ def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
             raise CheckpointError("truncated protobuf message in checkpoint index")
         out.append((num, wt, val))
     return out
+
+
+def _msg(val: int | bytes) -> bytes:
+    """A length-delimited field's bytes (a number there: a corrupt index)."""
+    if not isinstance(val, bytes):
+        raise CheckpointError("corrupt checkpoint index: a number where a message belongs")
+    return val
+
+
+def _num(val: int | bytes) -> int:
+    """A numeric field's value (bytes there: a corrupt index)."""
+    if not isinstance(val, int):
+        raise CheckpointError("corrupt checkpoint index: bytes where a number belongs")
+    return val
 
 
 # --- CRC-32C (Castagnoli), as TF stores it (masked) -------------------------------------------
@@ -185,8 +201,8 @@ def _shape(buf: bytes) -> tuple[int, ...]:
     dims = []
     for num, _, val in _fields(buf):
         if num == 2:  # Dim
-            size = next((v for n, _, v in _fields(val) if n == 1), 0)
-            dims.append(int(size))
+            size = next((v for n, _, v in _fields(_msg(val)) if n == 1), 0)
+            dims.append(_num(size))
         elif num == 3 and val:
             raise CheckpointError("tensor with unknown rank in checkpoint")
     return tuple(dims)
@@ -227,7 +243,7 @@ def _read_checkpoint(prefix: Path) -> dict[str, np.ndarray]:
     if b"" in table:
         for num, _, val in _fields(table[b""]):
             if num == 1:
-                num_shards = int(val)
+                num_shards = _num(val)
             elif num == 2 and val != 0:
                 raise CheckpointError("big-endian checkpoints are not supported")
     shards: dict[int, bytes] = {}
@@ -236,20 +252,22 @@ def _read_checkpoint(prefix: Path) -> dict[str, np.ndarray]:
         if key == b"":
             continue
         name = key.decode("utf-8", "replace")
-        dtype, shape, shard, offset, size, crc = 0, (), 0, 0, 0, None
+        dtype, shard, offset, size = 0, 0, 0, 0
+        shape: tuple[int, ...] = ()
+        crc: int | None = None
         for num, _, val in _fields(value):
             if num == 1:
-                dtype = int(val)
+                dtype = _num(val)
             elif num == 2:
-                shape = _shape(val)
+                shape = _shape(_msg(val))
             elif num == 3:
-                shard = int(val)
+                shard = _num(val)
             elif num == 4:
-                offset = int(val)
+                offset = _num(val)
             elif num == 5:
-                size = int(val)
+                size = _num(val)
             elif num == 6:
-                crc = int(val)
+                crc = _num(val)
             elif num == 7:
                 raise CheckpointError(f"partitioned tensor {name} is not supported")
         if dtype not in DTYPES:
@@ -268,7 +286,8 @@ def _read_checkpoint(prefix: Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"checkpoint data file is truncated (tensor {name})")
         if crc is not None and masked_crc32c(blob[offset:offset + size]) != crc:
             raise CheckpointError(f"checksum mismatch for tensor {name}: the checkpoint data file is corrupt")
-        tensors[name] = np.frombuffer(blob, dtype=dt, count=count, offset=offset).reshape(shape).astype(dt.newbyteorder("="))
+        raw = np.frombuffer(blob, dtype=dt, count=count, offset=offset)
+        tensors[name] = raw.reshape(shape).astype(dt.newbyteorder("="))
     return tensors
 
 
@@ -279,26 +298,28 @@ _VALUE_FIELDS = {5: ("<f4", 4), 6: ("<f8", 8), 7: ("<i8", 0), 10: ("<i8", 0), 11
 
 
 def _tensor_proto_values(buf: bytes, dtype: np.dtype, count: int) -> np.ndarray:
-    content, values = None, []
+    content: bytes | None = None
+    values: list[np.ndarray] = []
     for num, wt, val in _fields(buf):
         if num == 4:
-            content = val
+            content = _msg(val)
         elif num in _VALUE_FIELDS:
             np_dt, size = _VALUE_FIELDS[num]
             if wt == 2 and size:  # packed fixed-width
-                values.append(np.frombuffer(val, dtype=np_dt))
+                values.append(np.frombuffer(_msg(val), dtype=np_dt))
             elif wt == 2:  # packed varints
-                pos, ints = 0, []
-                while pos < len(val):
-                    v, pos = _varint(val, pos)
+                packed, pos, ints = _msg(val), 0, []
+                while pos < len(packed):
+                    v, pos = _varint(packed, pos)
                     ints.append(v - (1 << 64) if v >= 1 << 63 else v)
                 values.append(np.array(ints, dtype=np_dt))
             elif wt == 5:
-                values.append(np.frombuffer(int(val).to_bytes(4, "little"), dtype="<f4"))
+                values.append(np.frombuffer(_num(val).to_bytes(4, "little"), dtype="<f4"))
             elif wt == 1:
-                values.append(np.frombuffer(int(val).to_bytes(8, "little"), dtype="<f8"))
+                values.append(np.frombuffer(_num(val).to_bytes(8, "little"), dtype="<f8"))
             else:
-                values.append(np.array([val - (1 << 64) if val >= 1 << 63 else val], dtype=np_dt))
+                n = _num(val)
+                values.append(np.array([n - (1 << 64) if n >= 1 << 63 else n], dtype=np_dt))
     if content is not None:
         if len(content) != count * dtype.itemsize:
             raise CheckpointError("tensor_content size does not match the tensor shape")
@@ -312,16 +333,16 @@ def _tensor_proto_values(buf: bytes, dtype: np.dtype, count: int) -> np.ndarray:
 
 
 def _slice_extents(buf: bytes, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    extents = [val for num, _, val in _fields(buf) if num == 1]
+    extents = [_msg(val) for num, _, val in _fields(buf) if num == 1]
     if not extents:
         return tuple(slice(0, d) for d in shape)
     if len(extents) != len(shape):
         raise CheckpointError("tensor slice rank does not match the tensor shape")
     out = []
-    for ext, dim in zip(extents, shape):
+    for ext, dim in zip(extents, shape, strict=True):
         f = {num: val for num, _, val in _fields(ext)}
-        start = int(f.get(1, 0))
-        length = int(f[2]) if 2 in f else dim - start
+        start = _num(f.get(1, 0))
+        length = _num(f[2]) if 2 in f else dim - start
         out.append(slice(start, start + length))
     return tuple(out)
 
@@ -335,15 +356,15 @@ def read_checkpoint_v1(path: str | Path) -> dict[str, np.ndarray]:
     for num, _, val in _fields(table[b""]):
         if num != 1:
             continue
-        for tnum, _, tval in _fields(val):
+        for tnum, _, tval in _fields(_msg(val)):
             if tnum != 1:
                 continue
-            f = {n: v for n, _, v in _fields(tval)}
-            name = bytes(f.get(1, b"")).decode("utf-8", "replace")
-            code = int(f.get(3, 0))
+            f = {n: v for n, _, v in _fields(_msg(tval))}
+            name = _msg(f.get(1, b"")).decode("utf-8", "replace")
+            code = _num(f.get(3, 0))
             if code not in DTYPES:
                 raise CheckpointError(f"tensor {name} has unsupported dtype code {code}")
-            meta[name] = (_shape(f.get(2, b"")), np.dtype(DTYPES[code]))
+            meta[name] = (_shape(_msg(f.get(2, b""))), np.dtype(DTYPES[code]))
             _size_checked(name, *meta[name])
     out = {name: np.zeros(shape, dtype) for name, (shape, dtype) in meta.items()}
     filled = {name: 0 for name in meta}
@@ -353,15 +374,15 @@ def read_checkpoint_v1(path: str | Path) -> dict[str, np.ndarray]:
         for num, _, val in _fields(value):
             if num != 2:
                 continue
-            f = {n: v for n, _, v in _fields(val)}
-            name = bytes(f.get(1, b"")).decode("utf-8", "replace")
+            f = {n: v for n, _, v in _fields(_msg(val))}
+            name = _msg(f.get(1, b"")).decode("utf-8", "replace")
             if name not in meta:
                 raise CheckpointError(f"tensor slice for unknown tensor {name}")
             shape, dtype = meta[name]
-            region = _slice_extents(f.get(2, b""), shape)
+            region = _slice_extents(_msg(f.get(2, b"")), shape)
             sub = tuple(s.stop - s.start for s in region)
             count = int(np.prod(sub)) if sub else 1
-            out[name][region] = _tensor_proto_values(f.get(3, b""), dtype, count).reshape(sub)
+            out[name][region] = _tensor_proto_values(_msg(f.get(3, b"")), dtype, count).reshape(sub)
             filled[name] += count
     missing = [n for n, (shape, _) in meta.items() if filled[n] < (int(np.prod(shape)) if shape else 1)]
     if missing:

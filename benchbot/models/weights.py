@@ -182,7 +182,8 @@ def release_config(folder: str | Path, name: str | None = None) -> GQCNNConfig:
     if arch is None or (folder / "architecture.json").is_file():
         arch = _read_json(folder / "architecture.json")
     if not isinstance(arch, dict):
-        raise BenchbotError(f"{folder / 'config.json'}: 'architecture' is not a mapping", "re-download the model release")
+        raise BenchbotError(f"{folder / 'config.json'}: 'architecture' is not a mapping",
+                            "re-download the model release")
     legacy = "im_stream" not in arch
     norm = Normalisation(im_mean=_scalar(folder, ("im_mean.npy", "mean.npy")),
                          im_std=_scalar(folder, ("im_std.npy", "std.npy")),
@@ -203,7 +204,8 @@ def release_tensors(folder: str | Path) -> dict[str, np.ndarray]:
         return load_weights_npy(folder / "weights_npy")
     if (folder / "model.ckpt").is_file():  # TF V1 checkpoint (GQCNN-2.0, 2017)
         return read_checkpoint(folder / "model.ckpt")
-    raise BenchbotError(f"no weights in {folder} (model.ckpt.index or weights_npy/)", "point at a GQ-CNN release folder")
+    raise BenchbotError(f"no weights in {folder} (model.ckpt.index or weights_npy/)",
+                        "point at a GQ-CNN release folder")
 
 
 def load_weights_npy(folder: str | Path) -> dict[str, np.ndarray]:
@@ -280,7 +282,8 @@ def load_gqcnn(path_or_name: str | Path = DEFAULT_MODEL) -> GQCNN:
         return load_pt(p)
     if key.lower() in ("gqcnn-2.0", "gqcnn_2.0", "gqcnn-2.0-gq"):
         raise BenchbotError("GQCNN-2.0 weights are not distributed with benchbot",
-                            "download Berkeley's GQCNN-2.0 release and pass its folder (or a .pt made by convert_release)")
+                            "download Berkeley's GQCNN-2.0 release and pass its folder "
+                            "(or a .pt made by convert_release)")
     raise BenchbotError(f"unknown GQ-CNN {key!r}", f"use one of {sorted(SHIPPED)}, a .pt file or a release folder")
 
 

@@ -150,7 +150,7 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     zoom = spec.zoom * scale
     scaled = resize_depth(img, zoom)
     hs, ws = scaled.shape
-    inv = _inverse_maps(r, c, a, zoom, tuple(img.shape), (hs, ws))
+    inv = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
     r0, c0 = _crop_origin((hs, ws), out)
     if interp == "nearest":
         # cv2.warpAffine per grasp, straight into the crop window: the inverse map shifted to the crop
@@ -167,8 +167,10 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     if interp == "bilinear":
         xs = np.arange(c0, c0 + out, dtype=np.float64)  # transformed-image columns of the crop
         ys = np.arange(r0, r0 + out, dtype=np.float64)
-        gx = inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None] + inv[:, 0, 2, None, None]
-        gy = inv[:, 1, 0, None, None] * xs[None, None, :] + inv[:, 1, 1, None, None] * ys[None, :, None] + inv[:, 1, 2, None, None]
+        gx = (inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None]
+              + inv[:, 0, 2, None, None])
+        gy = (inv[:, 1, 0, None, None] * xs[None, None, :] + inv[:, 1, 1, None, None] * ys[None, :, None]
+              + inv[:, 1, 2, None, None])
         # pixel → normalised coordinates (align_corners=False); all grids stacked as one tall image
         grid = np.stack([(2 * gx + 1) / ws - 1, (2 * gy + 1) / hs - 1], axis=-1).astype(np.float32)
         grid_t = torch.from_numpy(grid).reshape(1, n * out, out, 2)
@@ -204,9 +206,9 @@ def extract_crops_reference(depth: np.ndarray, rows: Sequence[float], cols: Sequ
                     mode="constant").astype(np.float32)
     r0, c0 = _crop_origin((hs, ws), spec.out_px)
     out = []
-    for row, col, ang in zip(*_grasp_arrays(rows, cols, angles_rad)):
+    for row, col, ang in zip(*_grasp_arrays(rows, cols, angles_rad), strict=True):
         t = zoom * np.array([h0 / 2.0 - row, w0 / 2.0 - col])
-        trans = np.r_[np.float32([[1, 0, t[1]], [0, 1, t[0]]]), [[0, 0, 1]]]
+        trans = np.r_[np.array([[1, 0, t[1]], [0, 1, t[0]]], dtype=np.float32), [[0, 0, 1]]]
         rot = np.r_[cv2.getRotationMatrix2D((ws / 2.0, hs / 2.0), float(np.rad2deg(-ang)), 1), [[0, 0, 1]]]
         warped = cv2.warpAffine(scaled, (rot @ trans)[:2], (ws, hs), flags=cv2.INTER_NEAREST)
         out.append(warped[r0:r0 + spec.out_px, c0:c0 + spec.out_px])

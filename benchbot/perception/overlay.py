@@ -82,7 +82,8 @@ def draw_grasp(depth_m: np.ndarray, grasp: Grasp | None, q: float | None = None,
     (grasp, q) pairs drawn thin underneath (e.g. the top candidates). `scale` enlarges the picture."""
     img = Image.fromarray(depth_to_gray(depth_m))
     if scale != 1.0 and np.isfinite(scale) and scale > 0:
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.NEAREST)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.NEAREST)
     else:
         scale = 1.0
     draw = ImageDraw.Draw(img)

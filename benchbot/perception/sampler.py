@@ -124,7 +124,8 @@ def edge_pixels(depth_m: np.ndarray, *, sigma: float = 1.0, downsample: int = 2,
 
 def surface_normals(smoothed: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     """Unit image-gradient directions [drow, dcol] at `pixels` (pointing to larger depth)."""
-    gr, gc = np.gradient(smoothed.astype(np.float32))
+    s32 = smoothed.astype(np.float32)
+    gr, gc = np.gradient(s32, axis=0), np.gradient(s32, axis=1)
     n = np.stack([gr[pixels[:, 0], pixels[:, 1]], gc[pixels[:, 0], pixels[:, 1]]], axis=1).astype(np.float64)
     norm = np.linalg.norm(n, axis=1)
     flat = norm == 0
@@ -158,7 +159,7 @@ def _spread_out(center: np.ndarray, angle: np.ndarray, n: int, min_dist: float, 
     cell = float(min_dist)  # only centres closer than min_dist can reject: hash them by cell
     grid: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
     kept: list[int] = []
-    for i, ((r, c), a) in enumerate(zip(center.tolist(), angle.tolist())):
+    for i, ((r, c), a) in enumerate(zip(center.tolist(), angle.tolist(), strict=True)):
         kr, kc = int(r // cell), int(c // cell)
         near = (g for dr in (-1, 0, 1) for dc in (-1, 0, 1) for g in grid.get((kr + dr, kc + dc), ()))
         if any(math.hypot(r - r2, c - c2) + w * math.acos(min(1.0, abs(math.cos(a - a2)))) < min_dist
@@ -242,7 +243,8 @@ def antipodal_candidates(frame: DepthFrame, n: int, *, config: SamplerConfig = S
     idx = np.nonzero(ok)[0]
     if len(idx) == 0:
         return Candidates.empty(stats)
-    depth_s = win[idx] + cfg.min_depth_offset_m + (cfg.max_depth_offset_m - cfg.min_depth_offset_m) * rng.random(len(idx))
+    offset_span_m = cfg.max_depth_offset_m - cfg.min_depth_offset_m
+    depth_s = win[idx] + cfg.min_depth_offset_m + offset_span_m * rng.random(len(idx))
     angle = _angle_ccw(p1[idx], p2[idx])
     keep = _spread_out(centre[idx], angle, n, cfg.min_grasp_dist, cfg.angle_dist_weight)
     sel = idx[keep]

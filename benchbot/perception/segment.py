@@ -24,7 +24,7 @@ def object_mask(frame: DepthFrame, *, plane: TablePlane | None = None, min_heigh
     plane = plane or table_plane(frame)
     h = plane.heights(frame.depth_m, frame.intrinsics)
     with np.errstate(invalid="ignore"):
-        raw = (h > min_height_m).astype(np.uint8)
+        raw: np.ndarray = (h > min_height_m).astype(np.uint8)
     if open_px > 1:
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (open_px, open_px))
         raw = cv2.morphologyEx(raw, cv2.MORPH_OPEN, k)

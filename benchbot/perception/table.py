@@ -99,8 +99,8 @@ class TablePlane:
         """Height of every pixel above the table, H×W metres (NaN where the depth is invalid)."""
         d = np.asarray(depth_m, dtype=np.float64)
         d = d[..., 0] if d.ndim == 3 else d
-        rows, cols = np.indices(d.shape)
-        h = self.height_m(deproject(intr, rows, cols, d))
+        pixel = np.indices(d.shape)
+        h = self.height_m(deproject(intr, pixel[0], pixel[1], d))
         h[~(np.isfinite(d) & (d > 0))] = np.nan
         return h
 

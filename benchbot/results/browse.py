@@ -13,11 +13,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "meta": ("Database settings.", {"key": "setting name (schema_version, application)", "value": "its value"}),
     "runs": ("One row per benchmark run.", {
         "run_id": "run id, e.g. 20261125-091500-3fa2", "created_at": "creation time, UTC ISO 8601",
-        "protocol_name": "protocol name", "protocol_hash": "hash of the protocol and its objects (same hash = same protocol)",
+        "protocol_name": "protocol name",
+        "protocol_hash": "hash of the protocol and its objects (same hash = same protocol)",
         "protocol_path": "protocol file used", "seed": "schedule and placement seed",
-        "backend": "replay | mujoco | hardware", "outcome_source": "who judges: simulated | physics | operator | scripted",
+        "backend": "replay | mujoco | hardware",
+        "outcome_source": "who judges: simulated | physics | operator | scripted",
         "git_sha": "benchbot's git commit, if run from a checkout", "host": "machine name",
-        "versions": "package versions (JSON)", "config": "camera, arm, gripper, calibration, evaluator, threshold (JSON)",
+        "versions": "package versions (JSON)",
+        "config": "camera, arm, gripper, calibration, evaluator, threshold (JSON)",
         "status": "running | finished | aborted"}),
     "trials": ("The run's schedule: one row per (object, trial index, method), stored once.", {
         "run_id": "run", "trial_id": "object/trial_index/method", "seq": "position in the run's order (0-based)",
@@ -30,17 +33,21 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "started_at": "UTC ISO 8601", "finished_at": "UTC ISO 8601", "reason": "why voided or aborted",
         "timings": "seconds per phase: place, capture, inpaint, detect, robust, execute, judge, total (JSON)"}),
     "detections": ("The grasp a detector returned for an attempt.", {
-        "attempt_id": "attempt", "method": "detector", "row": "grasp centre row (px)", "col": "grasp centre column (px)",
+        "attempt_id": "attempt", "method": "detector", "row": "grasp centre row (px)",
+        "col": "grasp centre column (px)",
         "angle_rad": "grasp angle in the image (rad, CCW from +col)", "width_px": "jaw opening (px)",
-        "depth_m": "grasp depth (m)", "score": "detector's own score", "q_robust": "GQ-CNN robustness q (NULL: unknown)",
+        "depth_m": "grasp depth (m)", "score": "detector's own score",
+        "q_robust": "GQ-CNN robustness q (NULL: unknown)",
         "robust": "1 if q ≥ threshold", "robust_threshold": "threshold used", "evaluator": "robustness evaluator",
         "capture_s": "capture time (s)", "inpaint_s": "inpainting time (s)",
-        "detect_s": "detection time: image capture → grasp, inpainting excluded (s)", "robust_s": "q evaluation time (s)",
+        "detect_s": "detection time: image capture → grasp, inpainting excluded (s)",
+        "robust_s": "q evaluation time (s)",
         "grasp_pose": "grasp pose in the robot base frame (JSON)", "error": "why no usable grasp (counts as a failure)",
         "perception": "what the detector saw (JSON): table plane, workspace mask, why q is NULL"}),
     "outcomes": ("The verdict on an attempt.", {
         "attempt_id": "attempt", "source": "operator | physics | simulated | scripted",
-        "success": "1 success, 0 failure, NULL when aborted", "cause": "slipped | missed | collision | dropped | other | no grasp | ...",
+        "success": "1 success, 0 failure, NULL when aborted",
+        "cause": "slipped | missed | collision | dropped | other | no grasp | ...",
         "note": "free text"}),
     "artifacts": ("Files written for an attempt (paths relative to the results folder).", {
         "id": "artifact id", "attempt_id": "attempt", "kind": "raw_depth | inpainted_depth | overlay | keyframes",
@@ -67,16 +74,21 @@ _ATTEMPTS = f"""WITH a AS (
 
 QUERIES: dict[str, dict[str, str]] = {
     "table_ii": {"title": "Table II", "description": "Per method and outcome source: judged final attempts, "
-                 "successes, success %, robust % (known q), mean detection time. Leave run_id empty for the latest run.",
+                 "successes, success %, robust % (known q), mean detection time. "
+                 "Leave run_id empty for the latest run.",
                  "sql": _ATTEMPTS + """
 SELECT method, source AS judged_by,
   SUM(status = 'final' AND success IS NOT NULL) AS judged, SUM(status = 'final' AND success = 1) AS successes,
-  ROUND(100.0 * SUM(status = 'final' AND success = 1) / NULLIF(SUM(status = 'final' AND success IS NOT NULL), 0), 1) AS success_pct,
-  ROUND(100.0 * SUM(status = 'final' AND robust = 1) / NULLIF(SUM(status = 'final' AND robust IS NOT NULL), 0), 1) AS robust_pct,
+  ROUND(100.0 * SUM(status = 'final' AND success = 1)
+        / NULLIF(SUM(status = 'final' AND success IS NOT NULL), 0), 1) AS success_pct,
+  ROUND(100.0 * SUM(status = 'final' AND robust = 1)
+        / NULLIF(SUM(status = 'final' AND robust IS NOT NULL), 0), 1) AS robust_pct,
   ROUND(AVG(CASE WHEN status = 'final' THEN detect_s END), 4) AS detect_mean_s,
-  SUM(status = 'final' AND error IS NOT NULL) AS no_grasp, SUM(status = 'voided') AS voided, SUM(status = 'aborted') AS aborted
+  SUM(status = 'final' AND error IS NOT NULL) AS no_grasp, SUM(status = 'voided') AS voided,
+  SUM(status = 'aborted') AS aborted
 FROM a GROUP BY method, source ORDER BY method, source"""},
-    "by_object": {"title": "Success by object", "description": "Judged final attempts and successes per method and object.",
+    "by_object": {"title": "Success by object",
+                  "description": "Judged final attempts and successes per method and object.",
                   "sql": _ATTEMPTS + """
 SELECT method, source AS judged_by, object_id, COUNT(*) AS judged, SUM(success) AS successes,
   ROUND(100.0 * SUM(success) / COUNT(*), 1) AS success_pct

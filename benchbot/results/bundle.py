@@ -109,11 +109,11 @@ def export_run(db: Path, run_id: str | None, out: Path, results_dir: Path, proto
             files.append((name, Path(tmp) / name))
         files.append((DB_NAME, tmp_db))
         files.sort(key=lambda f: f[0])
+        file_rows = [{"path": name, "sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files]
         manifest = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "run_id": run.run_id,
                     "protocol_hash": run.protocol_hash, "exported_at": utc_now(), "source_db": str(db),
-                    "missing": missing,
-                    "files": [{"path": name, "sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files]}
-        sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in manifest["files"])
+                    "missing": missing, "files": file_rows}
+        sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in file_rows)
         zip_tmp = Path(tmp) / "bundle.zip"
         with zipfile.ZipFile(zip_tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for name, path in files:

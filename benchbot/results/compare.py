@@ -125,7 +125,7 @@ def compare_runs(sides: list[RunSide]) -> list[dict[str, Any]]:
             for (method, sa), (method_b, sb) in itertools.product(sorted(a.finals), sorted(b.finals)):
                 if method == method_b:
                     rows.append(_compare(metric, method, a, sa, b, sb))
-        for r, p in zip(rows, holm([r["p"] if r["n_a"] and r["n_b"] else math.nan for r in rows])):
+        for r, p in zip(rows, holm([r["p"] if r["n_a"] and r["n_b"] else math.nan for r in rows]), strict=True):
             r["holm_p"] = p
         out += rows
     return out
@@ -187,7 +187,8 @@ def render_compare(sides: list[RunSide], fmt: str = "md") -> str:
     parts = ["# Comparing runs", "", *[f"- **{s.label}**: run {s.run.run_id} in {s.db}" for s in sides], "",
              "## What differs", "", ("The setups differ in: " + ", ".join(differs) + ".") if differs
              else "The recorded setups are identical.", "", *pairs, "", _md_table(setup_head, setup_rows), "",
-             "## Rates", "", _md_table(*rates_table(sides)), "", "## Tests", "", _md_table(*comparison_table(comparisons)),
+             "## Rates", "", _md_table(*rates_table(sides)), "",
+             "## Tests", "", _md_table(*comparison_table(comparisons)),
              "", "Paired rows use the placements both runs judged (same placement id and seed); p: exact McNemar "
              "(paired) or Fisher exact (unpaired), two-sided; intervals: Newcombe 95 % (paired or independent); "
              "Holm across all rows of one metric. Outcome sources are named: a physics verdict and an operator's "

@@ -40,7 +40,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise BenchbotError(f"cannot write {path}: {e.strerror or e}", "check the folder, its permissions and free space") from None
+        raise BenchbotError(f"cannot write {path}: {e.strerror or e}",
+                            "check the folder, its permissions and free space") from None
 
 
 def open_target(path: Path) -> sqlite3.Connection:

@@ -48,10 +48,11 @@ def _load_png(path: Path, max_width: int) -> bytes | None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im: Image.Image = opened
             if im.width > max_width:
-                im = im.resize((max_width, max(1, round(im.height * max_width / im.width))), Image.LANCZOS)
+                im = im.resize((max_width, max(1, round(im.height * max_width / im.width))), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             im.convert("RGB").save(buf, format="PNG", optimize=True)
             return buf.getvalue()

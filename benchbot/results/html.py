@@ -30,7 +30,8 @@ header h1 { margin:0 0 4px; font-size:22px; font-weight:650; }
 header .sub { color:#c3cfdb; font-size:13px; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600;
          margin-left:6px; background:#3e5367; color:#fff; }
-.badge.finished { background:var(--ok); } .badge.running { background:#b7791f; } .badge.aborted { background:var(--bad); }
+.badge.finished { background:var(--ok); } .badge.running { background:#b7791f; }
+.badge.aborted { background:var(--bad); }
 main { max-width:1240px; margin:0 auto; padding:18px 24px 40px; }
 section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 18px 16px;
           margin:0 0 16px; }
@@ -70,6 +71,7 @@ class Details:
 def load_details(view: aggregate.RunView, report: Report, results_dir: Any = None) -> Details:
     """Figures and gallery of a built report (inside the report's snapshot)."""
     data = report.data
+    assert data is not None, "load_details needs a report made by build_report"
     by_object = report.by_object
     if by_object is None:
         import pandas as pd
@@ -101,8 +103,9 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     e = html.escape
     text = [not all(_NUMBER.match(str(r[i])) for r in rows) for i in range(len(head))]
     cls = [' class="t"' if t else "" for t in text]
-    out = ['<div class="scroll"><table>', "<tr>" + "".join(f"<th{c}>{e(h)}</th>" for h, c in zip(head, cls)) + "</tr>"]
-    out += ["<tr>" + "".join(f"<td{c}>{e(str(v))}</td>" for v, c in zip(r, cls)) + "</tr>" for r in rows]
+    head_cells = "".join(f"<th{c}>{e(h)}</th>" for h, c in zip(head, cls, strict=True))
+    out = ['<div class="scroll"><table>', f"<tr>{head_cells}</tr>"]
+    out += ["<tr>" + "".join(f"<td{c}>{e(str(v))}</td>" for v, c in zip(r, cls, strict=True)) + "</tr>" for r in rows]
     return "\n".join(out + ["</table></div>"])
 
 
@@ -127,6 +130,7 @@ def _gallery(details: Details | None) -> str:
             continue
         parts += [f"<h3>{title}</h3>", '<div class="gallery">']
         for g in chosen:
+            assert g.png  # chosen: those with an image
             verdict = '<span class="ok">success</span>' if ok else f'<span class="bad">failed</span> {e(g.cause or "")}'
             q = "" if g.q is None else f" · q {g.q:.2f}"
             parts.append(f'<figure class="card">{_img(g.png, g.trial_id, "")}<figcaption><b>{e(g.method)}</b> · '
@@ -136,6 +140,7 @@ def _gallery(details: Details | None) -> str:
     if shown:
         parts.append("<h3>Keyframes (physics)</h3>")
         for g in shown:
+            assert g.png  # shown: those with an image
             verdict = "success" if g.success else f"failed ({g.cause or 'unspecified'})"
             parts.append(f'<figure class="strip">{_img(g.png, g.trial_id, "")}<figcaption>{e(g.method)} on '
                          f'{e(g.object_id)} — {e(verdict)}</figcaption></figure>')

@@ -45,7 +45,8 @@ def paired_tables(view: RunView, methods: list[str]) -> dict[str, dict[tuple[Any
                   SELECT object_id, {pivot} FROM {{a}}
                   WHERE status = 'final' AND (success IS NOT NULL OR robust IS NOT NULL) GROUP BY placement_id)
               GROUP BY object_id, {cols}"""
-    cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
+    cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {
+        m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
     for r in view.rows(sql, {**view.params, **{f"m{i}": m for i, m in enumerate(methods)}}):
         for i, j in itertools.combinations(k, 2):
             si, sj, ri, rj = r[f"s{i}"], r[f"s{j}"], r[f"r{i}"], r[f"r{j}"]
@@ -97,7 +98,7 @@ def _family_rows(metric: str, tables: dict[tuple[Any, Any, str, str], PairedCoun
         family[source].append(_row(metric, source, obj, a, b, tables[(source, obj, a, b)]))
     out = []
     for members in family.values():
-        for r, p in zip(members, holm([r["mcnemar_p"] for r in members])):
+        for r, p in zip(members, holm([r["mcnemar_p"] for r in members]), strict=True):
             r["holm_p"] = p
         out.extend(members)
     return out

@@ -48,7 +48,7 @@ def success_bars(table: pd.DataFrame, compare_paper: bool = False) -> bytes | No
         return None
     plt = _plt()
     split = t["outcome_source"].nunique() > 1
-    labels = [_label(m, s, split) for m, s in zip(t["method"], t["outcome_source"])]
+    labels = [_label(m, s, split) for m, s in zip(t["method"], t["outcome_source"], strict=True)]
     col = colors(list(dict.fromkeys(table["method"])))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(t) + 1.5), 3.2))
     x = np.arange(len(t))
@@ -62,7 +62,8 @@ def success_bars(table: pd.DataFrame, compare_paper: bool = False) -> bytes | No
         if ok.any():
             ax.scatter(x[ok], paper[ok], marker="D", color=INK, zorder=5, label="paper, real robot (IROS 2019)")
             ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
-    labels = [f"{lab}\n{p:.1f} % ({k}/{n})" for lab, p, k, n in zip(labels, pct, t["successes"], t["judged"])]
+    labels = [f"{lab}\n{p:.1f} % ({k}/{n})"
+              for lab, p, k, n in zip(labels, pct, t["successes"], t["judged"], strict=True)]
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 105)
     ax.set_ylabel("success % (Wilson 95 % CI)")
@@ -87,7 +88,7 @@ def q_distributions(values: dict, methods: list[str], thresholds: list[float]) -
     col = colors(methods)
     fig, axes = plt.subplots(1, len(groups), figsize=(max(4.0, 2.9 * len(groups)), 2.6), sharey=False, squeeze=False)
     bins = np.linspace(0, 1, 21)
-    for ax, ((method, _s), label, q) in zip(axes[0], groups):
+    for ax, ((method, _s), label, q) in zip(axes[0], groups, strict=True):
         ax.hist(q, bins=bins, color=col.get(method, MUTED), alpha=0.85)
         for th in thresholds:
             ax.axvline(th, color=INK, ls="--", lw=1)
@@ -131,7 +132,7 @@ def heat_map(by_object: pd.DataFrame) -> bytes | None:
     plt = _plt()
     objects = list(dict.fromkeys(by_object["object_id"]))
     split = b["outcome_source"].nunique() > 1
-    keys = list(dict.fromkeys(zip(b["method"], b["outcome_source"])))
+    keys = list(dict.fromkeys(zip(b["method"], b["outcome_source"], strict=True)))
     grid = np.full((len(keys), len(objects)), np.nan)
     text = [["–"] * len(objects) for _ in keys]
     for _, r in b.iterrows():

@@ -55,7 +55,7 @@ def _add_paper(table: pd.DataFrame) -> pd.DataFrame:
     for key in ("success_pct", "robust_pct", "detect_s"):
         t[f"paper_{key}"] = [PAPER_TABLE_II.get(m, {}).get(key, math.nan) for m in t["method"]]
     inside = []
-    for p, lo, hi in zip(t["paper_success_pct"], t["success_ci_low_pct"], t["success_ci_high_pct"]):
+    for p, lo, hi in zip(t["paper_success_pct"], t["success_ci_low_pct"], t["success_ci_high_pct"], strict=True):
         inside.append(None if math.isnan(p) or math.isnan(lo) else bool(lo <= p <= hi))
     t["paper_success_in_ci"] = inside
     return t
@@ -209,12 +209,14 @@ def _display_tables(report: Report) -> list[tuple[str, list[str], list[list[str]
     if report.by_object is not None and not report.by_object.empty:
         b = report.by_object
         objects = list(dict.fromkeys(b["object_id"]))
-        keys = list(dict.fromkeys(zip(b["method"], b["outcome_source"])))
+        keys = list(dict.fromkeys(zip(b["method"], b["outcome_source"], strict=True)))
         head_o = ["method"] + (["judged by"] if split else []) + objects
         rows_o = []
         for method, source in keys:
-            sel = b[(b["method"] == method) & (b["outcome_source"].eq(source) if source else b["outcome_source"].isna())]
-            cells = {o: f"{s}/{j}" for o, s, j in zip(sel["object_id"], sel["successes"], sel["judged"])}
+            same_source = b["outcome_source"].eq(source) if source else b["outcome_source"].isna()
+            sel = b[(b["method"] == method) & same_source]
+            cells = {o: f"{s}/{j}"
+                     for o, s, j in zip(sel["object_id"], sel["successes"], sel["judged"], strict=True)}
             rows_o.append([method] + ([str(source)] if split else []) + [cells.get(o, "0/0") for o in objects])
         out.append(("Successes / judged attempts by object", head_o, rows_o))
     if report.comparisons is not None and not report.comparisons.empty:

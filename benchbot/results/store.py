@@ -329,7 +329,7 @@ class Store:
                 version = self._version()  # another process may have migrated meanwhile
                 for migrate in MIGRATIONS[version:]:
                     migrate(self.conn)
-                self.db["meta"].upsert_all(
+                self.db.table("meta").upsert_all(
                     [{"key": "schema_version", "value": str(SCHEMA_VERSION)},
                      {"key": "application", "value": APPLICATION}], pk="key")
         missing = [t for t in (READER_TABLES if self.readonly else TABLES) if t not in set(self.db.table_names())]
@@ -349,8 +349,8 @@ class Store:
                                     "resume it with `benchbot run --resume`, or choose another run id")
             row = {k: getattr(info, k) for k in RunInfo.__dataclass_fields__}
             row["versions"], row["config"] = _json(info.versions), _json(info.config)
-            db["runs"].insert(row)
-            db["trials"].insert_all(
+            db.table("runs").insert(row)
+            db.table("trials").insert_all(
                 {"run_id": info.run_id, "trial_id": t.trial_id, "seq": t.seq, "method": t.method,
                  "object_id": t.object_id, "trial_index": t.trial_index,
                  "placement_id": t.placement_id, "placement_seed": t.placement_seed,
@@ -464,10 +464,11 @@ class Store:
         return attempt_id
 
     def _insert_attempt(self, db: sqlite_utils.Database, rec: AttemptRecord) -> int:
-        table = db["attempts"].insert(
+        table = db.table("attempts").insert(
             {"run_id": rec.run_id, "trial_id": rec.trial_id, "attempt_no": int(rec.attempt_no),
              "status": rec.status, "started_at": rec.started_at, "finished_at": rec.finished_at,
              "reason": rec.reason, "timings": _json({k: _num(v) for k, v in rec.timings.items()})})
+        assert table.last_pk is not None  # the rowid of the insert just made
         return int(table.last_pk)
 
     def _insert_children(self, db: sqlite_utils.Database, attempt_id: int, rec: AttemptRecord) -> None:
@@ -481,13 +482,13 @@ class Store:
             for name in ("row", "col", "angle_rad", "width_px", "depth_m", "score", "q_robust",
                          "robust_threshold", "capture_s", "inpaint_s", "detect_s", "robust_s"):
                 row[name] = _num(getattr(d, name))
-            db["detections"].insert(row)
+            db.table("detections").insert(row)
         o = rec.outcome
         if o is not None:
-            db["outcomes"].insert({"attempt_id": attempt_id, "source": o.source,
-                                   "success": _bool(o.success), "cause": o.cause, "note": o.note})
+            db.table("outcomes").insert({"attempt_id": attempt_id, "source": o.source,
+                                         "success": _bool(o.success), "cause": o.cause, "note": o.note})
         if rec.artifacts:
-            db["artifacts"].insert_all(
+            db.table("artifacts").insert_all(
                 {"attempt_id": attempt_id, "kind": kind, "path": str(path)} for kind, path in rec.artifacts)
 
     def artifact_paths(self, run_id: str) -> set[str]:
@@ -503,7 +504,7 @@ class Store:
         """Commit that a run is about to create `path` (relative to the results folder). Call it
         before creating the file: a resume then deletes only journaled files no attempt references."""
         with self._write() as db:
-            db["files"].insert({"run_id": run_id, "path": path, "at": utc_now()})
+            db.table("files").insert({"run_id": run_id, "path": path, "at": utc_now()})
 
     def unreferenced_files(self, run_id: str) -> set[str]:
         """Paths this run journaled that no committed attempt references (left by a cut-short attempt)."""
@@ -521,8 +522,8 @@ class Store:
         with self._write() as db:
             if not db["runs"].count_where("run_id = ?", [run_id]):
                 raise BenchbotError(f"no run {run_id} in {self.path}", "list runs with `benchbot runs`")
-            db["events"].insert({"run_id": run_id, "at": utc_now(), "kind": kind, "method": method,
-                                 "message": message})
+            db.table("events").insert({"run_id": run_id, "at": utc_now(), "kind": kind, "method": method,
+                                       "message": message})
 
     def events(self, run_id: str, kind: str | None = None) -> list[dict]:
         """A run's events, oldest first: dicts with at, kind, method, message."""

@@ -56,6 +56,7 @@ def pose_arm(sim: Sim, iters: int = 60) -> bool:
             best = sol
         if best.cost < 1e-8:
             break
+    assert best is not None  # starts is never empty
     d.qpos[qadr] = best.x
     ok = bool(best.cost < 1e-6)
     sim.data.qpos[qadr] = d.qpos[qadr]

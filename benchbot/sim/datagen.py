@@ -129,7 +129,11 @@ class _Worker:
         settled = sim.save_state()
         depth = inpaint(DepthNoise().apply(self.world.render_depth(), rng))
         intr = sim.info.intrinsics
-        t_bc = camera_pose_base(cfg.camera_height_m)
+        height_m = cfg.camera_height_m
+        if height_m is None:
+            raise BenchbotError("a fixed-camera dataset needs camera_height_m",
+                                "give the overhead camera's height (e.g. 0.70), or randomize the scenes")
+        t_bc = camera_pose_base(height_m)
         dist = TablePlane.from_camera_pose(t_bc, 0.0).axis_distance_m  # straight down: the camera height
         grasps = sample_grasps(depth, intr, dist, cfg.grasps_per_image, rng)
         metrics = np.zeros(len(grasps), np.float32)
@@ -157,7 +161,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
 
     first = unit * cfg.unit_images
     idx = range(first, min(first + cfg.unit_images, cfg.n_images))
-    depths, scenes, rows = [], [], {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
+    depths, scenes = [], []
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("c32", "c96", "hand", "metric", "img", "obj", "grasps")}
     canvas = np.zeros(cfg.canvas_hw(), np.float32)
     for i in idx:
         res = worker.image(cfg.seed_start + i, cfg)
@@ -168,7 +173,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
         if res.record is not None:
             scenes.append(json.dumps({"image": i, **res.record}, sort_keys=True))
         if grasps:
-            r = np.array([g.row for g in grasps]); c = np.array([g.col for g in grasps])
+            r = np.array([g.row for g in grasps])
+            c = np.array([g.col for g in grasps])
             a = np.array([g.angle_rad for g in grasps])
             s2 = scale_factor(intr, res.table_distance_m, DEXNET2_PX_PER_M)
             s4 = scale_factor(intr, res.table_distance_m, DEXNET4_PJ_PX_PER_M)
@@ -181,7 +187,8 @@ def _run_unit(out: Path, unit: int, cfg: GenConfig, worker: _Worker) -> int:
             rows["obj"].append(res.labels)
             rows["grasps"].append(np.array([[i, g.row, g.col, g.angle_rad, g.width_px, g.depth_m, m,
                                              float(m >= ROBUST_THRESHOLD), lab]
-                                            for g, m, lab in zip(grasps, res.metrics, res.labels)], np.float32))
+                                            for g, m, lab in zip(grasps, res.metrics, res.labels, strict=True)],
+                                           np.float32))
     shapes = {"c32": (0, 32, 32, 1), "c96": (0, 96, 96, 1), "hand": (0, 7), "metric": (0,), "img": (0,),
               "obj": (0,), "grasps": (0, 9)}
     dtypes = {"img": np.int32, "obj": np.int32}
@@ -250,8 +257,9 @@ def _meta(cfg: GenConfig, n_images: int, n_grasps: int, objects: dict[str, Objec
         "config": cfg.to_json(), "seed_range": [cfg.seed_start, cfg.seed_start + cfg.n_images],
         "camera_intrinsics": sim_intrinsics().to_dict() if rnd is None else None,
         "table_distance_m": cfg.camera_height_m,
-        "gripper_max_width_m": g.max_opening_m, "crop_sizes": {"depth_ims_tf_table": [DEXNET2.crop_px, DEXNET2.out_px],
-                                                               "depth_ims_tf_table_96": [DEXNET4.crop_px, DEXNET4.out_px]},
+        "gripper_max_width_m": g.max_opening_m,
+        "crop_sizes": {"depth_ims_tf_table": [DEXNET2.crop_px, DEXNET2.out_px],
+                       "depth_ims_tf_table_96": [DEXNET4.crop_px, DEXNET4.out_px]},
         "counts": {"images": n_images, "grasps": n_grasps,
                    "tensor_files": -(-n_grasps // ROWS_PER_FILE), "image_files": -(-n_images // IMAGES_PER_FILE)},
         "rows_per_file": ROWS_PER_FILE, "images_per_file": IMAGES_PER_FILE, "fields": list(TENSOR_FIELDS),

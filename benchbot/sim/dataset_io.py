@@ -19,10 +19,10 @@ TENSOR_FIELDS = ("depth_ims_tf_table", "depth_ims_tf_table_96", "hand_poses", "r
 
 # ---------------------------------------------------------------- atomic files
 
-def save_npz_atomic(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
+def save_npz_atomic(path: Path, compress: bool = False, /, **arrays: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
-        (np.savez_compressed if compress else np.savez)(fh, **arrays)
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against numpy's allow_pickle
     os.replace(tmp, path)
 
 
@@ -130,7 +130,7 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     tens = Rechunker(out / "tensors", TENSOR_FIELDS, ROWS_PER_FILE)
     imgs = ImageWriter(out / "images")
     offset = 0
-    for d, m in zip(map(Path, dirs), metas):
+    for d, m in zip(map(Path, dirs), metas, strict=True):
         for k in range(m["counts"]["tensor_files"]):
             arrays = {f: np.load(d / "tensors" / f"{f}_{k:05d}.npz")["arr_0"] for f in TENSOR_FIELDS}
             arrays["image_labels"] = arrays["image_labels"] + offset
@@ -148,7 +148,7 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict:
     meta = dict(metas[0])
     meta["objects"] = longest
     meta["config"] = dict(meta["config"], object_ids=[o["id"] for o in longest])
-    meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas)]
+    meta["shards"] = [{"dir": str(d), "seed_range": m["seed_range"]} for d, m in zip(dirs, metas, strict=True)]
     meta["seed_range"] = None
     meta["counts"] = {"images": imgs.n_images, "grasps": tens.rows, "tensor_files": tens.files,
                       "image_files": imgs.depth.files}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchbot.config.protocol import ObjectSpec
+from benchbot.core.errors import BenchbotError
 from benchbot.core.types import Grasp, Intrinsics, Pose
 from benchbot.perception.table import TablePlane
 from benchbot.sim.physics import Sim
@@ -56,6 +57,8 @@ def finger_pose(plan: ScenePlan, camera: CameraSetup) -> Pose:
     image (the housing stays outside it), `pitch_deg` below horizontal, the jaw axis rolled by
     `roll_deg` from horizontal — a robot reaching in from the side, as in the shipped PrimeSense frames."""
     f, k = plan.fingers, camera.intrinsics
+    if f is None:
+        raise BenchbotError("this scene plan has no fingers to pose", "call finger_pose only when plan.fingers is set")
     along_r, along_c = f.along * (k.height - 1), f.along * (k.width - 1)
     r, c = {"top": (f.inset * k.height, along_c), "bottom": ((1 - f.inset) * (k.height - 1), along_c),
             "left": (along_r, f.inset * k.width), "right": (along_r, (1 - f.inset) * (k.width - 1))}[f.border]
@@ -135,7 +138,8 @@ def planned_scene(world: SimWorld, objects: dict[str, ObjectSpec], plan: ScenePl
     try:
         drop_clutter(sim, rng, plan.drop_radius_m)
         settled = sim.save_state()
-        groups, finger = (0,), None
+        groups: tuple[int, ...] = (0,)
+        finger = None
         if plan.fingers is not None:
             groups, pose = FINGER_GROUPS, finger_pose(plan, camera)
             sim.teleport(pose)

@@ -53,10 +53,10 @@ def smooth_uniform(shape: tuple[int, int], rng: np.random.Generator, sigma_px: f
     import cv2
     from scipy.special import ndtr
 
-    g = rng.standard_normal(shape).astype(np.float32)
+    g: np.ndarray = rng.standard_normal(shape).astype(np.float32)
     if sigma_px > 0:
         g = cv2.GaussianBlur(g, (0, 0), sigma_px)
-        g /= max(float(g.std()), 1e-6)
+        g = g / max(float(g.std()), 1e-6)
     return ndtr(g).astype(np.float32)
 
 

@@ -48,7 +48,7 @@ def edge_dropout_profile(depth_m: np.ndarray, jump_m: float = 0.01) -> list[floa
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     inner &= ~np.isin(labels, edge_labels[edge_labels > 0])
     out = []
-    for lo, hi in zip(EDGE_BINS_PX[:-1], EDGE_BINS_PX[1:]):
+    for lo, hi in zip(EDGE_BINS_PX[:-1], EDGE_BINS_PX[1:], strict=False):
         sel = inner & (dist >= lo) & (dist < hi)
         out.append(float((d[sel] <= 0).mean()) if sel.sum() >= 50 else float("nan"))
     return out

@@ -68,7 +68,8 @@ class Sim:
         self.data = mujoco.MjData(model)
         m = model
         name = lambda kind, n: mujoco.mj_name2id(m, kind, n)  # noqa: E731
-        J, A, G, B = mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_ACTUATOR, mujoco.mjtObj.mjOBJ_GEOM, mujoco.mjtObj.mjOBJ_BODY
+        obj = mujoco.mjtObj
+        J, A, G, B = obj.mjOBJ_JOINT, obj.mjOBJ_ACTUATOR, obj.mjOBJ_GEOM, obj.mjOBJ_BODY
         self.wrist_qadr = np.array([m.jnt_qposadr[name(J, j)] for j in ("wx", "wy", "wz", "wyaw", "wpitch", "wroll")])
         self.wrist_dadr = np.array([m.jnt_dofadr[name(J, j)] for j in ("wx", "wy", "wz", "wyaw", "wpitch", "wroll")])
         self.wrist_act = np.array([name(A, f"a_{j}") for j in ("wx", "wy", "wz", "wyaw", "wpitch", "wroll")])
@@ -86,7 +87,7 @@ class Sim:
         if self.has_object:
             self.select_object(0)
         else:
-            self.object_body, self.object_geoms = -1, set()
+            self.object_body, self.object_geoms = -1, set[int]()
         self.frame_hook: Callable[[Sim], None] | None = None  # called every control tick (video)
         self._target_q = np.zeros(6)
         self.teleport(Pose(np.array(HOME_POSITION), TOOL_DOWN))

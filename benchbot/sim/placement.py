@@ -2,7 +2,7 @@
 random orientation (random yaw and resting face) near the table centre, then physics settling."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -42,7 +42,8 @@ def reset(sim: Sim) -> None:
     sim.mj.mj_forward(sim.model, sim.data)
 
 
-def _release(sim: Sim, rng: np.random.Generator, radius_m: float, floor_z: float = 0.0) -> None:
+def _release(sim: Sim, rng: np.random.Generator, radius_m: float,
+             floor_z: float | Callable[[np.ndarray], float] = 0.0) -> None:
     """Put the selected object with a random orientation over a random point within `radius_m` of the
     table centre, its lowest point 2 cm above `floor_z` (a callable gives the floor under its footprint)."""
     quat_xyzw = Rotation.random(random_state=rng).as_quat()

@@ -134,6 +134,7 @@ def plan_scene(seed: int, rnd: Randomization, object_ids: list[str] | tuple[str,
 
 def _distractor(rng: np.random.Generator, rnd: Randomization) -> DistractorPlan:
     shape = DISTRACTOR_SHAPES[int(rng.integers(len(DISTRACTOR_SHAPES)))]
+    size: tuple[float, ...]
     if shape == "box":
         size = (rng.uniform(0.01, 0.06), rng.uniform(0.01, 0.06), rng.uniform(0.01, 0.08))
     elif shape == "cylinder":

@@ -195,7 +195,7 @@ def _object_xml(spec: ObjectSpec, start_z: float, suffix: str = "",
     masses = spec.mass_kg * vols / vols.sum()
     geoms = (f'<geom name="obj_visual{suffix}" type="mesh" mesh="obj_visual{suffix}" contype="0" conaffinity="0" '
              f'group="0" mass="0" rgba="0.75 0.55 0.35 1"/>')
-    for i, (pts, m) in enumerate(zip(om.pieces, masses)):
+    for i, (pts, m) in enumerate(zip(om.pieces, masses, strict=True)):
         fname = f"piece{suffix}_{i}.stl"
         assets[fname] = piece_stl_bytes(pts)
         asset_xml += f'<mesh name="obj_piece{suffix}_{i}" file="{fname}" inertia="convex" maxhullvert="48"/>'
@@ -245,7 +245,8 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     fovy = camera_fovy_deg(KINECT2_FX, h)
     cx, cy = TABLE_CENTER_XY
     tx, ty, tz = table_half
-    obj_assets, obj_body, assets, hulls = "", "", {}, []
+    obj_assets, obj_body, assets = "", "", {}
+    hulls: list[np.ndarray] = []
     for k, o in enumerate(([spec] if spec is not None else []) + list(extra_objects)):
         a_xml, b_xml, a, hull = _object_xml(o, 0.3 + 0.3 * k, f"_{k}" if k else "", (cx + 2.0 * k, cy))
         obj_assets, obj_body, hulls = obj_assets + a_xml, obj_body + b_xml, hulls + [hull]
@@ -266,7 +267,8 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     <map znear="0.01" zfar="5"/>
   </visual>
   <asset>{obj_assets}{_robotiq_assets()}
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.75 0.8 0.88" rgb2="0.35 0.38 0.45" width="64" height="64"/>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.75 0.8 0.88" rgb2="0.35 0.38 0.45"
+             width="64" height="64"/>
   </asset>
   <worldbody>
     <light name="top" pos="{cx} {cy} 1.5" dir="0 0 -1" castshadow="false"/>
@@ -274,12 +276,15 @@ def scene_xml(spec: ObjectSpec | None, camera_height_m: float = 0.70,
     <geom name="table" type="box" size="{tx} {ty} {tz}" pos="{cx} {cy} {-tz}" {_ENV_COL}
           friction="0.5 0.005 0.0005" condim="6" rgba="0.82 0.80 0.76 1" group="0"/>
     {cam_xml}
-    <camera name="overview" pos="{cx + 0.55} {cy - 0.55} 0.50" xyaxes="{_lookat_xyaxes((0.55, -0.55, 0.50), (0.0, 0.0, 0.14))}" fovy="40"/>
+    <camera name="overview" pos="{cx + 0.55} {cy - 0.55} 0.50" fovy="40"
+            xyaxes="{_lookat_xyaxes((0.55, -0.55, 0.50), (0.0, 0.0, 0.14))}"/>
     {_gripper_xml(gripper)}
     {obj_body}
     {extra_xml}
   </worldbody>
-  <tendon><fixed name="grip"><joint joint="left_finger" coef="1"/><joint joint="right_finger" coef="1"/></fixed></tendon>
+  <tendon>
+    <fixed name="grip"><joint joint="left_finger" coef="1"/><joint joint="right_finger" coef="1"/></fixed>
+  </tendon>
   <equality><joint joint1="left_finger" joint2="right_finger" solref="0.005 1"/></equality>
   {_actuators_xml(gripper)}
 </mujoco>"""

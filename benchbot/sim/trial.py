@@ -57,12 +57,13 @@ def _apply(sim: Sim, p: Perturbation, base_friction: np.ndarray) -> None:
         new_q = (rz * Rotation.from_quat([q[1], q[2], q[3], q[0]])).as_quat()
         new_pos = rz.apply(pos - com) + com + np.array([p.dx, p.dy, 0.0])  # yaw about the COM
         sim.set_object_pose(new_pos, np.array([new_q[3], *new_q[:3]]))
-    for g, f in zip(sim.pad_geoms, base_friction):
+    for g, f in zip(sim.pad_geoms, base_friction, strict=True):
         sim.model.geom_friction[g, 0] = f * p.friction_scale
 
 
 def run_trial(sim: Sim, settled: tuple[np.ndarray, np.ndarray], grasp: GraspPose,
-              settings: TrialSettings = TrialSettings(), perturbation: Perturbation = Perturbation()) -> tuple[bool, float]:
+              settings: TrialSettings = TrialSettings(),
+              perturbation: Perturbation = Perturbation()) -> tuple[bool, float]:
     """Execute one base-frame grasp from the `settled` state. Returns (success, lift of the COM)."""
     sim.restore_state(settled)
     base_friction = sim.model.geom_friction[list(sim.pad_geoms), 0].copy()

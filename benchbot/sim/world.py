@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class SimWorld:
         self.camera_height_m = camera_height_m
         self.record_video = record_video
         self._sims: dict[str | None, Sim] = {}
-        self._renderers: dict[tuple[int, str], object] = {}
+        self._renderers: dict[tuple[int, str], Any] = {}  # mujoco.Renderer (untyped)
         self.sim: Sim | None = None
         self.log = TrialLog()
 

@@ -349,7 +349,8 @@ def prepare_image(depth: np.ndarray, grasps: np.ndarray, source_size: int | None
     if best is None:
         best = robust[int(np.argmax(robust[:, G_METRIC]))]
     # [row, col, angle, width, depth, metric] in square pixels; row 0 is the GQ-STN target
-    rows = np.concatenate([best[None], robust])[:, [G_ROW, G_COL, G_ANGLE, G_WIDTH, G_DEPTH, G_METRIC]].astype(np.float64)
+    cols = [G_ROW, G_COL, G_ANGLE, G_WIDTH, G_DEPTH, G_METRIC]
+    rows = np.concatenate([best[None], robust])[:, cols].astype(np.float64)
     rows[:, 0] += box.pad_top
     rows[:, 1] += box.pad_left
     t, rows = dihedral(torch.from_numpy(sq)[None, None], rows, symmetry, side)

@@ -96,7 +96,8 @@ def summarise(method: str, outs: Sequence[FrameOutcome], threshold: float) -> Fr
 
     return FramesResult(method, n, n - len(ok), pct(sum(o.on_object for o in ok)), pct(sum(o.on_robot for o in ok)),
                         pct(int((q >= threshold).sum())), float(q.mean()) if q.size else float("nan"),
-                        sum(o.q is None for o in ok), float(np.median([o.detect_ms for o in ok])) if ok else float("nan"))
+                        sum(o.q is None for o in ok),
+                        float(np.median([o.detect_ms for o in ok])) if ok else float("nan"))
 
 
 @dataclass

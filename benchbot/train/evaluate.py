@@ -19,7 +19,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,8 @@ def rectangle(row: float, col: float, angle_rad: float, width: float, height: fl
     perp = np.array([math.sin(angle_rad), math.cos(angle_rad)])
     c = np.array([col, row])
     hw, hh = width / 2.0, h / 2.0
-    return np.array([c - hw * ax - hh * perp, c + hw * ax - hh * perp, c + hw * ax + hh * perp, c - hw * ax + hh * perp])
+    return np.array([c - hw * ax - hh * perp, c + hw * ax - hh * perp,
+                     c + hw * ax + hh * perp, c - hw * ax + hh * perp])
 
 
 def area(poly: np.ndarray) -> float:
@@ -63,6 +64,19 @@ def _signed_area(poly: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
+def _inside(p: np.ndarray, a: np.ndarray, edge: np.ndarray) -> bool:
+    """Whether p lies left of (or on) the clip edge from a along edge."""
+    return edge[0] * (p[1] - a[1]) - edge[1] * (p[0] - a[0]) >= -1e-12
+
+
+def _cross_point(p: np.ndarray, q: np.ndarray, a: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Where segment p→q crosses the line through a along edge."""
+    d = q - p
+    denom = edge[0] * d[1] - edge[1] * d[0]
+    t = (edge[1] * (p[0] - a[0]) - edge[0] * (p[1] - a[1])) / denom
+    return p + t * d
+
+
 def clip(subject: np.ndarray, clipper: np.ndarray) -> np.ndarray:
     """Sutherland–Hodgman: the part of convex-or-not `subject` inside convex `clipper`."""
     if _signed_area(clipper) < 0:
@@ -72,27 +86,17 @@ def clip(subject: np.ndarray, clipper: np.ndarray) -> np.ndarray:
     for i in range(n):
         a, b = clipper[i], clipper[(i + 1) % n]
         edge = b - a
-
-        def inside(p: np.ndarray) -> bool:
-            return edge[0] * (p[1] - a[1]) - edge[1] * (p[0] - a[0]) >= -1e-12
-
-        def cross_point(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-            d = q - p
-            denom = edge[0] * d[1] - edge[1] * d[0]
-            t = (edge[1] * (p[0] - a[0]) - edge[0] * (p[1] - a[1])) / denom
-            return p + t * d
-
         src, out = out, []
         if not src:
             break
         for j, cur in enumerate(src):
             prev = src[j - 1]
-            if inside(cur):
-                if not inside(prev):
-                    out.append(cross_point(prev, cur))
+            if _inside(cur, a, edge):
+                if not _inside(prev, a, edge):
+                    out.append(_cross_point(prev, cur, a, edge))
                 out.append(cur)
-            elif inside(prev):
-                out.append(cross_point(prev, cur))
+            elif _inside(prev, a, edge):
+                out.append(_cross_point(prev, cur, a, edge))
     return np.array(out) if out else np.zeros((0, 2))
 
 
@@ -195,7 +199,8 @@ def evaluate_detectors(detectors: dict[str, Detector], data_dir: str | Path, eva
     if not refs:
         raise BenchbotError(f"no {split} image with a robust ground-truth grasp in {data_dir}",
                             "check the dataset (benchbot datagen) or use --split all")
-    intr_note = "per-image scene records" if index.scenes else frame_intrinsics(index.meta, index.height, index.width)[1]
+    intr_note = ("per-image scene records" if index.scenes
+                 else frame_intrinsics(index.meta, index.height, index.width)[1])
     outcomes: dict[str, list[Outcome]] = {name: [] for name in detectors}
     for k, (ref, depth) in enumerate(index.iter_depth(refs)):
         seen = prepare_frame(index.frame(ref.image, depth, {"image": ref.image}))  # as in a trial
@@ -244,7 +249,8 @@ class EvalTable:
             return "–" if v != v else f"{v:.1f}"
 
         lines = [f"Precision (%) on {self.info['images']} {self.info['split']} images "
-                 f"(split by {self.info['split_by']}; robust = {self.info['evaluator']} P ≥ {self.info['threshold']:g})",
+                 f"(split by {self.info['split_by']}; "
+                 f"robust = {self.info['evaluator']} P ≥ {self.info['threshold']:g})",
                  "", "| method | rectangle | robust | rect ∧ ¬robust (% of rect) | robust ∧ ¬rect (% of robust) "
                  "| mean q | median detect ms | failed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows:
@@ -264,7 +270,7 @@ class EvalTable:
         raise BenchbotError(f"unknown format {fmt!r}", "use md, csv or json")
 
 
-def evaluate(models: Sequence[str], data_dir: str | Path, weights: dict[str, str | Path] | None = None,
+def evaluate(models: Sequence[str], data_dir: str | Path, weights: Mapping[str, str | Path] | None = None,
              baselines: Sequence[str] = ("centroid",), split: str = "val", limit: int | None = None,
              evaluator: RobustnessEvaluator | None = None, device: str = "cpu") -> EvalTable:
     """Table I for named detectors (gqstn, multigrasp, ...) plus simple baselines, loaded through

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import time
 from collections.abc import Iterable
@@ -71,8 +72,10 @@ class TrainConfig:
         check_number("--compress", self.compress, 1e-3, 1e6, fix="use a factor > 0, e.g. 10 for a quick run")
         check_number("--seed", self.seed, 0, 2**63 - 1, integer=True)
         check_number("robust_threshold", self.robust_threshold, 0.0, 1.0)
-        for flag, value, lo, hi in (("--epochs", self.max_epochs, 1, 10**6), ("--source-size", self.source_size, 16, 4096),
-                                    ("--limit-train", self.limit_train, 1, 10**9), ("--limit-val", self.limit_val, 1, 10**9)):
+        for flag, value, lo, hi in (("--epochs", self.max_epochs, 1, 10**6),
+                                    ("--source-size", self.source_size, 16, 4096),
+                                    ("--limit-train", self.limit_train, 1, 10**9),
+                                    ("--limit-val", self.limit_val, 1, 10**9)):
             if value is not None:
                 check_number(flag, value, lo, hi, integer=True)
         if self.view_m is not None:
@@ -83,7 +86,8 @@ def model_overrides(kind: str, input_size: int | None = None, width: int | None 
                     position_sigma: float | None = None, refine: int | None = None) -> dict[str, Any]:
     """TrainConfig.model_overrides from the command-line options (None / False: the preset's value)."""
     if position_sigma is not None and not position_sigma > 0:
-        raise BenchbotError(f"--position-sigma {position_sigma}", "use a positive fraction of the image side, e.g. 0.025")
+        raise BenchbotError(f"--position-sigma {position_sigma}",
+                            "use a positive fraction of the image side, e.g. 0.025")
     if refine is not None and refine < 0:
         raise BenchbotError(f"--refine {refine}", "use 0 or more extra translation passes")
     gq = {"coord_channels": coords or None, "position_sigma": position_sigma, "trans_refine": refine}
@@ -122,6 +126,7 @@ class Step(nn.Module):
             robust = float((p >= self.robust_threshold).float().mean()) if p is not None else nan
             stats = [parts["loss"], parts["l_loc"], parts.get("l_rob", nan), robust]
         else:
+            assert isinstance(self.model, MultiGrasp)  # a Step wraps a GQ-STN or a MultiGrasp
             loss, parts = multigrasp_loss(self.model(batch["depth"]), batch["grid"], self.model.cfg)
             stats = [parts["loss"], parts["l_conf"], parts["l_reg"], nan]
         return loss, torch.tensor(stats, dtype=torch.float64)
@@ -136,12 +141,13 @@ def build(kind: str, cfg: TrainConfig, index: ImageIndex, classifier: nn.Module 
         crop_scale = index.crop_px / index.side if index.crop_px else 0.0
         mcfg = replace(base, scale_mean=stats["scale_mean"], depth_mean_m=stats["depth_mean_m"], crop_scale=crop_scale,
                        **cfg.model_overrides)
-        if classifier is not None and hasattr(classifier, "cfg") and hasattr(classifier.cfg, "im_size"):
-            mcfg = replace(mcfg, crop_size=int(classifier.cfg.im_size))
+        im_size = getattr(getattr(classifier, "cfg", None), "im_size", None)  # a GQ-CNN's input size
+        if im_size is not None:
+            mcfg = replace(mcfg, crop_size=int(im_size))
         return GQSTN(mcfg)
     if kind == "multigrasp":
-        base = MultiGraspConfig.paper() if cfg.preset == "paper" else MultiGraspConfig.small()
-        return MultiGrasp(replace(base, **cfg.model_overrides))
+        mg_base = MultiGraspConfig.paper() if cfg.preset == "paper" else MultiGraspConfig.small()
+        return MultiGrasp(replace(mg_base, **cfg.model_overrides))
     raise BenchbotError(f"unknown model kind {kind!r}", "use gqstn or multigrasp")
 
 
@@ -206,8 +212,9 @@ def _set_view(index: ImageIndex, view_m: float | None, data_dir: str | Path) -> 
                             "train without --view-m (the whole frame)")
     side = int(round(view_m * view["px_per_m"]))
     if not 32 <= side <= max(index.height, index.width):
-        raise BenchbotError(f"--view-m {view_m} is {side} px on this camera", "use a view between "
-                            f"{32 / view['px_per_m']:.2f} and {max(index.height, index.width) / view['px_per_m']:.2f} m")
+        max_view_m = max(index.height, index.width) / view["px_per_m"]
+        raise BenchbotError(f"--view-m {view_m} is {side} px on this camera",
+                            f"use a view between {32 / view['px_per_m']:.2f} and {max_view_m:.2f} m")
     index.view_side = side
 
 
@@ -272,7 +279,8 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         model = load_model(cfg.init, kind, attach_classifier=False)[0].train()
     else:
         model = build(kind, cfg, index, classifier)
-    if kind == "gqstn":
+    if isinstance(model, GQSTN):
+        assert classifier is not None  # a GQ-STN's classifier is loaded above
         model.set_classifier(classifier)  # loaded above: the targets need it before the model is built
     model.to(device)
     step = wrap(Step(model, cfg.robust_threshold), ctx, device)
@@ -288,7 +296,7 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         start, prev_xi, stopped = int(state["epoch"]) + 1, state["prev_xi"], bool(state["stopped"])
         history = [dict(r) for r in state["history"]]
 
-    grid_cfg = model.cfg if kind == "multigrasp" else None
+    grid_cfg = model.cfg if isinstance(model, MultiGrasp) else None
     train_stream = ImageStream(index, "train", cfg.source_size, grid_cfg, cfg.seed, True, ctx.rank, ctx.world,
                                cfg.limit_train, cfg.augment)
     val_stream = ImageStream(index, "val", cfg.source_size, grid_cfg, cfg.seed, False, ctx.rank, ctx.world,
@@ -320,16 +328,16 @@ def train(kind: str, data_dir: str | Path, out_dir: str | Path, config: TrainCon
         train_stream.set_epoch(epoch)
         model.train()
         tr = _with_progress(cfg.progress and ctx.is_main, f"{kind} epoch {epoch}/{last}", len(train_stream),
-                            cfg.batch_size, lambda cb: run_epoch(step, _batches(train_stream, cfg.batch_size), device,
-                                                                 plan.xi, plan.teacher_forcing, optimizer, cb))
+                            cfg.batch_size, functools.partial(run_epoch, step, _batches(train_stream, cfg.batch_size),
+                                                              device, plan.xi, plan.teacher_forcing, optimizer))
         model.eval()
         va = run_epoch(step, _batches(val_stream, cfg.batch_size), device, plan.xi, False, None)
         tr, va = ctx.mean(tr), ctx.mean(va)
         improved, stopped = es.update(float(va[0]), plan.early_stop)
         row = {"epoch": epoch, "phase": plan.phase + 1, "xi": plan.xi, "lr": plan.lr,
                "teacher_forcing": int(plan.teacher_forcing), **{f"train_{k}": float(v) for k, v in zip(
-                   ("loss", "a", "b", "robust"), tr)}, **{f"val_{k}": float(v) for k, v in zip(
-                       ("loss", "a", "b", "robust"), va)}, "improved": int(improved),
+                   ("loss", "a", "b", "robust"), tr, strict=True)}, **{f"val_{k}": float(v) for k, v in zip(
+                       ("loss", "a", "b", "robust"), va, strict=True)}, "improved": int(improved),
                "seconds": round(time.perf_counter() - t0, 3)}
         history.append(row)
         if ctx.is_main:

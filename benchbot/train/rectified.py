@@ -96,8 +96,8 @@ def iter_source(folder: str | Path) -> Iterator[SourceImage]:
             if "scenes" not in z.files:
                 raise BenchbotError(f"{shown(str(part), 200)} has no scene records", ONLY_RANDOMIZED)
             depth, grasps = z["depth"], z["grasps"].reshape(-1, 9)
-            for k, r in enumerate(z["scenes"]):
-                yield _image(str(folder), depth[k], json.loads(str(r)), grasps)
+            for i, r in enumerate(z["scenes"]):
+                yield _image(str(folder), depth[i], json.loads(str(r)), grasps)
 
 
 def source_meta(folder: str | Path) -> dict[str, Any]:

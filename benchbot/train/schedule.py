@@ -91,7 +91,7 @@ def compressed(s: Schedule, factor: float) -> Schedule:
     teach = 0
     if s.teacher_epochs:
         full = 0
-        for p, q in zip(s.phases, phases):  # keep teacher forcing on the same phases
+        for p, q in zip(s.phases, phases, strict=True):  # keep teacher forcing on the same phases
             if full + p.epochs <= s.teacher_epochs:
                 teach += q.epochs
             full += p.epochs

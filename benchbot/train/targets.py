@@ -105,7 +105,7 @@ def load_cache(cache: Path, key: str) -> dict[int, np.ndarray] | None:
 def save_cache(cache: Path, key: str, data: dict[int, np.ndarray]) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")  # torchrun ranks write side by side
-    np.savez(tmp, key=np.array(key), **{str(k): v for k, v in data.items()})
+    np.savez(tmp, key=np.array(key), **{str(k): v for k, v in data.items()})  # type: ignore[arg-type]  # mypy matches **arrays against numpy's allow_pickle
     tmp.replace(cache)
 
 

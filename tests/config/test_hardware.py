@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from benchbot.calibration.calfile import Calibration, require_calibration, save_calibration
 from benchbot.config.hardware import HardwareConfig, example_hardware_path, load_hardware
@@ -39,7 +40,8 @@ def test_gripper_address_is_never_implied_by_the_robot(tmp_path):
     assert rc.address == "10.0.0.2:54321"  # e-Series wrist through UR's rs485 URCap
     gateway = {"robot": {"kind": "ur5", "host": "10.0.0.2"},
                "gripper": {"kind": "robotiq-2f85", "transport": "tcp", "host": "10.0.0.7"}}
-    assert robotiq_config(load_hardware(write(tmp_path, gateway)).gripper, require_calibration=False).address == "10.0.0.7:502"
+    gripper = load_hardware(write(tmp_path, gateway)).gripper
+    assert robotiq_config(gripper, require_calibration=False).address == "10.0.0.7:502"
 
 
 def test_defaults_are_a_dry_run_workcell(tmp_path):
@@ -122,7 +124,7 @@ def test_require_calibration(tmp_path):
 
 def test_config_is_frozen():
     cfg = HardwareConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.table_z_m = 1.0  # type: ignore[misc]
 
 
@@ -202,7 +204,8 @@ def test_ur5_arm_is_built_from_the_robot_section(tmp_path):
     hz["robot"].update(rtde_frequency_hz=500, payload_kg=1.4, payload_cog_m=[0.0, 0.0, 0.07])
     robot = load_hardware(write(tmp_path, hz)).robot
     arm = arm_factory("ur5")(robot)
-    assert (arm.config.rtde_frequency_hz, arm.config.payload_kg, arm.config.payload_cog_m) == (500, 1.4, (0.0, 0.0, 0.07))
+    c = arm.config
+    assert (c.rtde_frequency_hz, c.payload_kg, c.payload_cog_m) == (500, 1.4, (0.0, 0.0, 0.07))
     assert {"ur5", "dryrun"} <= set(ARM_KINDS)
     with pytest.raises(BenchbotError, match="unknown robot kind"):
         arm_factory("ur10")

@@ -135,7 +135,7 @@ def test_page_answers_give_the_same_db_as_the_terminal_and_nothing_moves_before_
     assert set(b["attempts"]["outcome_source"]) == {"operator"}
     # nothing moved before the first Go; every Go moved the arm, the skip did not
     assert seen[1][0].kind == "review" and seen[1][1] == 0 and cells.cells[-1].arm.arm.log[0]["cmd"] == "connect"
-    for (tap, moves), (_next, moves_next) in zip(seen, seen[1:]):
+    for (tap, moves), (_next, moves_next) in zip(seen, seen[1:], strict=False):
         if tap.kind == "review":
             assert (moves_next > moves) if tap.value == "go" else (moves_next == moves), tap
     assert len(session.state.seen_ms) == 12
@@ -230,7 +230,7 @@ def test_a_stale_page_cannot_write(tmp_path, browser):
     assert checks[2].startswith("refused: this page's token is not this console's")
     with Store(cfg.db_path, readonly=True) as store:
         att = store.tables(run_a.run_id)["attempts"]
-    assert list(zip(att["attempt_no"], att["status"], att["success"])) == [(1, "final", True)]
+    assert list(zip(att["attempt_no"], att["status"], att["success"], strict=True)) == [(1, "final", True)]
 
 
 def test_mujoco_rehearsal_is_watch_only(tmp_path, browser):

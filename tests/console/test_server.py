@@ -95,7 +95,8 @@ def test_answers_are_bounded_parsed_and_checked(served):
             break
         t.join(0.02)
     qid = state.question.qid
-    status, _, body = request(url, data=json.dumps({"run_id": "run-1", "qid": qid, "answer": {"value": "maybe"}}).encode())
+    answer = {"run_id": "run-1", "qid": qid, "answer": {"value": "maybe"}}
+    status, _, body = request(url, data=json.dumps(answer).encode())
     assert status == 400 and state.question is not None
     status, _, body = request(url, data=json.dumps({"run_id": "run-1", "qid": qid, "answer": {"value": "go"}}).encode())
     assert status == 200 and json.loads(body)["message"] == "recorded: run placement: go"

@@ -25,7 +25,8 @@ class _EntryPoint:
 
 
 def test_third_party_detector_is_found_through_entry_points(monkeypatch):
-    monkeypatch.setattr(registry, "entry_points", lambda group: [_EntryPoint()] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "entry_points",
+                        lambda group: [_EntryPoint()] if group == registry.ENTRY_POINT_GROUP else [])
     assert "middle" in registry.available_detectors()
     det = registry.load_detector("middle", margin=5)
     g = det.detect(DepthFrame(np.full((20, 30), 0.7, np.float32), Intrinsics(100, 100, 15, 10, 30, 20)))

@@ -28,7 +28,8 @@ def test_every_driver_implements_its_base_class():
     from benchbot.devices.grippers.robotiq_emulator import EmulatedRobotiqGripper
     from benchbot.devices.safety import GatedArm
 
-    kinds = {Arm: (DryRunArm, URArm, MujocoArm, GatedArm), Gripper: (RobotiqGripper, EmulatedRobotiqGripper, MujocoGripper),
+    kinds = {Arm: (DryRunArm, URArm, MujocoArm, GatedArm),
+             Gripper: (RobotiqGripper, EmulatedRobotiqGripper, MujocoGripper),
              Camera: (ReplayCamera, Kinect2Camera, K4ACamera, K4APlaybackCamera, MujocoCamera, MedianCamera)}
     for base, drivers in kinds.items():
         for cls in drivers:

@@ -221,14 +221,15 @@ OLD_HOME = (0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0)  # the tool at −x, be
           "drop_pose": [0.3, -0.3, 0.25, 3.1416, 0.0, 0.0]}, r"tool y -0\.3898 m outside workspace"),
     ({}, {"table_z_m": 0.35}, "tool z 0.3260 m is below table_z_m"),
     ({"tcp_offset": (0.0, 0.0, 0.45, 0.0, 0.0, 0.0)}, {"table_z_m": 0.1}, "tool z 0.0500 m is below"),  # FK uses it
-    ({"home_joints_rad": (2.0071, -2.4435, 1.7453, -0.8727, -1.5708, -2.7053)}, {}, "target passes 0.129 m from the base axis"),
+    ({"home_joints_rad": (2.0071, -2.4435, 1.7453, -0.8727, -1.5708, -2.7053)}, {},
+     "target passes 0.129 m from the base axis"),
     ({}, {"workspace": {"min_m": [-0.7, -0.7, 0.0], "max_m": [0.7, 0.7, 0.55]}}, r"wrist 2 z 0\.5823 m outside"),
 ])
 def test_home_posture_check(robot, where, words):
     from benchbot.harness.doctor import check_home
 
-    cfg = HardwareConfig.model_validate({"robot": {"kind": "dryrun", **robot}, "calibration_center_m": (0.45, 0.0, 0.15),
-                                         **where})
+    cfg = HardwareConfig.model_validate({"robot": {"kind": "dryrun", **robot},
+                                         "calibration_center_m": (0.45, 0.0, 0.15), **where})
     [res] = check_home(cfg)
     assert res.name == "home posture"
     if words is None:

@@ -44,7 +44,8 @@ def test_default_home_is_tool_down_beside_the_workspace_and_clear_of_every_limit
     # the first gated move from home to a grasp in front of the robot is allowed (the old home was refused)
     pregrasp = Pose(np.array([0.45, 0.0, 0.13]), TOOL_DOWN, "base")
     assert gate.violation(pregrasp, 0.25, 1.2, start=home) is None
-    old = Pose.from_matrix(tcp_fk((0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0), ROBOTIQ_2F85_TCP_OFFSET))
+    old_joints = (0, -math.pi / 2, math.pi / 2, -math.pi / 2, -math.pi / 2, 0)
+    old = Pose.from_matrix(tcp_fk(old_joints, ROBOTIQ_2F85_TCP_OFFSET))
     assert "base axis" in gate.violation(pregrasp, 0.25, 1.2, start=old)
 
 
@@ -53,7 +54,7 @@ def test_default_home_leaves_an_overhead_cameras_view_clear():
     t_base_camera = overhead_camera_transform(0.69)
     tcp, points = arm_points(UR5_HOME_JOINTS_RAD, ROBOTIQ_2F85_TCP_OFFSET)
     chain = [p for p in points.values()] + [tcp[:3, 3]]
-    samples = [a + s * (b - a) for a, b in zip(chain, chain[1:]) for s in np.linspace(0, 1, 20)]
+    samples = [a + s * (b - a) for a, b in zip(chain, chain[1:], strict=False) for s in np.linspace(0, 1, 20)]
     cam = np.linalg.inv(t_base_camera)
     for p in samples:
         x, y, z = cam[:3, :3] @ p + cam[:3, 3]

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def rehearsal(tmp: Path, objects=("soup-can", "banana")) -> RunConfig:
     data = yaml.safe_load((REPO / "protocols" / "baselines.yaml").read_text())
-    data.update(objects=list(objects), methods=["centroid"], trials_per_object=1, objects_file=str(REPO / "objects.yaml"))
+    data.update(objects=list(objects), methods=["centroid"], trials_per_object=1,
+                objects_file=str(REPO / "objects.yaml"))
     data["motion"]["hold_s"] = 0.0
     (tmp / "p.yaml").write_text(yaml.safe_dump(data))
     (tmp / "hw.yaml").write_text(yaml.safe_dump({"robot": {"kind": "dryrun"}, "gripper": {"kind": "dryrun"},
@@ -137,8 +138,8 @@ def test_questions_print_their_keys_and_ask_again_after_a_wrong_answer(typed):
 def test_review_shows_the_plan_and_its_overlay_path(typed, tmp_path):
     write, fd = typed
     op, console = operator(fd)
-    plan = GraspPlan("run", "soup-can/1/centroid", 3, 180, "centroid", "Tomato soup can", 1, Grasp(10, 20, 0.5, 30, 0.6),
-                     0.61, 0.5, {"detect": 0.012}, str(tmp_path / "a1_overlay.png"))
+    plan = GraspPlan("run", "soup-can/1/centroid", 3, 180, "centroid", "Tomato soup can", 1,
+                     Grasp(10, 20, 0.5, 30, 0.6), 0.61, 0.5, {"detect": 0.012}, str(tmp_path / "a1_overlay.png"))
     write("s\n")
     assert op.review(plan) == "skip"
     text = console.export_text()

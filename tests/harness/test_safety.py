@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from benchbot.config.protocol import Motion
-from benchbot.core.errors import UnsafeMotionError
+from benchbot.core.errors import DeviceError, UnsafeMotionError
 from benchbot.core.types import Pose
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits, tilt_deg
 
@@ -177,10 +177,19 @@ def test_tilt_of_straight_down_is_zero():
     assert tilt_deg(np.eye(3)) == pytest.approx(180.0)
 
 
+def test_freedrive_needs_an_arm_that_has_it():
+    gated = GatedArm(RecordingArm(), SafetyGate(LIMITS))
+    with pytest.raises(DeviceError, match="RecordingArm has no freedrive"):
+        gated.start_freedrive()
+
+
 def test_gated_arm_forwards_stop_home_close_and_logs():
     arm = RecordingArm()
     gated = GatedArm(arm, SafetyGate(LIMITS))
-    gated.connect(); gated.home(); gated.stop(); gated.close()
+    gated.connect()
+    gated.home()
+    gated.stop()
+    gated.close()
     assert [e["cmd"] for e in gated.log] == ["connect", "home", "stop", "close"]
     assert gated.current_pose() is arm.pose
 

@@ -71,3 +71,11 @@ def test_the_runners_lock_is_reentrant_for_its_workcell(tmp_path):
     assert lock.held  # the runner still holds it until its own exit
     lock.release()
     assert not lock.held
+
+
+def test_a_part_used_before_the_cell_connects_it_is_named():
+    wc = Workcell("replay", SafetyLimits(), lambda wc: None)  # nothing attached yet
+    with pytest.raises(BenchbotError, match="the workcell has no arm"):
+        wc.safe_state()
+    with pytest.raises(BenchbotError, match="the workcell has no arm"):
+        wc.recover()

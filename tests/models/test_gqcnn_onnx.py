@@ -34,7 +34,8 @@ def test_onnx_dexnet2_lrn_parity(shared_data):
     x, z = torch.rand(5, 1, 32, 32) * 0.1 + 0.65, torch.full((5,), 0.68)
     onnx = OnnxGQCNN.from_model(model)
     with torch.no_grad():
-        np.testing.assert_allclose(onnx.probabilities(x.numpy(), z.numpy()), model.probabilities(x, z).numpy(), atol=1e-5)
+        np.testing.assert_allclose(onnx.probabilities(x.numpy(), z.numpy()), model.probabilities(x, z).numpy(),
+                                   atol=1e-5)
 
 
 def test_onnx_bad_graph(tmp_path):

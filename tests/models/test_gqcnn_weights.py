@@ -63,8 +63,8 @@ def write_bundle(prefix: Path, tensors: dict[str, np.ndarray], per_block: int = 
     for name in sorted(tensors):
         a = np.asarray(tensors[name])  # (ascontiguousarray would turn scalars into 1-D)
         shape = b"".join(_field(2, _field(1, d)) for d in a.shape)
-        entry = (_field(1, DTYPE_CODE[a.dtype]) + _field(2, shape) + _field(4, len(data))
-                 + _field(5, a.nbytes)) if len(data) else (_field(1, DTYPE_CODE[a.dtype]) + _field(2, shape) + _field(5, a.nbytes))
+        offset = _field(4, len(data)) if len(data) else b""
+        entry = _field(1, DTYPE_CODE[a.dtype]) + _field(2, shape) + offset + _field(5, a.nbytes)
         entries.append((name.encode(), entry))
         data += a.astype(a.dtype.newbyteorder("<")).tobytes()
     prefix.with_name(prefix.name + ".data-00000-of-00001").write_bytes(bytes(data))
@@ -100,13 +100,14 @@ def _table(entries: list[tuple[bytes, bytes]], per_block: int = 4) -> bytes:
     return bytes(table + footer + b"\x00" * (40 - len(footer)) + struct.pack("<Q", 0xDB4775248B80FB57))
 
 
-def write_v1(path: Path, tensors: dict[str, np.ndarray], split: str | None = None) -> None:
-    """A TF V1 tensor-slice checkpoint; `split` names a tensor stored as two row slices."""
+def write_v1(path: Path, tensors: dict[str, np.ndarray], split: str | None = None, dtype: bytes | int = 1) -> None:
+    """A TF V1 tensor-slice checkpoint; `split` names a tensor stored as two row slices; `dtype` is
+    the metadata's dtype field (1: DT_FLOAT)."""
     metas, entries = b"", []
     for name in sorted(tensors):
         a = np.asarray(tensors[name], dtype=np.float32)
         shape = b"".join(_field(2, _field(1, d)) for d in a.shape)
-        metas += _field(1, _field(1, name.encode()) + _field(2, shape) + _field(3, 1) + _field(4, b""))
+        metas += _field(1, _field(1, name.encode()) + _field(2, shape) + _field(3, dtype) + _field(4, b""))
         parts = [(0, a.shape[0] // 2), (a.shape[0] // 2, a.shape[0] - a.shape[0] // 2)] if name == split else [None]
         for j, part in enumerate(parts):
             if part is None:
@@ -132,7 +133,8 @@ def pj(shared_data) -> Path:
 def golden(pj):
     d = pj / "reference_io"
     crops = torch.from_numpy(np.load(d / "golden_inputs_depth_crops.npy")).permute(0, 3, 1, 2)
-    return crops, torch.from_numpy(np.load(d / "golden_inputs_grasp_depth.npy")), np.load(d / "golden_outputs_softmax.npy")
+    depths = torch.from_numpy(np.load(d / "golden_inputs_grasp_depth.npy"))
+    return crops, depths, np.load(d / "golden_outputs_softmax.npy")
 
 
 def _copy_release(pj: Path, dst: Path, with_ckpt: bool = True, with_npy: bool = False) -> Path:
@@ -250,6 +252,13 @@ def test_v1_reader_slices_and_truncation(tmp_path):
     raw = (tmp_path / "m.ckpt").read_bytes()
     (tmp_path / "m.ckpt").write_bytes(raw[:-30])
     with pytest.raises(CheckpointError):
+        read_checkpoint(tmp_path / "m.ckpt")
+
+
+def test_a_field_of_the_wrong_wire_type_is_refused(tmp_path):
+    """A dtype code stored as the text b"1" (bytes where a number belongs) was read by int() as DT_FLOAT."""
+    write_v1(tmp_path / "m.ckpt", {"b": np.ones(3, np.float32)}, dtype=b"1")
+    with pytest.raises(CheckpointError, match="bytes where a number belongs"):
         read_checkpoint(tmp_path / "m.ckpt")
 
 

@@ -129,7 +129,7 @@ def test_gradients_reach_first_stn_and_classifier_stays_frozen() -> None:
     assert all(p.grad is None and not p.requires_grad for p in clf.parameters())
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     opt.step()
-    assert all(torch.equal(a, b) for a, b in zip(before, clf.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, clf.parameters(), strict=True))
     assert not any(k.startswith("classifier.") for k in model.trainable_state_dict())
 
 

@@ -28,7 +28,8 @@ def scene(shared_data):
     d = shared_data / "dexnet_sample" / "reference_outputs"
     xy = np.load(d / "crop_grasp_centers_xy.npy")
     ang = -np.load(d / "crop_grasp_angles_rad.npy")
-    grasps = [Grasp(float(y), float(x), float(a), 30.0, float(im[int(y), int(x)]) + 0.01) for (x, y), a in zip(xy, ang)]
+    grasps = [Grasp(float(y), float(x), float(a), 30.0, float(im[int(y), int(x)]) + 0.01)
+              for (x, y), a in zip(xy, ang, strict=True)]
     return DepthFrame(im, PRIME), grasps  # 12.7° tilt: the table plane gives each grasp its own scale
 
 
@@ -175,7 +176,8 @@ def test_scale_factor_makes_q_camera_independent(evaluator, scene):
     k = 0.72
     small = cv2.resize(frame.depth_m, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR)
     small_frame = DepthFrame(small, PRIME.scaled(k))
-    moved = [Grasp((g.row + 0.5) * k - 0.5, (g.col + 0.5) * k - 0.5, g.angle_rad, g.width_px * k, g.depth_m) for g in grasps]
+    moved = [Grasp((g.row + 0.5) * k - 0.5, (g.col + 0.5) * k - 0.5, g.angle_rad, g.width_px * k, g.depth_m)
+             for g in grasps]
     q_ref = evaluator.qualities(frame, grasps)
     q_factor = evaluator.qualities(small_frame, moved)
     rows, cols = np.array([g.row for g in grasps]), np.array([g.col for g in grasps])

@@ -15,7 +15,8 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 def _lint(tmp_path: Path, config: Path, source: Path = REPO) -> subprocess.CompletedProcess:
     """lint-imports on the benchbot found in `source` (this checkout, not another install), cwd tmp_path."""
     if not LINT_IMPORTS.exists():
-        pytest.fail(f"lint-imports not found beside {sys.executable}: install the test extra (pip install -e '.[test]')")
+        pytest.fail(f"lint-imports not found beside {sys.executable}: "
+                    "install the test extra (pip install -e '.[test]')")
     env = {**os.environ, "PYTHONPATH": str(source)}
     return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo", str(config)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)

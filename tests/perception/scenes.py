@@ -8,8 +8,10 @@ from benchbot.core.types import DepthFrame, Intrinsics
 PRIME = Intrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up_hint: np.ndarray = np.array([1.0, 0.0, 0.0])) -> np.ndarray:
+def look_at(eye: np.ndarray, target: np.ndarray, up_hint: np.ndarray | None = None) -> np.ndarray:
     """T_table_camera (OpenCV camera: x right, y down, z forward) of a camera at `eye` looking at `target`."""
+    if up_hint is None:
+        up_hint = np.array([1.0, 0.0, 0.0])
     z = target - eye
     z = z / np.linalg.norm(z)
     x = up_hint - np.dot(up_hint, z) * z  # image +col along up_hint, projected

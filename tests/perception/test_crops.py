@@ -78,7 +78,8 @@ def test_angle_convention_ccw_from_col():
 
 
 def test_grasp_objects_and_empty(ref):
-    gs = [Grasp(float(r), float(c), float(a), 20.0, 0.7) for r, c, a in zip(ref["rows"][:3], ref["cols"][:3], ref["angles"][:3])]
+    gs = [Grasp(float(r), float(c), float(a), 20.0, 0.7)
+          for r, c, a in zip(ref["rows"][:3], ref["cols"][:3], ref["angles"][:3], strict=True)]
     a = extract_grasp_crops(ref["im"], gs, DEXNET2)
     b = extract_crops(ref["im"], ref["rows"][:3], ref["cols"][:3], ref["angles"][:3], DEXNET2)
     assert torch.equal(a, b)
@@ -139,6 +140,6 @@ def test_fast_path_matches_reference_at_any_scale(ref, spec, scale):
     exp = extract_crops_reference(ref["im"], rows, cols, angles, spec, scale=scale)
     err = np.abs(fast - exp)
     assert (err > 1e-6).mean() < 1e-4  # only nearest-neighbour rounding ties
-    for k, r, c in zip(*np.nonzero(err > 1e-6)):  # a tie picks a neighbouring source pixel, never garbage
+    for k, r, c in zip(*np.nonzero(err > 1e-6), strict=True):  # a tie picks a neighbouring source pixel, never garbage
         around = exp[k, max(r - 1, 0):r + 2, max(c - 1, 0):c + 2]
         assert around.min() - 1e-6 <= fast[k, r, c] <= around.max() + 1e-6

@@ -85,7 +85,8 @@ def test_recording_workspace_from_metadata(tmp_path):
     shutil.copytree(src, dst)
     assert recording_workspace(read_recording(dst)).polygon_px  # the shipped one has a table polygon
     meta = json.loads((dst / "metadata.json").read_text())
-    meta["workspace"] = {"polygon_m": [[0.2, -0.1], [0.2, 0.1], [0.3, 0.1], [0.3, -0.1]]}  # world frame (T_camera_world)
+    # world frame (T_camera_world)
+    meta["workspace"] = {"polygon_m": [[0.2, -0.1], [0.2, 0.1], [0.3, 0.1], [0.3, -0.1]]}
     (dst / "metadata.json").write_text(json.dumps(meta))
     spec = recording_workspace(read_recording(dst))
     assert spec.polygon_m is None and len(spec.polygon_px_m) == 4
@@ -120,7 +121,8 @@ def test_hardware_file_workspace(tmp_path):
     assert spec.auto and box.shape == (4, 2)
     assert np.allclose(np.ptp(box, axis=0), 0.2 * 525 / 0.7, atol=1e-6)  # 20 cm at 0.7 m: 150 px
     assert hardware_workspace(hw, None, PRIME).polygon_px_m is None  # no calibration: automatic only
-    path.write_text(yaml.safe_dump({**data, "detection_workspace": {"auto": False, "polygon_px": [[0, 0], [0, 9], [9, 9]]}}))
+    manual = {"auto": False, "polygon_px": [[0, 0], [0, 9], [9, 9]]}
+    path.write_text(yaml.safe_dump({**data, "detection_workspace": manual}))
     assert load_hardware(path).detection_workspace.polygon_px == ((0, 0), (0, 9), (9, 9))
     path.write_text(yaml.safe_dump({**data, "detection_workspace": {"polygon_px": [[0, 0]]}}))
     with pytest.raises(BenchbotError) as e:

@@ -137,7 +137,8 @@ def frame_file(draw, good_m: np.ndarray) -> tuple[str, bytes]:
         return ".npy", npy_bytes(d.astype(draw(st.sampled_from([np.float16, np.int32, np.uint16, np.bool_,
                                                                  np.complex64, np.float64]))))
     if kind == "shape":
-        shapes = [(0, 0), (1,), (), (d.shape[0], d.shape[1], 3), (d.shape[1], d.shape[0]), (d.shape[0] // 2, d.shape[1])]
+        shapes = [(0, 0), (1,), (), (d.shape[0], d.shape[1], 3), (d.shape[1], d.shape[0]),
+                  (d.shape[0] // 2, d.shape[1])]
         shape = draw(st.sampled_from(shapes))
         return ".npy", npy_bytes(np.resize(d, shape).astype(np.float32))
     if kind == "npz":

@@ -92,7 +92,7 @@ def main() -> None:
     phases, nths, hold_s = sys.argv[1].split(","), sys.argv[2].split(","), float(sys.argv[3])
     if sys.argv[4] != "--":
         raise SystemExit("usage: phase_wrapper.py PHASE NTH HOLD_S -- ARGS")
-    for phase, nth in zip(phases, nths * len(phases) if len(nths) == 1 else nths):
+    for phase, nth in zip(phases, nths * len(phases) if len(nths) == 1 else nths, strict=True):
         install(phase, int(nth), hold_s)
     from benchbot import cli
 

@@ -217,7 +217,8 @@ def test_weights_files(world, data):
 @fuzz(30)
 @given(data=st.data())
 def test_gqcnn_release_folders(world, data):
-    target = data.draw(st.sampled_from(["config.json", "im_std.npy", "pose_mean.npy", "weights_npy", "model.ckpt.index"]))
+    target = data.draw(st.sampled_from(["config.json", "im_std.npy", "pose_mean.npy", "weights_npy",
+                                        "model.ckpt.index"]))
     with sandbox(world) as d:
         rel = shutil.copytree(world.release, d / "in" / "release")
         if target == "config.json":
@@ -257,7 +258,8 @@ def test_hardware_files(world, data):
         hw = put(d / "in" / "hw.yaml", hw_bytes)
         if _real_devices(hw):
             return  # valid, but would reach for a robot on the network: not for a unit test
-        csv = put(d / "in" / "out.csv", b"".join(f"{o}/1/centroid,success\n".encode() for o in world.protocol["objects"]))
+        csv = put(d / "in" / "out.csv",
+                  b"".join(f"{o}/1/centroid,success\n".encode() for o in world.protocol["objects"]))
         rec = d / "out" / "rec"
         argv = {"doctor": ["doctor", "--hardware", str(hw)],
                 "run": ["run", "--hardware", str(hw), "-p", str(good_protocol(world, d)), "--outcomes", str(csv),
@@ -304,7 +306,8 @@ def test_user_text_in_protocol_and_objects_on_the_hardware_path(world, text, whe
 
 DETECTORS = ["centroid", "prop-gqcnn", "gqstn", "gqstn-sym8", "gqstn-fallback", "multigrasp"]
 OPTION_NAMES = ["num_candidates", "policy", "seed", "max_width_m", "runtime", "bf16", "top_k", "margin_m", "weights",
-                "device", "source_size", "threads", "symmetries", "normalise_view", "scorer", "classifier", "foo", "[/]"]
+                "device", "source_size", "threads", "symmetries", "normalise_view", "scorer", "classifier", "foo",
+                "[/]"]
 
 
 @fuzz(30)
@@ -373,14 +376,17 @@ def _bad(ok: list[str], bad: list[str]):
 
 # command → option → (values that may run, values that must be refused); one option gets a bad value
 REFUSING = {
-    ("bench", "perception"): {"--candidates": _bad(["10"], ["0", "-5", str(10**30)]), "--repeats": _bad(["1"], ["0", "-1"])},
+    ("bench", "perception"): {"--candidates": _bad(["10"], ["0", "-5", str(10**30)]),
+                              "--repeats": _bad(["1"], ["0", "-1"])},
     ("bench", "gqcnn"): {"--n": _bad(["10"], ["0", "-1", str(10**9)]), "--repeats": _bad(["1"], ["0", "100000"])},
     ("bench", "models"): {"--repeats": _bad(["1"], ["0", "-3"]), "--threads": _bad(["1"], ["0", "-1", "100000"])},
-    ("bench", "sim"): {"--trials": _bad(["1"], ["0", "-1"]), "--images": _bad(["1"], ["0"]), "--workers": _bad(["1"], ["0"])},
+    ("bench", "sim"): {"--trials": _bad(["1"], ["0", "-1"]), "--images": _bad(["1"], ["0"]),
+                       "--workers": _bad(["1"], ["0"])},
     ("datagen",): {"--images": _bad(["1"], ["0", "-1"]), "--workers": _bad(["1"], ["0", "-2"]),
                    "--grasps-per-image": _bad(["5"], ["0"]), "--perturbations": _bad(["0"], ["-1"])},
     ("emulate", "gripper"): {"--time-scale": _bad(["1"], ["0", "-1", "nan", "inf"]),
-                             "--port": _bad(["0"], ["-1", "70000"]), "--object-width-m": _bad(["0.05"], ["nan", "-1", "5"]),
+                             "--port": _bad(["0"], ["-1", "70000"]),
+                             "--object-width-m": _bad(["0.05"], ["nan", "-1", "5"]),
                              "--framing": _bad(["tcp"], ["[/]", "udp"])},
     ("emulate", "arm"): {"--time-scale": _bad(["1"], ["0", "nan", "inf", "-2"]),
                          "--table-z-m": _bad(["0"], ["nan", "inf", "99"])},

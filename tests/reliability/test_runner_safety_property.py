@@ -85,7 +85,7 @@ def test_no_unsafe_pose_reaches_the_arm_and_bad_grasps_are_rejected_with_a_reaso
         with Store(tmp / "r.db", readonly=True) as store:
             att = store.tables(summary.run_id)["attempts"].sort_values("seq")
         assert len(att) == 6
-        for g, row in zip(outputs, att.itertuples()):
+        for g, row in zip(outputs, att.itertuples(), strict=True):
             if _expected_rejection(g):
                 assert (row.status, row.cause) == ("final", "no grasp") and isinstance(row.detection_error, str), \
                     (g, row.status, row.cause, row.detection_error, row.reason)

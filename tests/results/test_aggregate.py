@@ -77,15 +77,18 @@ def reference_rows(store, run_id):
             row = {"scheduled": len(mt), "pending": int((mt["status"] == "pending").sum()), "judged": n,
                    "successes": k, "success_ci_low_pct": 100 * wilson_ci(k, n)[0],
                    "robust_pct": 100 * robust.sum() / len(robust) if len(robust) else math.nan,
-                   "robust_threshold": "/".join(f"{t:g}" for t in sorted(final["robust_threshold"].dropna().unique())) or None,
+                   "robust_threshold": "/".join(f"{t:g}" for t in sorted(final["robust_threshold"].dropna().unique()))
+                   or None,
                    "q_known": len(q), "q_mean": q.mean() if len(q) else math.nan,
                    "q_median": q.median() if len(q) else math.nan,
                    "detect_mean_s": det.mean() if len(det) else math.nan,
                    "detect_median_s": det.median() if len(det) else math.nan,
                    "detect_p95_s": float(np.percentile(det, 95)) if len(det) else math.nan,
-                   "no_grasp": int(final["detection_error"].notna().sum()), "voided": int((g["status"] == "voided").sum()),
+                   "no_grasp": int(final["detection_error"].notna().sum()),
+                   "voided": int((g["status"] == "voided").sum()),
                    "aborted": len(aborted),
-                   "abort_reasons": "; ".join(f"{r} (×{c})" for r, c in reasons.most_common()) if len(aborted) else None,
+                   "abort_reasons": ("; ".join(f"{r} (×{c})" for r, c in reasons.most_common())
+                                     if len(aborted) else None),
                    "picks_per_hour": len(final) / (wall / 3600) if wall > 0 else math.nan}
             for p in PHASES:
                 col = f"time_{p}_s"

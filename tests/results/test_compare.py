@@ -28,7 +28,7 @@ def add_run(store, run_id, outcomes, *, seed=1, phash="h" * 16, source="physics"
     store.create_run(RunInfo(run_id, f"2026-01-0{len(run_id)}T00:00:00+00:00", "p", phash, "p.yaml", seed, backend,
                              source, "abc", "host", {"benchbot": "0.1.0", "mujoco": "4.0.0"},
                              config or {"camera": "MuJoCo depth render"}), specs)
-    for spec, (success, robust) in zip(specs, outcomes):
+    for spec, (success, robust) in zip(specs, outcomes, strict=True):
         det = DetectionRecord("gqstn", 1, 2, 0, 30, 0.7, None, 0.9 if robust else 0.1, robust, 0.5, "gq",
                               0.01, 0.02, 0.03, 0.001, None)
         store.record_attempt(AttemptRecord(run_id, spec.trial_id, 1, "final", "2026-01-01T00:00:00+00:00",

@@ -13,7 +13,8 @@ spec = importlib.util.spec_from_file_location("report_tests", Path(__file__).par
 report_tests = importlib.util.module_from_spec(spec)
 sys.modules["report_tests"] = report_tests
 spec.loader.exec_module(report_tests)
-db = report_tests.db  # the fixture of tests/results/test_report.py: runs r1 (aborted method, redo), r2 (2 sources), r3, r4xx
+# the fixture of tests/results/test_report.py: runs r1 (aborted method, redo), r2 (2 sources), r3, r4xx
+db = report_tests.db
 
 
 @pytest.mark.parametrize("run_id", ["r1", "r2", "r3", "r4xx"])

@@ -132,7 +132,8 @@ def test_table_numbers(db):
     rep = build_report(db, "r1")
     assert list(rep.table["method"]) == ["multigrasp", "gqstn", "prop-gqcnn", "newnet"]  # paper order first
     g = row(rep, "gqstn")
-    assert (g["scheduled"], g["judged"], g["successes"], g["voided"], g["aborted"], g["no_grasp"]) == (10, 10, 8, 1, 0, 1)
+    counts = (g["scheduled"], g["judged"], g["successes"], g["voided"], g["aborted"], g["no_grasp"])
+    assert counts == (10, 10, 8, 1, 0, 1)
     assert g["success_pct"] == pytest.approx(80.0)
     assert (g["success_ci_low_pct"], g["success_ci_high_pct"]) == pytest.approx((49.016, 94.332), abs=1e-3)
     assert g["q_known"] == 9

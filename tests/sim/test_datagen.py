@@ -7,6 +7,7 @@ import pytest
 from benchbot.core.errors import BenchbotError
 from benchbot.sim import datagen
 from benchbot.sim.datagen import TENSOR_FIELDS, generate, merge_shards
+from benchbot.sim.dataset_io import save_npz_atomic
 
 SMALL = dict(grasps_per_image=4, perturbations=1, progress=False, object_ids=["soup-can", "foam-brick"])
 
@@ -157,7 +158,8 @@ def test_randomized_dataset_records_every_image_in_its_own_camera(randomized):
 
     meta = json.loads((randomized / "meta.json").read_text())
     assert meta["format_version"] == 2 and meta["randomization"] == Randomization(objects=(1, 3)).to_json()
-    assert meta["camera_intrinsics"] is None and meta["table_distance_m"] is None and meta["config"]["camera_height_m"] is None
+    assert meta["camera_intrinsics"] is None and meta["table_distance_m"] is None
+    assert meta["config"]["camera_height_m"] is None
     assert set(meta["sensors"]) == set(SENSORS) and meta["canvas_hw"] == [576, 640]
     recs = _scenes(randomized)
     assert [r["image"] for r in recs] == [0, 1, 2, 3] and [r["seed"] for r in recs] == [40, 41, 42, 43]
@@ -226,3 +228,10 @@ def test_held_out_objects_can_be_kept_out_of_a_training_set(tmp_path):
     assert len(ids) == len(load_objects(TRAIN_OBJECTS)) - 8 and not set(ids) & set(load_objects(held))
     with pytest.raises(BenchbotError, match="every object is excluded"):
         training_objects(held, held)
+
+
+def test_an_array_may_be_named_compress(tmp_path):
+    """The units' arrays are passed by name: one called `compress` is stored, not taken as the flag."""
+    save_npz_atomic(tmp_path / "u.npz", compress=np.arange(3), grasps=np.zeros((1, 9)))
+    with np.load(tmp_path / "u.npz") as z:
+        assert sorted(z.files) == ["compress", "grasps"] and list(z["compress"]) == [0, 1, 2]

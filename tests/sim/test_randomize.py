@@ -33,7 +33,8 @@ def world(paper):
     w.close()
 
 
-@pytest.mark.parametrize("h, tilt, az, roll, look", [(0.7, 0.0, 0.0, 0.0, (0, 0)), (0.5, 20.0, 40.0, 200.0, (0.03, -0.04)),
+@pytest.mark.parametrize("h, tilt, az, roll, look", [(0.7, 0.0, 0.0, 0.0, (0, 0)),
+                                                     (0.5, 20.0, 40.0, 200.0, (0.03, -0.04)),
                                                      (0.9, 12.0, 300.0, 10.0, (-0.05, 0.0))])
 def test_camera_pose_has_the_asked_height_tilt_and_aim(h, tilt, az, roll, look):
     t = camera_pose_table(h, math.radians(tilt), math.radians(az), math.radians(roll), look)
@@ -84,7 +85,8 @@ def test_a_known_point_lands_where_the_sensor_intrinsics_say(name):
     t = camera_pose_table(0.6, math.radians(15), math.radians(70), math.radians(30), (0.02, 0.01))
     point = np.array([0.06, -0.04, 0.05])  # top-face centre of a 2 cm cube, table frame
     x, y = TABLE_CENTER_XY[0] + point[0], TABLE_CENTER_XY[1] + point[1]
-    box = f'<geom type="box" size="0.01 0.01 0.01" pos="{x} {y} {point[2] - 0.01}" group="0" contype="0" conaffinity="0"/>'
+    box = (f'<geom type="box" size="0.01 0.01 0.01" pos="{x} {y} {point[2] - 0.01}" group="0" '
+           'contype="0" conaffinity="0"/>')
     model, info = build_model(None, extra_xml=box, camera=CameraSetup(t, intr))
     assert info.intrinsics == intr
     world = SimWorld({})
@@ -111,8 +113,9 @@ def _plan(sensor: str, tilt: float, height: float, objects=("soup-can",), finger
                      fingers)
 
 
-@pytest.mark.parametrize("sensor, tilt, height", [("kinect2", 17.0, 0.55), ("d415", 8.0, 0.85), ("azure-nfov", 20.0, 0.7),
-                                                  ("primesense", 0.0, 0.62), ("d435", 12.0, 0.75)])
+@pytest.mark.parametrize("sensor, tilt, height", [("kinect2", 17.0, 0.55), ("d415", 8.0, 0.85),
+                                                  ("azure-nfov", 20.0, 0.7), ("primesense", 0.0, 0.62),
+                                                  ("d435", 12.0, 0.75)])
 def test_the_rendered_table_has_the_recorded_tilt_and_distance(world, paper, sensor, tilt, height):
     plan = _plan(sensor, tilt, height)
     with planned_scene(world, dict(paper.objects), plan, np.random.default_rng(0)) as sc:

@@ -12,7 +12,8 @@ from benchbot.sim.sensors import SENSORS
 from benchbot.sim.world import SimWorld
 
 REC = RECORDINGS_DIR
-SCENES = {"one": ["clamp"], "five": ["clamp", "screwdriver", "pudding-box", "banana", "scissors"]}  # low, like the real scenes
+# low, like the real scenes
+SCENES = {"one": ["clamp"], "five": ["clamp", "screwdriver", "pudding-box", "banana", "scissors"]}
 
 
 def _real(name: str) -> list[dict]:
@@ -52,7 +53,8 @@ def test_synthetic_frames_fall_within_the_real_frames_statistics(synthetic, name
         for key in ("table_local_std_m", "table_plane_std_m"):
             assert lo(key) <= s[key] <= hi(key), (scene, key, s[key])
         # Kinect v2: the real frame also loses the robot parts nearer than 0.5 m at the bottom
-        assert lo("invalid_fraction", 0.6 if name == "kinect2" else 0.85) <= s["invalid_fraction"] <= hi("invalid_fraction", 1.15)
+        invalid_lo = lo("invalid_fraction", 0.6 if name == "kinect2" else 0.85)
+        assert invalid_lo <= s["invalid_fraction"] <= hi("invalid_fraction", 1.15)
         for b in (0, 1, 2, 3):  # edge dropouts by distance to an edge: 0–1.5, 1.5–3, 3–6, 6–12 px
             real_b = [r["edge_dropout"][b] for r in real]
             assert 0.5 * min(real_b) - 0.005 <= s["edge_dropout"][b] <= 1.5 * max(real_b) + 0.005, (scene, b)
@@ -74,7 +76,7 @@ def test_synthetic_frames_fall_within_the_real_frames_statistics(synthetic, name
 
 @pytest.mark.parametrize("name", ["d415", "d435"])
 def test_realsense_frames_follow_intels_figures(synthetic, name):
-    intr, noise = SENSORS[name].intrinsics, SENSORS[name].noise
+    noise = SENSORS[name].noise
     fb = noise.shadow_fb_px_m
     for scene in SCENES:
         s = synthetic[name, scene]

@@ -118,7 +118,8 @@ def test_early_stop_reports_the_last_epoch_it_ran(dataset, tmp_path) -> None:
 def test_init_fine_tunes_from_a_trained_checkpoint(dataset, tmp_path) -> None:
     first = train("gqstn", dataset, tmp_path / "a", cfg(), classifier=StandIn())
     frozen = Schedule((Phase(1, 0.0, 0.0),))  # lr 0: the parameters must stay those of --init
-    res = train("gqstn", dataset, tmp_path / "b", cfg(init=str(first.model_path), schedule=frozen), classifier=StandIn())
+    res = train("gqstn", dataset, tmp_path / "b", cfg(init=str(first.model_path), schedule=frozen),
+                classifier=StandIn())
     a, meta_a = load_model(first.model_path, "gqstn", classifier=StandIn())
     b, meta_b = load_model(res.model_path, "gqstn", classifier=StandIn())
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())

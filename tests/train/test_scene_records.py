@@ -40,7 +40,8 @@ def test_each_image_gets_its_own_camera_and_exact_table_plane(tmp_path):
         plane = frame.meta["table_plane"]
         assert plane.tilt_deg == pytest.approx(2 * ref.image, abs=1e-6)
         assert plane.distance_m == pytest.approx(0.6 + 0.02 * ref.image)
-        assert frame.meta["table_distance_m"] == pytest.approx((0.6 + 0.02 * ref.image) / math.cos(math.radians(2 * ref.image)))
+        slant_m = (0.6 + 0.02 * ref.image) / math.cos(math.radians(2 * ref.image))
+        assert frame.meta["table_distance_m"] == pytest.approx(slant_m)
         assert frame.meta["image"] == ref.image and frame.meta["sensor"] == "d435"
 
 

@@ -29,7 +29,7 @@ def test_packed_view_trains_on_the_same_pixels(dataset, tmp_path) -> None:
     a, b = ImageIndex(dataset), ImageIndex(tmp_path / "view")
     assert (b.height, b.width) == (40, 40) and a.split == b.split
     a.view_side = b.view_side = 40
-    for ra, rb in zip(a.images("train"), b.images("train")):
+    for ra, rb in zip(a.images("train"), b.images("train"), strict=True):
         da, db = next(a.iter_depth([ra]))[1], next(b.iter_depth([rb]))[1]
         sa = prepare_image(da, a.grasps[ra.image], None, best=a.best_grasp(ra.image), view_side=40)
         sb = prepare_image(db, b.grasps[rb.image], None, best=b.best_grasp(rb.image), view_side=40)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from benchbot.config.hardware import ArmConfig
 from benchbot.core.errors import BenchbotError

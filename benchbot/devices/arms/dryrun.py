@@ -97,7 +97,7 @@ class DryRunArm(Arm):
 
     def home_path(self) -> list[tuple[Pose, dict[str, np.ndarray]]] | None:
         """The UR5 twin's joint path to home (None for the Cartesian kind: a straight line)."""
-        if self._q is None:
+        if self._q is None or self.home_joints_rad is None:
             return None
         return home_path_samples(self._q, self.home_joints_rad, self.tcp_offset)
 

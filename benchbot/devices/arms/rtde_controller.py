@@ -152,7 +152,7 @@ class URControllerModel:
     # -- inputs ---------------------------------------------------------------------------------
     def set_inputs(self, names: list[str], values: list[Any]) -> None:
         with self.lock:
-            for name, v in zip(names, values):
+            for name, v in zip(names, values, strict=True):
                 if name.startswith("input_int_register_"):
                     self.in_int[int(name[len("input_int_register_"):])] = int(v)
                 elif name.startswith("input_double_register_"):

@@ -84,7 +84,7 @@ class RTDEEmulator:
             raise BenchbotError(f"cannot start the RTDE emulator on {self.host}: {e}",
                                 "stop whatever uses that address (URSim, another emulator) or pick another "
                                 "loopback address, e.g. --host 127.0.0.2") from None
-        for listener, handler in zip(self._listeners, handlers):
+        for listener, handler in zip(self._listeners, handlers, strict=True):
             self._spawn(self._accept_loop, listener, handler)
         self._spawn(self._clock)
         return self
@@ -357,7 +357,7 @@ class _RTDESession:
         types = [w.input_type(n) for n in names]
         if "NOT_FOUND" not in types and not self.emu._claims.claim(self.conn_id, names):
             types = ["IN_USE" if self.emu._claims.owner.get(n) not in (None, self.conn_id) else t
-                     for n, t in zip(names, types)]
+                     for n, t in zip(names, types, strict=True)]
         recipe_id = 0
         if names and "NOT_FOUND" not in types and "IN_USE" not in types:
             recipe_id = len(self.inputs) + 1
@@ -369,7 +369,7 @@ class _RTDESession:
         model = self.emu.model
         with model.lock:
             values = [model.value(n) for n in self.out_names]
-        values = [v if v is not None else _zero(t) for v, t in zip(values, self.out_types)]
+        values = [v if v is not None else _zero(t) for v, t in zip(values, self.out_types, strict=True)]
         self._reply(w.DATA_PACKAGE, b"\x01" + w.pack_values(self.out_types, values))
 
 

@@ -91,7 +91,7 @@ def recipe_struct(types: list[str]) -> struct.Struct:
 
 def pack_values(types: list[str], values: list[Any]) -> bytes:
     flat: list[Any] = []
-    for t, v in zip(types, values):
+    for t, v in zip(types, values, strict=True):
         if t.startswith("VECTOR"):
             flat.extend(v)
         else:

@@ -7,6 +7,7 @@ matrices in the robot base frame; UR pose vectors are [x, y, z, rx, ry, rz] (axi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -14,12 +15,14 @@ from scipy.spatial.transform import Rotation
 from benchbot.config.robot import ROBOTIQ_2F85_TCP_OFFSET, UR5_HOME_JOINTS_RAD  # noqa: F401 (re-exported)
 from benchbot.core.types import Pose
 
+Vector = np.ndarray | Sequence[float]  # joint angles (rad) or a pose vector: anything np.asarray reads as 6 floats
+
 UR5_D = (0.089159, 0.0, 0.0, 0.10915, 0.09465, 0.0823)
 UR5_A = (0.0, -0.425, -0.39225, 0.0, 0.0, 0.0)
 UR5_ALPHA = (np.pi / 2, 0.0, 0.0, np.pi / 2, -np.pi / 2, 0.0)
 
 
-def pose_to_matrix(pose: np.ndarray | list[float]) -> np.ndarray:
+def pose_to_matrix(pose: Vector) -> np.ndarray:
     """UR's [x, y, z, rx, ry, rz] → 4×4 (the controller emulator's side of the RTDE edge)."""
     return Pose.from_rotvec(pose).as_matrix()
 
@@ -29,11 +32,11 @@ def matrix_to_pose(m: np.ndarray) -> np.ndarray:
     return np.asarray(Pose.from_matrix(m).as_rotvec())
 
 
-def joint_frames(q: np.ndarray | list[float]) -> list[np.ndarray]:
+def joint_frames(q: Vector) -> list[np.ndarray]:
     """Base → DH frame i (4×4) after each of the six joints; the last one is the tool flange."""
     t = np.eye(4)
     frames = []
-    for theta, d, a, alpha in zip(np.asarray(q, float), UR5_D, UR5_A, UR5_ALPHA):
+    for theta, d, a, alpha in zip(np.asarray(q, float), UR5_D, UR5_A, UR5_ALPHA, strict=True):
         ct, st, ca, sa = np.cos(theta), np.sin(theta), np.cos(alpha), np.sin(alpha)
         t = t @ np.array([[ct, -st * ca, st * sa, a * ct],
                           [st, ct * ca, -ct * sa, a * st],
@@ -43,18 +46,18 @@ def joint_frames(q: np.ndarray | list[float]) -> list[np.ndarray]:
     return frames
 
 
-def flange_fk(q: np.ndarray | list[float]) -> np.ndarray:
+def flange_fk(q: Vector) -> np.ndarray:
     """Base → tool flange (4×4) for joint angles q (rad)."""
     return joint_frames(q)[-1]
 
 
-def tcp_fk(q: np.ndarray | list[float], tcp_offset: np.ndarray | list[float]) -> np.ndarray:
+def tcp_fk(q: Vector, tcp_offset: Vector) -> np.ndarray:
     """Base → TCP (4×4): flange pose composed with the TCP offset pose vector."""
     return flange_fk(q) @ pose_to_matrix(tcp_offset)
 
 
-def arm_points(q: np.ndarray | list[float],
-               tcp_offset: np.ndarray | list[float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def arm_points(q: Vector,
+               tcp_offset: Vector) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The TCP (4×4) and the base-frame centres of the wrist-2 and wrist-3 joints and of the flange:
     what a homing check watches besides the tool."""
     frames = joint_frames(q)
@@ -62,7 +65,7 @@ def arm_points(q: np.ndarray | list[float],
     return frames[5] @ pose_to_matrix(tcp_offset), points
 
 
-def joint_path(q_from: np.ndarray | list[float], q_to: np.ndarray | list[float],
+def joint_path(q_from: Vector, q_to: Vector,
                max_step_rad: float = 0.01) -> np.ndarray:
     """Samples (n × 6, both ends included) of the straight joint-space line a moveJ follows,
     no joint moving more than `max_step_rad` between samples."""
@@ -77,7 +80,7 @@ def _error(current: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.concatenate([target[:3, 3] - current[:3, 3], rot])
 
 
-def tcp_ik(target: np.ndarray, q_seed: np.ndarray, tcp_offset: np.ndarray | list[float],
+def tcp_ik(target: np.ndarray, q_seed: np.ndarray, tcp_offset: Vector,
            max_iter: int = 200, tol: float = 1e-7) -> np.ndarray | None:
     """Joint angles reaching the 4×4 TCP `target`, found by damped least squares from `q_seed`
     (the solution nearest the current configuration, each joint within ±π of its seed, as a
@@ -102,8 +105,8 @@ def tcp_ik(target: np.ndarray, q_seed: np.ndarray, tcp_offset: np.ndarray | list
     return None
 
 
-def home_path_samples(q_now: np.ndarray | list[float], home_joints_rad: np.ndarray | list[float] | tuple,
-                      tcp_offset: np.ndarray | list[float] | tuple) -> list[tuple[Pose, dict[str, np.ndarray]]]:
+def home_path_samples(q_now: Vector, home_joints_rad: Vector,
+                      tcp_offset: Vector) -> list[tuple[Pose, dict[str, np.ndarray]]]:
     """TCP pose and wrist/flange centres along the joint-space line of a moveJ from q_now to home."""
     path = []
     for q in joint_path(q_now, home_joints_rad):

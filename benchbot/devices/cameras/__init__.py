@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from benchbot.config.hardware import CameraConfig, HardwareConfig
 from benchbot.config.robot import CAMERA_KIND_NAMES

@@ -72,7 +72,7 @@ def ir_image_from_k4a(ir: np.ndarray, camera_matrix: np.ndarray, dist: np.ndarra
 
 def _import_pyk4a():
     try:
-        import pyk4a  # type: ignore[import-not-found]
+        import pyk4a
     except ImportError:
         raise missing_extra("pyk4a", "k4a", "the Azure Kinect SDK") from None
     return pyk4a
@@ -98,7 +98,8 @@ class K4ACamera(OpenedOnBuild):
         self.timeout_s = timeout_s
         self.undistort = undistort
         fps = pyk4a.FPS.FPS_15 if depth_mode == "WFOV_UNBINNED" else pyk4a.FPS.FPS_30  # SDK limit
-        config = pyk4a.Config(color_resolution=pyk4a.ColorResolution.OFF, depth_mode=getattr(pyk4a.DepthMode, depth_mode),
+        config = pyk4a.Config(color_resolution=pyk4a.ColorResolution.OFF,
+                              depth_mode=getattr(pyk4a.DepthMode, depth_mode),
                               camera_fps=fps, synchronized_images_only=False)
         self._device = self._open(pyk4a, config, serial)
         self.serial = getattr(self._device, "serial", None) or serial
@@ -169,7 +170,8 @@ class K4ACamera(OpenedOnBuild):
         t0 = time.perf_counter()
         cap = self._fresh(t0)
         return depth_frame_from_k4a(np.array(cap.depth, copy=True), self.camera_matrix, self.dist, t0, self.undistort,
-                                    {"serial": self.serial, "device_timestamp_usec": getattr(cap, "depth_timestamp_usec", None)})
+                                    {"serial": self.serial,
+                                     "device_timestamp_usec": getattr(cap, "depth_timestamp_usec", None)})
 
     def capture_ir(self) -> np.ndarray:
         cap = self._fresh(time.perf_counter())
@@ -223,7 +225,8 @@ class K4APlaybackCamera(OpenedOnBuild):
                 cap = self._pb.get_next_capture()
             except EOFError:
                 if self.order == "once" or rewound:
-                    raise DeviceError(f"{self.path}: no depth frames left", "use order 'cycle' or a longer recording")
+                    raise DeviceError(f"{self.path}: no depth frames left",
+                                      "use order 'cycle' or a longer recording") from None
                 self._pb.seek(0)
                 rewound = True
                 continue
@@ -235,7 +238,8 @@ class K4APlaybackCamera(OpenedOnBuild):
         cap = self._next_capture()
         self._index += 1
         return depth_frame_from_k4a(np.array(cap.depth, copy=True), self.camera_matrix, self.dist, t0, self.undistort,
-                                    {"source": "k4a-playback", "recording": str(self.path), "frame_index": self._index - 1})
+                                    {"source": "k4a-playback", "recording": str(self.path),
+                                     "frame_index": self._index - 1})
 
     def capture_ir(self) -> np.ndarray:
         cap = self._next_capture()

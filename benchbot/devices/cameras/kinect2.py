@@ -160,7 +160,7 @@ class LatestFrames:
 
 def _import_freenect2():
     try:
-        import freenect2  # type: ignore[import-not-found]
+        import freenect2
     except ImportError:
         raise missing_extra("freenect2", "kinect2", "libfreenect2 built from source") from None
     return freenect2

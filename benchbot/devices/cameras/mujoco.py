@@ -43,7 +43,8 @@ class MujocoCamera(OpenedOnBuild):
         pass  # the workcell closes the simulation
 
 
-def from_config(cfg: CameraConfig, *, world: SimWorld | None = None, workcell: Any = None, **context: Any) -> MujocoCamera:
+def from_config(cfg: CameraConfig, *, world: SimWorld | None = None, workcell: Any = None,
+                **context: Any) -> MujocoCamera:
     """Factory for camera kind "mujoco": needs the running simulation (`world=` or `workcell=`)."""
     if workcell is not None:
         return workcell.camera

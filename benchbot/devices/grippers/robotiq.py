@@ -216,9 +216,9 @@ class RobotiqGripper(Gripper):
                 continue
             if response.isError():
                 code = getattr(response, "exception_code", None)
+                meaning = _MODBUS_EXCEPTIONS.get(code, "unknown") if isinstance(code, int) else "unknown"
                 raise DeviceError(f"Robotiq gripper at {cfg.address} (unit {cfg.device_id}) "
-                                  f"refused to {what}: Modbus exception {code} "
-                                  f"({_MODBUS_EXCEPTIONS.get(code, 'unknown')})",
+                                  f"refused to {what}: Modbus exception {code} ({meaning})",
                                   f"check gripper.device_id (the 2F-85 uses {UNIT_ID}) and the transport framing")
             return response
         tries = f"{cfg.retries + 1} attempts, {cfg.timeout_s:g} s timeout each"

@@ -39,7 +39,8 @@ def build_hardware_workcell(loaded: LoadedProtocol, run_cfg: Any) -> Workcell:
     gripper and an operator stage from the hardware config. Real devices need a calibration.
     Building it only checks the config; `with workcell:` connects the devices."""
     if not getattr(run_cfg, "hardware", None):
-        raise BenchbotError("no hardware config given", "pass --hardware hw.yaml (see benchbot/config/defaults/hardware.example.yaml)")
+        raise BenchbotError("no hardware config given",
+                            "pass --hardware hw.yaml (see benchbot/config/defaults/hardware.example.yaml)")
     hw = load_hardware(run_cfg.hardware)
     cal = require_calibration(hw) if (hw.is_real or hw.calibration) else None
     if hw.gripper.kind != "dryrun":

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchbot.config.protocol import LoadedProtocol
-from benchbot.core.interfaces import Arm, Camera, Gripper, Stage
+from benchbot.core.interfaces import Arm, Camera, Gripper
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.cells.mujoco_stage import PhysicsStage
 from benchbot.harness.workcell import Workcell
@@ -30,12 +30,12 @@ class PhysicsCell:
     camera: Camera
     arm: Arm
     gripper: Gripper
-    stage: Stage
+    stage: PhysicsStage
     t_base_camera: np.ndarray
     table_z_m: float
     workspace_min_m: tuple[float, float, float]
     workspace_max_m: tuple[float, float, float]
-    world: SimWorld | None = None
+    world: SimWorld
 
     @property
     def table_plane(self) -> TablePlane:
@@ -91,19 +91,20 @@ def build_mujoco_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     # cfg.seed is the run's seed (the runner passes a resumed run's stored seed): depth noise follows it
     sim = make_physics_workcell(loaded, seed=cfg.seed if cfg.seed is not None else loaded.protocol.seed)
     try:
-        limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=tuple(sim.workspace_min_m),
-                                            workspace_max_m=tuple(sim.workspace_max_m), table_z_m=sim.table_z_m,
+        limits = SafetyLimits.from_protocol(loaded.protocol.motion, workspace_min_m=sim.workspace_min_m,
+                                            workspace_max_m=sim.workspace_max_m, table_z_m=sim.table_z_m,
                                             jaw_opening_m=loaded.protocol.gripper.opening_m)
     except BaseException:
         sim.close()
         raise
     gate = SafetyGate(limits)
+    arm = GatedArm(sim.arm, gate)
 
     def connect(wc: Workcell) -> None:
-        wc.attach(wc.arm)
+        wc.attach(arm)
         wc.attach(sim.gripper).activate()
 
-    wc = Workcell("mujoco", limits, connect, camera=sim.camera, arm=GatedArm(sim.arm, gate),
+    wc = Workcell("mujoco", limits, connect, camera=sim.camera, arm=arm,
                          gripper=sim.gripper, stage=sim.stage, t_base_camera=sim.t_base_camera,
                          table_prior=sim.table_plane,
                          table_z_m=sim.table_z_m,

@@ -15,7 +15,7 @@ from benchbot.devices.cameras.replay import ReplayCamera
 from benchbot.devices.grippers.robotiq_emulator import EmulatedRobotiqGripper, EmulatorHandle
 from benchbot.devices.safety import GatedArm, SafetyGate, SafetyLimits
 from benchbot.harness.jawline import measure
-from benchbot.harness.workcell import Workcell
+from benchbot.harness.workcell import Workcell, connected
 from benchbot.perception.table import TablePlane, table_plane
 from benchbot.perception.workspace import recording_workspace
 
@@ -63,7 +63,7 @@ class ReplayStage:
         jaw = measure(frame, grasp, opening_m)
         self._collision = jaw.reason if jaw.collision else None
         self._reason = jaw.reason
-        self.emulator.set_object_width(None if jaw.collision else jaw.object_width_m)
+        connected(self.emulator, "gripper emulator").set_object_width(None if jaw.collision else jaw.object_width_m)
 
     def judge(self, placement: Placement, execution: Execution) -> Judgement:
         if self._collision:
@@ -81,13 +81,14 @@ def build_replay_workcell(loaded: LoadedProtocol, cfg: Any) -> Workcell:
     limits = SafetyLimits.from_protocol(loaded.protocol.motion, jaw_opening_m=loaded.protocol.gripper.opening_m)
     gate = SafetyGate(limits)
     gripper = EmulatedRobotiqGripper(time_scale=50.0, poll_s=0.01)  # activated, finger stops measured on connect
+    arm = GatedArm(DryRunArm(gate=gate), gate)
 
     def connect(wc: Workcell) -> None:
         wc.attach(gripper)
         wc.describe["gripper"] = f"Robotiq 2F-85 emulator (Modbus TCP {gripper.config.address})"
-        wc.attach(wc.arm)
+        wc.attach(arm)
 
-    wc = Workcell("replay", limits, connect, camera=camera, arm=GatedArm(DryRunArm(gate=gate), gate),
+    wc = Workcell("replay", limits, connect, camera=camera, arm=arm,
                   gripper=gripper, stage=ReplayStage(camera, gripper), t_base_camera=t_base_camera,
                   table_prior=plane,
                   workspace=recording_workspace(camera.recording),

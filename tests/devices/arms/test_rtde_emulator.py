@@ -98,7 +98,8 @@ def test_input_registers_are_written_and_held_by_one_client(emu):
     while emu.model.in_int[0] != 7 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert emu.model.in_int[0] == 7 and emu.model.in_double[0] == 0.5
-    a.close(); b.close()
+    a.close()
+    b.close()
 
 
 def test_dashboard_and_script_socket(emu):
@@ -106,7 +107,8 @@ def test_dashboard_and_script_socket(emu):
     assert "Dashboard Server" in d.readline()
     for command, reply in [("PolyscopeVersion", "URSoftware 3.15.7.106331 (Mar 03 2022)"),
                            ("running", "Program running: false"), ("bogus", "could not understand: 'bogus'")]:
-        d.write(command + "\n"); d.flush()
+        d.write(command + "\n")
+        d.flush()
         assert d.readline().strip() == reply
     with socket.create_connection((emu.host, 30003), timeout=5) as s:
         s.sendall(b"def rtde_control():\n  textmsg(\"hi\")\n  end_marker = 1\nend\n")
@@ -114,7 +116,8 @@ def test_dashboard_and_script_socket(emu):
         while not emu.model.program_running and time.monotonic() < deadline:
             time.sleep(0.01)
     assert emu.model.program == "rtde_control"
-    d.write("running\n"); d.flush()
+    d.write("running\n")
+    d.flush()
     assert d.readline().strip() == "Program running: true"
 
 
@@ -162,7 +165,8 @@ def test_model_unreachable_stops_the_program_and_protective_stop_halts():
     assert not m.program_running and m.log[-1]["reason"] == "inverse kinematics failed"
     m.in_int[0] = NO_CMD
     m.start_program("rtde_control")
-    target = matrix_to_pose(m.tcp); target[2] = -0.1
+    target = matrix_to_pose(m.tcp)
+    target[2] = -0.1
     m.in_double[:8] = [*target, 0.25, 1.0]
     m.in_int[0] = MOVEL
     run_until(m, lambda: m.safety_mode == SAFETY_PROTECTIVE_STOP)

@@ -141,7 +141,8 @@ def test_grasp_primitive_end_to_end_behind_the_gate(emulator_factory):
         def activate(self) -> None: ...
         def close(self) -> None: ...
         def open(self, width_m: float) -> GripperStatus: return GripperStatus(True, False, False, width_m)
-        def grip(self, force: float = 1.0, speed: float = 1.0) -> GripperStatus: return GripperStatus(True, False, True, 0.03)
+        def grip(self, force: float = 1.0, speed: float = 1.0) -> GripperStatus:
+            return GripperStatus(True, False, True, 0.03)
         def status(self) -> GripperStatus: return GripperStatus(True, False, True, 0.03)
 
     emu = emulator_factory(time_scale=8.0)

@@ -69,7 +69,7 @@ def test_write_read_roundtrip(tmp_path, fmt):
     assert len(rec) == 3 and rec.intrinsics == K and rec.table_distance_m == 0.7
     assert rec.metadata.camera_kind == "test" and rec.metadata.serial == "X1" and rec.metadata.created_at
     tol = 0.0005 + 1e-6 if fmt == "png" else 0.0
-    for f, d in zip(frames, rec.depths):
+    for f, d in zip(frames, rec.depths, strict=True):
         assert np.abs(f.depth_m - d).max() <= tol
         assert d[0, 0] == 0.0
     assert sorted(p.name for p in (out / "frames").iterdir()) == [f"0000{i}.{fmt}" for i in range(3)]

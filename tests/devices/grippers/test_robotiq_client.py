@@ -287,7 +287,7 @@ def bench_open_grip_cycle(n: int = 20, framing: str = "tcp") -> float:
     with start_emulator(framing=framing, time_scale=SCALE) as emu, client_for(emu) as g:
         g.activate()
         t0 = time.perf_counter()
-        for i in range(n):
+        for _ in range(n):
             emu.set_object_width(0.05)
             g.open(0.085)
             assert g.grip().object_detected
