@@ -144,7 +144,10 @@ def shipped_recordings(repeats: int = 1, **options: Any) -> dict[str, Any]:
         rec = read_recording(RECORDINGS_DIR / name)
         spec = recording_workspace(rec)
         frames += [(inpaint_frame(rec.frame(i)), spec) for i in range(len(rec))]
-    wall, cpu, passes, n = [], [], [], 0
+    wall: list[float] = []
+    cpu: list[float] = []
+    passes: list[tuple[float, float]] = []
+    n = 0
     load = os.getloadavg()[0]
     for _ in range(max(repeats, 1)):
         w0, c0 = len(wall), len(cpu)
@@ -153,7 +156,7 @@ def shipped_recordings(repeats: int = 1, **options: Any) -> dict[str, Any]:
             det.detect(prepare_frame(clean, spec))
             wall.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
-            n = max(n, det.last_info.num_scored)
+            n = max(n, det.last_info.num_scored if det.last_info else 0)
         passes.append((statistics.median(wall[w0:]), statistics.median(cpu[c0:])))
     return {"shipped_detect_s": statistics.median(wall), "shipped_detect_cpu_s": statistics.median(cpu),
             "shipped_frames": len(frames), "shipped_runtime": det.runtime, "shipped_max_scored": n,

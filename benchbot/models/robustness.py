@@ -127,7 +127,7 @@ class GQCNNEvaluator:
             vals = predict_quality(self.model, self._offset(torch.cat(parts)), torch.from_numpy(z),
                                    self.batch_size).double().numpy()
         else:  # crops cut batch by batch in the runtime's worker threads
-            vals = self._onnx_qualities(depth, rows, cols, angles, groups, scales, z)
+            vals = self._onnx_qualities(self.model, depth, rows, cols, angles, groups, scales, z)
         q[[ok[i] for i in order]] = vals
         return q, reasons
 
@@ -136,8 +136,8 @@ class GQCNNEvaluator:
             return crops
         return torch.where(crops > 0, crops + self.depth_offset_m, crops)
 
-    def _onnx_qualities(self, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray, angles: np.ndarray,
-                        groups: list[np.ndarray], scales: list[float], z: np.ndarray) -> np.ndarray:
+    def _onnx_qualities(self, model: OnnxGQCNN, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                        angles: np.ndarray, groups: list[np.ndarray], scales: list[float], z: np.ndarray) -> np.ndarray:
         """ONNX Runtime q of the grasps `groups` (one array of indices per scale bin, in that order)."""
         spec = self.crop
         maps = [nearest_crop_maps(depth, rows[sel], cols[sel], angles[sel], spec, sc)  # type: ignore[arg-type]
@@ -153,7 +153,7 @@ class GQCNNEvaluator:
                 warp_crops(maps[j][0], m_all[sl][k], out_px, out=c[k[0]:k[-1] + 1])
             return self._offset(torch.from_numpy(c)).numpy()[:, None]
 
-        return self.model.predict_batches(crops_for, z, self.batch_size)  # type: ignore[union-attr]
+        return model.predict_batches(crops_for, z, self.batch_size)
 
     def qualities(self, frame: DepthFrame, grasps: Sequence[Grasp]) -> np.ndarray:
         """P(robust) per grasp (float64 array); NaN for grasps not scored (see `assess`)."""

@@ -143,7 +143,7 @@ def nearest_crop_maps(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | 
     zoom = spec.zoom * scale
     scaled = resize_depth(img, zoom)
     hs, ws = scaled.shape
-    m = _inverse_maps(r, c, a, zoom, tuple(img.shape), (hs, ws))
+    m = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
     r0, c0 = _crop_origin((hs, ws), spec.out_px)
     m[:, :, 2] += m[:, :, 0] * c0 + m[:, :, 1] * r0
     return np.ascontiguousarray(scaled.numpy()), m
