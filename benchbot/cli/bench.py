@@ -14,13 +14,11 @@ def bench_perception(candidates: int = typer.Option(1000, "--candidates"),
                                                           help="Only prop-gqcnn on the shipped recordings.")) -> None:
     """Inpainting, table plane and workspace, table removal, sampler, whole prop-gqcnn detect, and
     prop-gqcnn on the shipped recordings (the 1 s target)."""
-    from benchbot.bench.perception import run_benchmark, shipped_recordings
+    from benchbot.bench.perception import run_benchmark, shipped_line, shipped_recordings
 
     check_counts(candidates=(candidates, 1, 100_000), repeats=(repeats, 1, 1000))
     if recordings_only:
-        res = shipped_recordings()
-        out.print(f"prop-gqcnn ({res['shipped_runtime']}) on {res['shipped_frames']} shipped frames: median "
-                  f"{res['shipped_detect_s']:.3f} s wall, {res['shipped_detect_cpu_s']:.3f} s CPU", markup=False)
+        out.print(shipped_line(shipped_recordings(repeats)), markup=False)
     else:
         run_benchmark(repeats=repeats, candidates=candidates)
 

@@ -21,7 +21,7 @@ from benchbot.core.types import DepthFrame, Grasp
 from benchbot.models.gqcnn import GQCNN, predict_quality
 from benchbot.models.gqcnn_onnx import OnnxGQCNN
 from benchbot.models.weights import DEFAULT_MODEL, load_gqcnn
-from benchbot.perception.crops import SPECS, CropSpec, extract_crops, scale_factor
+from benchbot.perception.crops import SPECS, CropSpec, extract_crops, nearest_crop_maps, scale_factor, warp_crops
 from benchbot.perception.table import table_plane
 
 if TYPE_CHECKING:
@@ -117,23 +117,43 @@ class GQCNNEvaluator:
             return q, reasons
         depth = np.where(frame.valid_mask, frame.depth_m, 0.0).astype(np.float32)
         keys = np.round(np.log(s) / SCALE_BIN).astype(np.int64)
-        order: list[int] = []
-        parts: list[torch.Tensor] = []
-        for key in np.unique(keys[inside]):  # one resize per scale bin, then one network pass
-            sel = np.nonzero(inside & (keys == key))[0]
-            parts.append(extract_crops(depth, rows[sel], cols[sel], angles[sel], self.crop,  # type: ignore[arg-type]
-                                       scale=float(np.exp(key * SCALE_BIN))))
-            order.extend(sel)
-        crops = torch.cat(parts)
-        z = torch.tensor([grasps[ok[i]].depth_m for i in order], dtype=torch.float32) + self.depth_offset_m
-        if self.depth_offset_m:
-            crops = torch.where(crops > 0, crops + self.depth_offset_m, crops)
+        groups = [np.nonzero(inside & (keys == key))[0] for key in np.unique(keys[inside])]
+        scales = [float(np.exp(keys[sel[0]] * SCALE_BIN)) for sel in groups]  # one resize per scale bin
+        order = np.concatenate(groups)
+        z = np.array([grasps[ok[i]].depth_m for i in order], dtype=np.float32) + np.float32(self.depth_offset_m)
         if isinstance(self.model, GQCNN):
-            vals = predict_quality(self.model, crops, z, self.batch_size).double().numpy()
-        else:
-            vals = self.model.predict(crops.numpy(), z.numpy(), self.batch_size)
+            parts = [extract_crops(depth, rows[sel], cols[sel], angles[sel], self.crop, scale=sc)  # type: ignore[arg-type]
+                     for sel, sc in zip(groups, scales, strict=True)]
+            vals = predict_quality(self.model, self._offset(torch.cat(parts)), torch.from_numpy(z),
+                                   self.batch_size).double().numpy()
+        else:  # crops cut batch by batch in the runtime's worker threads
+            vals = self._onnx_qualities(self.model, depth, rows, cols, angles, groups, scales, z)
         q[[ok[i] for i in order]] = vals
         return q, reasons
+
+    def _offset(self, crops: torch.Tensor) -> torch.Tensor:
+        if not self.depth_offset_m:
+            return crops
+        return torch.where(crops > 0, crops + self.depth_offset_m, crops)
+
+    def _onnx_qualities(self, model: OnnxGQCNN, depth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                        angles: np.ndarray, groups: list[np.ndarray], scales: list[float], z: np.ndarray) -> np.ndarray:
+        """ONNX Runtime q of the grasps `groups` (one array of indices per scale bin, in that order)."""
+        spec = self.crop
+        maps = [nearest_crop_maps(depth, rows[sel], cols[sel], angles[sel], spec, sc)  # type: ignore[arg-type]
+                for sel, sc in zip(groups, scales, strict=True)]
+        srcs = np.concatenate([np.full(len(sel), j) for j, sel in enumerate(groups)])
+        m_all = np.concatenate([m for _, m in maps])
+        out_px = spec.out_px  # type: ignore[union-attr]
+
+        def crops_for(sl: slice) -> np.ndarray:
+            c = np.empty((sl.stop - sl.start, out_px, out_px), np.float32)
+            for j in np.unique(srcs[sl]):  # a batch may span scale bins (contiguous runs: groups are in order)
+                k = np.nonzero(srcs[sl] == j)[0]
+                warp_crops(maps[j][0], m_all[sl][k], out_px, out=c[k[0]:k[-1] + 1])
+            return self._offset(torch.from_numpy(c)).numpy()[:, None]
+
+        return model.predict_batches(crops_for, z, self.batch_size)
 
     def qualities(self, frame: DepthFrame, grasps: Sequence[Grasp]) -> np.ndarray:
         """P(robust) per grasp (float64 array); NaN for grasps not scored (see `assess`)."""

@@ -131,6 +131,36 @@ def _grasp_arrays(rows, cols, angles_rad) -> tuple[np.ndarray, np.ndarray, np.nd
     return r, c, a
 
 
+def nearest_crop_maps(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.ndarray,
+                      cols: Sequence[float] | np.ndarray, angles_rad: Sequence[float] | np.ndarray,
+                      spec: CropSpec = DEXNET4, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(resized image, per-grasp 2×3 inverse maps straight into the crop window) for `warp_crops`:
+    the resize is done once, the crops can then be cut in any chunks (see `extract_crops`)."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise BenchbotError(f"crop scale factor must be positive, got {scale}", "use scale_factor(...) or 1.0")
+    img = _as_image(depth)
+    r, c, a = _grasp_arrays(rows, cols, angles_rad)
+    zoom = spec.zoom * scale
+    scaled = resize_depth(img, zoom)
+    hs, ws = scaled.shape
+    m = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
+    r0, c0 = _crop_origin((hs, ws), spec.out_px)
+    m[:, :, 2] += m[:, :, 0] * c0 + m[:, :, 1] * r0
+    return np.ascontiguousarray(scaled.numpy()), m
+
+
+def warp_crops(src: np.ndarray, maps: np.ndarray, out_px: int, out: np.ndarray | None = None) -> np.ndarray:
+    """cv2.warpAffine (nearest, zeros outside the image) of `src` per map → float32 (N, out_px, out_px),
+    written into `out` when given (no temporary per crop)."""
+    n = len(maps)
+    crops = np.empty((n, out_px, out_px), np.float32) if out is None else out
+    flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    for k in range(n):
+        cv2.warpAffine(src, maps[k], (out_px, out_px), dst=crops[k], flags=flags,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return crops
+
+
 def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.ndarray,
                   cols: Sequence[float] | np.ndarray, angles_rad: Sequence[float] | np.ndarray,
                   spec: CropSpec = DEXNET4, scale: float = 1.0, interp: str = "nearest") -> torch.Tensor:
@@ -147,24 +177,18 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     n, out = len(r), spec.out_px
     if n == 0:
         return torch.zeros((0, 1, out, out), dtype=torch.float32)
-    zoom = spec.zoom * scale
-    scaled = resize_depth(img, zoom)
-    hs, ws = scaled.shape
-    inv = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
-    r0, c0 = _crop_origin((hs, ws), out)
     if interp == "nearest":
         # cv2.warpAffine per grasp, straight into the crop window: the inverse map shifted to the crop
         # origin (OpenCV's own nearest rounding, as Berkeley's full-image warp then centre crop, but
         # only out_px² pixels computed; outside the image reads 0)
-        src = np.ascontiguousarray(scaled.numpy())
-        m = inv.copy()
-        m[:, :, 2] += m[:, :, 0] * c0 + m[:, :, 1] * r0
-        crops = np.empty((n, out, out), np.float32)
-        flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-        for k in range(n):
-            crops[k] = cv2.warpAffine(src, m[k], (out, out), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return torch.from_numpy(crops).unsqueeze(1)
+        src, maps = nearest_crop_maps(img, r, c, a, spec, scale)
+        return torch.from_numpy(warp_crops(src, maps, out)).unsqueeze(1)
     if interp == "bilinear":
+        zoom = spec.zoom * scale
+        scaled = resize_depth(img, zoom)
+        hs, ws = scaled.shape
+        inv = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
+        r0, c0 = _crop_origin((hs, ws), out)
         xs = np.arange(c0, c0 + out, dtype=np.float64)  # transformed-image columns of the crop
         ys = np.arange(r0, r0 + out, dtype=np.float64)
         gx = (inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None]

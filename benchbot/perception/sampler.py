@@ -11,7 +11,7 @@ Pipeline, with the dex-net_2.0 policy settings as defaults (`SamplerConfig`):
      valid; depth = centre depth + U(min_depth_offset, max_depth_offset);
   5. greedy rejection of grasps closer than `min_grasp_dist` to an accepted one
      (distance = centre px + angle_dist_weight × axis angle difference), until n are accepted.
-Everything is vectorised except step 5 (a spatial hash, a few ms for thousands of candidates).
+Everything is vectorised except step 5's greedy pass (over the conflicting pairs a k-d tree finds).
 """
 from __future__ import annotations
 
@@ -153,23 +153,33 @@ def _angle_ccw(p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
 
 
 def _spread_out(center: np.ndarray, angle: np.ndarray, n: int, min_dist: float, w: float) -> np.ndarray:
-    """Indices kept by greedy rejection: dist = |Δcentre| + w·Δangle(axis) must exceed min_dist."""
+    """Indices kept by greedy rejection: dist = |Δcentre| + w·Δangle(axis) must exceed min_dist.
+    Only centres closer than min_dist can reject: the k-d tree lists those pairs, the distance is
+    checked on all of them at once, and the greedy pass walks each candidate's earlier conflicts."""
     if min_dist <= 0:
         return np.arange(min(n, len(angle)))
-    cell = float(min_dist)  # only centres closer than min_dist can reject: hash them by cell
-    grid: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
-    kept: list[int] = []
-    for i, ((r, c), a) in enumerate(zip(center.tolist(), angle.tolist(), strict=True)):
-        kr, kc = int(r // cell), int(c // cell)
-        near = (g for dr in (-1, 0, 1) for dc in (-1, 0, 1) for g in grid.get((kr + dr, kc + dc), ()))
-        if any(math.hypot(r - r2, c - c2) + w * math.acos(min(1.0, abs(math.cos(a - a2)))) < min_dist
-               for r2, c2, a2 in near):
-            continue
-        kept.append(i)
-        grid.setdefault((kr, kc), []).append((r, c, a))
-        if len(kept) >= n:
-            break
-    return np.asarray(kept, dtype=np.int64)
+    pairs = cKDTree(center).query_pairs(float(min_dist) * (1 + 1e-9), output_type="ndarray")  # i < j
+    if len(pairs):
+        i, j = pairs[:, 0], pairs[:, 1]
+        dist = np.hypot(center[j, 0] - center[i, 0], center[j, 1] - center[i, 1]) \
+            + w * np.arccos(np.minimum(1.0, np.abs(np.cos(angle[j] - angle[i]))))
+        for t in np.nonzero(np.abs(dist - min_dist) < 1e-9)[0]:  # borderline: the scalar formula decides
+            (r, c), a = center[j[t]].tolist(), float(angle[j[t]])
+            (r2, c2), a2 = center[i[t]].tolist(), float(angle[i[t]])
+            dist[t] = math.hypot(r - r2, c - c2) + w * math.acos(min(1.0, abs(math.cos(a - a2))))
+        pairs = pairs[dist < min_dist]
+    pairs = pairs[np.argsort(pairs[:, 1], kind="stable")]
+    starts = np.searchsorted(pairs[:, 1], np.arange(len(angle) + 1)).tolist()
+    earlier = pairs[:, 0].tolist()
+    kept = [False] * len(angle)
+    out: list[int] = []
+    for k in range(len(angle)):
+        if not any(kept[e] for e in earlier[starts[k]:starts[k + 1]]):
+            kept[k] = True
+            out.append(k)
+            if len(out) >= n:
+                break
+    return np.asarray(out, dtype=np.int64)
 
 
 def _opposed_pairs(normals: np.ndarray, pairs: np.ndarray, mu: float) -> np.ndarray:

@@ -122,3 +122,64 @@ def test_narrow_gripper_finds_nothing(depth0, seg0):
     c = antipodal_candidates(DepthFrame(depth0, INTR), 100, config=SamplerConfig(max_width_m=0.005),
                              seg_mask=seg0, rng=0)
     assert len(c) == 0
+
+
+def _spread_out_reference(center, angle, n, min_dist, w):
+    """The greedy distance rejection as first written (spatial hash, one candidate at a time)."""
+    import math
+
+    grid, kept = {}, []
+    for i, ((r, c), a) in enumerate(zip(center.tolist(), angle.tolist(), strict=True)):
+        kr, kc = int(r // min_dist), int(c // min_dist)
+        near = (g for dr in (-1, 0, 1) for dc in (-1, 0, 1) for g in grid.get((kr + dr, kc + dc), ()))
+        if any(math.hypot(r - r2, c - c2) + w * math.acos(min(1.0, abs(math.cos(a - a2)))) < min_dist
+               for r2, c2, a2 in near):
+            continue
+        kept.append(i)
+        grid.setdefault((kr, kc), []).append((r, c, a))
+        if len(kept) >= n:
+            break
+    return np.asarray(kept, dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_spread_out_keeps_exactly_what_the_greedy_scan_keeps(seed):
+    from benchbot.perception.sampler import _spread_out
+
+    rng = np.random.default_rng(seed)
+    m = 4000
+    # half-pixel centres packed densely (many conflicts), angles of integer contact vectors, some repeats
+    center = rng.integers(180, 260, (m, 2)) / 2.0
+    d = rng.integers(-30, 31, (m, 2))
+    angle = np.arctan2(-d[:, 0], d[:, 1] + 0.5)
+    center[1::9], angle[1::9] = center[::9][: len(center[1::9])], angle[::9][: len(angle[1::9])]  # exact repeats
+    for n in (1000, 50):
+        got = _spread_out(center, angle, n, 2.5, 5.0)
+        assert np.array_equal(got, _spread_out_reference(center, angle, n, 2.5, 5.0))
+        assert len(got) == n or len(got) < m // 2  # rejections happened
+    assert np.array_equal(_spread_out(center, angle, 10, 0.0, 5.0), np.arange(10))
+
+
+def test_spread_out_on_the_shipped_recordings_is_unchanged(monkeypatch):
+    import benchbot.perception.sampler as sampler
+    from benchbot.core.paths import RECORDINGS_DIR
+    from benchbot.devices.cameras.recording import read_recording
+    from benchbot.perception.inpaint import inpaint_frame
+    from benchbot.perception.sampler import _spread_out
+    from benchbot.perception.segment import object_mask
+
+    calls = []
+
+    def spy(center, angle, n, min_dist, w):
+        calls.append((center.copy(), angle.copy(), n, min_dist, w))
+        return _spread_out(center, angle, n, min_dist, w)
+
+    monkeypatch.setattr(sampler, "_spread_out", spy)
+    rec = read_recording(RECORDINGS_DIR / "default")
+    for i in (0, 10):
+        frame = inpaint_frame(rec.frame(i))
+        antipodal_candidates(frame, 1000, seg_mask=object_mask(frame), rng=0)
+    assert len(calls) == 2
+    for center, angle, n, min_dist, w in calls:
+        assert np.array_equal(_spread_out(center, angle, n, min_dist, w),
+                              _spread_out_reference(center, angle, n, min_dist, w))
