@@ -17,9 +17,10 @@ DPI = 110
 INK, GRID, MUTED = "#1f2933", "#d9dee3", "#7b8794"
 
 
-STYLE = {"font.size": 9, "axes.edgecolor": GRID, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK,
-         "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold",
-         "figure.facecolor": "white"}
+STYLE: Any = {  # rcParams of every figure (Any: matplotlib types the keys as a Literal of every rc name)
+    "font.size": 9, "axes.edgecolor": GRID, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold",
+    "figure.facecolor": "white"}
 
 
 def _styled(plot: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
