@@ -6,7 +6,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from benchbot.config.protocol import default_protocol_path
 from benchbot.core.errors import check_number
 
 out = Console(soft_wrap=True, emoji=False)  # no :emoji: codes in paths and names a user typed
@@ -21,6 +20,8 @@ HardwareOpt = typer.Option(..., "--hardware",
 
 
 def protocol_or_default(path: Path | None) -> Path:
+    from benchbot.config.protocol import default_protocol_path  # pydantic and yaml: not for every command
+
     return path or default_protocol_path()
 
 

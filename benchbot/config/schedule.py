@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from benchbot.config.protocol import LoadedProtocol
+if TYPE_CHECKING:  # a type only: pydantic stays out of readers such as `benchbot report`
+    from benchbot.config.protocol import LoadedProtocol
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ SELECT method, source,
        TOTAL(status = 'voided') AS voided,
        TOTAL(status = 'aborted') AS aborted,
        TOTAL(CASE WHEN status = 'final' THEN duration_ms END) AS final_ms,
+       MIN(CASE WHEN status = 'final' THEN robust_threshold END) AS threshold_min,
+       MAX(CASE WHEN status = 'final' THEN robust_threshold END) AS threshold_max,
        {_PHASE_MEANS}
 FROM {{a}} GROUP BY method, source"""
 
@@ -114,19 +116,17 @@ def _trial_counts(view: RunView) -> tuple[dict[str, dict[str, int]], list[str]]:
     return {m: dict(c) for m, c in counts.items()}, sorted(first, key=first.__getitem__)
 
 
-def _values(view: RunView) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """q and detection time of the final attempts, per (method, source), unknown values dropped."""
-    got: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: {"q": [], "detect_s": []})
-    sql = f"""SELECT method, source, q_robust, detect_s FROM {view.table}
-              WHERE status = 'final' AND (q_robust IS NOT NULL OR detect_s IS NOT NULL)"""
+def _values(view: RunView, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """q and detection time of the final attempts, per (method, source), unknown values dropped.
+    One query per group straight into a float array (NULL → NaN): no Python object per value."""
+    sql = f"SELECT q_robust, detect_s FROM {view.table} WHERE status = 'final' AND method = ? AND source = ?"
+    out = {}
     with view.store._errors():  # noqa: SLF001
-        for method, source, q, det in view.store.conn.execute(sql):
-            v = got[(method, source)]
-            if q is not None:
-                v["q"].append(q)
-            if det is not None:
-                v["detect_s"].append(det)
-    return {k: {name: np.sort(np.asarray(x, dtype=float)) for name, x in v.items()} for k, v in got.items()}
+        for method, source in keys:
+            cols = np.array(view.store.conn.execute(sql, [method, source]).fetchall(), dtype=float).reshape(-1, 2)
+            q, det = cols[:, 0], cols[:, 1]
+            out[(method, source)] = {"q": np.sort(q[~np.isnan(q)]), "detect_s": np.sort(det[~np.isnan(det)])}
+    return out
 
 
 def _reasons(view: RunView) -> dict[tuple[str, str], str]:
@@ -139,13 +139,20 @@ def _reasons(view: RunView) -> dict[tuple[str, str], str]:
     return {k: "; ".join(v) for k, v in out.items()}
 
 
-def _thresholds(view: RunView) -> dict[tuple[str, str], str]:
-    sql = """SELECT DISTINCT method, source, robust_threshold FROM {a}
-             WHERE status = 'final' AND robust_threshold IS NOT NULL ORDER BY 1, 2, 3"""
-    out: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for r in view.rows(sql):
-        out[(r["method"], r["source"])].append(f"{r['robust_threshold']:g}")
-    return {k: "/".join(v) for k, v in out.items()}
+def _thresholds(view: RunView, groups: dict[str, dict[str, dict[str, Any]]]) -> dict[tuple[str, str], str]:
+    """The robust thresholds of the final attempts per (method, source), ascending, '/'-joined. The
+    GROUP BY gives their min and max; only a group with several thresholds needs its own query."""
+    sql = """SELECT DISTINCT robust_threshold FROM {a} WHERE status = 'final' AND robust_threshold IS NOT NULL
+             AND method = ? AND source = ? ORDER BY 1"""
+    out = {}
+    for method, per_source in groups.items():
+        for source, g in per_source.items():
+            lo, hi = g.get("threshold_min"), g.get("threshold_max")
+            if lo is None:
+                continue
+            found = [lo] if lo == hi else [r[0] for r in view.rows(sql, [method, source])]
+            out[(method, source)] = "/".join(f"{t:g}" for t in found)
+    return out
 
 
 def _pct(num: float, den: float) -> float:
@@ -200,7 +207,8 @@ def load_run(view: RunView, method_order: list[str]) -> RunData:
         groups[r["method"]][r["source"]] = dict(r)
     for r in view.rows(REDO_SQL):
         groups[r["method"]][r["source"]]["redo_ms"] = r["redo_ms"]
-    values, reasons, thresholds = _values(view), _reasons(view), _thresholds(view)
+    keys = [(m, src) for m, per_source in groups.items() for src in per_source]
+    values, reasons, thresholds = _values(view, keys), _reasons(view), _thresholds(view, groups)
     table_rows = []
     for method in methods:
         for source in sorted(groups.get(method, {})) or [view.run.outcome_source]:

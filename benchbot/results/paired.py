@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from benchbot.results.aggregate import RunView
 from benchbot.results.stats import PairedCounts, holm, mcnemar_exact_p, newcombe_paired_ci
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS = ("success", "robust")
 
@@ -73,6 +74,8 @@ def compare_methods(view: RunView, methods: list[str], *, per_object: bool = Fal
     """(overall, per object or None): one row per metric, source and pair of methods with shared
     values (method_a before method_b in `methods`), and with per_object one per object and pair.
     Holm adjusts within each (metric, source) family: the pairs, or every object × pair."""
+    import pandas as pd
+
     overall: list[dict[str, Any]] = []
     objects: list[dict[str, Any]] = []
     rank = {m: i for i, m in enumerate(methods)}

@@ -1,27 +1,48 @@
-"""The report's figures as PNG bytes (matplotlib, Agg backend: no display needed)."""
+"""The report's figures as PNG bytes: matplotlib's object API on the Agg canvas (no pyplot, no
+display, no global state), styled through an rc context."""
 from __future__ import annotations
 
+import functools
 import io
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DPI = 110
 INK, GRID, MUTED = "#1f2933", "#d9dee3", "#7b8794"
 
 
-def _plt():
-    import matplotlib
+STYLE: Any = {  # rcParams of every figure (Any: matplotlib types the keys as a Literal of every rc name)
+    "font.size": 9, "axes.edgecolor": GRID, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10, "axes.titleweight": "bold",
+    "figure.facecolor": "white"}
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.edgecolor": GRID, "axes.labelcolor": INK, "xtick.color": INK,
-                         "ytick.color": INK, "axes.spines.top": False, "axes.spines.right": False,
-                         "axes.titlesize": 10, "axes.titleweight": "bold", "figure.facecolor": "white"})
-    return plt
+def _styled(plot: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
+    """Build and save a figure under STYLE (the caller's rcParams are left as they were)."""
+    @functools.wraps(plot)
+    def styled(*args: Any, **kwargs: Any) -> bytes | None:
+        import matplotlib
+
+        with matplotlib.rc_context(STYLE):
+            return plot(*args, **kwargs)
+
+    return styled
+
+
+def _figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure on an Agg canvas, and its one axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
 
 
 def colors(keys: list[str]) -> dict[str, Any]:
@@ -33,7 +54,6 @@ def colors(keys: list[str]) -> dict[str, Any]:
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    _plt().close(fig)
     return buf.getvalue()
 
 
@@ -41,16 +61,16 @@ def _label(method: str, source: str, split: bool) -> str:
     return f"{method}\n({source})" if split else method
 
 
+@_styled
 def success_bars(table: pd.DataFrame, compare_paper: bool = False) -> bytes | None:
     """Success rate per method (and source) with its Wilson 95 % interval; the paper's value as a ◆."""
     t = table[table["judged"] > 0]
     if t.empty:
         return None
-    plt = _plt()
     split = t["outcome_source"].nunique() > 1
     labels = [_label(m, s, split) for m, s in zip(t["method"], t["outcome_source"], strict=True)]
     col = colors(list(dict.fromkeys(table["method"])))
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(t) + 1.5), 3.2))
+    fig, ax = _figure((max(4.0, 1.3 * len(t) + 1.5), 3.2))
     x = np.arange(len(t))
     pct = t["success_pct"].to_numpy(float)
     err = np.vstack([pct - t["success_ci_low_pct"].to_numpy(float), t["success_ci_high_pct"].to_numpy(float) - pct])
@@ -79,44 +99,53 @@ def _groups(values: dict[tuple[str, str], dict[str, np.ndarray]], name: str, met
     return [(k, _label(k[0], k[1], split).replace("\n", " "), values[k][name]) for k in keys]
 
 
+@_styled
 def q_distributions(values: dict, methods: list[str], thresholds: list[float]) -> bytes | None:
-    """Histogram of the robustness q per method, with the robust threshold."""
+    """Histogram of the robustness q per method (outlines on shared bins), with the robust threshold."""
     groups = _groups(values, "q", methods)
     if not groups:
         return None
-    plt = _plt()
     col = colors(methods)
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(4.0, 2.9 * len(groups)), 2.6), sharey=False, squeeze=False)
+    fig, ax = _figure((7.5, 2.8))
     bins = np.linspace(0, 1, 21)
-    for ax, ((method, _s), label, q) in zip(axes[0], groups, strict=True):
-        ax.hist(q, bins=bins, color=col.get(method, MUTED), alpha=0.85)
-        for th in thresholds:
-            ax.axvline(th, color=INK, ls="--", lw=1)
-        ax.set_title(f"{label}  (n = {len(q)})", fontsize=9)
-        ax.set_xlabel("q (GQ-CNN robustness)")
-        ax.set_xlim(0, 1)
-        ax.grid(axis="y", color=GRID, lw=0.6)
-    axes[0][0].set_ylabel("final attempts")
+    for (method, _s), label, q in groups:
+        counts, _ = np.histogram(q, bins=bins)
+        c = col.get(method, MUTED)
+        ax.stairs(counts, bins, fill=True, alpha=0.25, color=c)
+        ax.stairs(counts, bins, lw=1.4, color=c, label=f"{label} (n = {len(q)})")
+    for th in thresholds:
+        ax.axvline(th, color=INK, ls="--", lw=1)
+    ax.set_xlabel("q (GQ-CNN robustness)" + ("; dashed: robust threshold" if thresholds else ""))
+    ax.set_ylabel("final attempts")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", color=GRID, lw=0.6)
     return _png(fig)
 
 
+@_styled
 def detection_times(values: dict, methods: list[str]) -> bytes | None:
     """Detection time (capture → grasp) per method on shared logarithmic bins."""
     groups = _groups(values, "detect_s", methods)
     groups = [(k, lab, d[d > 0]) for k, lab, d in groups if (d > 0).any()]
     if not groups:
         return None
-    plt = _plt()
     col = colors(methods)
     lo = min(float(d.min()) for _k, _l, d in groups)
     hi = max(float(d.max()) for _k, _l, d in groups)
     bins = np.logspace(math.log10(lo) - 0.05, math.log10(hi) + 0.05, 40)
-    fig, ax = plt.subplots(figsize=(7.5, 2.8))
+    fig, ax = _figure((7.5, 2.8))
     for (method, _s), label, d in groups:
-        ax.hist(d, bins=bins, histtype="stepfilled", alpha=0.35, color=col.get(method, MUTED))
-        ax.hist(d, bins=bins, histtype="step", lw=1.4, color=col.get(method, MUTED),
-                label=f"{label}: median {np.median(d) * 1000:.0f} ms")
+        counts, _ = np.histogram(d, bins=bins)
+        ax.stairs(counts, bins, fill=True, alpha=0.35, color=col.get(method, MUTED))
+        ax.stairs(counts, bins, lw=1.4, color=col.get(method, MUTED),
+                  label=f"{label}: median {np.median(d) * 1000:.0f} ms")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 0.01, not mathtext 10^-2 (slow)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("detection time (s, log scale): image capture → grasp, inpainting excluded")
     ax.set_ylabel("final attempts")
     ax.legend(frameon=False, fontsize=8)
@@ -124,12 +153,14 @@ def detection_times(values: dict, methods: list[str]) -> bytes | None:
     return _png(fig)
 
 
+@_styled
 def heat_map(by_object: pd.DataFrame) -> bytes | None:
     """Success % per method (rows) and object (columns), each cell labelled successes/judged."""
     b = by_object[by_object["judged"] > 0]
     if b.empty:
         return None
-    plt = _plt()
+    import matplotlib
+
     objects = list(dict.fromkeys(by_object["object_id"]))
     split = b["outcome_source"].nunique() > 1
     keys = list(dict.fromkeys(zip(b["method"], b["outcome_source"], strict=True)))
@@ -139,8 +170,8 @@ def heat_map(by_object: pd.DataFrame) -> bytes | None:
         i, j = keys.index((r["method"], r["outcome_source"])), objects.index(r["object_id"])
         grid[i, j] = r["success_pct"]
         text[i][j] = f"{r['successes']}/{r['judged']}"
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.72 * len(objects) + 2.2), 0.55 * len(keys) + 1.4))
-    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#eef0f2")
+    fig, ax = _figure((max(5.0, 0.72 * len(objects) + 2.2), 0.55 * len(keys) + 1.4))
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eef0f2")
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=100, aspect="auto")
     for i in range(len(keys)):
         for j in range(len(objects)):
@@ -152,11 +183,11 @@ def heat_map(by_object: pd.DataFrame) -> bytes | None:
     return _png(fig)
 
 
+@_styled
 def failure_causes(causes: list[dict], methods: list[str]) -> bytes | None:
     """Why attempts failed (final failures) or trials were aborted, per method: stacked counts."""
     if not causes:
         return None
-    plt = _plt()
     split = len({c["source"] for c in causes}) > 1
     rows = list(dict.fromkeys((c["method"], c["source"]) for c in sorted(
         causes, key=lambda c: (methods.index(c["method"]) if c["method"] in methods else len(methods), c["source"]))))
@@ -167,7 +198,7 @@ def failure_causes(causes: list[dict], methods: list[str]) -> bytes | None:
         cat = c["cause"] if c["kind"] == "failed" else f"aborted: {c['cause']}"
         counts[rows.index((c["method"], c["source"])), cats.index(cat)] += c["n"]
     palette = ["#c0504d", "#e07a2f", "#e8b64c", "#8c6d46", "#7a5ea8", "#3b6ea5", "#6b7b8c", "#4c9a5b"]
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(rows) + 1.3))
+    fig, ax = _figure((7.5, 0.5 * len(rows) + 1.3))
     left = np.zeros(len(rows))
     y = np.arange(len(rows))
     for j, cat in enumerate(cats):

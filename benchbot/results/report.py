@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from benchbot.core.errors import BenchbotError
 from benchbot.results import aggregate, paired
 from benchbot.results.aggregate import PHASES
 from benchbot.results.stats import Z95, wilson_ci  # noqa: F401 - part of this module's API
 from benchbot.results.store import RunInfo, Store
+
+if TYPE_CHECKING:  # pandas is imported where tables are built, after the first queries
+    import pandas as pd
 
 FORMATS = ("md", "csv", "latex", "json", "html")
 
@@ -84,6 +85,8 @@ def build_report(store: Store, run_id: str | None = None, *, by_object: bool = F
 
 
 def _build_report(view: aggregate.RunView, events: list[dict], *, by_object: bool, compare_paper: bool) -> Report:
+    import pandas as pd
+
     run = view.run
     data = aggregate.load_run(view, list(PAPER_TABLE_II))  # the paper's row order first
     unavailable = {e["method"]: e["message"] for e in events if e["kind"] == "method_unavailable"}
@@ -163,6 +166,8 @@ def _notes(report: Report, events: list[dict]) -> list[str]:
 
 # -- rendering ---------------------------------------------------------------------------------
 def _f(x: Any, nd: int = 1) -> str:
+    import pandas as pd
+
     if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
         return "n/a"
     if isinstance(x, float):
@@ -284,6 +289,8 @@ def _render_latex(report: Report) -> str:
 
 def _plain(x: Any) -> Any:
     """JSON-safe values: NaN/NA → null, numpy scalars → Python."""
+    import pandas as pd
+
     if isinstance(x, dict):
         return {k: _plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

@@ -7,6 +7,7 @@ attempts are kept. Readers (`readonly=True`) never block the writer.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -20,14 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from benchbot.config.schedule import TrialSpec
 from benchbot.core.errors import BenchbotError
 from benchbot.results.schema import MIGRATIONS, READER_MIN_VERSION, READER_TABLES, SCHEMA_VERSION, TABLES
 
 if TYPE_CHECKING:
     import pandas
+    import sqlite_utils
 
 __all__ = ["SCHEMA_VERSION", "RunInfo", "DetectionRecord", "OutcomeRecord", "AttemptRecord",
            "Store", "utc_now", "new_run_id", "check_run_id"]
@@ -171,7 +171,6 @@ class Store:
         except sqlite3.Error as e:
             raise BenchbotError(f"cannot open results database {self.path}: {e}",
                                 "check the path and its permissions") from None
-        self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self.conn = conn
         try:
             with self._errors():
@@ -225,6 +224,17 @@ class Store:
                                 "read the copy")
         return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, timeout=self._busy_timeout_s,
                                check_same_thread=False)
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, for writes. Imported on first use: it imports pandas,
+        which a read-only `benchbot report` loads later, in parallel with its queries."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn, execute_plugins=False)
+
+    def _table_names(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -296,7 +306,7 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
     def _version(self) -> int:
-        names = set(self.db.table_names())
+        names = self._table_names()
         if not names:
             return 0
         if "meta" not in names:
@@ -332,7 +342,7 @@ class Store:
                 self.db.table("meta").upsert_all(
                     [{"key": "schema_version", "value": str(SCHEMA_VERSION)},
                      {"key": "application", "value": APPLICATION}], pk="key")
-        missing = [t for t in (READER_TABLES if self.readonly else TABLES) if t not in set(self.db.table_names())]
+        missing = [t for t in (READER_TABLES if self.readonly else TABLES) if t not in self._table_names()]
         if missing:
             raise BenchbotError(f"{self.path}: results database lacks table(s) {', '.join(missing)}",
                                 "pass the path of an intact results .db file, or a new path")
@@ -358,10 +368,12 @@ class Store:
 
     def get_run(self, run_id: str) -> RunInfo | None:
         with self._errors():
-            rows = list(self.db["runs"].rows_where("run_id = ?", [run_id]))
-        if not rows:
+            cur = self.conn.cursor()
+            cur.row_factory = sqlite3.Row
+            found = cur.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if found is None:
             return None
-        row = dict(rows[0])
+        row = dict(found)
         row["versions"], row["config"] = json.loads(row["versions"]), json.loads(row["config"])
         return RunInfo(**row)
 
@@ -531,8 +543,8 @@ class Store:
         if kind is not None:
             where, params = where + " AND kind = ?", params + [kind]
         with self._errors():
-            return [{k: r[k] for k in ("at", "kind", "method", "message")}
-                    for r in self.db["events"].rows_where(where, params, order_by="id")]
+            rows = self.conn.execute(f"SELECT at, kind, method, message FROM events WHERE {where} ORDER BY id", params)
+            return [dict(zip(("at", "kind", "method", "message"), r, strict=True)) for r in rows]
 
     # -- tables for the report ---------------------------------------------------------------
     def tables(self, run_id: str) -> dict[str, pandas.DataFrame]:
