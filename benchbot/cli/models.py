@@ -115,7 +115,8 @@ def train(kind: str = typer.Argument(..., help="gqstn | multigrasp"),
           init: Path | None = typer.Option(None, "--init", help="Fine-tune: start from this trained checkpoint "
                                               "(its architecture; --width/--coords/... are ignored)."),
           schedule: str | None = typer.Option(None, "--schedule", help="GQ-STN: paper (default) | finetune (the "
-                                                 "paper's last phases, for --init)."),
+                                                 "paper's last phases, for --init) | finetune-loc (ξ = 0.2: "
+                                                 "L_rob plus 0.2·L_loc toward --target, for --init)."),
           ) -> None:
     """Train GQ-STN or MultiGrasp with the paper's ξ/lr schedule; rerun the same command to resume.
 

@@ -1,6 +1,13 @@
 import pytest
 
-from benchbot.train.schedule import EarlyStopping, Schedule, compressed, gqstn_paper, multigrasp_default
+from benchbot.train.schedule import (
+    SCHEDULES,
+    EarlyStopping,
+    Schedule,
+    compressed,
+    gqstn_paper,
+    multigrasp_default,
+)
 
 
 def test_paper_schedule_switches_at_the_right_epochs() -> None:
@@ -34,3 +41,11 @@ def test_early_stopping_only_in_allowed_phases() -> None:
     assert es.update(1.0, allowed=True) == (False, False)
     assert es.update(1.0, allowed=True) == (False, True)
     assert EarlyStopping.from_state(es.state()) == es
+
+
+def test_finetune_loc_keeps_a_localization_term_and_stops_early() -> None:
+    s = SCHEDULES["finetune-loc"]()
+    assert all(s.at(e).xi == 0.2 and not s.at(e).teacher_forcing for e in range(1, s.total_epochs + 1))
+    assert (s.at(1).lr, s.at(2).lr, s.at(3).lr) == (4e-5, 4e-5, 8e-6)
+    assert not s.at(2).early_stop and s.at(3).early_stop
+    assert Schedule.from_dict(s.to_dict()) == s
