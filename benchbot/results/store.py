@@ -1,4 +1,9 @@
-"""The results database (SQLite, WAL). The only module that speaks SQL.
+"""The results database (SQLite, WAL): opening, migrating, and every write a run makes.
+
+Why one module of ~590 lines: the crash-safety guarantees below hold only if every write of a run
+goes through the same connection rules and transactions, so they live together. Read-side SQL
+(aggregates, paired counts, browse) lives in the other results modules; copying runs between
+databases (export, merge) in copyrun.py.
 
 Guarantees: a run and its whole schedule are written in one transaction; each attempt with its
 detection, outcome and artifacts is written in one transaction together with its trial's status;

@@ -9,7 +9,8 @@ Two forms:
 
 Both stream one file at a time (never the whole dataset in memory) and split 80/20 by *object*
 (or by image when an image shows several objects), never by row: every grasp of one object lands
-on the same side, so nothing leaks from training into evaluation.
+on the same side, so nothing leaks from training into evaluation. The two streams share the split
+and file-walking code, which is why they stay in one module (~410 lines).
 """
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ Serves, on `host`:
   - the script socket on 30003: an uploaded `def rtde_control(): ... end` program "runs" the
     emulated control script; the URScript text itself is never interpreted.
 ur_rtde's ports are fixed, so two emulators need two loopback addresses (127.0.0.2, ...).
-See rtde_controller.py for what the emulated robot does and does not model.
+See rtde_controller.py for what the emulated robot does and does not model; rtde_wire.py holds the
+packet formats. This module (~400 lines) holds the three servers, which share one controller model
+and one register-ownership table: one emulated controller, so one module.
 """
 from __future__ import annotations
 
