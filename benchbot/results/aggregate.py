@@ -15,27 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from benchbot.results.schema import FACTS_TABLE, INSERT_FACTS, PHASES
 from benchbot.results.stats import wilson_ci
 from benchbot.results.store import RunInfo, Store
 
-PHASES = ("place", "capture", "inpaint", "detect", "robust", "execute", "judge", "total")
-
-# One row per attempt of the run with its trial, detection and outcome, copied once into a TEMP
-# table (the joins are the expensive part; every aggregate then scans this table). An attempt
-# without an outcome (e.g. a crash) takes the run's outcome source.
-_ATTEMPTS_SELECT = """
-SELECT x.id, x.trial_id, x.attempt_no, x.status, x.reason, x.timings, t.seq, t.method, t.object_id, t.placement_id,
-       COALESCE(o.source, :source) AS source, o.success, o.cause,
-       d.q_robust, d.robust, d.robust_threshold, d.detect_s, d.error,
-       ROUND((julianday(x.finished_at) - julianday(x.started_at)) * 86400000.0) AS duration_ms
-FROM attempts x
-JOIN trials t ON t.run_id = x.run_id AND t.trial_id = x.trial_id
-LEFT JOIN outcomes o ON o.attempt_id = x.id
-LEFT JOIN detections d ON d.attempt_id = x.id
-WHERE x.run_id = :run"""
-
+# Every query reads `{a}`: one row per attempt of the run with its trial, detection and outcome
+# (columns: benchbot.results.schema.FACTS_COLUMNS). That is the stored attempt_facts table (schema
+# v4+), or, for an older file opened read-only, the same rows joined once into a TEMP table.
 _PHASE_MEANS = ",\n".join(
-    f"AVG(CASE WHEN status = 'final' THEN json_extract(timings, '$.{p}') END) AS time_{p}_mean_s" for p in PHASES)
+    f"AVG(CASE WHEN status = 'final' THEN time_{p}_s END) AS time_{p}_mean_s" for p in PHASES)
 
 GROUPS_SQL = f"""
 SELECT method, source,
@@ -63,22 +51,29 @@ GROUP BY 1, 2"""
 
 
 class RunView:
-    """One run's attempts joined once into a TEMP table for the aggregate queries (a context
-    manager; use inside `store.snapshot()`). Works on read-only connections: TEMP is private."""
+    """One run's attempts as `{a}` in the aggregate queries (a context manager; use inside
+    `store.snapshot()`). Works on read-only connections: a TEMP table is private."""
 
     def __init__(self, store: Store, run: RunInfo):
         self.store, self.run = store, run
-        self.table = f"temp.bb_attempts_{secrets.token_hex(4)}"
         self.params: dict[str, Any] = {"run": run.run_id, "source": run.outcome_source}
+        self.table = "(SELECT * FROM main.attempt_facts WHERE run_id = :run)"
+        self._temp: str | None = None
 
     def __enter__(self) -> RunView:
         with self.store._errors():  # noqa: SLF001 - the results layer shares the store's error mapping
-            self.store.conn.execute(f"CREATE TEMP TABLE {self.table} AS {_ATTEMPTS_SELECT}", self.params)
+            stored = self.store.conn.execute(
+                "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'attempt_facts'").fetchone()
+            if not stored:  # a file older than v4, read without migrating it: the same table, in TEMP
+                self._temp = self.table = f"temp.bb_attempts_{secrets.token_hex(4)}"
+                self.store.conn.execute(FACTS_TABLE.format(name=self._temp))
+                self.store.conn.execute(INSERT_FACTS.format(name=self._temp, where="x.run_id = :run"), self.params)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self.store._errors():  # noqa: SLF001
-            self.store.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+        if self._temp:
+            with self.store._errors():  # noqa: SLF001
+                self.store.conn.execute(f"DROP TABLE IF EXISTS {self._temp}")
 
     def rows(self, sql: str, params: dict[str, Any] | list[Any] | None = None) -> list[sqlite3.Row]:
         """Run one read query; `{a}` in the SQL names this run's attempts table."""
@@ -108,9 +103,9 @@ class RunData:
 def _trial_counts(view: RunView) -> tuple[dict[str, dict[str, int]], list[str]]:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     first: dict[str, int] = {}
-    sql = ("SELECT method, status, object_id, COUNT(*) AS n, MIN(seq) AS first FROM trials WHERE run_id = ? "
+    sql = ("SELECT method, status, object_id, COUNT(*) AS n, MIN(seq) AS first FROM trials WHERE run_id = :run "
            "GROUP BY 1, 2, 3")
-    for r in view.rows(sql, [view.run.run_id]):
+    for r in view.rows(sql, {"run": view.run.run_id}):
         counts[r["method"]][r["status"]] += r["n"]
         first[r["object_id"]] = min(first.get(r["object_id"], r["first"]), r["first"])
     return {m: dict(c) for m, c in counts.items()}, sorted(first, key=first.__getitem__)
@@ -119,11 +114,12 @@ def _trial_counts(view: RunView) -> tuple[dict[str, dict[str, int]], list[str]]:
 def _values(view: RunView, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """q and detection time of the final attempts, per (method, source), unknown values dropped.
     One query per group straight into a float array (NULL → NaN): no Python object per value."""
-    sql = f"SELECT q_robust, detect_s FROM {view.table} WHERE status = 'final' AND method = ? AND source = ?"
+    sql = f"SELECT q_robust, detect_s FROM {view.table} WHERE status = 'final' AND method = :method AND source = :src"
     out = {}
     with view.store._errors():  # noqa: SLF001
         for method, source in keys:
-            cols = np.array(view.store.conn.execute(sql, [method, source]).fetchall(), dtype=float).reshape(-1, 2)
+            rows_ = view.store.conn.execute(sql, {**view.params, "method": method, "src": source}).fetchall()
+            cols = np.array(rows_, dtype=float).reshape(-1, 2)
             q, det = cols[:, 0], cols[:, 1]
             out[(method, source)] = {"q": np.sort(q[~np.isnan(q)]), "detect_s": np.sort(det[~np.isnan(det)])}
     return out
@@ -143,14 +139,15 @@ def _thresholds(view: RunView, groups: dict[str, dict[str, dict[str, Any]]]) -> 
     """The robust thresholds of the final attempts per (method, source), ascending, '/'-joined. The
     GROUP BY gives their min and max; only a group with several thresholds needs its own query."""
     sql = """SELECT DISTINCT robust_threshold FROM {a} WHERE status = 'final' AND robust_threshold IS NOT NULL
-             AND method = ? AND source = ? ORDER BY 1"""
+             AND method = :method AND source = :src ORDER BY 1"""
     out = {}
     for method, per_source in groups.items():
         for source, g in per_source.items():
             lo, hi = g.get("threshold_min"), g.get("threshold_max")
             if lo is None:
                 continue
-            found = [lo] if lo == hi else [r[0] for r in view.rows(sql, [method, source])]
+            params = {**view.params, "method": method, "src": source}
+            found = [lo] if lo == hi else [r[0] for r in view.rows(sql, params)]
             out[(method, source)] = "/".join(f"{t:g}" for t in found)
     return out
 

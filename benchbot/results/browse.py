@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbot.core.errors import BenchbotError
+from benchbot.results.schema import PHASES
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "meta": ("Database settings.", {"key": "setting name (schema_version, application)", "value": "its value"}),
@@ -60,6 +61,20 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
               "created, and a resume deletes only journaled files no committed attempt references.", {
         "id": "journal entry id", "run_id": "run", "path": "path relative to the results folder",
         "at": "UTC ISO 8601"}),
+    "attempt_facts": ("Derived, for fast reports: one flat row per attempt with its trial, detection and outcome, "
+                      "kept in step with those tables by triggers (schema v4). Holds nothing they do not.", {
+        "run_id": "run", "attempt_id": "attempt", "trial_id": "trial", "attempt_no": "1, 2, ... (redos)",
+        "seq": "the trial's position in the run's order", "method": "the trial's method",
+        "object_id": "the trial's object", "placement_id": "the trial's placement",
+        "status": "final | voided | aborted", "reason": "why voided or aborted",
+        "duration_ms": "finished_at − started_at (ms)",
+        **{f"time_{p}_s": f"the '{p}' phase of attempts.timings (s)"
+           for p in PHASES},
+        "source": "who judged (the run's outcome source when no verdict is stored)",
+        "success": "1 success, 0 failure, NULL when not judged", "cause": "failure cause",
+        "q_robust": "GQ-CNN robustness q (NULL: unknown)", "robust": "1 if q ≥ threshold",
+        "robust_threshold": "threshold used", "detect_s": "detection time (s)",
+        "error": "why the detector gave no usable grasp"}),
 }
 
 _RUN = "COALESCE(NULLIF(:run_id, ''), (SELECT run_id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1))"

@@ -15,7 +15,7 @@ MAX_WIDTH_PX = {"overlay": 420, "keyframes": 1100}
 _SQL = """
 WITH art AS (SELECT f.kind, f.path, a.method, a.source, a.object_id, a.trial_id, a.seq, a.success, a.cause,
                     a.q_robust, a.error
-        FROM artifacts f JOIN {a} a ON a.id = f.attempt_id
+        FROM artifacts f JOIN {a} a ON a.attempt_id = f.attempt_id
         WHERE f.kind IN ('overlay', 'keyframes') AND a.status = 'final' AND a.success IS NOT NULL),
 ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, method, source, success ORDER BY seq) AS k FROM art)
 SELECT * FROM ranked WHERE k <= CASE kind WHEN 'overlay' THEN :per_group ELSE :strips END

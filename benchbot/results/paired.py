@@ -29,32 +29,44 @@ COLUMNS = ["metric", "outcome_source", "object_id", "method_a", "method_b", "pai
 _CELL = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}
 
 
+# Per placement, one text of every method's final verdict, label and source (unit and record
+# separators), then counted per object and text: a single aggregate per row, where a pivot with a
+# MAX(CASE ...) per method and field costs three per method.
+_PLACEMENTS_SQL = """
+SELECT object_id, cell, COUNT(*) AS n FROM (
+    SELECT object_id, group_concat(method || char(31) || COALESCE(success, '') || char(31) || COALESCE(robust, '')
+                                   || char(31) || source, char(30)) AS cell
+    FROM {a} WHERE status = 'final' AND (success IS NOT NULL OR robust IS NOT NULL) GROUP BY placement_id)
+GROUP BY object_id, cell"""
+
+
+def _parse(cell: str) -> dict[str, tuple[int | None, int | None, str]]:
+    """method → (success, robust, source) of one placement."""
+    out = {}
+    for record in cell.split("\x1e"):
+        method, success, robust, source = record.split("\x1f")
+        out[method] = (int(success) if success else None, int(robust) if robust else None, source)
+    return out
+
+
 def paired_tables(view: RunView, methods: list[str]) -> dict[str, dict[tuple[Any, str, str, str], PairedCounts]]:
     """metric → (source, object, method_a, method_b) → paired counts over the placements where both
-    have a value (method_a before method_b in `methods`; source None for robust labels). One
-    GROUP BY: each placement's verdict, label and source of every method side by side; then the
-    combinations are counted."""
+    have a value (method_a before method_b in `methods`; source None for robust labels)."""
     out: dict[str, dict[tuple[Any, str, str, str], PairedCounts]] = {m: {} for m in METRICS}
     if len(methods) < 2:
         return out
-    k = range(len(methods))
-    pivot = ", ".join(f"MAX(CASE WHEN method = :m{i} THEN success END) AS s{i}, "
-                      f"MAX(CASE WHEN method = :m{i} THEN robust END) AS r{i}, "
-                      f"MAX(CASE WHEN method = :m{i} THEN source END) AS src{i}" for i in k)
-    cols = ", ".join(f"s{i}, r{i}, src{i}" for i in k)
-    sql = f"""SELECT object_id, {cols}, COUNT(*) AS n FROM (
-                  SELECT object_id, {pivot} FROM {{a}}
-                  WHERE status = 'final' AND (success IS NOT NULL OR robust IS NOT NULL) GROUP BY placement_id)
-              GROUP BY object_id, {cols}"""
     cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {
         m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
-    for r in view.rows(sql, {**view.params, **{f"m{i}": m for i, m in enumerate(methods)}}):
-        for i, j in itertools.combinations(k, 2):
-            si, sj, ri, rj = r[f"s{i}"], r[f"s{j}"], r[f"r{i}"], r[f"r{j}"]
-            if si is not None and sj is not None and r[f"src{i}"] == r[f"src{j}"]:  # verdicts of one source
-                cells["success"][(r[f"src{i}"], r["object_id"], methods[i], methods[j])][_CELL[(si, sj)]] += r["n"]
-            if ri is not None and rj is not None:
-                cells["robust"][(None, r["object_id"], methods[i], methods[j])][_CELL[(ri, rj)]] += r["n"]
+    for r in view.rows(_PLACEMENTS_SQL):
+        placement = _parse(r["cell"])
+        for a, b in itertools.combinations(methods, 2):
+            if a not in placement or b not in placement:
+                continue
+            (sa, ra, src_a), (sb, rb, src_b) = placement[a], placement[b]
+            if sa is not None and sb is not None and src_a == src_b:  # verdicts of one source
+                cells["success"][(src_a, r["object_id"], a, b)][_CELL[(sa, sb)]] += r["n"]
+            if ra is not None and rb is not None:
+                cells["robust"][(None, r["object_id"], a, b)][_CELL[(ra, rb)]] += r["n"]
     for metric, c in cells.items():
         out[metric] = {key: PairedCounts(*v) for key, v in c.items()}
     return out
@@ -74,12 +86,17 @@ def compare_methods(view: RunView, methods: list[str], *, per_object: bool = Fal
     """(overall, per object or None): one row per metric, source and pair of methods with shared
     values (method_a before method_b in `methods`), and with per_object one per object and pair.
     Holm adjusts within each (metric, source) family: the pairs, or every object × pair."""
+    return comparison_frames(paired_tables(view, methods), methods, per_object=per_object)
+
+
+def comparison_frames(by_metric: dict[str, dict[tuple[Any, str, str, str], PairedCounts]], methods: list[str], *,
+                      per_object: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """compare_methods from the tables of paired_tables (pandas is imported here, after the queries)."""
     import pandas as pd
 
     overall: list[dict[str, Any]] = []
     objects: list[dict[str, Any]] = []
     rank = {m: i for i, m in enumerate(methods)}
-    by_metric = paired_tables(view, methods)
     for metric in METRICS:
         tables = by_metric[metric]
         pooled: dict[tuple[Any, Any, str, str], PairedCounts] = {}

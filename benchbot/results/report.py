@@ -85,10 +85,13 @@ def build_report(store: Store, run_id: str | None = None, *, by_object: bool = F
 
 
 def _build_report(view: aggregate.RunView, events: list[dict], *, by_object: bool, compare_paper: bool) -> Report:
+    run = view.run
+    # Every query first, then pandas: its import (started by the CLI in a thread) overlaps the queries.
+    data = aggregate.load_run(view, list(PAPER_TABLE_II))  # the paper's row order first
+    object_rows = aggregate.by_object(view, data.methods, data.objects) if by_object else None
+    pairs = paired.paired_tables(view, data.methods)
     import pandas as pd
 
-    run = view.run
-    data = aggregate.load_run(view, list(PAPER_TABLE_II))  # the paper's row order first
     unavailable = {e["method"]: e["message"] for e in events if e["kind"] == "method_unavailable"}
     for r in data.table_rows:  # latest reason a method could not run (its trials stay pending)
         r["unavailable_reason"] = unavailable.get(r["method"]) if r["pending"] else None
@@ -96,10 +99,10 @@ def _build_report(view: aggregate.RunView, events: list[dict], *, by_object: boo
     if compare_paper and not table.empty:
         table = _add_paper(table)
     objects = None
-    if by_object:
-        objects = pd.DataFrame(aggregate.by_object(view, data.methods, data.objects),
+    if object_rows is not None:
+        objects = pd.DataFrame(object_rows,
                                columns=["method", "outcome_source", "object_id", "judged", "successes", "success_pct"])
-    comparisons, effects = paired.compare_methods(view, data.methods, per_object=by_object)
+    comparisons, effects = paired.comparison_frames(pairs, data.methods, per_object=by_object)
     report = Report(run=run, setup=_setup(run, data), table=table, by_object=objects, compare_paper=compare_paper,
                     comparisons=comparisons, object_effects=effects, data=data)
     report.notes = _notes(report, events)

@@ -106,8 +106,9 @@ CREATE TABLE files (
 CREATE INDEX files_run ON files (run_id);
 """
 
-TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events", "files")
-READER_TABLES = TABLES[:-1]  # what `report`/`runs` read: present since v1
+TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events", "files",
+          "attempt_facts")
+READER_TABLES = TABLES[:8]  # what `report`/`runs` read: present since v1
 READER_MIN_VERSION = 1  # oldest schema readers can read without migrating (raise it when a migration changes them)
 
 
@@ -126,5 +127,87 @@ def _add_perception(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE detections ADD COLUMN perception TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2), _add_perception]
+PHASES = ("place", "capture", "inpaint", "detect", "robust", "execute", "judge", "total")  # keys of attempts.timings
+
+# v4 — attempt_facts: one flat row per attempt with its trial, detection and outcome (timings in
+# columns, the run's outcome source when no verdict is stored), clustered by run. The report
+# aggregates over it instead of joining four tables and parsing JSON for every attempt. Triggers
+# keep it in step with its sources inside the writer's own transaction, so it is never stale and
+# never half-written; it holds nothing that is not in the other tables.
+_FACTS = (  # column, its value in the join below
+    ("run_id", "x.run_id"), ("attempt_id", "x.id"), ("trial_id", "x.trial_id"), ("attempt_no", "x.attempt_no"),
+    ("seq", "t.seq"), ("method", "t.method"), ("object_id", "t.object_id"), ("placement_id", "t.placement_id"),
+    ("status", "x.status"), ("reason", "x.reason"),
+    ("duration_ms", "ROUND((julianday(x.finished_at) - julianday(x.started_at)) * 86400000.0)"),
+    *((f"time_{p}_s", f"CASE WHEN json_valid(x.timings) THEN json_extract(x.timings, '$.{p}') END") for p in PHASES),
+    ("source", "COALESCE(o.source, r.outcome_source)"), ("success", "o.success"), ("cause", "o.cause"),
+    ("q_robust", "d.q_robust"), ("robust", "d.robust"), ("robust_threshold", "d.robust_threshold"),
+    ("detect_s", "d.detect_s"), ("error", "d.error"))
+FACTS_COLUMNS = tuple(name for name, _ in _FACTS)
+
+# The one definition of a facts row: the migration, the triggers and readers of older files use it.
+FACTS_SELECT = ("SELECT " + ", ".join(f"{expr} AS {name}" for name, expr in _FACTS) + """
+FROM attempts x
+JOIN trials t ON t.run_id = x.run_id AND t.trial_id = x.trial_id
+JOIN runs r ON r.run_id = x.run_id
+LEFT JOIN outcomes o ON o.attempt_id = x.id
+LEFT JOIN detections d ON d.attempt_id = x.id
+WHERE {where}""")
+INSERT_FACTS = f"INSERT INTO {{name}} ({', '.join(FACTS_COLUMNS)}) {FACTS_SELECT}"
+
+# Clustered by run, method, outcome source and object: the report's GROUP BYs read it in order,
+# without sorting. `{name}` is attempt_facts, or a TEMP table for an older file read-only.
+FACTS_TABLE = """
+CREATE TABLE {name} (
+    run_id TEXT NOT NULL, attempt_id INTEGER NOT NULL, trial_id TEXT NOT NULL, attempt_no INTEGER NOT NULL,
+    seq INTEGER NOT NULL, method TEXT NOT NULL, object_id TEXT NOT NULL, placement_id TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT, duration_ms REAL, """ + ", ".join(f"time_{p}_s REAL" for p in PHASES) + """,
+    source TEXT NOT NULL, success INTEGER, cause TEXT, q_robust REAL, robust INTEGER, robust_threshold REAL,
+    detect_s REAL, error TEXT,
+    PRIMARY KEY (run_id, method, source, object_id, attempt_id)
+) WITHOUT ROWID"""
+
+
+def _rewrite(forget: str, select: str) -> str:
+    """Trigger body: delete the facts rows matching `forget`, then insert those of the attempts
+    matching `select`. Never INSERT OR REPLACE: a writer's own conflict clause (OR IGNORE) would
+    override it inside the trigger and leave a stale row."""
+    return f"DELETE FROM attempt_facts WHERE {forget}; {INSERT_FACTS.format(name='attempt_facts', where=select)};"
+
+
+def _child(attempt: str) -> str:
+    """Body for a detection or outcome row of attempt `attempt` that changed."""
+    return _rewrite(f"attempt_id = {attempt}", f"x.id = {attempt}")
+
+
+FACTS_TRIGGERS = {
+    "facts_attempt_insert": ("AFTER INSERT ON attempts", _rewrite("attempt_id = NEW.id", "x.id = NEW.id")),
+    "facts_attempt_update": ("AFTER UPDATE ON attempts", _rewrite("attempt_id = OLD.id", "x.id = NEW.id")),
+    "facts_attempt_delete": ("AFTER DELETE ON attempts", "DELETE FROM attempt_facts WHERE attempt_id = OLD.id;"),
+    **{f"facts_{table}_{event.lower()}": (f"AFTER {event} ON {table}", body)
+       for table in ("detections", "outcomes")
+       for event, body in (("INSERT", _child("NEW.attempt_id")), ("DELETE", _child("OLD.attempt_id")),
+                           ("UPDATE", _child("OLD.attempt_id") + " " + _child("NEW.attempt_id")))},
+    # benchbot never changes these columns of trials and runs; a user who does keeps exact facts
+    "facts_trial_update": ("AFTER UPDATE OF seq, method, object_id, placement_id ON trials",
+                           _rewrite("run_id = OLD.run_id AND trial_id = OLD.trial_id",
+                                    "x.run_id = NEW.run_id AND x.trial_id = NEW.trial_id")),
+    "facts_run_update": ("AFTER UPDATE OF outcome_source ON runs",
+                         _rewrite("run_id = OLD.run_id", "x.run_id = NEW.run_id")),
+}
+
+
+def _add_attempt_facts(conn: sqlite3.Connection) -> None:
+    """v4 — attempt_facts (above), filled from the attempts already stored, and an index that
+    lets the report count a run's trials per method, status and object without sorting."""
+    conn.execute(FACTS_TABLE.format(name="attempt_facts"))
+    conn.execute("CREATE UNIQUE INDEX attempt_facts_attempt ON attempt_facts (attempt_id)")  # for the triggers
+    conn.execute(INSERT_FACTS.format(name="attempt_facts", where="1"))
+    for name, (when, body) in FACTS_TRIGGERS.items():
+        conn.execute(f"CREATE TRIGGER {name} {when} FOR EACH ROW BEGIN {body} END")
+    conn.execute("CREATE INDEX trials_counts ON trials (run_id, method, status, object_id, seq)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2), _add_perception,
+                                                          _add_attempt_facts]
 SCHEMA_VERSION = len(MIGRATIONS)

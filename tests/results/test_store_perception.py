@@ -35,7 +35,7 @@ def test_perception_is_stored_and_a_v1_database_is_migrated(tmp_path):
     conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     conn.commit()
     conn.close()
-    assert SCHEMA_VERSION == 3  # v2: the file journal, v3: detections.perception
+    assert SCHEMA_VERSION == 4  # v2: the file journal, v3: detections.perception, v4: attempt_facts
     with Store(path) as s:
         assert "perception" in s.db["detections"].columns_dict
         s.create_run(info(), schedule[:2])
