@@ -164,8 +164,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @bench_app.command("report")
     def bench_report(trials: int = typer.Option(100_000, "--trials", help="Synthetic run size."),
-                     formats: str = typer.Option("md,html", "--formats", help="Report formats to time.")) -> None:
+                     formats: str = typer.Option("md,html", "--formats", help="Report formats to time."),
+                     repeats: int = typer.Option(3, "--repeats", min=1, help="Runs per format; the median is shown.")
+                     ) -> None:
         """Time `benchbot report` (wall time, peak memory) on a synthetic run in a temporary folder."""
         from benchbot.bench.report import run_benchmark
 
-        run_benchmark(trials, tuple(f for f in formats.split(",") if f), echo=lambda m: out.print(m, markup=False))
+        run_benchmark(trials, tuple(f for f in formats.split(",") if f), repeats,
+                      echo=lambda m: out.print(m, markup=False))

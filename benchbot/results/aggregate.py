@@ -1,11 +1,13 @@
 """Table II, the setup counts and the by-object table of one run, aggregated inside SQLite
-(GROUP BY): only per-group counts and two numeric columns (q and detection time, for medians,
-percentiles and plots) leave the database, so a 100k-trial run reports in about a second.
+(GROUP BY over the run's attempt_facts, read in its stored order without sorting): only per-group
+counts and two numeric columns (q and detection time, for medians, percentiles and plots) leave
+the database.
 
 Counting rules: see benchbot.results.report (and docs/user-guide/report.md).
 """
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import sqlite3
@@ -80,6 +82,15 @@ class RunView:
         return rows(self.store, sql.format(a=self.table), self.params if params is None else params)
 
 
+    def packed(self, sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        """rows() for a result of integers and text only, fetched as one JSON array: one step into
+        Python instead of one per row, each of which waits for the GIL while the CLI's import thread
+        runs. Not for REAL columns (JSON text rounds them)."""
+        packed = f"SELECT json_group_array(json_array({', '.join(columns)})) FROM ({sql})"
+        (text,), = self.rows(packed)
+        return [dict(zip(columns, r, strict=True)) for r in json.loads(text)]
+
+
 def rows(store: Store, sql: str, params: dict[str, Any] | list[Any]) -> list[sqlite3.Row]:
     """Run one read query on the store's connection; SQLite errors become one-line BenchbotErrors."""
     with store._errors():  # noqa: SLF001
@@ -103,11 +114,11 @@ class RunData:
 def _trial_counts(view: RunView) -> tuple[dict[str, dict[str, int]], list[str]]:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     first: dict[str, int] = {}
-    sql = ("SELECT method, status, object_id, COUNT(*) AS n, MIN(seq) AS first FROM trials WHERE run_id = :run "
+    sql = ("SELECT method, status, object_id, COUNT(*) AS n, MIN(seq) AS first_seq FROM trials WHERE run_id = :run "
            "GROUP BY 1, 2, 3")
-    for r in view.rows(sql, {"run": view.run.run_id}):
+    for r in view.packed(sql, ("method", "status", "object_id", "n", "first_seq")):
         counts[r["method"]][r["status"]] += r["n"]
-        first[r["object_id"]] = min(first.get(r["object_id"], r["first"]), r["first"])
+        first[r["object_id"]] = min(first.get(r["object_id"], r["first_seq"]), r["first_seq"])
     return {m: dict(c) for m, c in counts.items()}, sorted(first, key=first.__getitem__)
 
 
@@ -194,18 +205,36 @@ _EMPTY_GROUP = {"finals": 0, "judged": 0, "successes": 0, "robust_known": 0, "ro
 _NO_VALUES = {"q": np.empty(0), "detect_s": np.empty(0)}
 
 
-def load_run(view: RunView, method_order: list[str]) -> RunData:
-    """Table II rows (one per method and outcome source, every scheduled method included) and
-    the counts of the setup section."""
+@dataclass
+class Schedule:
+    """A run's trial counts, with its methods in display order and objects in schedule order."""
+
+    trial_counts: dict[str, dict[str, int]]  # method → trial status → count
+    methods: list[str]
+    objects: list[str]
+
+
+def schedule(view: RunView, method_order: list[str]) -> Schedule:
+    """Methods in `method_order` first, then the others by name."""
     trial_counts, objects = _trial_counts(view)
     methods = sorted(trial_counts, key=lambda m: (method_order.index(m) if m in method_order else len(method_order), m))
+    return Schedule(trial_counts, methods, objects)
+
+
+def load_run(view: RunView, method_order: list[str], sched: Schedule | None = None) -> RunData:
+    """Table II rows (one per method and outcome source, every scheduled method included) and
+    the counts of the setup section. The q and detection-time values (many rows, so much Python
+    work) are fetched last."""
+    sched = sched or schedule(view, method_order)
+    trial_counts, methods, objects = sched.trial_counts, sched.methods, sched.objects
     groups: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in view.rows(GROUPS_SQL):
         groups[r["method"]][r["source"]] = dict(r)
     for r in view.rows(REDO_SQL):
         groups[r["method"]][r["source"]]["redo_ms"] = r["redo_ms"]
     keys = [(m, src) for m, per_source in groups.items() for src in per_source]
-    values, reasons, thresholds = _values(view, keys), _reasons(view), _thresholds(view, groups)
+    reasons, thresholds = _reasons(view), _thresholds(view, groups)
+    values = _values(view, keys)
     table_rows = []
     for method in methods:
         for source in sorted(groups.get(method, {})) or [view.run.outcome_source]:

@@ -57,7 +57,7 @@ def paired_tables(view: RunView, methods: list[str]) -> dict[str, dict[tuple[Any
         return out
     cells: dict[str, dict[tuple[Any, str, str, str], list[int]]] = {
         m: defaultdict(lambda: [0, 0, 0, 0]) for m in METRICS}
-    for r in view.rows(_PLACEMENTS_SQL):
+    for r in view.packed(_PLACEMENTS_SQL, ("object_id", "cell", "n")):
         placement = _parse(r["cell"])
         for a, b in itertools.combinations(methods, 2):
             if a not in placement or b not in placement:

@@ -86,10 +86,12 @@ def build_report(store: Store, run_id: str | None = None, *, by_object: bool = F
 
 def _build_report(view: aggregate.RunView, events: list[dict], *, by_object: bool, compare_paper: bool) -> Report:
     run = view.run
-    # Every query first, then pandas: its import (started by the CLI in a thread) overlaps the queries.
-    data = aggregate.load_run(view, list(PAPER_TABLE_II))  # the paper's row order first
-    object_rows = aggregate.by_object(view, data.methods, data.objects) if by_object else None
-    pairs = paired.paired_tables(view, data.methods)
+    # Every query before pandas, whose import (started by the CLI in a thread) runs meanwhile: SQLite
+    # releases the GIL, so the heavy aggregates go first and the row-by-row fetches last.
+    sched = aggregate.schedule(view, list(PAPER_TABLE_II))  # the paper's row order first
+    pairs = paired.paired_tables(view, sched.methods)
+    object_rows = aggregate.by_object(view, sched.methods, sched.objects) if by_object else None
+    data = aggregate.load_run(view, list(PAPER_TABLE_II), sched)
     import pandas as pd
 
     unavailable = {e["method"]: e["message"] for e in events if e["kind"] == "method_unavailable"}
