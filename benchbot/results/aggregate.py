@@ -81,7 +81,6 @@ class RunView:
         """Run one read query; `{a}` in the SQL names this run's attempts table."""
         return rows(self.store, sql.format(a=self.table), self.params if params is None else params)
 
-
     def packed(self, sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         """rows() for a result of integers and text only, fetched as one JSON array: one step into
         Python instead of one per row, each of which waits for the GIL while the CLI's import thread

@@ -10,6 +10,7 @@ depend on who judged, so they pair across sources.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -29,24 +30,19 @@ COLUMNS = ["metric", "outcome_source", "object_id", "method_a", "method_b", "pai
 _CELL = {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}
 
 
-# Per placement, one text of every method's final verdict, label and source (unit and record
-# separators), then counted per object and text: a single aggregate per row, where a pivot with a
-# MAX(CASE ...) per method and field costs three per method.
+# Per placement, every method's final verdict, label and source as one JSON array, then counted per
+# object and array: one aggregate per row, where a pivot with a MAX(CASE ...) per method and field
+# costs three per method.
 _PLACEMENTS_SQL = """
 SELECT object_id, cell, COUNT(*) AS n FROM (
-    SELECT object_id, group_concat(method || char(31) || COALESCE(success, '') || char(31) || COALESCE(robust, '')
-                                   || char(31) || source, char(30)) AS cell
+    SELECT object_id, json_group_array(json_array(method, success, robust, source)) AS cell
     FROM {a} WHERE status = 'final' AND (success IS NOT NULL OR robust IS NOT NULL) GROUP BY placement_id)
 GROUP BY object_id, cell"""
 
 
 def _parse(cell: str) -> dict[str, tuple[int | None, int | None, str]]:
     """method → (success, robust, source) of one placement."""
-    out = {}
-    for record in cell.split("\x1e"):
-        method, success, robust, source = record.split("\x1f")
-        out[method] = (int(success) if success else None, int(robust) if robust else None, source)
-    return out
+    return {method: (success, robust, source) for method, success, robust, source in json.loads(cell)}
 
 
 def paired_tables(view: RunView, methods: list[str]) -> dict[str, dict[tuple[Any, str, str, str], PairedCounts]]:
