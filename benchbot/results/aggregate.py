@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbot.results.schema import FACTS_TABLE, INSERT_FACTS, PHASES
+from benchbot.results.schema import FACTS_TABLE, INSERT_FACTS, PHASES, facts_intact
 from benchbot.results.stats import wilson_ci
 from benchbot.results.store import RunInfo, Store
 
@@ -64,9 +64,7 @@ class RunView:
 
     def __enter__(self) -> RunView:
         with self.store._errors():  # noqa: SLF001 - the results layer shares the store's error mapping
-            stored = self.store.conn.execute(
-                "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'attempt_facts'").fetchone()
-            if not stored:  # a file older than v4, read without migrating it: the same table, in TEMP
+            if not facts_intact(self.store.conn):  # older than v4 (or its triggers lost): the same rows, in TEMP
                 self._temp = self.table = f"temp.bb_attempts_{secrets.token_hex(4)}"
                 self.store.conn.execute(FACTS_TABLE.format(name=self._temp))
                 self.store.conn.execute(INSERT_FACTS.format(name=self._temp, where="x.run_id = :run"), self.params)

@@ -200,12 +200,29 @@ FACTS_TRIGGERS = {
 def _add_attempt_facts(conn: sqlite3.Connection) -> None:
     """v4 — attempt_facts (above), filled from the attempts already stored, and an index that
     lets the report count a run's trials per method, status and object without sorting."""
+    rebuild_facts(conn)
+    conn.execute("CREATE INDEX IF NOT EXISTS trials_counts ON trials (run_id, method, status, object_id, seq)")
+
+
+def facts_intact(conn: sqlite3.Connection) -> bool:
+    """attempt_facts and all its triggers are there. A tool that rebuilds a table (e.g.
+    `sqlite-utils transform attempts`) drops that table's triggers with it; then the facts can go
+    stale, so readers join the other tables instead and the next writer rebuilds them."""
+    names = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type IN ('table', 'trigger')")}
+    return {"attempt_facts", *FACTS_TRIGGERS} <= names
+
+
+def rebuild_facts(conn: sqlite3.Connection) -> None:
+    """(Re)create attempt_facts, its index and triggers, filled from the other tables (in the
+    caller's transaction)."""
+    for name in FACTS_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    conn.execute("DROP TABLE IF EXISTS attempt_facts")
     conn.execute(FACTS_TABLE.format(name="attempt_facts"))
     conn.execute("CREATE UNIQUE INDEX attempt_facts_attempt ON attempt_facts (attempt_id)")  # for the triggers
     conn.execute(INSERT_FACTS.format(name="attempt_facts", where="1"))
     for name, (when, body) in FACTS_TRIGGERS.items():
         conn.execute(f"CREATE TRIGGER {name} {when} FOR EACH ROW BEGIN {body} END")
-    conn.execute("CREATE INDEX trials_counts ON trials (run_id, method, status, object_id, seq)")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(V1), _script(V2), _add_perception,

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from benchbot.config.schedule import TrialSpec
 from benchbot.core.errors import BenchbotError
-from benchbot.results.schema import MIGRATIONS, READER_MIN_VERSION, READER_TABLES, SCHEMA_VERSION, TABLES
+from benchbot.results.schema import (
+    MIGRATIONS,
+    READER_MIN_VERSION,
+    READER_TABLES,
+    SCHEMA_VERSION,
+    TABLES,
+    facts_intact,
+    rebuild_facts,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -347,6 +355,10 @@ class Store:
                 self.db.table("meta").upsert_all(
                     [{"key": "schema_version", "value": str(SCHEMA_VERSION)},
                      {"key": "application", "value": APPLICATION}], pk="key")
+        if not self.readonly and not facts_intact(self.conn):
+            with self._write():
+                if not facts_intact(self.conn):  # another process may have rebuilt them meanwhile
+                    rebuild_facts(self.conn)
         missing = [t for t in (READER_TABLES if self.readonly else TABLES) if t not in self._table_names()]
         if missing:
             raise BenchbotError(f"{self.path}: results database lacks table(s) {', '.join(missing)}",

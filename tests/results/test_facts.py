@@ -124,3 +124,21 @@ def test_a_v3_file_reports_the_same_read_only_and_after_its_migration(db):
     Store(db).close()  # a writer migrates
     assert_in_step(db)
     assert reports(db) == want
+
+
+def test_facts_whose_triggers_a_tool_dropped_are_not_read_and_are_rebuilt(db):
+    """`sqlite-utils transform` rebuilds a table and drops its triggers: later writes would leave
+    the facts stale. Readers then join the other tables; the next writer rebuilds the facts."""
+    import sqlite_utils
+
+    want = reports(db)
+    sqlite_utils.Database(db)["outcomes"].transform()  # a real tool; the outcomes triggers go
+    with closing(sqlite3.connect(db)) as c, c:
+        assert not c.execute("SELECT 1 FROM sqlite_master WHERE name = 'facts_outcomes_update'").fetchone()
+        c.execute("UPDATE outcomes SET success = 1 - success WHERE success IS NOT NULL")
+        assert facts(c) != joined(c)  # stale
+    edited = reports(db)  # read-only, from the join
+    assert edited != want
+    Store(db).close()  # a writer rebuilds the facts and their triggers
+    assert_in_step(db)
+    assert reports(db) == edited
