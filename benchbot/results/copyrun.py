@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from benchbot.core.errors import BenchbotError
+from benchbot.results.schema import facts_written_after
 from benchbot.results.store import Store
 
 _ATTEMPT_CHILDREN = ("detections", "outcomes")
@@ -62,7 +63,8 @@ def copy_run(dst: sqlite3.Connection, src_db: Path, run_id: str, new_run_id: str
     try:
         dst.execute("BEGIN IMMEDIATE")
         try:
-            _copy(dst, run_id, new_run_id)
+            with facts_written_after(dst, new_run_id):
+                _copy(dst, run_id, new_run_id)
             dst.execute("COMMIT")
         except BaseException:
             dst.execute("ROLLBACK")

@@ -142,3 +142,24 @@ def test_facts_whose_triggers_a_tool_dropped_are_not_read_and_are_rebuilt(db):
     Store(db).close()  # a writer rebuilds the facts and their triggers
     assert_in_step(db)
     assert reports(db) == edited
+
+
+def test_a_failed_copy_leaves_the_triggers_in_place(db, tmp_path, monkeypatch):
+    """copy_run turns the triggers off for its bulk copy, inside its transaction: a copy that fails
+    rolls that back too."""
+    from benchbot.results import copyrun
+
+    target = tmp_path / "t.db"
+    conn = copyrun.open_target(target)
+
+    def broken(dst, old, new):
+        dst.execute(f"INSERT INTO main.runs SELECT * FROM src.runs WHERE run_id = '{old}'")
+        raise RuntimeError("disk pulled")
+
+    monkeypatch.setattr(copyrun, "_copy", broken)
+    with pytest.raises(RuntimeError, match="disk pulled"):
+        copyrun.copy_run(conn, db, "r1", "r1")
+    conn.close()
+    with closing(sqlite3.connect(target)) as c:
+        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert names == set(FACTS_TRIGGERS) and not c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
