@@ -218,11 +218,10 @@ def schedule(view: RunView, method_order: list[str]) -> Schedule:
     return Schedule(trial_counts, methods, objects)
 
 
-def load_run(view: RunView, method_order: list[str], sched: Schedule | None = None) -> RunData:
+def load_run(view: RunView, sched: Schedule) -> RunData:
     """Table II rows (one per method and outcome source, every scheduled method included) and
     the counts of the setup section. The q and detection-time values (many rows, so much Python
     work) are fetched last."""
-    sched = sched or schedule(view, method_order)
     trial_counts, methods, objects = sched.trial_counts, sched.methods, sched.objects
     groups: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in view.rows(GROUPS_SQL):

@@ -77,17 +77,12 @@ def _row(metric: str, source: Any, obj: str | None, a: str, b: str, t: PairedCou
             "holm_p": math.nan}
 
 
-def compare_methods(view: RunView, methods: list[str], *, per_object: bool = False
-                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(overall, per object or None): one row per metric, source and pair of methods with shared
-    values (method_a before method_b in `methods`), and with per_object one per object and pair.
-    Holm adjusts within each (metric, source) family: the pairs, or every object × pair."""
-    return comparison_frames(paired_tables(view, methods), methods, per_object=per_object)
-
-
 def comparison_frames(by_metric: dict[str, dict[tuple[Any, str, str, str], PairedCounts]], methods: list[str], *,
                       per_object: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """compare_methods from the tables of paired_tables (pandas is imported here, after the queries)."""
+    """(overall, per object or None) from the tables of paired_tables: one row per metric, source
+    and pair of methods with shared values (method_a before method_b in `methods`), and with
+    per_object one per object and pair. Holm adjusts within each (metric, source) family: the
+    pairs, or every object × pair. pandas is imported here, after the queries."""
     import pandas as pd
 
     overall: list[dict[str, Any]] = []

@@ -91,7 +91,7 @@ def _build_report(view: aggregate.RunView, events: list[dict], *, by_object: boo
     sched = aggregate.schedule(view, list(PAPER_TABLE_II))  # the paper's row order first
     pairs = paired.paired_tables(view, sched.methods)
     object_rows = aggregate.by_object(view, sched.methods, sched.objects) if by_object else None
-    data = aggregate.load_run(view, list(PAPER_TABLE_II), sched)
+    data = aggregate.load_run(view, sched)
     import pandas as pd
 
     unavailable = {e["method"]: e["message"] for e in events if e["kind"] == "method_unavailable"}

@@ -107,9 +107,8 @@ CREATE TABLE files (
 CREATE INDEX files_run ON files (run_id);
 """
 
-TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events", "files",
-          "attempt_facts")
-READER_TABLES = TABLES[:8]  # what `report`/`runs` read: present since v1
+READER_TABLES = ("meta", "runs", "trials", "attempts", "detections", "outcomes", "artifacts", "events")  # since v1
+TABLES = (*READER_TABLES, "files", "attempt_facts")
 READER_MIN_VERSION = 1  # oldest schema readers can read without migrating (raise it when a migration changes them)
 
 
