@@ -131,22 +131,35 @@ def _grasp_arrays(rows, cols, angles_rad) -> tuple[np.ndarray, np.ndarray, np.nd
     return r, c, a
 
 
+def _check_scale(scale: float) -> None:
+    if not (np.isfinite(scale) and scale > 0):
+        raise BenchbotError(f"crop scale factor must be positive, got {scale}", "use scale_factor(...) or 1.0")
+
+
+def _crop_window(img: torch.Tensor, r: np.ndarray, c: np.ndarray, a: np.ndarray, spec: CropSpec,
+                 scale: float) -> tuple[torch.Tensor, np.ndarray, tuple[int, int]]:
+    """The image resized for `scale`, each grasp's inverse map into it, and the crop window's origin."""
+    zoom = spec.zoom * scale
+    scaled = resize_depth(img, zoom)
+    hs, ws = scaled.shape
+    inv = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
+    return scaled, inv, _crop_origin((hs, ws), spec.out_px)
+
+
+def _nearest_maps(img: torch.Tensor, r: np.ndarray, c: np.ndarray, a: np.ndarray, spec: CropSpec,
+                  scale: float) -> tuple[np.ndarray, np.ndarray]:
+    scaled, m, (r0, c0) = _crop_window(img, r, c, a, spec, scale)
+    m[:, :, 2] += m[:, :, 0] * c0 + m[:, :, 1] * r0  # straight into the crop window
+    return np.ascontiguousarray(scaled.numpy()), m
+
+
 def nearest_crop_maps(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.ndarray,
                       cols: Sequence[float] | np.ndarray, angles_rad: Sequence[float] | np.ndarray,
                       spec: CropSpec = DEXNET4, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(resized image, per-grasp 2×3 inverse maps straight into the crop window) for `warp_crops`:
     the resize is done once, the crops can then be cut in any chunks (see `extract_crops`)."""
-    if not (np.isfinite(scale) and scale > 0):
-        raise BenchbotError(f"crop scale factor must be positive, got {scale}", "use scale_factor(...) or 1.0")
-    img = _as_image(depth)
-    r, c, a = _grasp_arrays(rows, cols, angles_rad)
-    zoom = spec.zoom * scale
-    scaled = resize_depth(img, zoom)
-    hs, ws = scaled.shape
-    m = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
-    r0, c0 = _crop_origin((hs, ws), spec.out_px)
-    m[:, :, 2] += m[:, :, 0] * c0 + m[:, :, 1] * r0
-    return np.ascontiguousarray(scaled.numpy()), m
+    _check_scale(scale)
+    return _nearest_maps(_as_image(depth), *_grasp_arrays(rows, cols, angles_rad), spec, scale)
 
 
 def warp_crops(src: np.ndarray, maps: np.ndarray, out_px: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -170,8 +183,7 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
     interp="bilinear" samples the resized image bilinearly with `grid_sample` (smooth, differentiable
     with respect to the image).
     """
-    if not (np.isfinite(scale) and scale > 0):
-        raise BenchbotError(f"crop scale factor must be positive, got {scale}", "use scale_factor(...) or 1.0")
+    _check_scale(scale)
     img = _as_image(depth)
     r, c, a = _grasp_arrays(rows, cols, angles_rad)
     n, out = len(r), spec.out_px
@@ -181,14 +193,11 @@ def extract_crops(depth: np.ndarray | torch.Tensor, rows: Sequence[float] | np.n
         # cv2.warpAffine per grasp, straight into the crop window: the inverse map shifted to the crop
         # origin (OpenCV's own nearest rounding, as Berkeley's full-image warp then centre crop, but
         # only out_px² pixels computed; outside the image reads 0)
-        src, maps = nearest_crop_maps(img, r, c, a, spec, scale)
+        src, maps = _nearest_maps(img, r, c, a, spec, scale)
         return torch.from_numpy(warp_crops(src, maps, out)).unsqueeze(1)
     if interp == "bilinear":
-        zoom = spec.zoom * scale
-        scaled = resize_depth(img, zoom)
+        scaled, inv, (r0, c0) = _crop_window(img, r, c, a, spec, scale)
         hs, ws = scaled.shape
-        inv = _inverse_maps(r, c, a, zoom, (img.shape[0], img.shape[1]), (hs, ws))
-        r0, c0 = _crop_origin((hs, ws), out)
         xs = np.arange(c0, c0 + out, dtype=np.float64)  # transformed-image columns of the crop
         ys = np.arange(r0, r0 + out, dtype=np.float64)
         gx = (inv[:, 0, 0, None, None] * xs[None, None, :] + inv[:, 0, 1, None, None] * ys[None, :, None]
